@@ -40,7 +40,6 @@ _IDENTIFIERS = {
     "l1": lambda: L1(0.01),
     "l2": lambda: L2(0.01),
     "l1_l2": lambda: L1L2(0.01, 0.01),
-    "l1l2": lambda: L1L2(0.01, 0.01),
     "elastic_net": lambda: L1L2(0.01, 0.01),
     "group_lasso": lambda: GroupL1(0.01),
     "sparse_group_lasso": lambda: SparseGroupL1(0.01, 0.5),
@@ -86,10 +85,10 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str):
         key = identifier.strip()
+        if key in _CLASSES:  # a class name means its defaults: "L1L2" is L1L2(0, 0)
+            return _CLASSES[key]()
         if key.lower() in _IDENTIFIERS:
             return _IDENTIFIERS[key.lower()]()
-        if key in _CLASSES:
-            return _CLASSES[key]()
         raise ValueError(
             f"Unknown penalty identifier {identifier!r}; expected one of "
             f"{sorted(_IDENTIFIERS)} or a class name {sorted(_CLASSES)}")

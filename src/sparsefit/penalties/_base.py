@@ -165,6 +165,8 @@ class Penalty:
         """
         ops, w = ops_for(w)
         step = self._check_step(step, w)
+        if isinstance(step, float) and step == 0.0:
+            return w.clone() if is_torch(w) else w.copy()
         return self._prox(ops, w, step)
 
     def subgradient(self, w):

@@ -99,7 +99,7 @@ class Groups:
             if w.device not in self._torch_seg:
                 import torch
 
-                self._torch_seg[w.device] = torch.as_tensor(self.seg, device=w.device)
+                self._torch_seg[w.device] = torch.tensor(self.seg, device=w.device)
             return self._torch_seg[w.device]
         return self.seg
 

@@ -28,7 +28,7 @@ class TV1D(Penalty):
     >>> import numpy as np
     >>> from sparsefit.penalties import TV1D
     >>> TV1D(alpha=0.5).prox(np.array([0.0, 0.2, 3.0, 3.1]), step=1.0)
-    array([0.6, 0.6, 2.4, 2.4])
+    array([0.35, 0.35, 2.8 , 2.8 ])
     """
 
     is_separable = False
