@@ -1,0 +1,1 @@
+"""Reproducible studies behind the demo and the report. Each returns plain data."""

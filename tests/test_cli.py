@@ -1,0 +1,66 @@
+"""The command line: subcommands, help, and the demo's numbers."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sparsefit import cli
+from sparsefit.experiments import first_look
+
+
+def test_demo_prints_the_real_numbers():
+    buf = io.StringIO()
+    assert cli.cmd_demo(None, out=buf) == 0
+    text = buf.getvalue()
+    assert "= 0.06\n" in text
+    assert "exact zeros: 0/12" in text  # the subgradient step
+    n_prox = first_look.prox_vs_subgradient()["zeros_proximal"]
+    assert n_prox > 0 and f"exact zeros: {n_prox}/12" in text
+    for name in ("L1(", "L2(", "L1L2(", "WeightedL1(", "GroupL1(", "SparseGroupL1(", "MCP(",
+                 "SCAD(", "TV1D("):
+        assert name in text
+
+
+def test_prox_step_zeros_exactly_the_small_weights_and_subgradient_none():
+    s = first_look.prox_vs_subgradient(n=200, seed=3)
+    small = np.abs(s["w"]) <= s["lr"] * s["l1"]
+    np.testing.assert_array_equal(s["proximal"] == 0, small)
+    assert s["zeros_subgradient"] == 0
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 0
+    assert "sparsefit" in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_unknown_command_is_an_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["frobnicate"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_demo():
+    out = subprocess.run([sys.executable, "-m", "sparsefit", "demo"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "= 0.06" in out.stdout
+
+
+def test_import_is_light():
+    code = ("import sys, sparsefit; heavy = [m for m in ('torch', 'keras', 'matplotlib', "
+            "'numba', 'sklearn') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
