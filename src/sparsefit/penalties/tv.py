@@ -71,13 +71,14 @@ class TV1D(Penalty):
         return self.alpha * g
 
     def subdiff_distance(self, w, grad):
-        r"""Residual :math:`g + D^\top u^\star` of the closest subgradient.
+        r"""Absolute residual :math:`|g + D^\top u^\star|` of the closest subgradient.
 
         :math:`u^\star` solves :math:`\min_u \|g + D^\top u\|` with
         :math:`u_i = \alpha\,\mathrm{sign}(w_{i+1} - w_i)` where the jump is non-zero and
         :math:`|u_i| \le \alpha` elsewhere (a bounded least-squares problem, solved by
         :func:`scipy.optimize.lsq_linear`). Its norm is the distance of ``-grad`` to the
-        subdifferential; one residual vector per row, in the shape of ``w``.
+        subdifferential; one vector of absolute residuals per row, in the shape of ``w``
+        (non-negative, like the per-coordinate distances of the separable penalties).
         """
         from scipy.optimize import lsq_linear
 
@@ -101,7 +102,7 @@ class TV1D(Penalty):
                 u[free] = sol.x
             else:
                 u[free] = 0.0
-            out[r] = gr + dt @ u
+            out[r] = np.abs(gr + dt @ u)
         out = out.reshape(w.shape)
         if is_torch(back):
             return ops_for(back)[0].like(out, back)

@@ -1,0 +1,336 @@
+"""Figures that show what L1 does. Each function takes plain data and returns a
+:class:`matplotlib.figure.Figure` (never shown; save it or embed it in a report).
+
+matplotlib is imported here only, never by the core.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ZERO_COLOUR = "#111111"  # exact zeros get their own colour in the weight pictures
+
+
+def _figure(*args, **kwargs):
+    # the object-oriented API: no pyplot state, safe in threads and without a display
+    from matplotlib.figure import Figure
+
+    return Figure(*args, **kwargs)
+
+
+def plot_path(alphas, coefs, feature_names=None, *, alpha_min=None, alpha_1se=None,
+              title="Lasso regularization path"):
+    """Coefficient traces against alpha (log scale, decreasing to the right).
+
+    Parameters
+    ----------
+    alphas : array of shape (n_alphas,)
+    coefs : array of shape (n_alphas, n_features)
+    feature_names : list of str, optional
+        Labels at the right end of each trace.
+    alpha_min, alpha_1se : float, optional
+        Marked with vertical lines.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = plot_path(np.array([1.0, 0.1]), np.array([[0.0, 0.0], [0.5, -0.2]]), ["a", "b"])
+    >>> len(fig.axes)
+    1
+    """
+    alphas = np.asarray(alphas)
+    coefs = np.asarray(coefs)
+    fig = _figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    names = feature_names or [f"x{j}" for j in range(coefs.shape[1])]
+    for j in range(coefs.shape[1]):
+        (line,) = ax.plot(alphas, coefs[:, j], lw=1.5)
+        if np.any(coefs[:, j] != 0):
+            ax.annotate(names[j], (alphas[-1], coefs[-1, j]), fontsize=8, color=line.get_color(),
+                        xytext=(3, 0), textcoords="offset points", va="center")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.axhline(0, color="grey", lw=0.5)
+    _mark_alphas(ax, alpha_min, alpha_1se)
+    ax.set_xlabel("alpha (log scale)")
+    ax.set_ylabel("coefficient")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _mark_alphas(ax, alpha_min, alpha_1se):
+    if alpha_min is not None:
+        ax.axvline(alpha_min, color="C3", ls="--", lw=1, label=f"alpha_min = {alpha_min:.3g}")
+    if alpha_1se is not None:
+        ax.axvline(alpha_1se, color="C2", ls=":", lw=1.5, label=f"alpha_1se = {alpha_1se:.3g}")
+    if alpha_min is not None or alpha_1se is not None:
+        ax.legend(fontsize=8, loc="best")
+
+
+def plot_cv_curve(alphas, mean, std_error, *, alpha_min=None, alpha_1se=None,
+                  ylabel="CV mean squared error", title="Cross-validation curve"):
+    """Mean CV error per alpha with one-standard-error bars, alpha_min and alpha_1se marked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = plot_cv_curve(np.array([1.0, 0.1]), np.array([2.0, 1.0]), np.array([0.1, 0.1]))
+    >>> fig.axes[0].get_ylabel()
+    'CV mean squared error'
+    """
+    fig = _figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    ax.errorbar(alphas, mean, yerr=std_error, fmt="o-", ms=3, lw=1, capsize=2, color="C0",
+                ecolor="0.6")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    _mark_alphas(ax, alpha_min, alpha_1se)
+    ax.set_xlabel("alpha (log scale)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_loss_curves(histories, *, title="Training and validation loss"):
+    """One panel per training method: training and validation loss per epoch.
+
+    Parameters
+    ----------
+    histories : dict of name -> {"loss": [...], "val_loss": [...]}
+
+    Examples
+    --------
+    >>> fig = plot_loss_curves({"none": {"loss": [1, 0.5], "val_loss": [1.1, 0.6]}})
+    >>> len(fig.axes)
+    1
+    """
+    n = len(histories)
+    fig = _figure(figsize=(3.2 * n, 3.2))
+    axes = [fig.add_subplot(1, n, i + 1) for i in range(n)]
+    for ax, (name, h) in zip(axes, histories.items()):
+        epochs = np.arange(1, len(h["loss"]) + 1)
+        ax.plot(epochs, h["loss"], label="training")
+        if h.get("val_loss") is not None:
+            ax.plot(epochs, h["val_loss"], label="validation")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("loss")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_weight_heatmaps(kernels, *, title="Weights (exact zeros in black)"):
+    """Side-by-side heatmaps of each layer's kernel, one row per method.
+
+    Exact zeros are painted in their own colour (``ZERO_COLOUR``), so "near zero" and
+    "exactly zero" cannot be confused.
+
+    Parameters
+    ----------
+    kernels : dict of method name -> list of 2-D arrays (one per layer)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = plot_weight_heatmaps({"L1": [np.array([[0.0, 1.0], [-1.0, 0.5]])]})
+    >>> len(fig.axes) >= 1
+    True
+    """
+    from matplotlib import colormaps
+
+    methods = list(kernels)
+    n_layers = max(len(v) for v in kernels.values())
+    fig = _figure(figsize=(3.0 * n_layers + 0.8, 2.6 * len(methods)))
+    cmap = colormaps["coolwarm"].copy()
+    cmap.set_bad(ZERO_COLOUR)
+    for i, m in enumerate(methods):
+        for j, w in enumerate(kernels[m]):
+            ax = fig.add_subplot(len(methods), n_layers, i * n_layers + j + 1)
+            w = np.asarray(w, dtype=float)
+            lim = float(np.max(np.abs(w))) or 1.0
+            img = ax.imshow(np.ma.masked_where(w == 0, w), cmap=cmap, vmin=-lim, vmax=lim,
+                            aspect="auto", interpolation="nearest")
+            zeros = 100.0 * np.mean(w == 0)
+            ax.set_title(f"{m} - layer {j + 1}\n{zeros:.1f}% exact zeros", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_weight_histogram(weights, *, title="|w| on a log scale"):
+    """Histogram of ``|w|`` (log scale) per method; exact zeros counted in their own bar.
+
+    A log axis cannot show zero, so the exact zeros are a separate bar at the left: that
+    bar is what the proximal step fills and the penalty in the loss leaves empty.
+
+    Parameters
+    ----------
+    weights : dict of method name -> array of weights (any shape)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = plot_weight_histogram({"L1": np.array([0.0, 1e-4, 0.1])})
+    >>> len(fig.axes)
+    2
+    """
+    fig = _figure(figsize=(8, 3.6))
+    ax0 = fig.add_subplot(1, 5, 1)
+    ax = fig.add_subplot(1, 5, (2, 5))
+    flat = {m: np.abs(np.asarray(w, dtype=float)).ravel() for m, w in weights.items()}
+    nonzero = np.concatenate([v[v > 0] for v in flat.values()] or [np.ones(1)])
+    lo = max(float(nonzero.min()), 1e-12) if nonzero.size else 1e-8
+    hi = float(nonzero.max()) if nonzero.size else 1.0
+    bins = np.logspace(np.log10(lo), np.log10(hi) + 1e-9, 50)
+    for k, (m, v) in enumerate(flat.items()):
+        ax0.bar(k, 100.0 * np.mean(v == 0), color=f"C{k}", label=m)
+        ax.hist(v[v > 0], bins=bins, histtype="step", lw=1.5, color=f"C{k}",
+                label=f"{m} ({100.0 * np.mean(v == 0):.1f}% exact 0)")
+    ax0.set_xticks(range(len(flat)))
+    ax0.set_xticklabels(list(flat), rotation=45, fontsize=8)
+    ax0.set_ylabel("% exactly zero")
+    ax.set_xscale("log")
+    ax.set_xlabel("|w| (non-zero weights)")
+    ax.set_ylabel("count")
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _constrained_minimizer(center, hess, radius, ball):
+    """Minimize a convex quadratic over the boundary of an L1 or L2 ball (fine grid)."""
+    t = np.linspace(0, 2 * np.pi, 20001)
+    if ball == "l1":
+        c, s = np.cos(t), np.sin(t)
+        pts = radius * np.stack([c, s], 1) / (np.abs(c) + np.abs(s))[:, None]
+    else:
+        pts = radius * np.stack([np.cos(t), np.sin(t)], 1)
+    d = pts - center
+    f = 0.5 * np.einsum("ij,jk,ik->i", d, hess, d)
+    k = int(np.argmin(f))
+    return pts[k], f[k]
+
+
+def plot_geometry(*, center=(2.0, 0.5), radius=1.0):
+    """Why L1 gives zeros: loss contours touch the L1 diamond at a corner, the L2 circle not.
+
+    The loss is an elliptic quadratic centred at ``center`` (the unpenalized solution);
+    the constrained solution is where the smallest contour touches the ball. The second
+    panel draws the prox functions: soft-thresholding (L1) is exactly zero on
+    ``[-t, t]``; L2 shrinkage only scales.
+
+    Examples
+    --------
+    >>> fig = plot_geometry()
+    >>> len(fig.axes)
+    2
+    """
+    center = np.asarray(center, dtype=float)
+    hess = np.array([[1.0, 0.3], [0.3, 1.5]])
+    fig = _figure(figsize=(10, 4.4))
+    ax = fig.add_subplot(1, 2, 1)
+    g = np.linspace(-2, 3, 300)
+    xx, yy = np.meshgrid(g, g)
+    d = np.stack([xx - center[0], yy - center[1]], -1)
+    ff = 0.5 * np.einsum("...j,jk,...k->...", d, hess, d)
+    diamond = radius * np.array([[1, 0], [0, 1], [-1, 0], [0, -1], [1, 0]])
+    ax.fill(diamond[:, 0], diamond[:, 1], color="C0", alpha=0.25, label="L1 ball |w1|+|w2| <= t")
+    circ = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(radius * np.cos(circ), radius * np.sin(circ), color="C1", lw=2,
+            label="L2 ball w1²+w2² <= t²")
+    for ball, colour in (("l1", "C0"), ("l2", "C1")):
+        p, fval = _constrained_minimizer(center, hess, radius, ball)
+        ax.contour(xx, yy, ff, levels=[fval], colors=colour, linewidths=1, linestyles="--")
+        ax.plot(*p, "o", color=colour, ms=7)
+        ax.annotate(f"{ball.upper()}: ({p[0]:.2f}, {p[1]:.2f})", p, xytext=(8, -14 if
+                    ball == "l1" else 8), textcoords="offset points", fontsize=9, color=colour)
+    ax.contour(xx, yy, ff, levels=8, colors="0.7", linewidths=0.5)
+    ax.plot(*center, "k+", ms=10)
+    ax.annotate("least squares", center, xytext=(5, 5), textcoords="offset points", fontsize=9)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.axvline(0, color="k", lw=0.5)
+    ax.set_aspect("equal")
+    ax.set_xlim(-2, 3)
+    ax.set_ylim(-2, 2.5)
+    ax.set_title("The L1 corner lies on an axis: w2 = 0 exactly")
+    ax.legend(fontsize=8, loc="lower left")
+
+    from ..penalties import L1, L2
+
+    ax = fig.add_subplot(1, 2, 2)
+    v = np.linspace(-3, 3, 601)
+    ax.plot(v, v, color="0.6", lw=1, ls=":", label="identity (no penalty)")
+    ax.plot(v, L1(1.0).prox(v, 1.0), color="C0", lw=2, label="L1: soft-thresholding, t = 1")
+    ax.plot(v, L2(0.5).prox(v, 1.0), color="C1", lw=2, label="L2: shrinkage v / 2")
+    ax.axvspan(-1, 1, color="C0", alpha=0.1)
+    ax.set_xlabel("v")
+    ax.set_ylabel("prox(v)")
+    ax.set_title("Prox functions: exactly zero on [-t, t] for L1")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_compressed_sensing(x_true, x_l1, x_ls, *, title=None):
+    """The true sparse signal against its L1 and least-squares reconstructions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = plot_compressed_sensing(np.eye(5)[0], np.eye(5)[0], np.full(5, 0.2))
+    >>> len(fig.axes)
+    2
+    """
+    fig = _figure(figsize=(9, 4.8))
+    idx = np.arange(len(x_true))
+    for k, (est, name, colour) in enumerate(((x_l1, "L1 minimization", "C0"),
+                                             (x_ls, "least squares (min norm)", "C3"))):
+        ax = fig.add_subplot(2, 1, k + 1)
+        ax.vlines(idx, 0, x_true, color="0.5", lw=3, label="true signal")
+        ax.plot(idx, est, "o", ms=3, color=colour, label=name)
+        err = np.linalg.norm(est - x_true) / max(np.linalg.norm(x_true), 1e-300)
+        ax.set_title(f"{name}: relative error {err:.2e}", fontsize=10)
+        ax.legend(fontsize=8, loc="upper right")
+    fig.suptitle(title or "Compressed sensing: a sparse signal from fewer measurements "
+                 "than its length")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fitted_lines(x, y, fits, *, outliers=None, title="Fitted lines"):
+    """Data points (outliers marked) and one fitted curve per method.
+
+    Parameters
+    ----------
+    x, y : arrays of shape (n,)
+    fits : dict of name -> (x_grid, y_grid)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = plot_fitted_lines(np.arange(3), np.arange(3), {"L1": (np.arange(3), np.arange(3))})
+    >>> len(fig.axes)
+    1
+    """
+    fig = _figure(figsize=(6.5, 4.2))
+    ax = fig.add_subplot()
+    x = np.ravel(x)
+    y = np.ravel(y)
+    mask = np.zeros(x.size, bool) if outliers is None else np.asarray(outliers, bool)
+    ax.plot(x[~mask], y[~mask], "o", color="0.5", ms=4, label="data")
+    if mask.any():
+        ax.plot(x[mask], y[mask], "x", color="k", ms=7, label="outliers")
+    for k, (name, (gx, gy)) in enumerate(fits.items()):
+        ax.plot(np.ravel(gx), np.ravel(gy), lw=2, color=f"C{k}", label=name)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
