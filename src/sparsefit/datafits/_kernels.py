@@ -7,12 +7,13 @@ A design matrix reaches compiled code as a *column store* ``(data, indices, indp
 - sparse CSC: the three arrays of :class:`scipy.sparse.csc_matrix`.
 
 One code path for both keeps a single compiled specialization per dtype and lets the branch
-on ``dense`` sit outside the inner loops.
+on ``dense`` sit outside the inner loops. Columns are taken as slices so that the inner
+loops index from zero: numba then drops its negative-index checks and LLVM vectorizes
+(about 4x faster than ``data[base + i]`` with ``base`` read from an array).
 """
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 # Reassociation lets LLVM vectorize the reductions; no nnan/ninf so NaN checks stay valid.
@@ -24,12 +25,16 @@ def col_dot(data, indices, indptr, n, dense, j, v):
     """``X[:, j] @ v``."""
     s = 0.0
     if dense:
-        base = j * n
+        col = data[j * n:(j + 1) * n]
         for i in range(n):
-            s += data[base + i] * v[i]
+            s += col[i] * v[i]
     else:
-        for k in range(indptr[j], indptr[j + 1]):
-            s += data[k] * v[indices[k]]
+        st = indptr[j]
+        en = indptr[j + 1]
+        d = data[st:en]
+        ix = indices[st:en]
+        for k in range(en - st):
+            s += d[k] * v[ix[k]]
     return s
 
 
@@ -38,13 +43,35 @@ def col_dot_w(data, indices, indptr, n, dense, j, sw, v):
     """``X[:, j] @ (sw * v)``."""
     s = 0.0
     if dense:
-        base = j * n
+        col = data[j * n:(j + 1) * n]
         for i in range(n):
-            s += data[base + i] * (sw[i] * v[i])
+            s += col[i] * (sw[i] * v[i])
     else:
-        for k in range(indptr[j], indptr[j + 1]):
-            i = indices[k]
-            s += data[k] * (sw[i] * v[i])
+        st = indptr[j]
+        en = indptr[j + 1]
+        d = data[st:en]
+        ix = indices[st:en]
+        for k in range(en - st):
+            i = ix[k]
+            s += d[k] * (sw[i] * v[i])
+    return s
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def col_dot_sq_w(data, indices, indptr, n, dense, j, sw):
+    """``sum_i sw_i X_ij^2``."""
+    s = 0.0
+    if dense:
+        col = data[j * n:(j + 1) * n]
+        for i in range(n):
+            s += sw[i] * col[i] * col[i]
+    else:
+        st = indptr[j]
+        en = indptr[j + 1]
+        d = data[st:en]
+        ix = indices[st:en]
+        for k in range(en - st):
+            s += sw[ix[k]] * d[k] * d[k]
     return s
 
 
@@ -52,12 +79,16 @@ def col_dot_w(data, indices, indptr, n, dense, j, sw, v):
 def col_axpy(data, indices, indptr, n, dense, j, a, v):
     """``v += a * X[:, j]`` in place."""
     if dense:
-        base = j * n
+        col = data[j * n:(j + 1) * n]
         for i in range(n):
-            v[i] += a * data[base + i]
+            v[i] += a * col[i]
     else:
-        for k in range(indptr[j], indptr[j + 1]):
-            v[indices[k]] += a * data[k]
+        st = indptr[j]
+        en = indptr[j + 1]
+        d = data[st:en]
+        ix = indices[st:en]
+        for k in range(en - st):
+            v[ix[k]] += a * d[k]
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -81,14 +112,4 @@ def x_dot(data, indices, indptr, n, dense, p, w, out):
 def col_sq_norms_w(data, indices, indptr, n, dense, p, sw, out):
     """``out[j] = sum_i sw[i] * X[i, j] ** 2`` for every column."""
     for j in range(p):
-        s = 0.0
-        if dense:
-            base = j * n
-            for i in range(n):
-                x = data[base + i]
-                s += sw[i] * x * x
-        else:
-            for k in range(indptr[j], indptr[j + 1]):
-                x = data[k]
-                s += sw[indices[k]] * x * x
-        out[j] = s
+        out[j] = col_dot_sq_w(data, indices, indptr, n, dense, j, sw)

@@ -1,0 +1,551 @@
+"""Numba kernels of the working-set coordinate descent.
+
+The inner problem is always a weighted least-squares one,
+
+    min_w  1/2 sum_i sw_i R_i^2 + sum_{units u in ws} pen_u(w_u),   R = z - X w - b,
+
+which is the Quadratic datafit itself (``z = y``) or the Newton model of a smooth datafit
+(``sw`` = Hessian weights, ``z`` = working response), so one kernel serves both solvers.
+A *unit* is a coordinate (separable penalties) or a group (group penalties).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..datafits._kernels import FASTMATH, col_axpy, col_dot, col_dot_sq_w, col_dot_w
+from ..penalties._kernels import (
+    L1L2,
+    L2,
+    SPARSE_GROUP_L1,
+    _weight,
+    block_prox,
+    block_subdiff_dist,
+    block_value,
+    prox_1d,
+    subdiff_dist_1d,
+    value_1d,
+)
+
+
+@njit(cache=True, nogil=True)
+def sep_subdiff(kind, x, g, params, weights, j, positive):
+    """Coordinate optimality violation, with the constraint ``x >= 0`` when ``positive``."""
+    if positive and x == 0.0:
+        lam = 0.0
+        if kind != L2:
+            lam = params[0] * _weight(weights, j)
+        return max(-g - lam, 0.0)
+    return subdiff_dist_1d(kind, x, g, params, weights, j)
+
+
+@njit(cache=True, nogil=True)
+def kkt_scores(w, grad, is_group, kind, params, weights, grp_ptr, grp_idx, positive, out):
+    """Optimality violation of every unit (``out`` has one entry per unit)."""
+    if is_group:
+        for g in range(grp_ptr.shape[0] - 1):
+            s = grp_ptr[g]
+            e = grp_ptr[g + 1]
+            xg = np.empty(e - s)
+            gg = np.empty(e - s)
+            for k in range(e - s):
+                xg[k] = w[grp_idx[s + k]]
+                gg[k] = grad[grp_idx[s + k]]
+            out[g] = block_subdiff_dist(kind, xg, gg, params, _weight(weights, g))
+    else:
+        for j in range(w.shape[0]):
+            out[j] = sep_subdiff(kind, w[j], grad[j], params, weights, j, positive)
+
+
+@njit(cache=True, nogil=True)
+def rank_scores(w, grad, is_group, kind, params, weights, grp_ptr, grp_idx, positive, out):
+    """How close each zero unit is to entering the model (+inf for non-zero units):
+    ``|grad_j| - lambda_j`` for separable penalties, ``||grad_g|| - lambda_g`` for groups
+    (after soft-thresholding by the L1 part for the sparse group lasso). Positive exactly
+    for the violators; unlike the violation it also ranks the units about to enter, which
+    the working set should hold before they become violators."""
+    if is_group:
+        for g in range(grp_ptr.shape[0] - 1):
+            s = grp_ptr[g]
+            e = grp_ptr[g + 1]
+            nz = False
+            sq = 0.0
+            mx = 0.0
+            for k in range(e - s):
+                j = grp_idx[s + k]
+                if w[j] != 0.0:
+                    nz = True
+                a = abs(grad[j])
+                if kind == SPARSE_GROUP_L1:
+                    mx = max(mx, a)
+                    a = max(a - params[0] * params[1], 0.0)
+                sq += a * a
+            if nz:
+                out[g] = np.inf
+                continue
+            gw = _weight(weights, g)
+            if kind == SPARSE_GROUP_L1:
+                lg = params[0] * (1.0 - params[1]) * gw
+                if sq > 0.0:
+                    out[g] = np.sqrt(sq) - lg
+                else:
+                    out[g] = mx - params[0] * params[1] - lg
+            else:
+                out[g] = np.sqrt(sq) - params[0] * gw
+    else:
+        for j in range(w.shape[0]):
+            if w[j] != 0.0:
+                out[j] = np.inf
+            elif kind == L2:
+                out[j] = abs(grad[j])
+            else:
+                g = -grad[j] if positive else abs(grad[j])
+                out[j] = g - params[0] * _weight(weights, j)
+
+
+@njit(cache=True, nogil=True)
+def penalty_value(w, is_group, kind, params, weights, grp_ptr, grp_idx):
+    """Penalty value at ``w`` (all units)."""
+    val = 0.0
+    if is_group:
+        for g in range(grp_ptr.shape[0] - 1):
+            s = grp_ptr[g]
+            e = grp_ptr[g + 1]
+            xg = np.empty(e - s)
+            for k in range(e - s):
+                xg[k] = w[grp_idx[s + k]]
+            val += block_value(kind, xg, params, _weight(weights, g))
+    else:
+        for j in range(w.shape[0]):
+            if w[j] != 0.0:
+                val += value_1d(kind, w[j], params, weights, j)
+    return val
+
+
+@njit(cache=True, nogil=True)
+def _pen_units(w, units, is_group, kind, params, weights, grp_ptr, grp_idx, buf):
+    val = 0.0
+    for u in units:
+        if is_group:
+            s = grp_ptr[u]
+            e = grp_ptr[u + 1]
+            for k in range(e - s):
+                buf[k] = w[grp_idx[s + k]]
+            val += block_value(kind, buf[: e - s], params, _weight(weights, u))
+        elif w[u] != 0.0:
+            val += value_1d(kind, w[u], params, weights, u)
+    return val
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _wsq(sw, uniform, R):
+    s = 0.0
+    if uniform:
+        for i in range(R.shape[0]):
+            s += R[i] * R[i]
+        return 0.5 * sw[0] * s
+    for i in range(R.shape[0]):
+        s += sw[i] * R[i] * R[i]
+    return 0.5 * s
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _wsum(sw, uniform, R):
+    s = 0.0
+    if uniform:
+        for i in range(R.shape[0]):
+            s += R[i]
+        return sw[0] * s
+    for i in range(R.shape[0]):
+        s += sw[i] * R[i]
+    return s
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def ws_gap(data, indices, indptr, n, dense, sw, uniform, R, w, b, units, kind, params,
+           weights, positive):
+    """Duality gap of the working-set subproblem (separable L1 / L1L2 with an L1 part),
+    ``P(w) - D(s theta)`` with ``theta = sw * R`` rescaled as the full-problem gap does
+    (see ``outer_pass_separable``), in the units of the objective. ``units`` must hold every
+    non-zero coefficient. It equals the full gap when no feature outside ``units``
+    violates its optimality condition; it costs one epoch (``X_ws.T theta``)."""
+    tR = 2.0 * _wsq(sw, uniform, R)
+    st = _wsum(sw, uniform, R)
+    l1 = params[0]
+    l2 = params[1] if kind == L1L2 else 0.0
+    pen = 0.0
+    wv = 0.0
+    max_ratio = 0.0
+    conj = 0.0
+    sw0 = sw[0]
+    for j in units:
+        if uniform:
+            v = sw0 * col_dot(data, indices, indptr, n, dense, j, R)
+        else:
+            v = col_dot_w(data, indices, indptr, n, dense, j, sw, R)
+        wj = w[j]
+        if wj != 0.0:
+            pen += value_1d(kind, wj, params, weights, j)
+            wv += wj * v
+        ww = _weight(weights, j)
+        av = max(v, 0.0) if positive else abs(v)
+        if ww > 0.0:
+            max_ratio = max(max_ratio, av / (l1 * ww))
+            if l2 > 0.0:
+                e = av - l1 * ww
+                if e > 0.0:
+                    conj += e * e / (4.0 * l2 * ww)
+    # theta . z = theta . (R + X w + b)
+    tz = tR + wv + b * st
+    if l2 > 0.0:
+        s = 1.0
+    else:
+        s = min(1.0, 1.0 / max_ratio) if max_ratio > 0.0 else 1.0
+        conj = 0.0
+    P = 0.5 * tR + pen
+    D = s * tz - 0.5 * s * s * tR - conj
+    return P - D
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def wls_cd(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr, fit_intercept,
+           lc, units, is_group, kind, params, weights, grp_ptr, grp_idx, positive,
+           max_epochs, tol, anderson_k, gap_tol):
+    """Coordinate descent on the working set ``units`` until the largest violation seen
+    during an epoch is ``<= tol``, the working-set duality gap (:func:`ws_gap`, checked
+    every few epochs when ``gap_tol > 0``: separable L1 / L1L2 with ``params[0] > 0``
+    only) is ``<= gap_tol``, or ``max_epochs`` epochs.
+
+    ``R``, ``w`` and ``b_arr`` (length 1) are updated in place. ``lc`` holds the
+    Lipschitz constant of each unit (indexed by unit id). Every ``anderson_k + 1`` epochs
+    the last iterates are extrapolated (Anderson acceleration) and the extrapolation is kept
+    when it lowers the objective. Returns ``(n_epochs, last_violation)``.
+    """
+    sw0 = sw[0]
+    sw_sum = 0.0
+    for i in range(n):
+        sw_sum += sw[i]
+    # coordinates touched by the working set (for extrapolation)
+    if is_group:
+        m = 0
+        gmax = 1
+        for u in units:
+            ln = grp_ptr[u + 1] - grp_ptr[u]
+            m += ln
+            gmax = max(gmax, ln)
+        coords = np.empty(m, dtype=np.int64)
+        c = 0
+        for u in units:
+            for k in range(grp_ptr[u], grp_ptr[u + 1]):
+                coords[c] = grp_idx[k]
+                c += 1
+    else:
+        gmax = 1
+        m = units.shape[0]
+        coords = np.empty(m, dtype=np.int64)
+        for c in range(m):
+            coords[c] = units[c]
+    xg = np.empty(gmax)
+    gg = np.empty(gmax)
+    K = anderson_k
+    use_acc = K > 0 and m > 0
+    if use_acc:
+        last = np.zeros((K + 1, m + 1))
+        R_acc = np.empty(n)
+        ones = np.ones(K)
+    viol = np.inf
+    epoch = 0
+    while epoch < max_epochs:
+        viol = 0.0
+        if is_group:
+            for u in units:
+                L = lc[u]
+                if L <= 0.0:
+                    continue
+                s = grp_ptr[u]
+                e = grp_ptr[u + 1]
+                ln = e - s
+                for k in range(ln):
+                    j = grp_idx[s + k]
+                    if uniform:
+                        gk = -sw0 * col_dot(data, indices, indptr, n, dense, j, R)
+                    else:
+                        gk = -col_dot_w(data, indices, indptr, n, dense, j, sw, R)
+                    gg[k] = gk
+                    xg[k] = w[j]
+                gw = _weight(weights, u)
+                d = block_subdiff_dist(kind, xg[:ln], gg[:ln], params, gw)
+                viol = max(viol, d)
+                for k in range(ln):
+                    gg[k] = xg[k] - gg[k] / L
+                new = block_prox(kind, gg[:ln], 1.0 / L, params, gw)
+                for k in range(ln):
+                    delta = new[k] - xg[k]
+                    if delta != 0.0:
+                        j = grp_idx[s + k]
+                        w[j] = new[k]
+                        col_axpy(data, indices, indptr, n, dense, j, -delta, R)
+        else:
+            for j in units:
+                L = lc[j]
+                if L <= 0.0:
+                    continue
+                if uniform:
+                    g = -sw0 * col_dot(data, indices, indptr, n, dense, j, R)
+                else:
+                    g = -col_dot_w(data, indices, indptr, n, dense, j, sw, R)
+                old = w[j]
+                d = sep_subdiff(kind, old, g, params, weights, j, positive)
+                viol = max(viol, d)
+                new = prox_1d(kind, old - g / L, 1.0 / L, params, weights, j)
+                if positive and new < 0.0:
+                    new = 0.0
+                if new != old:
+                    w[j] = new
+                    col_axpy(data, indices, indptr, n, dense, j, old - new, R)
+        if fit_intercept and sw_sum > 0.0:
+            gb = _wsum(sw, uniform, R)
+            viol = max(viol, abs(gb))
+            delta = gb / sw_sum
+            b_arr[0] += delta
+            for i in range(n):
+                R[i] -= delta
+        epoch += 1
+        if viol <= tol:
+            break
+        if gap_tol > 0.0 and epoch % (5 if epoch < 50 else 10) == 0:
+            if ws_gap(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr[0], units,
+                      kind, params, weights, positive) <= gap_tol:
+                break
+        if use_acc:
+            row = (epoch - 1) % (K + 1)
+            for c in range(m):
+                last[row, c] = w[coords[c]]
+            last[row, m] = b_arr[0]
+            if row == K:
+                U = np.empty((K, m + 1))
+                for k in range(K):
+                    for c in range(m + 1):
+                        U[k, c] = last[k + 1, c] - last[k, c]
+                C = U @ U.T
+                tr = 0.0
+                for k in range(K):
+                    tr += C[k, k]
+                if tr > 0.0:
+                    for k in range(K):
+                        C[k, k] += 1e-10 * tr
+                    z = np.linalg.solve(C, ones)
+                    zs = z.sum()
+                    ok = np.isfinite(zs) and zs != 0.0
+                    if ok:
+                        coef = z / zs
+                        acc = np.zeros(m + 1)
+                        for k in range(K):
+                            for c in range(m + 1):
+                                acc[c] += coef[k] * last[k + 1, c]
+                        if positive:
+                            for c in range(m):
+                                if acc[c] < 0.0:
+                                    ok = False
+                        if not ok or not np.all(np.isfinite(acc)):
+                            ok = False
+                    if ok:
+                        # residual at the extrapolated point
+                        for i in range(n):
+                            R_acc[i] = R[i]
+                        for c in range(m):
+                            dj = w[coords[c]] - acc[c]
+                            if dj != 0.0:
+                                col_axpy(data, indices, indptr, n, dense, coords[c], dj, R_acc)
+                        if fit_intercept:
+                            db = b_arr[0] - acc[m]
+                            for i in range(n):
+                                R_acc[i] += db
+                        obj = _wsq(sw, uniform, R) + _pen_units(
+                            w, units, is_group, kind, params, weights, grp_ptr, grp_idx, xg)
+                        w_old = np.empty(m)
+                        for c in range(m):
+                            w_old[c] = w[coords[c]]
+                            w[coords[c]] = acc[c]
+                        obj_acc = _wsq(sw, uniform, R_acc) + _pen_units(
+                            w, units, is_group, kind, params, weights, grp_ptr, grp_idx, xg)
+                        if obj_acc < obj:
+                            for i in range(n):
+                                R[i] = R_acc[i]
+                            if fit_intercept:
+                                b_arr[0] = acc[m]
+                        else:
+                            for c in range(m):
+                                w[coords[c]] = w_old[c]
+    return epoch, viol
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def weighted_col_norms(data, indices, indptr, n, dense, cols, sw, out):
+    """``out[j] = sum_i sw_i X_ij^2`` for ``j`` in ``cols``."""
+    for j in cols:
+        out[j] = col_dot_sq_w(data, indices, indptr, n, dense, j, sw)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def xt_dot_cols(data, indices, indptr, n, dense, cols, v, out):
+    """``out[j] = X[:, j] @ v`` for ``j`` in ``cols``."""
+    for j in cols:
+        out[j] = col_dot(data, indices, indptr, n, dense, j, v)
+
+
+@njit(cache=True, nogil=True)
+def _softmax_row(U, P, i, K):
+    m = U[i, 0]
+    for k in range(1, K):
+        m = max(m, U[i, k])
+    s = 0.0
+    for k in range(K):
+        e = np.exp(U[i, k] - m)
+        P[i, k] = e
+        s += e
+    for k in range(K):
+        P[i, k] /= s
+
+
+@njit(cache=True, nogil=True)
+def multinomial_block_cd(data, indices, indptr, n, dense, sw, Y, U, P, W, b, fit_intercept,
+                         lc, units, kind, params, weights, grp_ptr, grp_idx, K, max_epochs, tol):
+    """Block coordinate descent on the multinomial loss with a group penalty whose groups
+    hold flattened coefficients ``c = j * K + k`` (feature ``j``, class ``k``).
+
+    Each group takes a proximal gradient step with step ``1 / lc[g]``, where ``lc[g]``
+    bounds the curvature of the loss on the group (the softmax Hessian is at most I / 2),
+    so every step decreases the objective (majorization-minimization). ``U = XW + b`` and
+    ``P = softmax(U)`` are kept up to date. ``W`` is the flattened (p * K) coefficient
+    vector. Returns ``(n_epochs, last_violation)``.
+    """
+    gmax = 1
+    for u in units:
+        gmax = max(gmax, grp_ptr[u + 1] - grp_ptr[u])
+    xg = np.empty(gmax)
+    gg = np.empty(gmax)
+    resid = np.empty(n)
+    viol = np.inf
+    epoch = 0
+    while epoch < max_epochs:
+        viol = 0.0
+        for u in units:
+            L = lc[u]
+            if L <= 0.0:
+                continue
+            s = grp_ptr[u]
+            e = grp_ptr[u + 1]
+            ln = e - s
+            for t in range(ln):
+                c = grp_idx[s + t]
+                j = c // K
+                k = c - j * K
+                for i in range(n):
+                    resid[i] = sw[i] * (P[i, k] - Y[i, k])
+                gg[t] = col_dot(data, indices, indptr, n, dense, j, resid)
+                xg[t] = W[c]
+            gw = _weight(weights, u)
+            d = block_subdiff_dist(kind, xg[:ln], gg[:ln], params, gw)
+            viol = max(viol, d)
+            for t in range(ln):
+                gg[t] = xg[t] - gg[t] / L
+            new = block_prox(kind, gg[:ln], 1.0 / L, params, gw)
+            changed = False
+            for t in range(ln):
+                delta = new[t] - xg[t]
+                if delta != 0.0:
+                    changed = True
+                    c = grp_idx[s + t]
+                    W[c] = new[t]
+                    j = c // K
+                    k = c - j * K
+                    if dense:
+                        base = j * n
+                        col = data[base:base + n]
+                        for i in range(n):
+                            U[i, k] += delta * col[i]
+                    else:
+                        st = indptr[j]
+                        en = indptr[j + 1]
+                        dd = data[st:en]
+                        ix = indices[st:en]
+                        for q in range(en - st):
+                            U[ix[q], k] += delta * dd[q]
+            if changed:
+                # refresh the probabilities of the rows that moved
+                if dense:
+                    for i in range(n):
+                        _softmax_row(U, P, i, K)
+                else:
+                    for t in range(ln):
+                        j = grp_idx[s + t] // K
+                        for q in range(indptr[j], indptr[j + 1]):
+                            _softmax_row(U, P, indices[q], K)
+        if fit_intercept:
+            # the intercept's curvature is at most sum(sw) / 2 = 1 / 2
+            for k in range(K):
+                gb = 0.0
+                for i in range(n):
+                    gb += sw[i] * (P[i, k] - Y[i, k])
+                viol = max(viol, abs(gb))
+                delta = -2.0 * gb
+                b[k] += delta
+                for i in range(n):
+                    U[i, k] += delta
+                for i in range(n):
+                    _softmax_row(U, P, i, K)
+        epoch += 1
+        if viol <= tol:
+            break
+    return epoch, viol
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def outer_pass_separable(data, indices, indptr, n, dense, theta, w, kind, params, weights,
+                         positive, Xt, scores, rank):
+    """One pass over all features for a separable penalty: ``Xt = X.T @ theta``, the
+    optimality violation ``scores`` at ``grad = -Xt``, the working-set ``rank`` (see
+    :func:`rank_scores`) and what the dual rescaling needs.
+
+    Returns ``(kkt_max, max_ratio, conj)``: ``max_ratio = max_j |v_j| / lambda_j`` over
+    penalized features (``v = Xt``, or its positive part when ``positive``) and
+    ``conj = sum_j (|v_j| - l1_j)_+^2 / (4 l2_j)`` (the L1L2 / L2 conjugate).
+    """
+    p = w.shape[0]
+    kkt_max = 0.0
+    max_ratio = 0.0
+    conj = 0.0
+    l1 = 0.0
+    l2 = 0.0
+    if kind == L2:
+        l2 = params[0]
+    else:
+        l1 = params[0]
+        if kind == L1L2:
+            l2 = params[1]
+    for j in range(p):
+        v = col_dot(data, indices, indptr, n, dense, j, theta)
+        Xt[j] = v
+        g = -v
+        wj = _weight(weights, j)
+        sc = sep_subdiff(kind, w[j], g, params, weights, j, positive)
+        scores[j] = sc
+        kkt_max = max(kkt_max, sc)
+        av = max(v, 0.0) if positive else abs(v)
+        if w[j] != 0.0:
+            rank[j] = np.inf
+        elif kind == L2:
+            rank[j] = av
+        else:
+            rank[j] = av - l1 * wj
+        if wj > 0.0:
+            if l1 > 0.0:
+                r = av / (l1 * wj)
+                max_ratio = max(max_ratio, r)
+            if l2 > 0.0:
+                e = av - l1 * wj
+                if e > 0.0:
+                    conj += e * e / (4.0 * l2 * wj)
+    return kkt_max, max_ratio, conj
