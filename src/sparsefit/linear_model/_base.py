@@ -1,0 +1,142 @@
+"""What every sparse linear estimator shares: validation, the call to the solver, results."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ..datafits import Quadratic
+from ..solvers import solve
+
+FLOATS = [np.float64, np.float32]
+
+
+def check_sample_weight(sample_weight, X):
+    """Validated sample weights (float64 copy) or None: finite, >= 0, not all zero."""
+    if sample_weight is None:
+        return None
+    sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True,
+                              copy=True)
+    if not np.all(np.isfinite(sw)):
+        raise ValueError("sample_weight contains NaN or infinity")
+    if not np.any(sw > 0):
+        raise ValueError("sample_weight must have at least one positive entry; all are zero")
+    return sw
+
+
+def check_scale(X, y=None):
+    """Refuse data whose sums of squares overflow float64 (the solvers' inner products).
+
+    A Lasso on ``1e200 * X`` would otherwise return NaN, or zeros, without complaint.
+    """
+    import scipy.sparse as sp
+
+    xs = float(np.max(np.abs(X.data if sp.issparse(X) else X), initial=0.0))
+    ys = float(np.max(np.abs(y), initial=0.0)) if y is not None and y.dtype.kind == "f" else 0.0
+    # the solvers square gradients (X^T y)^2 and sum n products: keep |X| |y| sqrt(n)
+    # below 1e145 (each magnitude counted as at least 1), well inside the float64 range
+    score = (np.log10(max(xs, 1.0)) + np.log10(max(ys, 1.0))
+             + 0.5 * np.log10(max(X.shape[0], 1)))
+    if score > 145:
+        big, name = (xs, "X") if xs >= ys else (ys, "y")
+        raise ValueError(
+            f"{name} has entries of magnitude {big:.1e}: sums of squares overflow float64. "
+            "Rescale X and y (e.g. sklearn.preprocessing.StandardScaler, or divide y by its "
+            "standard deviation) before fitting.")
+
+
+def check_fit_data(est, X, y, sample_weight, *, y_numeric=True):
+    """``validate_data`` with the project's rules: dense (Fortran) or CSC, float32/float64."""
+    X, y = validate_data(est, X, y, accept_sparse="csc", dtype=FLOATS, order="F",
+                         y_numeric=y_numeric, copy=False)
+    check_scale(X, y if y_numeric else None)
+    return X, y, check_sample_weight(sample_weight, X)
+
+
+def check_predict_data(est, X):
+    check_is_fitted(est)
+    return validate_data(est, X, accept_sparse=["csr", "csc"], dtype=FLOATS, reset=False)
+
+
+class SparseInputMixin:
+    """Declares that the estimator accepts scipy sparse ``X``."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
+    """Base of the regressors: ``1/(2 n) ||y - X w - b||^2 + pen(w)`` through :func:`solve`.
+
+    Subclasses define ``_penalty(n_features)`` and their own parameters.
+    """
+
+    _parameter_constraints: dict = {
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "warm_start": ["boolean"],
+    }
+
+    def _solver_options(self):
+        return {}
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Dense or sparse (CSC is used as is; CSR is converted); float32 or float64.
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; integer weights are equivalent to repeating rows.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X, y, sw = check_fit_data(self, X, y, sample_weight)
+        return self._fit_validated(X, y, sw, *self._warm_init(X))
+
+    def _warm_init(self, X):
+        """The previous solution when ``warm_start`` and the shapes agree, else Nones."""
+        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (X.shape[1],):
+            return self.coef_.astype(np.float64), float(self.intercept_)
+        return None, None
+
+    def _fit_validated(self, X, y, sw, w0=None, b0=None):
+        penalty = self._penalty(X.shape[1])
+        res = solve(X, y, Quadratic(), penalty, fit_intercept=self.fit_intercept,
+                    sample_weight=sw, w_init=w0, intercept_init=b0, tol=self.tol,
+                    max_iter=self.max_iter, **self._solver_options())
+        self._set_solution(res, X.dtype)
+        return self
+
+    def _set_solution(self, res, dtype):
+        self.coef_ = np.asarray(res.coef, dtype=dtype)
+        self.intercept_ = dtype.type(res.intercept) if self.fit_intercept else dtype.type(0.0)
+        self.n_iter_ = int(res.n_iter)
+        self.dual_gap_ = float(res.dual_gap)
+        self.converged_ = bool(res.converged)
+        self.kkt_violation_ = float(res.kkt_max)
+
+    def predict(self, X):
+        """Predict ``X @ coef_ + intercept_``."""
+        X = check_predict_data(self, X)
+        return safe_sparse_dot(X, self.coef_.astype(X.dtype, copy=False)) + self.intercept_
+
+    @property
+    def sparse_coef_(self):
+        """``coef_`` as a scipy sparse row (only the non-zeros are stored)."""
+        import scipy.sparse as sp
+
+        return sp.csr_matrix(self.coef_.reshape(1, -1))

@@ -1,0 +1,283 @@
+"""Cross-validated regularization paths: the engine shared by every *CV estimator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
+
+from ..datafits import Quadratic
+from ..solvers import grad_at_zero, solve, solve_path
+from ..solvers._common import as_spec
+from ..solvers._gap import critical_strength
+from ..solvers.path import alpha_grid
+from ._base import SparseInputMixin, SparseLinearRegressor, check_fit_data
+from ._regression import _elastic_net_penalty
+
+CV_CONSTRAINTS = {
+    "eps": [Interval(Real, 0, 1, closed="neither")],
+    "n_alphas": [Interval(Integral, 1, None, closed="left")],
+    "alphas": ["array-like", None],
+    "cv": ["cv_object"],
+    "n_jobs": [Integral, None],
+    "selection": [StrOptions({"min", "1se"})],
+    "verbose": ["verbose"],
+}
+
+
+def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sample_weight):
+    """The geometric grid from the data's ``alpha_max`` (strength of ``make_penalty``)."""
+    spec1 = as_spec(make_penalty(1.0))
+    if spec1.params[0] <= 0:
+        raise ValueError("the automatic alpha grid needs a non-zero L1 part (l1_ratio > 0); "
+                         "pass alphas explicitly")
+    g0 = grad_at_zero(X, y, datafit, fit_intercept=fit_intercept, sample_weight=sample_weight)
+    amax = critical_strength(spec1, g0) / spec1.params[0]
+    if not np.isfinite(amax) or amax <= 0:
+        amax = 1.0  # y constant (or all-zero X): any grid gives the zero model
+    return alpha_grid(amax, n_alphas, eps)
+
+
+def check_alphas(alphas):
+    a = np.asarray(alphas, dtype=np.float64).ravel()
+    if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise ValueError("alphas must be a non-empty array of finite numbers >= 0")
+    return np.sort(a)[::-1]
+
+
+def _fold_losses(X, y, sw, train, test, datafit, make_penalty, alphas, loss, opts):
+    """Fit the path on ``train``; return the loss on ``test`` at every alpha."""
+    swtr = None if sw is None else sw[train]
+    swte = None if sw is None else sw[test]
+    path = solve_path(X[train], y[train], datafit, make_penalty, alphas=alphas,
+                      sample_weight=swtr, **opts)
+    return np.array([loss(X[test], y[test], swte, c, b)
+                     for c, b in zip(path.coefs, path.intercepts)])
+
+
+def cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, *, cv, n_jobs,
+                        verbose, stratify_y=None, **opts):
+    """Per-alpha test losses, shape ``(n_alphas, n_folds)``; folds run through joblib.
+
+    No backend is hard-coded, so ``joblib.parallel_backend("dask")`` (or Ray) spreads the
+    folds over a cluster.
+    """
+    folds = list(check_cv(cv, stratify_y, classifier=stratify_y is not None).split(X, stratify_y))
+    jobs = (delayed(_fold_losses)(X, y, sw, tr, te, datafit, make_penalty, alphas, loss, opts)
+            for tr, te in folds)
+    losses = Parallel(n_jobs=n_jobs, verbose=verbose)(jobs)
+    return np.stack(losses, axis=1)
+
+
+def select_alpha(alphas, losses):
+    """Mean and standard error of the CV loss per alpha; the best and the 1-SE alphas.
+
+    ``alpha_1se`` is the largest alpha whose mean loss is within one standard error of the
+    minimum (the sparser model the data cannot tell apart from the best).
+    """
+    mean = losses.mean(axis=1)
+    k = losses.shape[1]
+    se = losses.std(axis=1, ddof=1) / np.sqrt(k) if k > 1 else np.zeros_like(mean)
+    i_min = int(np.argmin(mean))
+    ok = np.flatnonzero(mean <= mean[i_min] + se[i_min])
+    i_1se = int(ok[np.argmax(alphas[ok])])
+    return mean, se, i_min, i_1se
+
+
+@dataclass
+class CVPath:
+    """A cross-validated path: test losses per alpha and fold, their mean and standard
+    error, and the selected alphas (``alpha_min``, ``alpha_1se``)."""
+
+    alphas: np.ndarray
+    losses: np.ndarray
+    mean: np.ndarray
+    std_error: np.ndarray
+    alpha_min: float
+    alpha_1se: float
+
+
+def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_alphas=100,
+            cv=5, n_jobs=None, verbose=0, stratify_y=None, **opts):
+    """Grid (from ``alpha_max`` unless ``alphas`` is given), per-fold paths, selection.
+
+    ``make_penalty(alpha)`` builds the penalty at strength ``alpha`` (any family: L1,
+    elastic net, group lasso, ...); ``loss(X, y, sw, coef, intercept)`` scores a fold;
+    ``opts`` go to the solver (``fit_intercept``, ``tol``, ``max_iter``, ``positive``).
+
+    Examples
+    --------
+    >>> from functools import partial
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sparsefit.datafits import Quadratic
+    >>> from sparsefit.penalties import GroupL1
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> res = cv_path(X, y, None, Quadratic(), partial(GroupL1, groups=[2] * 5),
+    ...               weighted_mse, n_alphas=10, fit_intercept=True)
+    >>> res.losses.shape, res.alpha_1se >= res.alpha_min
+    ((10, 5), True)
+    """
+    if alphas is None:
+        alphas = path_alphas(X, y, datafit, make_penalty, eps=eps, n_alphas=n_alphas,
+                             fit_intercept=opts.get("fit_intercept", False), sample_weight=sw)
+    else:
+        alphas = check_alphas(alphas)
+    losses = cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, cv=cv,
+                                 n_jobs=n_jobs, verbose=verbose, stratify_y=stratify_y, **opts)
+    mean, se, i_min, i_1se = select_alpha(alphas, losses)
+    return CVPath(alphas, losses, mean, se, float(alphas[i_min]), float(alphas[i_1se]))
+
+
+def weighted_mse(X, y, sw, coef, intercept):
+    r = y - safe_sparse_dot(X, coef) - intercept
+    return float(np.average(r * r, weights=sw))
+
+
+class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
+    """The cross-validation engine of :class:`LassoCV` and :class:`ElasticNetCV`."""
+
+    _parameter_constraints = {
+        **CV_CONSTRAINTS,
+        **{k: v for k, v in SparseLinearRegressor._parameter_constraints.items()
+           if k != "warm_start"},
+        "positive": ["boolean"],
+    }
+
+    def __init__(self, *, eps=1e-3, n_alphas=100, alphas=None, fit_intercept=True, tol=1e-4,
+                 max_iter=100, cv=5, n_jobs=None, positive=False, selection="min", verbose=0):
+        self.eps = eps
+        self.n_alphas = n_alphas
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.positive = positive
+        self.selection = selection
+        self.verbose = verbose
+
+    def fit(self, X, y, sample_weight=None):
+        """Cross-validate the paths and refit the selected model on all of ``X, y``."""
+        self._validate_params()
+        ratios = self._l1_ratios()
+        X, y, sw = check_fit_data(self, X, y, sample_weight)
+        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                    positive=self.positive)
+        datafit = Quadratic()
+        paths = [cv_path(X, y, sw, datafit, partial(_elastic_net_penalty, l1_ratio=float(r)),
+                         weighted_mse, alphas=self.alphas, eps=self.eps,
+                         n_alphas=self.n_alphas, cv=self.cv, n_jobs=self.n_jobs,
+                         verbose=self.verbose, **opts) for r in ratios]
+        self.alphas_ = np.asarray([p.alphas for p in paths])
+        self.mse_path_ = np.asarray([p.losses for p in paths])
+        self.cv_mean_ = np.asarray([p.mean for p in paths])
+        self.cv_std_error_ = np.asarray([p.std_error for p in paths])
+        best = int(np.argmin([p.mean.min() for p in paths]))
+        self.l1_ratio_ = float(ratios[best])
+        self.alpha_min_ = paths[best].alpha_min
+        self.alpha_1se_ = paths[best].alpha_1se
+        self.alpha_ = self.alpha_min_ if self.selection == "min" else self.alpha_1se_
+        res = solve(X, y, datafit, _elastic_net_penalty(self.alpha_, self.l1_ratio_),
+                    sample_weight=sw, **opts)
+        SparseLinearRegressor._set_solution(self, res, X.dtype)
+        return self
+
+    predict = SparseLinearRegressor.predict
+
+
+class ElasticNetCV(_RegressionCV):
+    r"""Elastic net with the strength (and ``l1_ratio``) chosen by cross-validation.
+
+    For each ``l1_ratio``, a geometric grid of ``n_alphas`` strengths from the data's
+    ``alpha_max`` down to ``eps * alpha_max``; on every fold the whole path is solved with
+    warm starts and strong-rule screening, and the test mean squared error recorded. The
+    selected model (``selection="min"``: lowest mean error; ``"1se"``: the largest alpha
+    within one standard error of it) is refit on all the data.
+
+    Parameters
+    ----------
+    l1_ratio : float or list of float, default=0.5
+        In (0, 1]; a list is searched too.
+    eps : float, default=1e-3
+    n_alphas : int, default=100
+    alphas : array-like, optional
+        The grid to use instead (the same for every ``l1_ratio``).
+    fit_intercept : bool, default=True
+    tol : float, default=1e-4
+        Relative duality gap of every fit.
+    max_iter : int, default=100
+    cv : int, cross-validation generator or iterable, default=5
+    n_jobs : int, optional
+        Folds in parallel through joblib.
+    positive : bool, default=False
+    selection : {"min", "1se"}, default="min"
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    alpha_, l1_ratio_ : float
+        The selected strength and ratio.
+    alpha_min_, alpha_1se_ : float
+        The best alpha and the 1-SE alpha (for the selected ``l1_ratio``).
+    alphas_ : ndarray of shape (n_l1_ratio, n_alphas)
+    mse_path_ : ndarray of shape (n_l1_ratio, n_alphas, n_folds)
+    cv_mean_, cv_std_error_ : ndarray of shape (n_l1_ratio, n_alphas)
+    coef_, intercept_, dual_gap_, n_iter_ :
+        Of the final fit.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sparsefit.linear_model import ElasticNetCV
+    >>> X, y = make_regression(n_samples=80, n_features=20, n_informative=3, random_state=0)
+    >>> model = ElasticNetCV(l1_ratio=[0.5, 1.0], n_alphas=20).fit(X, y)
+    >>> model.l1_ratio_, int((model.coef_ != 0).sum()) <= 20
+    (1.0, True)
+    """
+
+    _parameter_constraints = {
+        **_RegressionCV._parameter_constraints,
+        "l1_ratio": [Interval(Real, 0, 1, closed="right"), "array-like"],
+    }
+
+    def __init__(self, *, l1_ratio=0.5, eps=1e-3, n_alphas=100, alphas=None,
+                 fit_intercept=True, tol=1e-4, max_iter=100, cv=5, n_jobs=None,
+                 positive=False, selection="min", verbose=0):
+        super().__init__(eps=eps, n_alphas=n_alphas, alphas=alphas,
+                         fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, cv=cv,
+                         n_jobs=n_jobs, positive=positive, selection=selection,
+                         verbose=verbose)
+        self.l1_ratio = l1_ratio
+
+    def _l1_ratios(self):
+        r = np.atleast_1d(np.asarray(self.l1_ratio, dtype=np.float64))
+        if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r <= 0) or np.any(
+                r > 1):
+            raise ValueError(f"l1_ratio must be in (0, 1] (or a list of such), got "
+                             f"{self.l1_ratio!r}")
+        return r
+
+
+class LassoCV(_RegressionCV):
+    r"""Lasso with ``alpha`` chosen by cross-validation (see :class:`ElasticNetCV`).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sparsefit.linear_model import LassoCV
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = LassoCV(cv=5, selection="1se").fit(X, y)
+    >>> model.alpha_ == model.alpha_1se_ >= model.alpha_min_
+    True
+    """
+
+    def _l1_ratios(self):
+        return np.array([1.0])
