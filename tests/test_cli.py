@@ -1,6 +1,5 @@
 """The command line: subcommands, help, and the demo's numbers."""
 
-import io
 import subprocess
 import sys
 
@@ -11,10 +10,11 @@ from sparsefit import cli
 from sparsefit.experiments import first_look
 
 
-def test_demo_prints_the_real_numbers():
-    buf = io.StringIO()
-    assert cli.cmd_demo(None, out=buf) == 0
-    text = buf.getvalue()
+def test_the_first_section_prints_the_real_numbers():
+    from sparsefit.report.demo import section_keras_check
+
+    _, text, numbers = section_keras_check()
+    assert numbers["penalty"] == 0.06
     assert "= 0.06\n" in text
     assert "exact zeros: 0/12" in text  # the subgradient step
     n_prox = first_look.prox_vs_subgradient()["zeros_proximal"]
@@ -51,11 +51,11 @@ def test_unknown_command_is_an_error(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_python_dash_m_runs_the_demo():
-    out = subprocess.run([sys.executable, "-m", "sparsefit", "demo"], capture_output=True,
-                         text=True, timeout=300)
+def test_python_dash_m_is_the_command():
+    out = subprocess.run([sys.executable, "-m", "sparsefit", "demo", "--help"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "= 0.06" in out.stdout
+    assert "--quick" in out.stdout and "--out" in out.stdout
 
 
 def test_import_is_light():
@@ -64,3 +64,24 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_compare_quick_writes_tables_and_report(tmp_path):
+    pytest.importorskip("torch")
+    import io
+
+    args = cli.build_parser().parse_args(["compare", "--quick", "--out", str(tmp_path),
+                                          "--lam", "0.01"])
+    buf = io.StringIO()
+    assert cli.cmd_compare(args, out=buf) == 0
+    text = buf.getvalue()
+    for label in ("no penalty", "L2 (in the loss)", "L1 (in the loss)", "L1 (proximal)"):
+        assert label in text
+    page = (tmp_path / "compare.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "<script" not in page
+
+
+def test_compare_refuses_bad_counts(capsys):
+    args = cli.build_parser().parse_args(["compare", "--runs", "0"])
+    assert cli.cmd_compare(args) == 2
+    assert "--runs" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {"penalties", "datafits", "solvers", "linear_model", "nn", "keras", "plot",
-               "datasets", "experiments", "report", "cli"}
+               "datasets", "experiments", "report", "cli", "io", "tabular"}
 __all__ = sorted(_SUBMODULES) + ["__version__"]
 
 

@@ -77,37 +77,6 @@ def digits(scale=True):
     return (X / 16.0 if scale else X), data.target.astype(np.int64)
 
 
-def noisy_line(n_samples=50, *, slope=2.0, intercept=1.0, noise=0.3, n_outliers=5,
-               outlier_scale=8.0, seed=0):
-    r"""A straight line with Gaussian noise and a few gross outliers.
-
-    :math:`y = a x + b + \varepsilon`, :math:`x \sim U(-1, 1)`, then ``n_outliers`` points
-    get :math:`\pm` ``outlier_scale`` added.
-
-    Returns
-    -------
-    x : ndarray of shape (n_samples, 1)
-    y : ndarray of shape (n_samples,)
-    is_outlier : ndarray of bool
-
-    Examples
-    --------
-    >>> x, y, out = noisy_line(20, n_outliers=2)
-    >>> x.shape, int(out.sum())
-    ((20, 1), 2)
-    """
-    if n_outliers > n_samples or n_outliers < 0:
-        raise ValueError(f"n_outliers must be in [0, n_samples], got {n_outliers}")
-    rng = np.random.default_rng(seed)
-    x = np.sort(rng.uniform(-1, 1, size=n_samples))
-    y = slope * x + intercept + noise * rng.standard_normal(n_samples)
-    out = np.zeros(n_samples, dtype=bool)
-    idx = rng.choice(n_samples, size=n_outliers, replace=False)
-    out[idx] = True
-    y[idx] += outlier_scale * rng.choice([-1.0, 1.0], size=n_outliers)
-    return x.reshape(-1, 1), y, out
-
-
 def toeplitz_design(n_samples, n_features, rho=0.5, *, seed=0, dtype=np.float64):
     r"""Gaussian design with Toeplitz correlation :math:`\Sigma_{jk} = \rho^{|j-k|}`.
 

@@ -11,19 +11,30 @@ from ..penalties import L1, L1L2, L2, MCP, SCAD, TV1D, GroupL1, SparseGroupL1, W
 def keras_dense_check(l1=0.01):
     """The L1 penalty of a Dense(2) layer without bias whose 3x2 kernel is all ones.
 
-    Keras computes ``l1 * sum|w|``: at ``l1=0.01`` that is exactly 0.06.
+    Keras computes ``l1 * sum|w|``: at ``l1=0.01`` that is exactly 0.06. On the input
+    ``x = [[1, 2, 3]]`` with target ``[[0, 0]]`` the layer outputs ``[[6, 6]]``, the mean
+    squared error (the data loss) is 36, and the total loss Keras minimizes is
+    ``36 + 0.06``.
 
     Returns
     -------
-    dict with ``kernel`` (3x2 ones), ``l1`` and ``penalty``.
+    dict with ``kernel``, ``l1``, ``penalty``, ``x``, ``target``, ``output``, ``data_loss``
+    and ``total_loss``.
 
     Examples
     --------
-    >>> keras_dense_check()["penalty"]
-    0.06
+    >>> out = keras_dense_check()
+    >>> out["penalty"], out["data_loss"], out["total_loss"]
+    (0.06, 36.0, 36.06)
     """
     kernel = np.ones((3, 2))
-    return {"kernel": kernel, "l1": l1, "penalty": L1(l1)(kernel)}
+    x = np.array([[1.0, 2.0, 3.0]])
+    target = np.zeros((1, 2))
+    output = x @ kernel
+    data_loss = float(np.mean((output - target) ** 2))
+    penalty = L1(l1)(kernel)
+    return {"kernel": kernel, "l1": l1, "penalty": penalty, "x": x, "target": target,
+            "output": output, "data_loss": data_loss, "total_loss": data_loss + penalty}
 
 
 def prox_vs_subgradient(n=12, l1=0.5, lr=0.1, seed=0):
