@@ -6,3 +6,20 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")
 # Plots render off-screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+# Optional parts: without torch (or keras) their modules cannot be imported for doctests.
+collect_ignore = []
+try:
+    import torch
+
+    # 1 thread: on these 2-core machines small models train several times faster with 1
+    # than with 2 threads fighting other work
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - depends on the environment
+    collect_ignore += ["src/sparsefit/nn", "src/sparsefit/experiments/l1_classifier.py",
+                       "src/sparsefit/experiments/seed_line.py", "src/sparsefit/keras"]
+try:
+    import keras  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the environment
+    collect_ignore += ["src/sparsefit/keras"]

@@ -62,7 +62,9 @@ PENALTIES = {
 }
 SEPARABLE = [k for k in PENALTIES if PENALTIES[k](3).is_separable]
 
-vectors = arrays(np.float64, st.integers(1, 6), elements=st.floats(-4, 4, width=64))
+# no subnormals: scaling one by a factor < 1 underflows to an exact zero nobody asked for
+vectors = arrays(np.float64, st.integers(1, 6),
+                 elements=st.floats(-4, 4, width=64, allow_subnormal=False))
 steps = st.floats(0.05, 3.0)
 SETTINGS = settings(max_examples=30, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -154,7 +156,7 @@ ZERO_RULES = {
 
 @pytest.mark.parametrize("name", ZERO_RULES)
 @settings(max_examples=100, deadline=None)
-@given(v=arrays(np.float64, 4, elements=st.floats(-3, 3, width=64)),
+@given(v=arrays(np.float64, 4, elements=st.floats(-3, 3, width=64, allow_subnormal=False)),
        step=st.floats(0.05, 2.0))
 def test_exact_zeros_exactly_where_theory_puts_them(name, v, step):
     pen, rule = ZERO_RULES[name]
