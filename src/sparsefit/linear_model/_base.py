@@ -36,8 +36,11 @@ def check_scale(X, y=None):
     """
     import scipy.sparse as sp
 
-    xs = float(np.max(np.abs(X.data if sp.issparse(X) else X), initial=0.0))
-    ys = float(np.max(np.abs(y), initial=0.0)) if y is not None and y.dtype.kind == "f" else 0.0
+    def max_abs(a):  # without the temporary copy np.abs would make (X can be large)
+        return float(max(a.max(), -a.min())) if a.size else 0.0
+
+    xs = max_abs(X.data if sp.issparse(X) else X)
+    ys = max_abs(y) if y is not None and y.dtype.kind == "f" else 0.0
     # the solvers square gradients (X^T y)^2 and sum n products: keep |X| |y| sqrt(n)
     # below 1e145 (each magnitude counted as at least 1), well inside the float64 range
     score = (np.log10(max(xs, 1.0)) + np.log10(max(ys, 1.0))

@@ -56,10 +56,20 @@ def _fold_losses(X, y, sw, train, test, datafit, make_penalty, alphas, loss, opt
     """Fit the path on ``train``; return the loss on ``test`` at every alpha."""
     swtr = None if sw is None else sw[train]
     swte = None if sw is None else sw[test]
-    path = solve_path(X[train], y[train], datafit, make_penalty, alphas=alphas,
+    # a Fortran-ordered X keeps its order (the solvers read columns): taking the rows of
+    # every column of X.T is one gather, where X[train] makes a C-ordered copy that the
+    # solver then copies again
+    if isinstance(X, np.ndarray) and X.flags.f_contiguous:
+        rows = np.asarray(train)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+        X_train = np.take(X.T, rows, axis=1).T
+    else:
+        X_train = X[train]
+    path = solve_path(X_train, y[train], datafit, make_penalty, alphas=alphas,
                       sample_weight=swtr, **opts)
-    return np.array([loss(X[test], y[test], swte, c, b)
-                     for c, b in zip(path.coefs, path.intercepts)])
+    X_test, y_test = X[test], y[test]  # once, not per alpha (a copy of the test rows)
+    return np.array([loss(X_test, y_test, swte, c, b)
+                     for c, b in zip(path.coefs, path.intercepts, strict=True)])
 
 
 def cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, *, cv, n_jobs,

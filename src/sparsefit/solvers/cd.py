@@ -19,12 +19,17 @@ from ..datafits._validation import (
 )
 from ..penalties import _kernels as pk
 from ._cd_kernels import (
+    constant_columns,
+    gather_block,
+    gram_cd,
     kkt_scores,
     outer_pass_separable,
+    outer_scores_from_xt,
     penalty_value,
     rank_scores,
     weighted_col_norms,
     wls_cd,
+    xt_dot_cols,
 )
 from ._common import as_spec, check_datafit, is_convex, is_group, n_units
 from ._gap import dual_scaling, null_primal
@@ -69,10 +74,20 @@ class SolverResult:
     gradient: np.ndarray | None = None
 
 
-import os
-E_REF = float(os.environ.get("E_REF", "5"))
-GROW = float(os.environ.get("GROW", "2"))
-E_MIN = float(os.environ.get("E_MIN", "1e9"))
+# Working-set sizing and inner tolerances of the Quadratic solver (tuned on the benchmark
+# problems of DESIGN.md):
+# - an epoch on a working set of ``n_units / (2 * E_MIN)`` units costs about 1 / E_MIN of a
+#   full pass over X (uniform column densities): working sets up to that size are cheap
+#   and are used from the start, whatever the support doubling rule says;
+# - the first inner solve on a new working set stops at a largest violation of
+#   ``inner_tol_ratio * min(1, E_REF / e)`` times the current one, ``e`` being the number
+#   of its epochs one full pass costs: tighter when epochs are cheap;
+# - inner solves also stop when the working-set gap is GAP_FRAC of the target, for
+#   tol >= GAP_STOP_MIN_TOL (see _solve_quadratic).
+E_MIN = 20.0
+E_REF = 1.0
+GAP_FRAC = 0.5
+GAP_STOP_MIN_TOL = 1e-9
 
 
 def _check_params(tol, max_iter, p0, anderson):
@@ -111,6 +126,59 @@ def group_lipschitz(store, spec, sw):
     return out
 
 
+class GramCache:
+    """Inner products ``X_j.T diag(sw) X_k`` (and ``X_j.T sw``) of the columns that entered a
+    working set along a path (dense X, fixed sample weights): each pair is computed once
+    for the whole path, by BLAS, as the columns first enter (glmnet's covariance updates).
+    """
+
+    def __init__(self, store, sw, max_cols=4000):
+        self.store = store
+        self.root = np.sqrt(sw)
+        self.sw = sw
+        self.pos = np.full(store.p, -1, dtype=np.int64)
+        self.n_cols = 0
+        self.max_cols = int(max_cols)
+        self.A = np.empty((store.n, 0), order="F")  # sqrt(sw) * X[:, cols]
+        self.G = np.empty((0, 0), order="F")
+        self.c = np.empty(0)
+
+    def fits(self, ws):
+        return self.n_cols + int(np.count_nonzero(self.pos[ws] < 0)) <= self.max_cols
+
+    def get(self, ws):
+        """``(G_ws, c_ws)`` for the columns ``ws`` (a fresh Fortran copy of the block)."""
+        new = ws[self.pos[ws] < 0]
+        if new.size:
+            st = self.store
+            X = st.data.reshape((st.n, st.p), order="F")
+            An = np.asfortranarray(X[:, new] * self.root[:, None], dtype=np.float64)
+            k0, k1 = self.n_cols, self.n_cols + new.size
+            if k1 > self.G.shape[0]:
+                # first guess: a path's working sets rarely outgrow twice the rows (the
+                # Lasso support has at most n features); then grow by 1.5x (each growth
+                # allocates and copies the whole block)
+                first = min(self.max_cols, st.p, 2 * st.n)
+                cap = min(max(3 * self.G.shape[0] // 2, k1, first), max(self.max_cols, k1))
+                G = np.empty((cap, cap), order="F")
+                G[:k0, :k0] = self.G[:k0, :k0]
+                A = np.empty((st.n, cap), order="F")
+                A[:, :k0] = self.A[:, :k0]
+                c = np.empty(cap)
+                c[:k0] = self.c[:k0]
+                self.G, self.A, self.c = G, A, c
+            cross = self.A[:, :k0].T @ An
+            self.G[:k0, k0:k1] = cross
+            self.G[k0:k1, :k0] = cross.T
+            self.G[k0:k1, k0:k1] = An.T @ An
+            self.A[:, k0:k1] = An
+            self.c[k0:k1] = An.T @ self.root
+            self.pos[new] = np.arange(k0, k1)
+            self.n_cols = k1
+        idx = self.pos[ws]
+        return gather_block(self.G, idx), self.c[idx].copy()
+
+
 def _unit_nonzero(w, spec, grouped):
     if not grouped:
         return w != 0
@@ -125,14 +193,15 @@ def _unit_nonzero(w, spec, grouped):
 def select_working_set(rank, nonzero, p0, ws_hint=None, cheap_size=0):
     """The non-zero units plus the zero units closest to entering the model (largest
     ``rank``, see :func:`~sparsefit.solvers._cd_kernels.rank_scores`), with
-    ``size = max(p0, min(2 * nnz, nnz + n_violators + nnz / 10))``: at most doubling with
-    the support, as in celer and skglm, but no larger than the violators need."""
+    ``size = max(p0, min(max(2 * nnz, cheap_size), nnz + n_violators + nnz / 10))``: at
+    most doubling with the support, as in celer and skglm (or ``cheap_size``, a size whose
+    epochs cost little next to a full pass), but no larger than the violators need."""
     nu = rank.shape[0]
     nnz = int(np.count_nonzero(nonzero))
     n_viol = int(np.count_nonzero((rank > 0) & ~nonzero))
     # the support, every violator and a 10% margin of the zero units closest to entering
-    # (they are the next violators); at most double the support
-    size = max(p0, min(max(int(GROW * nnz), cheap_size), nu, nnz + n_viol + nnz // 10))
+    # (they are the next violators); at most double the support (or cheap_size)
+    size = max(p0, min(max(2 * nnz, cheap_size), nu, nnz + n_viol + nnz // 10))
     forced = nonzero.copy()
     if ws_hint is not None and len(ws_hint):
         forced[ws_hint] = True
@@ -239,11 +308,15 @@ def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_
 def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_init=None,
            intercept_init=None, tol=1e-6, max_iter=100, max_epochs=50_000, p0=100, anderson=5,
            positive=False, ws_hint=None, inner_tol_ratio=None, verbose=0, col_norms=None,
-           stacklevel=3):
+           gram=None, xt_init=None, stacklevel=3):
     """:func:`solve` on an already validated :class:`ColumnStore` (paths validate ``X``
     once). ``col_norms`` (Quadratic datafit, separable penalty): an array of length
     ``n_features`` holding ``sum_i sw_i X_ij^2`` or -1 where not computed yet, filled in
-    place; a path passes the same array to every solve with the same sample weights."""
+    place; a path passes the same array to every solve with the same sample weights.
+    ``gram``: a :class:`GramCache` shared along a path (dense X, Quadratic datafit): the
+    working-set subproblems are then solved in covariance form. ``xt_init``: ``X.T @ theta``
+    at ``(w_init, intercept_init)`` (minus the ``gradient`` a previous solve at those
+    coefficients returned), which spares the first pass over X."""
     datafit = check_datafit(datafit)
     _check_params(tol, max_iter, p0, anderson)
     y = datafit.check_y(y, store.n)
@@ -272,7 +345,8 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
         res = _solve_quadratic(store, y, sw, sample_weight is None, spec, w, b,
                                max_epochs=int(max_epochs), anderson=int(anderson),
                                inner_tol_ratio=0.3 if inner_tol_ratio is None
-                               else float(inner_tol_ratio), col_norms=col_norms, **common)
+                               else float(inner_tol_ratio), col_norms=col_norms, gram=gram,
+                               xt_init=xt_init, **common)
     else:
         from .prox_newton import prox_newton
 
@@ -296,19 +370,19 @@ def _constant_columns(store, sw, cols):
     """The columns among ``cols`` that are constant over the rows with weight > 0, and their
     values."""
     rows = sw > 0
-    idx, values = [], []
-    for j in cols:
+    flags = np.zeros(cols.size, dtype=np.bool_)
+    constant_columns(*store.args, cols.astype(np.int64), rows, flags)
+    idx = cols[flags].astype(np.int64)
+    values = np.empty(idx.size)
+    first = int(np.flatnonzero(rows)[0]) if idx.size else 0
+    for k, j in enumerate(idx):
         if store.dense:
-            col = store.data[j * store.n:(j + 1) * store.n][rows]
+            values[k] = store.data[j * store.n + first]
         else:
             st, en = store.indptr[j], store.indptr[j + 1]
-            full = np.zeros(store.n, dtype=store.data.dtype)
-            full[store.indices[st:en]] = store.data[st:en]
-            col = full[rows]
-        if col.size and np.all(col == col[0]):
-            idx.append(j)
-            values.append(float(col[0]))
-    return np.asarray(idx, dtype=np.int64), np.asarray(values, dtype=np.float64)
+            hit = np.flatnonzero(rows[store.indices[st:en]])
+            values[k] = store.data[st + hit[0]] if hit.size else 0.0
+    return idx, values
 
 
 def _fold_constant_columns(store, sw, res):
@@ -331,7 +405,7 @@ def _fold_constant_columns(store, sw, res):
 
 def _solve_quadratic(store, y, sw, uniform, spec, w, b, *, fit_intercept, tol, max_iter, p0,
                      positive, verbose, ws_hint, max_epochs, anderson, inner_tol_ratio,
-                     col_norms=None):
+                     col_norms=None, gram=None, xt_init=None):
     grouped = is_group(spec)
     convex = is_convex(spec)
     nu = n_units(spec, store.p)
@@ -355,12 +429,15 @@ def _solve_quadratic(store, y, sw, uniform, spec, w, b, *, fit_intercept, tol, m
     gap = np.nan
     prev_ws = None
     ratio = inner_tol_ratio
-    # inner solves also stop when the working-set duality gap is half the target: more
-    # epochs on that working set cannot lower the full gap further (L1 / elastic net)
+    # Inner solves also stop when the working-set duality gap is half the target (L1 /
+    # elastic net): more epochs on that working set cannot lower the full gap further.
+    # Not for very small tol: who asks for a gap near float64 precision wants the
+    # coefficients to many digits, and the gap bounds their error only through its square
+    # root, so the violation-based rule below over-solves on purpose there.
     gap_tol_in = 0.0
     if (not grouped and convex and spec.kind in (pk.L1, pk.L1L2) and spec.params[0] > 0
-            and P0 > 0):
-        gap_tol_in = 0.5 * tol * P0
+            and P0 > 0 and tol >= GAP_STOP_MIN_TOL):
+        gap_tol_in = GAP_FRAC * tol * P0
     x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
     it = 0
     for it in range(max_iter + 1):
@@ -378,9 +455,14 @@ def _solve_quadratic(store, y, sw, uniform, spec, w, b, *, fit_intercept, tol, m
             kkt_max = float(scores.max()) if nu else 0.0
         else:
             # one fused pass: X.T theta, violations, ranks and the dual rescaling
-            kkt_max, max_ratio, conj_sep = outer_pass_separable(
-                *store.args, theta, w, spec.kind, spec.params, spec.weights, positive, Xt,
-                scores, rank)
+            if it == 0 and xt_init is not None:
+                Xt[:] = xt_init
+                kkt_max, max_ratio, conj_sep = outer_scores_from_xt(
+                    w, spec.kind, spec.params, spec.weights, positive, Xt, scores, rank)
+            else:
+                kkt_max, max_ratio, conj_sep = outer_pass_separable(
+                    *store.args, theta, w, spec.kind, spec.params, spec.weights, positive,
+                    Xt, scores, rank)
         if convex:
             pen = penalty_value(w, grouped, spec.kind, spec.params, spec.weights,
                                 spec.grp_ptr, spec.grp_idx)
@@ -451,12 +533,45 @@ def _solve_quadratic(store, y, sw, uniform, spec, w, b, *, fit_intercept, tol, m
             new_cols = ws[lc[ws] < 0]
             if new_cols.size:
                 weighted_col_norms(*store.args, new_cols, sw, lc)
-        ep, _ = wls_cd(*store.args, sw, uniform, R, w, b_arr, fit_intercept, lc, ws, grouped,
-                       spec.kind, spec.params, spec.weights, spec.grp_ptr, spec.grp_idx,
-                       positive, max_epochs, tol_in, anderson, gap_tol_in)
+        if gram is not None and gap_tol_in > 0 and gram.fits(ws):
+            ep = _gram_inner(store, gram, ws, sw, R, w, b_arr, fit_intercept, spec, positive,
+                             max_epochs, tol_in, anderson, gap_tol_in)
+        else:
+            ep, _ = wls_cd(*store.args, sw, uniform, R, w, b_arr, fit_intercept, lc, ws,
+                           grouped, spec.kind, spec.params, spec.weights, spec.grp_ptr,
+                           spec.grp_idx, positive, max_epochs, tol_in, anderson, gap_tol_in)
         n_epochs += ep
     return SolverResult(
         coef=w, intercept=float(b_arr[0]) if fit_intercept else 0.0,
         dual_gap=gap if convex else np.nan, n_iter=it, converged=converged, stop_crit=crit,
         kkt_max=kkt_max, n_epochs=n_epochs, history=history, gradient=-Xt,
     )
+
+
+def _gram_inner(store, gram, ws, sw, R, w, b_arr, fit_intercept, spec, positive, max_epochs,
+                tol_in, anderson, gap_tol_in):
+    """The working-set solve of :func:`_solve_quadratic` in covariance form (see
+    :func:`~sparsefit.solvers._cd_kernels.gram_cd`); ``R`` is brought up to date after."""
+    G, cvec = gram.get(ws)
+    q = xt_times_cols(store, ws, sw * R)
+    w_loc = w[ws].copy()
+    b_old = b_arr[0]
+    ep, _ = gram_cd(G, cvec, float(sw.sum()), q, w_loc, b_arr, fit_intercept,
+                    float(np.dot(sw, R)), float(np.dot(sw * R, R)), ws, spec.kind, spec.params,
+                    spec.weights, positive, max_epochs, tol_in, anderson, gap_tol_in)
+    moved = np.flatnonzero(w_loc != w[ws])
+    if moved.size:
+        cols = ws[moved]
+        X = store.data.reshape((store.n, store.p), order="F")
+        R -= X[:, cols] @ (w_loc[moved] - w[cols])
+        w[cols] = w_loc[moved]
+    if b_arr[0] != b_old:
+        R -= b_arr[0] - b_old
+    return ep
+
+
+def xt_times_cols(store, cols, v):
+    """``X[:, cols].T @ v`` in float64."""
+    out = np.zeros(store.p)
+    xt_dot_cols(*store.args, cols, np.ascontiguousarray(v, dtype=np.float64), out)
+    return out[cols]

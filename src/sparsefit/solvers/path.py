@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ..datafits import Quadratic
 from ..datafits._validation import as_column_store, normalize_sample_weight
 from ._common import as_spec, check_datafit, is_group
 from ._gap import critical_strength, grad_at_zero
-from ..datafits import Quadratic
-from .cd import _solve
+from .cd import GramCache, _solve
 
 
 def alpha_grid(alpha_max, n_alphas=100, eps=1e-3):
@@ -109,6 +109,11 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
     # lazily once for the whole path
     col_norms = np.full(store.p, -1.0) if isinstance(datafit, Quadratic) else None
     spec1 = as_spec(make_penalty(1.0))
+    # dense X: solve the working sets in covariance form, the Gram entries computed once
+    # per path as columns enter (the solver uses it for L1 / elastic net at tol >= 1e-9)
+    gram = None
+    if isinstance(datafit, Quadratic) and store.dense and not is_group(spec1):
+        gram = GramCache(store, normalize_sample_weight(sample_weight, store.n))
     g0 = None
     if alphas is None:
         g0 = grad_at_zero(X, y, datafit, fit_intercept=fit_intercept, sample_weight=sample_weight)
@@ -127,6 +132,7 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
     b = None
     grad = g0
     prev_alpha = alphas[0]
+    xt_prev = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for k, alpha in enumerate(alphas):
@@ -139,7 +145,10 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
             res = _solve(store, y, datafit, pen, fit_intercept=fit_intercept,
                          sample_weight=sample_weight, w_init=w, intercept_init=b, tol=tol,
                          max_iter=max_iter, positive=positive, ws_hint=hint, verbose=verbose,
-                         col_norms=col_norms, **solver_kw)
+                         col_norms=col_norms, gram=gram, xt_init=xt_prev, **solver_kw)
+            # the last pass of this solve is the first of the next one (same coefficients)
+            xt_prev = -res.gradient if (col_norms is not None and res.gradient is not None
+                                        and not is_group(spec)) else None
             w, b = res.coef, res.intercept
             coefs.append(w.copy())
             intercepts.append(b)
