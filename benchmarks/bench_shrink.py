@@ -234,7 +234,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     header = (f"torch {torch.__version__}, torch.set_num_threads({torch.get_num_threads()}), "
               f"{platform.processor() or platform.machine()}, python "
-              f"{platform.python_version()}; digits, SGD lr {LR} momentum {MOMENTUM} batch {BATCH}, "
+              f"{platform.python_version()}; digits, SGD lr {LR} momentum {MOMENTUM} "
+              f"batch {BATCH}, "
               f"{args.epochs} "
               f"epochs (+{args.finetune} fine-tuning epochs without penalty after freezing "
               f"dead units); inference at batch 256, median of {args.repeats} forwards")

@@ -117,7 +117,8 @@ def test_positive_equals_sklearn():
 
 
 def _sk_logistic_l1(C, fit_intercept, solver):
-    kw = {"C": C, "solver": solver, "fit_intercept": fit_intercept, "tol": 1e-12, "max_iter": 100_000}
+    kw = {"C": C, "solver": solver, "fit_intercept": fit_intercept, "tol": 1e-12,
+          "max_iter": 100_000}
     major, minor = (int(v) for v in sklearn.__version__.split(".")[:2])
     if (major, minor) >= (1, 8):
         return LogisticRegression(l1_ratio=1.0, **kw)

@@ -126,7 +126,8 @@ def test_integer_sample_weights_equal_duplicated_rows(case):
     reps = RNG.integers(1, 4, N)
     Xr = np.repeat(X_DENSE, reps, axis=0)
     yr = np.repeat(Y[name], reps)
-    assert df.value(X_DENSE, Y[name], w, b, reps) == pytest.approx(df.value(Xr, yr, w, b), rel=1e-12)
+    assert df.value(X_DENSE, Y[name], w, b, reps) == pytest.approx(df.value(Xr, yr, w, b),
+                                                                   rel=1e-12)
     np.testing.assert_allclose(df.gradient(X_DENSE, Y[name], w, b, reps),
                                df.gradient(Xr, yr, w, b), rtol=1e-10, atol=1e-14)
 

@@ -1,5 +1,5 @@
-"""The estimators: scikit-learn's common checks, and answers compared with references
-written by others (scikit-learn, closed forms)."""
+"""The estimators' answers compared with references written by others (scikit-learn, closed
+forms). scikit-learn's common checks are in tests/reliability/test_sklearn_checks.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import scipy.sparse as sp
 from sklearn import linear_model as sk
 from sklearn.datasets import load_diabetes, make_regression
 from sklearn.model_selection import KFold
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sparsefit.linear_model import (
     AdaptiveLasso,
@@ -20,44 +19,10 @@ from sparsefit.linear_model import (
     Lasso,
     LassoCV,
     MCPRegressor,
-    SparseGroupLasso,
     SparseLogisticRegression,
     SparseLogisticRegressionCV,
     regularization_path,
 )
-
-# One row per public estimator, in a configuration the common checks can afford.
-ESTIMATORS = [
-    Lasso(alpha=0.1),
-    ElasticNet(alpha=0.1),
-    LassoCV(n_alphas=5, cv=3, tol=1e-10),
-    ElasticNetCV(n_alphas=5, cv=3, tol=1e-10),
-    SparseLogisticRegression(alpha=0.01),
-    SparseLogisticRegressionCV(n_alphas=5, cv=3),
-    GroupLasso(alpha=0.1),
-    SparseGroupLasso(alpha=0.1),
-    AdaptiveLasso(alpha=0.1),
-    MCPRegressor(alpha=0.1),
-    FusedLasso(alpha=0.1),
-]
-
-_ILL_CONDITIONED = (
-    "the check's data (45 x 30, selected alpha ~2e-4) is nearly singular: the weighted and "
-    "the repeated fits are both certified to a relative duality gap of 1e-14, yet their "
-    "coefficients differ by ~1e-6 (strong convexity ~1e-4), above the check's rtol=1e-7")
-EXPECTED_FAILURES = {
-    "ElasticNetCV": {
-        "check_sample_weight_equivalence_on_dense_data": _ILL_CONDITIONED,
-        "check_sample_weight_equivalence_on_sparse_data": _ILL_CONDITIONED,
-    },
-}
-
-
-@parametrize_with_checks(
-    ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILURES.get(type(est).__name__, {}))
-def test_sklearn_common_checks(estimator, check):
-    check(estimator)
-
 
 # -- answers against scikit-learn ----------------------------------------------------------
 

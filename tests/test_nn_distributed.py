@@ -78,7 +78,7 @@ def test_ddp_replicas_stay_identical(tmp_path):
         p.start()
     try:
         for p in procs:
-            p.join(timeout=120)
+            p.join(timeout=300)  # generous: a loaded 2-core machine is slow to spawn
             assert p.exitcode == 0, f"replica exited with {p.exitcode}"
     finally:
         for p in procs:

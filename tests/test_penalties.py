@@ -301,7 +301,12 @@ def _tv_dual_reference(v, lam):
 @given(v=arrays(np.float64, st.integers(2, 30), elements=st.floats(-5, 5, width=64)),
        lam=st.floats(0.0, 3.0))
 def test_tv1d_prox_matches_the_dual_bounded_least_squares(v, lam):
-    np.testing.assert_allclose(TV1D(lam).prox(v, 1.0), _tv_dual_reference(v, lam), atol=1e-7)
+    z, ref = TV1D(lam).prox(v, 1.0), _tv_dual_reference(v, lam)
+    f = _objective(TV1D(lam), v, 1.0)
+    # the exact prox is at least as good as the iterative reference, and close to it
+    # (bvls stops at ~1e-7 when lam is that small)
+    assert f(z) <= f(ref) + 1e-12
+    np.testing.assert_allclose(z, ref, atol=1e-6)
 
 
 def test_tv1d_rows_and_piecewise_constant():

@@ -29,7 +29,7 @@ from sparsefit.linear_model import (
     SparseLogisticRegression,
     SparseLogisticRegressionCV,
 )
-from sparsefit.penalties import L1, L1L2
+from sparsefit.penalties import L1L2
 from sparsefit.solvers import dual_gap
 
 ESTIMATORS = {

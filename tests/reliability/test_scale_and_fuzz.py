@@ -17,7 +17,6 @@ from sparsefit import penalties as P
 
 from .test_estimators import ESTIMATORS
 
-
 # 6. overflow-prone data --------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ESTIMATORS)

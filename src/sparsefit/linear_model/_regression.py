@@ -9,7 +9,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from ..penalties import MCP, L1, L1L2, GroupL1, SparseGroupL1, WeightedL1
+from ..penalties import L1, L1L2, MCP, GroupL1, SparseGroupL1, WeightedL1
 from ._base import SparseLinearRegressor, check_fit_data
 
 _ALPHA = [Interval(Real, 0, np.inf, closed="left")]

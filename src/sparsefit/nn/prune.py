@@ -260,7 +260,7 @@ def prune(model, amount=None, *, threshold=None, scope="global", granularity="we
         keep = _smallest(flat, _n_prune(amount, flat.numel()))
         keeps = list(torch.split(keep, [s.numel() for s in scores]))
 
-    for (qual, module, pname), keep in zip(chosen, keeps):
+    for (_qual, module, pname), keep in zip(chosen, keeps):
         w = _current(module, pname)
         mask = _expand(keep.to(w.device), w, granularity)
         old = _existing_mask(module, pname)
@@ -398,7 +398,7 @@ def unprune(model, names=None):
             else:  # other parametrizations stay; drop ours by baking the mask in
                 with torch.no_grad():
                     plist.original.mul_(_existing_mask(module, pname))
-                for i, p in enumerate(plist):
+                for p in plist:
                     if isinstance(p, Mask):
                         p.mask.fill_(True)
         else:

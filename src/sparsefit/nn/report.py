@@ -5,12 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._sparsity import SparsityReport
 from . import _attach
 
 __all__ = ["SparsityReport", "dead_units", "sparsity_report"]
-
-_COLUMNS = ("layer", "type", "params", "zeros", "zero_frac", "near_zero", "near_zero_frac",
-            "dead_out", "dead_in", "penalty")
 
 
 def dead_units(module, name="weight"):
@@ -55,50 +53,6 @@ def dead_units(module, name="weight"):
         else:
             dead_in = dead
     return dead_out, dead_in
-
-
-class SparsityReport:
-    """The result of :func:`sparsity_report`: ``rows`` (one dict per layer) and ``total``.
-
-    ``str(report)`` is a text table, :meth:`to_dict` a plain dict, :meth:`to_dataframe` a
-    pandas DataFrame (pandas must be installed).
-    """
-
-    def __init__(self, rows, total, tol):
-        self.rows = rows
-        self.total = total
-        self.tol = tol
-
-    def to_dict(self):
-        return {"layers": [dict(r) for r in self.rows], "total": dict(self.total),
-                "tol": self.tol}
-
-    def to_dataframe(self):
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("to_dataframe needs pandas: pip install pandas") from None
-        return pd.DataFrame([*self.rows, self.total], columns=list(_COLUMNS)).set_index("layer")
-
-    def __str__(self):
-        def fmt(v, key):
-            if v is None:
-                return "-"
-            if key.endswith("_frac"):
-                return f"{100 * v:.1f}%"
-            if key == "penalty":
-                return f"{v:.4g}"
-            return str(v)
-        head = [c.replace("_frac", " %") for c in _COLUMNS]
-        body = [[fmt(r[c], c) for c in _COLUMNS] for r in [*self.rows, self.total]]
-        widths = [max(len(x) for x in col) for col in zip(head, *body)]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
-        lines += ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in body]
-        lines.insert(len(lines) - 1, "-" * len(lines[0]))
-        return "\n".join(lines) + f"\n(near zero: |w| < {self.tol:g})"
-
-    def __repr__(self):
-        return self.__str__()
 
 
 @torch.no_grad()

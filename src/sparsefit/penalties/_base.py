@@ -149,7 +149,8 @@ class Penalty:
 
     # -- public API ---------------------------------------------------------------------
     def value(self, w):
-        """Penalty value: a Python float for NumPy input, a 0-d tensor (differentiable) for torch."""
+        """Penalty value: a Python float for NumPy input, a differentiable 0-d torch tensor
+        for torch input."""
         ops, w = ops_for(w)
         return self._value(ops, w)
 

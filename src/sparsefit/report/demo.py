@@ -36,9 +36,11 @@ def _fmt(a):
 
 
 def section_keras_check():
-    from ..experiments.first_look import keras_dense_check, prox_vs_subgradient
-
-    from ..experiments.first_look import penalty_family_table
+    from ..experiments.first_look import (
+        keras_dense_check,
+        penalty_family_table,
+        prox_vs_subgradient,
+    )
 
     k = keras_dense_check()
     s = prox_vs_subgradient()

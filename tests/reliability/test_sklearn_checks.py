@@ -1,0 +1,46 @@
+"""Reliability item 3: every public estimator passes scikit-learn's ``check_estimator``;
+each expected failure is listed with its reason."""
+
+from __future__ import annotations
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sparsefit.linear_model import (
+    AdaptiveLasso,
+    ElasticNet,
+    ElasticNetCV,
+    FusedLasso,
+    GroupLasso,
+    Lasso,
+    LassoCV,
+    MCPRegressor,
+    SparseGroupLasso,
+    SparseLogisticRegression,
+    SparseLogisticRegressionCV,
+)
+
+# One row per public estimator, in a configuration the common checks can afford (ungrouped
+# GroupLasso: the checks use many feature counts; tight tol where results are compared).
+ESTIMATORS = [
+    Lasso(alpha=0.1),
+    ElasticNet(alpha=0.1),
+    LassoCV(n_alphas=5, cv=3, tol=1e-10),
+    ElasticNetCV(n_alphas=5, cv=3, tol=1e-10),
+    SparseLogisticRegression(alpha=0.01),
+    SparseLogisticRegressionCV(n_alphas=5, cv=3),
+    GroupLasso(alpha=0.1),
+    SparseGroupLasso(alpha=0.1),
+    AdaptiveLasso(alpha=0.1),
+    MCPRegressor(alpha=0.1),
+    FusedLasso(alpha=0.1),
+]
+
+# No expected failures: every check passes. (Keep a dict here, check name -> reason, for any
+# check an estimator cannot pass, so the reason is written down.)
+EXPECTED_FAILURES = {}
+
+
+@parametrize_with_checks(
+    ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILURES.get(type(est).__name__, {}))
+def test_sklearn_common_checks(estimator, check):
+    check(estimator)
