@@ -7,6 +7,14 @@ COLUMNS = ("layer", "type", "params", "zeros", "zero_frac", "near_zero", "near_z
            "dead_out", "dead_in", "penalty")
 
 
+def layer_row(layer, type_name, params, zeros, near_zero, dead_out, dead_in, penalty):
+    """One row of the report (fractions derived from the counts)."""
+    return {"layer": layer, "type": type_name, "params": params, "zeros": zeros,
+            "zero_frac": zeros / params if params else 0.0, "near_zero": near_zero,
+            "near_zero_frac": near_zero / params if params else 0.0, "dead_out": dead_out,
+            "dead_in": dead_in, "penalty": penalty}
+
+
 class SparsityReport:
     """The result of :func:`sparsity_report`: ``rows`` (one dict per layer) and ``total``.
 
@@ -18,6 +26,17 @@ class SparsityReport:
         self.rows = rows
         self.total = total
         self.tol = tol
+
+    @classmethod
+    def from_rows(cls, rows, tol):
+        """The report of ``rows`` (from :func:`layer_row`) with their totals."""
+        def tot(key):
+            vals = [r[key] for r in rows if r[key] is not None]
+            return sum(vals) if vals else None
+        total = layer_row("total", "", tot("params") or 0, tot("zeros") or 0,
+                          tot("near_zero") or 0, tot("dead_out"), tot("dead_in"),
+                          tot("penalty"))
+        return cls(rows, total, float(tol))
 
     def to_dict(self):
         return {"layers": [dict(r) for r in self.rows], "total": dict(self.total),

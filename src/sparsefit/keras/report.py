@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .._sparsity import SparsityReport
+from .._sparsity import SparsityReport, layer_row
 from .regularizers import Regularizer
 
 __all__ = ["SparsityReport", "dead_units", "sparsity_report"]
@@ -103,18 +103,7 @@ def sparsity_report(model, *, tol=1e-3, kernels_only=False):
                        else float(keras.ops.convert_to_numpy(reg(w))))
                 pen = (pen or 0.0) + val
         dead_out, dead_in = dead_units(layer)
-        rows.append({"layer": layer.name, "type": type(layer).__name__, "params": n,
-                     "zeros": zeros, "zero_frac": zeros / n if n else 0.0,
-                     "near_zero": near, "near_zero_frac": near / n if n else 0.0,
-                     "dead_out": dead_out, "dead_in": dead_in, "penalty": pen})
+        rows.append(layer_row(layer.name, type(layer).__name__, n, zeros, near, dead_out,
+                              dead_in, pen))
 
-    def tot(key):
-        vals = [r[key] for r in rows if r[key] is not None]
-        return sum(vals) if vals else None
-    n = tot("params") or 0
-    total = {"layer": "total", "type": "", "params": n, "zeros": tot("zeros") or 0,
-             "near_zero": tot("near_zero") or 0, "dead_out": tot("dead_out"),
-             "dead_in": tot("dead_in"), "penalty": tot("penalty")}
-    total["zero_frac"] = total["zeros"] / n if n else 0.0
-    total["near_zero_frac"] = total["near_zero"] / n if n else 0.0
-    return SparsityReport(rows, total, float(tol))
+    return SparsityReport.from_rows(rows, tol)
