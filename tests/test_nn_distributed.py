@@ -49,8 +49,7 @@ def _worker(rank, world, port, out):
 
         traceback.print_exc()
     finally:
-        # skip the interpreter's exit handlers: in a forked child they may wait on
-        # thread pools of the parent's libraries that do not exist here
+        # exit at once with the code: no exit handlers that could wait on thread pools
         os._exit(code)
 
 
@@ -61,16 +60,10 @@ def _free_port():
 
 
 def test_ddp_replicas_stay_identical(tmp_path):
-    # fork: the replicas inherit the imported torch and sparsefit, and torch._dynamo,
-    # which DistributedDataParallel imports on construction (2-3 s per process otherwise);
-    # torch's DataLoader workers run forked the same way
-    if "fork" not in mp.get_all_start_methods():
-        pytest.skip("needs the fork start method")
-    import torch._dynamo
-    import torch.distributed
-    import torch.nn.parallel
-
-    ctx = mp.get_context("fork")
+    # spawn, not fork: forking a process whose torch/OpenMP thread pools are already in use
+    # (as they are after the rest of the suite) can deadlock the child; spawned replicas
+    # import torch afresh (a few seconds each) and cannot inherit a held lock
+    ctx = mp.get_context("spawn")
     port = _free_port()
     outs = [str(tmp_path / f"rank{r}.pt") for r in range(2)]
     procs = [ctx.Process(target=_worker, args=(r, 2, port, outs[r])) for r in range(2)]
@@ -84,7 +77,7 @@ def test_ddp_replicas_stay_identical(tmp_path):
         for p in procs:
             if p.is_alive():
                 p.kill()
-    sd0, sd1 = (torch.load(o) for o in outs)
+    sd0, sd1 = (torch.load(o, weights_only=True) for o in outs)
     assert sd0.keys() == sd1.keys()
     for k in sd0:
         assert torch.equal(sd0[k], sd1[k]), f"replicas differ in {k}"
