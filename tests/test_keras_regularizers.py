@@ -15,18 +15,7 @@ def to_np(x):
     return np.asarray(keras.ops.convert_to_numpy(x))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Torch on 2 threads is several times slower than on 1 for these small models when
-    the machine is shared; restore the setting afterwards."""
-    if keras.backend.backend() != "torch":
-        yield
-        return
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# torch runs on 1 thread for the whole suite (root conftest.py)
 
 # -- tables ---------------------------------------------------------------------------------
 # name -> (regularizer factory(proximal), reference penalty, axis moved first for the reference)
