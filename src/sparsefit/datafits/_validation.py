@@ -25,9 +25,13 @@ class ColumnStore(NamedTuple):
         return self.data, self.indices, self.indptr, self.n, self.dense
 
 
-def as_column_store(X, name="X"):
+def as_column_store(X, name="X", check_finite=True):
     """Validate ``X`` (2-D, finite, non-empty) and return a :class:`ColumnStore` without copying
-    when ``X`` already is Fortran-ordered float32/float64 or CSC."""
+    when ``X`` already is Fortran-ordered float32/float64 or CSC. A :class:`ColumnStore` is
+    returned as is; ``check_finite=False`` skips the finiteness check (for an ``X`` the
+    caller has checked already)."""
+    if isinstance(X, ColumnStore):
+        return X
     if sp.issparse(X):
         X = X.tocsc()
         if X.dtype not in (np.float32, np.float64):
@@ -38,7 +42,7 @@ def as_column_store(X, name="X"):
         n, p = X.shape
         if n == 0 or p == 0:
             raise ValueError(f"{name} is empty: shape {X.shape}")
-        if not _all_finite(X.data):
+        if check_finite and not _all_finite(X.data):
             raise ValueError(f"{name} contains NaN or infinity")
         idx_dtype = np.int32 if max(X.nnz, n) < 2**31 - 1 else np.int64
         indices = np.ascontiguousarray(X.indices, dtype=idx_dtype)
@@ -56,7 +60,7 @@ def as_column_store(X, name="X"):
         raise ValueError(f"{name} is empty: shape {X.shape}")
     X = np.asfortranarray(X)
     data = X.ravel(order="F")
-    if not _all_finite(data):
+    if check_finite and not _all_finite(data):
         raise ValueError(f"{name} contains NaN or infinity")
     idx = _EMPTY_IDX if n * p < 2**31 - 1 else np.zeros(0, dtype=np.int64)
     return ColumnStore(data, idx, idx, n, True, p)

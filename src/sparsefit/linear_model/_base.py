@@ -11,6 +11,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..datafits import Quadratic
+from ..datafits._validation import as_column_store
 from ..solvers import solve
 
 FLOATS = [np.float64, np.float32]
@@ -30,22 +31,29 @@ def check_sample_weight(sample_weight, X):
 
 
 def check_scale(X, y=None):
-    """Refuse data whose sums of squares overflow float64 (the solvers' inner products).
+    """Refuse ``X`` with NaN or infinity, and data whose sums of squares overflow float64
+    (the solvers' inner products): a Lasso on ``1e200 * X`` would otherwise return NaN, or
+    zeros, without complaint.
 
-    A Lasso on ``1e200 * X`` would otherwise return NaN, or zeros, without complaint.
+    One read of ``X`` in the common case: ``s = sum(X**2)`` (a BLAS dot) is NaN or infinite
+    when an entry is, and ``sqrt(s)`` bounds ``max |X|``; the exact checks run only when
+    that bound is not conclusive.
     """
     import scipy.sparse as sp
 
-    def max_abs(a):  # without the temporary copy np.abs would make (X can be large)
-        return float(max(a.max(), -a.min())) if a.size else 0.0
-
-    xs = max_abs(X.data if sp.issparse(X) else X)
+    a = X.data if sp.issparse(X) else X.ravel(order="K")
     ys = max_abs(y) if y is not None and y.dtype.kind == "f" else 0.0
-    # the solvers square gradients (X^T y)^2 and sum n products: keep |X| |y| sqrt(n)
-    # below 1e145 (each magnitude counted as at least 1), well inside the float64 range
-    score = (np.log10(max(xs, 1.0)) + np.log10(max(ys, 1.0))
-             + 0.5 * np.log10(max(X.shape[0], 1)))
-    if score > 145:
+    with np.errstate(over="ignore", invalid="ignore"):
+        ss = float(np.dot(a, a)) if a.size else 0.0
+    if not np.isfinite(ss):
+        if not np.all(np.isfinite(a)):
+            raise ValueError("Input X contains NaN or infinity.")
+        xs = max_abs(a)
+    else:
+        xs = float(np.sqrt(ss))
+        if _scale_score(xs, ys, X.shape[0]) > 145:
+            xs = max_abs(a)  # the bound is not conclusive: the exact maximum decides
+    if _scale_score(xs, ys, X.shape[0]) > 145:
         big, name = (xs, "X") if xs >= ys else (ys, "y")
         raise ValueError(
             f"{name} has entries of magnitude {big:.1e}: sums of squares overflow float64. "
@@ -53,12 +61,32 @@ def check_scale(X, y=None):
             "standard deviation) before fitting.")
 
 
+def max_abs(a):
+    """``max |a|`` without the temporary copy ``np.abs`` would make (X can be large)."""
+    return float(max(a.max(), -a.min())) if a.size else 0.0
+
+
+def _scale_score(xs, ys, n):
+    # the solvers square gradients (X^T y)^2 and sum n products: keep |X| |y| sqrt(n)
+    # below 1e145 (each magnitude counted as at least 1), well inside the float64 range
+    return np.log10(max(xs, 1.0)) + np.log10(max(ys, 1.0)) + 0.5 * np.log10(max(n, 1))
+
+
 def check_fit_data(est, X, y, sample_weight, *, y_numeric=True):
-    """``validate_data`` with the project's rules: dense (Fortran) or CSC, float32/float64."""
+    """``validate_data`` with the project's rules: dense (Fortran) or CSC, float32/float64,
+    finite and of a scale the solvers can square (see :func:`check_scale`, which does the
+    finiteness check of ``X`` in the same read)."""
     X, y = validate_data(est, X, y, accept_sparse="csc", dtype=FLOATS, order="F",
-                         y_numeric=y_numeric, copy=False)
+                         y_numeric=y_numeric, copy=False, ensure_all_finite=False)
     check_scale(X, y if y_numeric else None)
     return X, y, check_sample_weight(sample_weight, X)
+
+
+def validated_store(X):
+    """The :class:`~sparsefit.datafits._validation.ColumnStore` of an ``X`` that
+    :func:`check_fit_data` returned (no second finiteness check); :func:`solve` accepts it
+    in place of ``X``."""
+    return as_column_store(X, check_finite=False)
 
 
 def check_predict_data(est, X):
@@ -118,9 +146,10 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
 
     def _fit_validated(self, X, y, sw, w0=None, b0=None):
         penalty = self._penalty(X.shape[1])
-        res = solve(X, y, Quadratic(), penalty, fit_intercept=self.fit_intercept,
-                    sample_weight=sw, w_init=w0, intercept_init=b0, tol=self.tol,
-                    max_iter=self.max_iter, **self._solver_options())
+        res = solve(validated_store(X), y, Quadratic(), penalty,
+                    fit_intercept=self.fit_intercept, sample_weight=sw, w_init=w0,
+                    intercept_init=b0, tol=self.tol, max_iter=self.max_iter,
+                    **self._solver_options())
         self._set_solution(res, X.dtype)
         return self
 

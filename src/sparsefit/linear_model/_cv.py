@@ -18,7 +18,12 @@ from ..solvers import grad_at_zero, solve, solve_path
 from ..solvers._common import as_spec
 from ..solvers._gap import critical_strength
 from ..solvers.path import alpha_grid
-from ._base import SparseInputMixin, SparseLinearRegressor, check_fit_data
+from ._base import (
+    SparseInputMixin,
+    SparseLinearRegressor,
+    check_fit_data,
+    validated_store,
+)
 from ._regression import _elastic_net_penalty
 
 CV_CONSTRAINTS = {
@@ -195,8 +200,8 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
         self.alpha_min_ = paths[best].alpha_min
         self.alpha_1se_ = paths[best].alpha_1se
         self.alpha_ = self.alpha_min_ if self.selection == "min" else self.alpha_1se_
-        res = solve(X, y, datafit, _elastic_net_penalty(self.alpha_, self.l1_ratio_),
-                    sample_weight=sw, **opts)
+        res = solve(validated_store(X), y, datafit,
+                    _elastic_net_penalty(self.alpha_, self.l1_ratio_), sample_weight=sw, **opts)
         SparseLinearRegressor._set_solution(self, res, X.dtype)
         return self
 

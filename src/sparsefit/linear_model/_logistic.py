@@ -20,6 +20,7 @@ from ._base import (
     SparseLinearRegressor,
     check_fit_data,
     check_predict_data,
+    validated_store,
 )
 from ._cv import CV_CONSTRAINTS, cv_path
 
@@ -176,8 +177,9 @@ class SparseLogisticRegression(_LogisticBase):
             w0 = self.coef_.ravel() if k == 2 else self.coef_.T
             b0 = float(self.intercept_[0]) if k == 2 else self.intercept_
         pen = self._make_penalty(X.shape[1], k)(self.alpha)
-        res = solve(X, yt, datafit, pen, fit_intercept=self.fit_intercept, sample_weight=sw,
-                    w_init=w0, intercept_init=b0, tol=self.tol, max_iter=self.max_iter)
+        res = solve(validated_store(X), yt, datafit, pen, fit_intercept=self.fit_intercept,
+                    sample_weight=sw, w_init=w0, intercept_init=b0, tol=self.tol,
+                    max_iter=self.max_iter)
         self._set_solution(res, X.dtype, k)
         return self
 
@@ -257,7 +259,8 @@ class SparseLogisticRegressionCV(_LogisticBase):
         self.alpha_min_ = res.alpha_min
         self.alpha_1se_ = res.alpha_1se
         self.alpha_ = self.alpha_min_ if self.selection == "min" else self.alpha_1se_
-        res = solve(X, yt, datafit, make(self.alpha_), fit_intercept=self.fit_intercept,
-                    sample_weight=sw, tol=self.tol, max_iter=self.max_iter)
+        res = solve(validated_store(X), yt, datafit, make(self.alpha_),
+                    fit_intercept=self.fit_intercept, sample_weight=sw, tol=self.tol,
+                    max_iter=self.max_iter)
         self._set_solution(res, X.dtype, k)
         return self

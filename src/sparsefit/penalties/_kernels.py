@@ -75,14 +75,14 @@ def make_spec(kind, params, weights=None, grp_ptr=None, grp_idx=None):
     )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _weight(weights, j):
     if weights.shape[0] == 0:
         return 1.0
     return weights[j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _st(x, t):
     # soft-thresholding of a scalar
     if x > t:
@@ -92,14 +92,14 @@ def _st(x, t):
     return 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _mcp_value(ax, alpha, gamma):
     if ax <= gamma * alpha:
         return alpha * ax - ax * ax / (2.0 * gamma)
     return 0.5 * gamma * alpha * alpha
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _mcp_prox(x, s, alpha, gamma):
     ax = abs(x)
     sgn = 1.0 if x >= 0 else -1.0
@@ -120,7 +120,7 @@ def _mcp_prox(x, s, alpha, gamma):
     return 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _mcp_deriv(ax, alpha, gamma):
     # derivative of the MCP at |x| = ax > 0
     if ax <= gamma * alpha:
@@ -128,7 +128,7 @@ def _mcp_deriv(ax, alpha, gamma):
     return 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _scad_value(ax, alpha, a):
     if ax <= alpha:
         return alpha * ax
@@ -137,7 +137,7 @@ def _scad_value(ax, alpha, a):
     return 0.5 * alpha * alpha * (a + 1.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _scad_prox(x, s, alpha, a):
     ax = abs(x)
     sgn = 1.0 if x >= 0 else -1.0
@@ -161,7 +161,7 @@ def _scad_prox(x, s, alpha, a):
     return sgn * best_z
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _scad_deriv(ax, alpha, a):
     if ax <= alpha:
         return alpha
@@ -170,7 +170,7 @@ def _scad_deriv(ax, alpha, a):
     return 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def value_1d(kind, x, params, weights, j):
     """Value of a separable penalty at coordinate ``j`` holding ``x``."""
     wj = _weight(weights, j)
@@ -188,7 +188,7 @@ def value_1d(kind, x, params, weights, j):
     return np.nan
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def prox_1d(kind, x, step, params, weights, j):
     """Proximal operator of ``step * penalty`` at coordinate ``j``.
 
@@ -208,7 +208,7 @@ def prox_1d(kind, x, step, params, weights, j):
     return np.nan
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def subdiff_dist_1d(kind, x, grad, params, weights, j):
     """Distance of ``-grad`` to the (limiting) subdifferential of the penalty at ``x``.
 

@@ -16,6 +16,7 @@ from numba import njit
 
 from ..datafits._kernels import FASTMATH, col_axpy, col_dot, col_dot_sq_w, col_dot_w
 from ..penalties._kernels import (
+    L1,
     L1L2,
     L2,
     SPARSE_GROUP_L1,
@@ -29,7 +30,7 @@ from ..penalties._kernels import (
 )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def sep_subdiff(kind, x, g, params, weights, j, positive):
     """Coordinate optimality violation, with the constraint ``x >= 0`` when ``positive``."""
     if positive and x == 0.0:
@@ -208,6 +209,98 @@ def ws_gap(data, indices, indptr, n, dense, sw, uniform, R, w, b, units, kind, p
     return P - D
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _l1_update(old, s, L, lam, mu, positive):
+    """Coordinate step of ``lam |x| + mu x^2 / 2`` (L1 / L1L2) on the weighted least
+    squares, given ``s = -gradient``: the new value and the old value's violation (as
+    :func:`sep_subdiff`). The epochs below pass ``l1 * w_j`` and ``mu1 * w_j``, where
+    ``mu1 = 2 * params[1]`` for L1L2 (penalty ``l1 |x| + l2 x^2``) and 0 for L1."""
+    if old == 0.0:
+        d = max(s - lam, 0.0) if positive else max(abs(s) - lam, 0.0)
+    elif old > 0.0:
+        d = abs(mu * old + lam - s)
+    else:
+        d = abs(mu * old - lam - s)
+    z = old + s / L
+    t = lam / L
+    if z > t:
+        new = (z - t) / (1.0 + mu / L)
+    elif z < -t and not positive:
+        new = (z + t) / (1.0 + mu / L)
+    else:
+        new = 0.0
+    return new, d
+
+
+# The two epochs below are wls_cd's coordinate loop for the L1 / L1L2 penalties, one per
+# storage: kept apart (not inlined, no storage branch and no penalty dispatch in the loop),
+# LLVM compiles the sparse gather/scatter loops about 1.7x faster than the generic loop
+# (measured on the sparse benchmark problem, 2000x20000 at 1%).
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _l1_epoch_sparse(data, indices, indptr, sw, uniform, R, w, lc, units, l1, mu1, weights,
+                     positive):
+    has_w = weights.shape[0] > 0
+    sw0 = sw[0]
+    viol = 0.0
+    for j in units:
+        L = lc[j]
+        if L <= 0.0:
+            continue
+        st = indptr[j]
+        en = indptr[j + 1]
+        d = data[st:en]
+        ix = indices[st:en]
+        s = 0.0
+        if uniform:
+            for k in range(en - st):
+                s += d[k] * R[ix[k]]
+            s *= sw0
+        else:
+            for k in range(en - st):
+                i = ix[k]
+                s += d[k] * (sw[i] * R[i])
+        wj = weights[j] if has_w else 1.0
+        old = w[j]
+        new, dv = _l1_update(old, s, L, l1 * wj, mu1 * wj, positive)
+        viol = max(viol, dv)
+        if new != old:
+            w[j] = new
+            a = old - new
+            for k in range(en - st):
+                R[ix[k]] += a * d[k]
+    return viol
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _l1_epoch_dense(data, n, sw, uniform, R, w, lc, units, l1, mu1, weights, positive):
+    has_w = weights.shape[0] > 0
+    sw0 = sw[0]
+    viol = 0.0
+    for j in units:
+        L = lc[j]
+        if L <= 0.0:
+            continue
+        col = data[j * n:(j + 1) * n]
+        s = 0.0
+        if uniform:
+            for i in range(n):
+                s += col[i] * R[i]
+            s *= sw0
+        else:
+            for i in range(n):
+                s += col[i] * (sw[i] * R[i])
+        wj = weights[j] if has_w else 1.0
+        old = w[j]
+        new, dv = _l1_update(old, s, L, l1 * wj, mu1 * wj, positive)
+        viol = max(viol, dv)
+        if new != old:
+            w[j] = new
+            a = old - new
+            for i in range(n):
+                R[i] += a * col[i]
+    return viol
+
+
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def wls_cd(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr, fit_intercept,
            lc, units, is_group, kind, params, weights, grp_ptr, grp_idx, positive,
@@ -286,6 +379,15 @@ def wls_cd(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr, fit_interc
                         j = grp_idx[s + k]
                         w[j] = new[k]
                         col_axpy(data, indices, indptr, n, dense, j, -delta, R)
+        elif kind == L1 or kind == L1L2:
+            l1 = params[0]
+            mu1 = 2.0 * params[1] if kind == L1L2 else 0.0
+            if dense:
+                viol = _l1_epoch_dense(data, n, sw, uniform, R, w, lc, units, l1, mu1, weights,
+                                       positive)
+            else:
+                viol = _l1_epoch_sparse(data, indices, indptr, sw, uniform, R, w, lc, units,
+                                        l1, mu1, weights, positive)
         else:
             for j in units:
                 L = lc[j]
@@ -681,49 +783,18 @@ def outer_pass_separable(data, indices, indptr, n, dense, theta, w, kind, params
     penalized features (``v = Xt``, or its positive part when ``positive``) and
     ``conj = sum_j (|v_j| - l1_j)_+^2 / (4 l2_j)`` (the L1L2 / L2 conjugate).
     """
-    p = w.shape[0]
-    kkt_max = 0.0
-    max_ratio = 0.0
-    conj = 0.0
-    l1 = 0.0
-    l2 = 0.0
-    if kind == L2:
-        l2 = params[0]
-    else:
-        l1 = params[0]
-        if kind == L1L2:
-            l2 = params[1]
-    for j in range(p):
-        v = col_dot(data, indices, indptr, n, dense, j, theta)
-        Xt[j] = v
-        g = -v
-        wj = _weight(weights, j)
-        sc = sep_subdiff(kind, w[j], g, params, weights, j, positive)
-        scores[j] = sc
-        kkt_max = max(kkt_max, sc)
-        av = max(v, 0.0) if positive else abs(v)
-        if w[j] != 0.0:
-            rank[j] = np.inf
-        elif kind == L2:
-            rank[j] = av
-        else:
-            rank[j] = av - l1 * wj
-        if wj > 0.0:
-            if l1 > 0.0:
-                r = av / (l1 * wj)
-                max_ratio = max(max_ratio, r)
-            if l2 > 0.0:
-                e = av - l1 * wj
-                if e > 0.0:
-                    conj += e * e / (4.0 * l2 * wj)
-    return kkt_max, max_ratio, conj
+    # X.T theta first, in a loop of its own: fused with the scoring below, the gather loop
+    # of a sparse column compiled about 2x slower (measured on the sparse benchmark)
+    for j in range(w.shape[0]):
+        Xt[j] = col_dot(data, indices, indptr, n, dense, j, theta)
+    return outer_scores_from_xt(w, kind, params, weights, positive, Xt, scores, rank)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def outer_scores_from_xt(w, kind, params, weights, positive, Xt, scores, rank):
     """:func:`outer_pass_separable` when ``Xt = X.T @ theta`` is already known (a path
     reuses the last pass of the previous strength: same coefficients, same residual):
-    X is not read. Same body, kept separate so that the pass over X has no extra branch."""
+    X is not read."""
     p = w.shape[0]
     kkt_max = 0.0
     max_ratio = 0.0
@@ -817,3 +888,78 @@ def constant_columns(data, indices, indptr, n, dense, cols, rows_mask, out):
             if const and n_kept_stored < n_kept_rows and n_kept_stored > 0 and ref != 0.0:
                 const = False
         out[k] = const
+
+
+@njit(cache=True, nogil=True)
+def top_free_units(rank, forced, need):
+    """The ``need`` units with the largest ``rank`` among those not ``forced`` (all of them
+    when fewer), unsorted; NaN ranks count as the smallest.
+
+    One pass for the range, one to bucket the ranks into a histogram, a sort of the one
+    boundary bucket only: O(n_units), about 10x faster than ``np.argpartition`` on the
+    gathered free ranks of a 20000-feature problem.
+    """
+    nu = rank.shape[0]
+    lo = np.inf
+    hi = -np.inf
+    n_free = 0
+    for j in range(nu):
+        if not forced[j]:
+            n_free += 1
+            r = rank[j]
+            if r < lo:
+                lo = r
+            if r > hi:
+                hi = r
+    out = np.empty(min(max(need, 0), n_free), dtype=np.int64)
+    if out.shape[0] == 0:
+        return out
+    if need >= n_free or not (hi > lo) or not np.isfinite(hi - lo):
+        # everything, or all free ranks equal / unbounded: fall back to a full sort
+        free = np.empty(n_free, dtype=np.int64)
+        key = np.empty(n_free)
+        c = 0
+        for j in range(nu):
+            if not forced[j]:
+                free[c] = j
+                r = rank[j]
+                key[c] = -r if r == r else np.inf
+                c += 1
+        order = np.argsort(key, kind="mergesort")
+        for c in range(out.shape[0]):
+            out[c] = free[order[c]]
+        return out
+    nb = 1024
+    scale = (nb - 1) / (hi - lo)
+    counts = np.zeros(nb, dtype=np.int64)
+    for j in range(nu):
+        if not forced[j]:
+            r = rank[j]
+            b = int((r - lo) * scale) if r == r else 0
+            counts[b] += 1
+    # buckets above `edge` are taken whole; `edge` gives the remaining `need - above`
+    above = 0
+    edge = nb - 1
+    while above + counts[edge] < need:
+        above += counts[edge]
+        edge -= 1
+    c = 0
+    m = 0
+    cand = np.empty(counts[edge], dtype=np.int64)
+    key = np.empty(counts[edge])
+    for j in range(nu):
+        if not forced[j]:
+            r = rank[j]
+            b = int((r - lo) * scale) if r == r else 0
+            if b > edge:
+                out[c] = j
+                c += 1
+            elif b == edge:
+                cand[m] = j
+                key[m] = -r if r == r else np.inf
+                m += 1
+    order = np.argsort(key, kind="mergesort")
+    for t in range(need - above):
+        out[c] = cand[order[t]]
+        c += 1
+    return out

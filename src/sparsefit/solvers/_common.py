@@ -56,7 +56,8 @@ def as_spec(penalty, n_features=None):
                 )
             n_groups = spec.grp_ptr.shape[0] - 1
             if spec.weights.size not in (0, n_groups):
-                raise ValueError(f"group weights have length {spec.weights.size}, expected {n_groups}")
+                raise ValueError(
+                    f"group weights have length {spec.weights.size}, expected {n_groups}")
         elif spec.weights.size not in (0, n_features):
             raise ValueError(
                 f"penalty weights have length {spec.weights.size}, expected {n_features} "

@@ -207,7 +207,8 @@ def critical_strength(spec, grad):
     blocks = [g[spec.grp_idx[spec.grp_ptr[k]:spec.grp_ptr[k + 1]]] for k in range(n_groups)]
     if kind == pk.GROUP_L1:
         return float(max((np.linalg.norm(b) / gw[k] if gw[k] > 0 else
-                          (np.inf if np.linalg.norm(b) > 0 else 0.0)) for k, b in enumerate(blocks)))
+                          (np.inf if np.linalg.norm(b) > 0 else 0.0))
+                         for k, b in enumerate(blocks)))
     tau = spec.params[1]
     best = 0.0
     for k, b in enumerate(blocks):

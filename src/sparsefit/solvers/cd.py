@@ -27,6 +27,7 @@ from ._cd_kernels import (
     outer_scores_from_xt,
     penalty_value,
     rank_scores,
+    top_free_units,
     weighted_col_norms,
     wls_cd,
     xt_dot_cols,
@@ -210,9 +211,7 @@ def select_working_set(rank, nonzero, p0, ws_hint=None, cheap_size=0):
         return np.arange(nu, dtype=np.int64)
     if size <= n_forced:
         return np.flatnonzero(forced).astype(np.int64)
-    others = np.flatnonzero(~forced)
-    need = size - n_forced
-    top = others[np.argpartition(rank[others], others.size - need)[others.size - need:]]
+    top = top_free_units(rank, forced, size - n_forced)
     return np.sort(np.concatenate([np.flatnonzero(forced), top])).astype(np.int64)
 
 

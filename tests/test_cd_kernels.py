@@ -1,0 +1,146 @@
+"""The compiled pieces of coordinate descent, each against a reference written another way:
+the L1 / elastic-net epochs against a Python epoch built on the penalty objects' own prox and
+subdifferential, the working-set top-k against a full sort, the fused input scan against
+NumPy's checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from sparsefit.datafits._validation import as_column_store
+from sparsefit.linear_model import Lasso
+from sparsefit.linear_model._base import check_scale
+from sparsefit.penalties import L1L2
+from sparsefit.penalties import _kernels as pk
+from sparsefit.solvers._cd_kernels import top_free_units, wls_cd
+
+
+def _reference_epoch(X, sw, R, w, lc, units, l1, l2, weights, positive):
+    """One cyclic epoch of exact coordinate minimization, with the penalty objects' prox
+    and subdifferential distance (per coordinate: ``L1L2(l1 * c_j, l2 * c_j)``)."""
+    viol = 0.0
+    for j in units:
+        c = 1.0 if weights.size == 0 else weights[j]
+        pen = L1L2(l1 * c, l2 * c)
+        g = -X[:, j] @ (sw * R)
+        old = w[j]
+        if positive and old == 0.0:
+            d = max(-g - l1 * c, 0.0)
+        else:
+            d = float(pen.subdiff_distance(np.array([old]), np.array([g]))[0])
+        viol = max(viol, d)
+        new = float(pen.prox(np.array([old - g / lc[j]]), 1.0 / lc[j])[0])
+        if positive:
+            new = max(new, 0.0)
+        R -= X[:, j] * (new - old)
+        w[j] = new
+    return viol
+
+
+CASES = [  # (storage, uniform sample weights, l2, per-feature weights, positive)
+    ("dense", True, 0.0, False, False),
+    ("dense", False, 0.0, False, False),
+    ("dense", True, 0.3, False, False),
+    ("dense", False, 0.3, True, True),
+    ("sparse", True, 0.0, False, False),
+    ("sparse", False, 0.0, False, False),
+    ("sparse", True, 0.3, True, False),
+    ("sparse", False, 0.0, True, True),
+]
+
+
+@pytest.mark.parametrize("storage, uniform, l2, weighted, positive", CASES)
+def test_l1_epochs_equal_the_reference_epoch(storage, uniform, l2, weighted, positive):
+    rng = np.random.default_rng(0)
+    n, p = 30, 12
+    X = sp.random(n, p, density=0.4, random_state=1, data_rvs=rng.standard_normal).toarray()
+    X[:, 3] = 0.0  # an empty column: L = 0, skipped
+    y = rng.standard_normal(n)
+    sw = np.full(n, 1.0 / n) if uniform else rng.uniform(0.5, 2.0, n) / n
+    weights = rng.uniform(0.0, 2.0, p) if weighted else np.zeros(0)
+    if weighted:
+        weights[5] = 0.0  # unpenalized
+    l1 = 0.05
+    lc = (sw[:, None] * X ** 2).sum(0)
+    units = np.array([0, 2, 3, 5, 7, 8, 11], dtype=np.int64)
+    w = np.zeros(p)
+    w[[0, 7]] = [0.4, -0.3]
+    store = as_column_store(np.asfortranarray(X) if storage == "dense" else sp.csc_matrix(X))
+    spec = pk.make_spec(pk.L1L2 if l2 > 0 else pk.L1, [l1, l2] if l2 > 0 else [l1], weights)
+    w_ref, R_ref = w.copy(), y - X @ w
+    w_fast, R_fast = w.copy(), y - X @ w
+    lc_kernel = np.where(lc > 0, lc, 0.0)
+    for _ in range(3):  # three epochs: from the warm start, then on the moved iterate
+        v_ref = _reference_epoch(X, sw, R_ref, w_ref, lc_kernel, [u for u in units if lc[u] > 0],
+                                 l1, l2, weights, positive)
+        ep, v_fast = wls_cd(*store.args, sw, uniform, R_fast, w_fast, np.zeros(1), False,
+                            lc_kernel, units, False, spec.kind, spec.params, spec.weights,
+                            spec.grp_ptr, spec.grp_idx, positive, 1, 0.0, 0, 0.0)
+        assert ep == 1
+        np.testing.assert_allclose(w_fast, w_ref, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(R_fast, R_ref, rtol=1e-12, atol=1e-14)
+        assert v_fast == pytest.approx(v_ref, rel=1e-10, abs=1e-14)
+    # each coordinate's violation on its own (the epoch returns only the largest)
+    for u in units:
+        if lc[u] == 0:
+            continue
+        w1, R1 = w.copy(), y - X @ w
+        v_ref = _reference_epoch(X, sw, R1.copy(), w1.copy(), lc_kernel, [u], l1, l2, weights,
+                                 positive)
+        _, v_fast = wls_cd(*store.args, sw, uniform, R1, w1, np.zeros(1), False, lc_kernel,
+                           np.array([u], dtype=np.int64), False, spec.kind, spec.params,
+                           spec.weights, spec.grp_ptr, spec.grp_idx, positive, 1, 0.0, 0, 0.0)
+        assert v_fast == pytest.approx(v_ref, rel=1e-10, abs=1e-14), u
+    assert w_fast[3] == 0.0 and np.all(w_fast[[1, 4, 6, 9, 10]] == 0.0)  # outside the units
+    if positive:
+        assert np.all(w_fast >= 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), n=st.integers(1, 200))
+def test_top_free_units_equals_a_full_sort(data, n):
+    rank = data.draw(arrays(np.float64, n, elements=st.one_of(
+        st.floats(-1e6, 1e6), st.sampled_from([0.0, -1.0, np.nan]))))
+    forced = data.draw(arrays(np.bool_, n))
+    need = data.draw(st.integers(0, n + 2))
+    out = top_free_units(rank, forced, need)
+    free = np.flatnonzero(~forced)
+    k = min(need, free.size)
+    assert out.size == k and np.unique(out).size == k
+    assert not np.any(forced[out])
+    key = np.where(np.isnan(rank), -np.inf, rank)
+    # the chosen ranks are the k largest free ranks (ties may pick either index)
+    np.testing.assert_array_equal(np.sort(key[out]), np.sort(np.sort(key[free])[::-1][:k]))
+
+
+@pytest.mark.parametrize("make", [np.asfortranarray, sp.csc_matrix], ids=["dense", "sparse"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_input_scan_names_nan_and_inf_and_leaves_x_alone(make, bad):
+    X = np.random.default_rng(0).standard_normal((20, 5))
+    X[3, 2] = bad
+    Xm = make(X)
+    before = Xm.copy()
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        check_scale(Xm, np.ones(20))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        Lasso(alpha=0.1).fit(Xm, np.ones(20))
+    after = Xm.toarray() if sp.issparse(Xm) else Xm
+    np.testing.assert_array_equal(after, before.toarray() if sp.issparse(before) else before)
+
+
+@pytest.mark.parametrize("scale, refused", [(1.0, False), (1e70, False), (1e150, True),
+                                            (1e200, True)])
+def test_input_scan_bound_agrees_with_the_exact_maximum(scale, refused):
+    # the one-read bound (sqrt of the sum of squares) decides only when conclusive; near
+    # and past the overflow threshold the exact maximum does
+    X = np.random.default_rng(1).standard_normal((50, 4)) * scale
+    if refused:
+        with pytest.raises(ValueError, match="[Rr]escale"):
+            check_scale(X, np.ones(50))
+    else:
+        check_scale(X, np.ones(50))
