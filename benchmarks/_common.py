@@ -300,9 +300,10 @@ def numba_compile_time(snippet, timeout=600):
 
 # --------------------------------------------------------------------------- output
 def fmt_time(t):
+    """Three significant digits (a 4 ms fit must not read as 0.004 s)."""
     if not np.isfinite(t):
         return "n/a"
-    return f"{t:.3f}" if t < 10 else f"{t:.1f}"
+    return f"{t:.3g}" if t < 10 else f"{t:.1f}"
 
 
 def fmt_ratio(x):

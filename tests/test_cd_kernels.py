@@ -144,3 +144,47 @@ def test_input_scan_bound_agrees_with_the_exact_maximum(scale, refused):
             check_scale(X, np.ones(50))
     else:
         check_scale(X, np.ones(50))
+
+
+@pytest.mark.parametrize("l2, weighted, positive, fit_intercept", [
+    (0.0, False, False, False), (0.0, False, False, True), (0.2, True, False, True),
+    (0.0, True, True, False)])
+@pytest.mark.parametrize("anderson", [0, 5])
+def test_gram_cd_with_active_sweeps_solves_the_working_set_problem(l2, weighted, positive,
+                                                                   fit_intercept, anderson):
+    # covariance-form CD (full sweeps, active-set sweeps, Anderson) against residual-form
+    # CD on the same working-set subproblem, both to a violation of 1e-13
+    from sparsefit.solvers._cd_kernels import gram_cd
+
+    rng = np.random.default_rng(3)
+    n, p = 60, 40
+    X = rng.standard_normal((n, p)) + 0.5 * rng.standard_normal((n, 1))
+    y = X[:, :6] @ rng.uniform(-2, 2, 6) + 0.1 * rng.standard_normal(n) + 3.0
+    sw = rng.uniform(0.5, 1.5, n)
+    sw /= sw.sum()
+    units = np.arange(0, 30, dtype=np.int64)
+    weights = rng.uniform(0.5, 1.5, p) if weighted else np.zeros(0)
+    # strong enough for a support of under 3/4 of the working set: active sweeps run
+    spec = pk.make_spec(pk.L1L2 if l2 > 0 else pk.L1, [0.2, l2] if l2 > 0 else [0.2],
+                        weights)
+    store = as_column_store(np.asfortranarray(X))
+    lc = (sw[:, None] * X ** 2).sum(0)
+    w_ref, R, b_ref = np.zeros(p), y.copy(), np.zeros(1)
+    wls_cd(*store.args, sw, False, R, w_ref, b_ref, fit_intercept, lc, units, False, spec.kind,
+           spec.params, spec.weights, spec.grp_ptr, spec.grp_idx, positive, 100_000, 1e-13, 0,
+           0.0)
+    A = X[:, units] * np.sqrt(sw)[:, None]
+    G = np.asfortranarray(A.T @ A)
+    cvec = X[:, units].T @ sw
+    q = X[:, units].T @ (sw * y)
+    w_loc, b = np.zeros(units.size), np.zeros(1)
+    ep, viol = gram_cd(G, cvec, 1.0, q, w_loc, b, fit_intercept, float(sw @ y),
+                       float(sw @ y ** 2), units, spec.kind, spec.params, spec.weights,
+                       positive, 100_000, 1e-13, anderson, 0.0)
+    assert viol <= 1e-13
+    assert 0 < np.count_nonzero(w_loc) < 0.75 * units.size
+    np.testing.assert_allclose(w_loc, w_ref[units], rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(b, b_ref, rtol=1e-9, atol=1e-11)
+    # q was kept equal to X_ws.T (sw * R) through the active sweeps
+    np.testing.assert_allclose(q, X[:, units].T @ (sw * (y - X[:, units] @ w_loc - b[0])),
+                               atol=1e-11)
