@@ -232,6 +232,16 @@ def _l1_update(old, s, L, lam, mu, positive):
     return new, d
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _l1_step(w, j, s, L, l1, mu1, weights, has_w, positive):
+    """:func:`_l1_update` of ``w[j]`` in place; returns ``(old - new, violation)``."""
+    wj = weights[j] if has_w else 1.0
+    old = w[j]
+    new, dv = _l1_update(old, s, L, l1 * wj, mu1 * wj, positive)
+    w[j] = new
+    return old - new, dv
+
+
 # The two epochs below are wls_cd's coordinate loop for the L1 / L1L2 penalties, one per
 # storage: kept apart (not inlined, no storage branch and no penalty dispatch in the loop),
 # LLVM compiles the sparse gather/scatter loops about 1.7x faster than the generic loop
@@ -259,13 +269,9 @@ def _l1_epoch_sparse(data, indices, indptr, sw, uniform, R, w, lc, units, l1, mu
             for k in range(en - st):
                 i = ix[k]
                 s += d[k] * (sw[i] * R[i])
-        wj = weights[j] if has_w else 1.0
-        old = w[j]
-        new, dv = _l1_update(old, s, L, l1 * wj, mu1 * wj, positive)
+        a, dv = _l1_step(w, j, s, L, l1, mu1, weights, has_w, positive)
         viol = max(viol, dv)
-        if new != old:
-            w[j] = new
-            a = old - new
+        if a != 0.0:
             for k in range(en - st):
                 R[ix[k]] += a * d[k]
     return viol
@@ -289,13 +295,9 @@ def _l1_epoch_dense(data, n, sw, uniform, R, w, lc, units, l1, mu1, weights, pos
         else:
             for i in range(n):
                 s += col[i] * (sw[i] * R[i])
-        wj = weights[j] if has_w else 1.0
-        old = w[j]
-        new, dv = _l1_update(old, s, L, l1 * wj, mu1 * wj, positive)
+        a, dv = _l1_step(w, j, s, L, l1, mu1, weights, has_w, positive)
         viol = max(viol, dv)
-        if new != old:
-            w[j] = new
-            a = old - new
+        if a != 0.0:
             for i in range(n):
                 R[i] += a * col[i]
     return viol
@@ -492,6 +494,19 @@ def _gram_pen(w_loc, units, kind, params, weights):
     return val
 
 
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _gram_move(G, cvec, q, w_loc, k, old, new, f_r, s_r):
+    """Move working-set coordinate ``k`` from ``old`` to ``new`` in covariance form: ``q``
+    in place; returns the updated ``(f_r, s_r)`` (see :func:`gram_cd`)."""
+    delta = new - old
+    w_loc[k] = new
+    f_r += delta * (delta * G[k, k] - 2.0 * q[k])
+    col = G[:, k]
+    for i in range(q.shape[0]):
+        q[i] -= delta * col[i]
+    return f_r, s_r - delta * cvec[k]
+
+
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _gram_l1_epoch(G, cvec, q, w_loc, units, l1, mu1, weights, positive, f_r, s_r):
     """:func:`gram_cd`'s coordinate loop for L1 / L1L2 (see :func:`_l1_update`), apart
@@ -508,13 +523,7 @@ def _gram_l1_epoch(G, cvec, q, w_loc, units, l1, mu1, weights, positive, f_r, s_
         new, d = _l1_update(old, q[k], L, l1 * wj, mu1 * wj, positive)
         viol = max(viol, d)
         if new != old:
-            delta = new - old
-            w_loc[k] = new
-            f_r += delta * (delta * L - 2.0 * q[k])
-            col = G[:, k]
-            for i in range(m):
-                q[i] -= delta * col[i]
-            s_r -= delta * cvec[k]
+            f_r, s_r = _gram_move(G, cvec, q, w_loc, k, old, new, f_r, s_r)
     return viol, f_r, s_r
 
 
@@ -543,45 +552,30 @@ def _gram_l1_active(G, cvec, q, w_loc, units, l1, mu1, weights, positive, f_r, s
         if w_loc[k] != 0.0:
             act[t] = k
             t += 1
-    # G[act, act] with contiguous rows (G is symmetric: row t holds column act[t])
-    GA = np.empty((na, na))
+    # the active block, Fortran-ordered like G (contiguous columns), and its vectors
+    GA = gather_block(G, act)
     qa = np.empty(na)
-    w0 = np.empty(na)
+    wa = np.empty(na)
+    ca = np.empty(na)
+    ua = np.empty(na, dtype=np.int64)
     for t in range(na):
         k = act[t]
-        col = G[:, k]
-        for i in range(na):
-            GA[t, i] = col[act[i]]
         qa[t] = q[k]
-        w0[t] = w_loc[k]
-    has_w = weights.shape[0] > 0
+        wa[t] = w_loc[k]
+        ca[t] = cvec[k]
+        ua[t] = units[k]
     sweeps = 0
     while sweeps < max_sweeps:
-        va = 0.0
-        for t in range(na):
-            k = act[t]
-            L = GA[t, t]
-            if L <= 0.0:
-                continue
-            wj = weights[units[k]] if has_w else 1.0
-            old = w_loc[k]
-            new, d = _l1_update(old, qa[t], L, l1 * wj, mu1 * wj, positive)
-            va = max(va, d)
-            if new != old:
-                delta = new - old
-                w_loc[k] = new
-                f_r += delta * (delta * L - 2.0 * qa[t])
-                row = GA[t]
-                for i in range(na):
-                    qa[i] -= delta * row[i]
-                s_r -= delta * cvec[k]
+        va, f_r, s_r = _gram_l1_epoch(GA, ca, qa, wa, ua, l1, mu1, weights, positive, f_r,
+                                      s_r)
         sweeps += 1
         if va <= tol:
             break
     for t in range(na):
         k = act[t]
-        dk = w_loc[k] - w0[t]
+        dk = wa[t] - w_loc[k]
         if dk != 0.0:
+            w_loc[k] = wa[t]
             col = G[:, k]
             for i in range(m):
                 q[i] -= dk * col[i]
@@ -635,13 +629,7 @@ def gram_cd(G, cvec, sw_sum, q, w_loc, b_arr, fit_intercept, s_r, f_r, units, ki
                 if positive and new < 0.0:
                     new = 0.0
                 if new != old:
-                    delta = new - old
-                    w_loc[k] = new
-                    f_r += delta * (delta * L - 2.0 * q[k])
-                    col = G[:, k]
-                    for i in range(m):
-                        q[i] -= delta * col[i]
-                    s_r -= delta * cvec[k]
+                    f_r, s_r = _gram_move(G, cvec, q, w_loc, k, old, new, f_r, s_r)
         if fit_intercept and sw_sum > 0.0:
             viol = max(viol, abs(s_r))
             db = s_r / sw_sum
