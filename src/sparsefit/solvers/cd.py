@@ -28,6 +28,7 @@ from ._cd_kernels import (
     penalty_value,
     rank_scores,
     top_free_units,
+    weighted_col_moments,
     weighted_col_norms,
     wls_cd,
     xt_dot_cols,
@@ -414,6 +415,11 @@ def _solve_quadratic(store, y, sw, uniform, spec, w, b, *, fit_intercept, tol, m
         # filled lazily for the columns that enter a working set (-1 = not computed yet):
         # most columns of a sparse problem never do; a path shares one array
         lc = np.full(store.p, -1.0) if col_norms is None else col_norms
+    # with an intercept (separable penalties): the working-set columns' weighted means and
+    # centered curvatures, for wls_cd's centered mode (filled lazily, -1 = not yet)
+    centered = fit_intercept and not grouped
+    xm = np.zeros(store.p) if centered else np.zeros(0)
+    lcc = np.full(store.p, -1.0) if centered else lc
     R = y - linear_predictor(store, w, b)
     b_arr = np.array([b], dtype=np.float64)
     P0 = null_primal(Quadratic(), y, sw, fit_intercept, w.shape)
@@ -438,6 +444,7 @@ def _solve_quadratic(store, y, sw, uniform, spec, w, b, *, fit_intercept, tol, m
             and P0 > 0 and tol >= GAP_STOP_MIN_TOL):
         gap_tol_in = GAP_FRAC * tol * P0
     x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
+    kkt_scale = float(spec.params[0]) if spec.params.size else 0.0
     it = 0
     for it in range(max_iter + 1):
         if fit_intercept:
@@ -483,7 +490,11 @@ def _solve_quadratic(store, y, sw, uniform, spec, w, b, *, fit_intercept, tol, m
         if verbose:
             print(f"[cd] iter {it:3d}  crit {crit:.3e}  kkt {kkt_max:.3e}  "
                   f"nnz {np.count_nonzero(w)}  epochs {n_epochs}")
-        if crit <= tol:
+        if crit <= tol and (not convex or tol >= GAP_STOP_MIN_TOL
+                            or kkt_max <= np.sqrt(tol) * kkt_scale):
+            # below GAP_STOP_MIN_TOL the coefficients are wanted to many digits: the gap
+            # bounds their error only through its square root, so the largest violation
+            # must also be below sqrt(tol) relative to the penalty's strength
             converged = True
             break
         if it == max_iter:
@@ -528,15 +539,19 @@ def _solve_quadratic(store, y, sw, uniform, spec, w, b, *, fit_intercept, tol, m
         tol_in = max(ratio, 1e-4) * kkt_max
         if not convex:
             tol_in = max(tol_in, 0.3 * tol)
-        if not grouped:
+        if not grouped and not centered:
             new_cols = ws[lc[ws] < 0]
             if new_cols.size:
                 weighted_col_norms(*store.args, new_cols, sw, lc)
+        elif centered:
+            new_cols = ws[lcc[ws] < 0]
+            if new_cols.size:
+                weighted_col_moments(*store.args, new_cols, sw, xm, lcc)
         if gram is not None and gap_tol_in > 0 and gram.fits(ws):
             ep = _gram_inner(store, gram, ws, sw, R, w, b_arr, fit_intercept, spec, positive,
                              max_epochs, tol_in, anderson, gap_tol_in)
         else:
-            ep, _ = wls_cd(*store.args, sw, uniform, R, w, b_arr, fit_intercept, lc, ws,
+            ep, _ = wls_cd(*store.args, sw, uniform, R, w, b_arr, fit_intercept, lcc, xm, ws,
                            grouped, spec.kind, spec.params, spec.weights, spec.grp_ptr,
                            spec.grp_idx, positive, max_epochs, tol_in, anderson, gap_tol_in)
         n_epochs += ep
@@ -552,12 +567,31 @@ def _gram_inner(store, gram, ws, sw, R, w, b_arr, fit_intercept, spec, positive,
     """The working-set solve of :func:`_solve_quadratic` in covariance form (see
     :func:`~sparsefit.solvers._cd_kernels.gram_cd`); ``R`` is brought up to date after."""
     G, cvec = gram.get(ws)
+    b_old = b_arr[0]
+    S = float(sw.sum())
+    centered = False
+    if fit_intercept and S > 0:
+        # eliminate the intercept (see wls_cd's centered mode): optimal now, then moved with
+        # every coefficient, which is CD on the centered Gram matrix with no intercept
+        # step; unless centering G loses more than half of its digits on a diagonal
+        Gc = G - np.outer(cvec, cvec) / S
+        if np.all(np.diag(Gc) >= 1e-8 * np.diag(G)):
+            G, centered = Gc, True
+            db = float(np.dot(sw, R)) / S
+            b_arr[0] += db
+            R -= db
     q = xt_times_cols(store, ws, sw * R)
     w_loc = w[ws].copy()
-    b_old = b_arr[0]
-    ep, _ = gram_cd(G, cvec, float(sw.sum()), q, w_loc, b_arr, fit_intercept,
-                    float(np.dot(sw, R)), float(np.dot(sw * R, R)), ws, spec.kind, spec.params,
-                    spec.weights, positive, max_epochs, tol_in, anderson, gap_tol_in)
+    if centered:
+        zero = np.zeros(1)
+        ep, _ = gram_cd(G, np.zeros_like(cvec), S, q, w_loc, zero, False, 0.0,
+                        float(np.dot(sw * R, R)), ws, spec.kind, spec.params, spec.weights,
+                        positive, max_epochs, tol_in, anderson, gap_tol_in)
+        b_arr[0] -= float(np.dot(cvec, w_loc - w[ws])) / S
+    else:
+        ep, _ = gram_cd(G, cvec, S, q, w_loc, b_arr, fit_intercept, float(np.dot(sw, R)),
+                        float(np.dot(sw * R, R)), ws, spec.kind, spec.params, spec.weights,
+                        positive, max_epochs, tol_in, anderson, gap_tol_in)
     moved = np.flatnonzero(w_loc != w[ws])
     if moved.size:
         cols = ws[moved]

@@ -23,6 +23,7 @@ from ._cd_kernels import (
     outer_pass_separable,
     penalty_value,
     rank_scores,
+    weighted_col_moments,
     weighted_col_norms,
     wls_cd,
     xt_dot_cols,
@@ -58,15 +59,22 @@ def _newton_step(store, y, sw, datafit, spec, w, b, u, ws, fit_intercept, positi
     h = np.maximum(datafit._hessian_weights(y, u, sw), _H_FLOOR * sw)
     cols = _ws_cols(spec, ws)
     col = np.zeros(store.p)
-    weighted_col_norms(*store.args, cols, h, col)
+    if fit_intercept and not grouped:
+        # wls_cd's centered mode: weighted means and centered curvatures of the columns
+        xm = np.zeros(store.p)
+        weighted_col_moments(*store.args, cols, h, xm, col)
+    else:
+        xm = np.zeros(0)
+        weighted_col_norms(*store.args, cols, h, col)
     lc = _group_trace_lipschitz(col, spec, ws) if grouped else col
     # rows with zero sample weight have h = 0 and raw = 0: they carry no information
     R0 = np.divide(-raw, h, out=np.zeros_like(raw), where=h > 0)
     R = R0.copy()
     v = w.copy()
     bb = np.array([b])
-    ep, _ = wls_cd(*store.args, h, False, R, v, bb, fit_intercept, lc, ws, grouped, spec.kind,
-                   params, weights, spec.grp_ptr, spec.grp_idx, positive, max_cd, tol_cd, 0, 0.0)
+    ep, _ = wls_cd(*store.args, h, False, R, v, bb, fit_intercept, lc, xm, ws, grouped,
+                   spec.kind, params, weights, spec.grp_ptr, spec.grp_idx, positive, max_cd,
+                   tol_cd, 0, 0.0)
     du = R0 - R  # X d + db
     pen_w = penalty_value(w, grouped, spec.kind, params, weights, spec.grp_ptr, spec.grp_idx)
     pen_v = penalty_value(v, grouped, spec.kind, params, weights, spec.grp_ptr, spec.grp_idx)
