@@ -1011,6 +1011,24 @@ def outer_scores_from_xt(w, kind, params, weights, positive, Xt, scores, rank):
     return kkt_max, max_ratio, conj
 
 
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def center_gram(G, cvec, S, min_keep):
+    """``G -= outer(cvec, cvec) / S`` in place (the Gram matrix of the weighted-centered
+    columns, ``G`` Fortran-ordered), unless a diagonal entry would keep less than
+    ``min_keep`` of its value (centering would lose its digits): then ``G`` is left as it
+    is and False returned."""
+    m = cvec.shape[0]
+    for k in range(m):
+        if G[k, k] - cvec[k] * cvec[k] / S < min_keep * G[k, k]:
+            return False
+    for k in range(m):
+        col = G[:, k]
+        ck = cvec[k] / S
+        for i in range(m):
+            col[i] -= cvec[i] * ck
+    return True
+
+
 @njit(cache=True, nogil=True)
 def gather_block(G, idx):
     """``G[np.ix_(idx, idx)]`` as a Fortran-ordered array (``G`` Fortran-ordered)."""

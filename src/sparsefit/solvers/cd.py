@@ -19,6 +19,7 @@ from ..datafits._validation import (
 )
 from ..penalties import _kernels as pk
 from ._cd_kernels import (
+    center_gram,
     constant_columns,
     gather_block,
     gram_cd,
@@ -574,9 +575,8 @@ def _gram_inner(store, gram, ws, sw, R, w, b_arr, fit_intercept, spec, positive,
         # eliminate the intercept (see wls_cd's centered mode): optimal now, then moved with
         # every coefficient, which is CD on the centered Gram matrix with no intercept
         # step; unless centering G loses more than half of its digits on a diagonal
-        Gc = G - np.outer(cvec, cvec) / S
-        if np.all(np.diag(Gc) >= 1e-8 * np.diag(G)):
-            G, centered = Gc, True
+        if center_gram(G, cvec, S, 1e-8):  # in place (G is a fresh Fortran block)
+            centered = True
             db = float(np.dot(sw, R)) / S
             b_arr[0] += db
             R -= db
