@@ -331,9 +331,9 @@ def wls_cd(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr, fit_interc
     the last iterates are extrapolated (Anderson acceleration) and the extrapolation is kept
     when it lowers the objective. Returns ``(n_epochs, last_violation)``.
 
-    Centered mode (``fit_intercept``, a separable penalty and ``xm`` non-empty, holding the
-    weighted means ``xm_j = sum_i sw_i X_ij / sum_i sw_i`` of the working-set columns, with
-    ``lc`` their centered curvatures ``sum_i sw_i (X_ij - xm_j)^2``): every coordinate step
+    Centered mode (``fit_intercept`` and ``xm`` non-empty, holding the weighted means
+    ``xm_j = sum_i sw_i X_ij / sum_i sw_i`` of the working-set columns, with ``lc`` the
+    curvatures of the centered columns ``X_j - xm_j``, per unit): every coordinate step
     moves the intercept with it, by ``-delta * xm_j``, which keeps the intercept optimal.
     That is coordinate descent on the centered columns (as scikit-learn runs it after
     centering X), without forming them: alternating between a coordinate and the intercept
@@ -346,7 +346,7 @@ def wls_cd(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr, fit_interc
     sw_sum = 0.0
     for i in range(n):
         sw_sum += sw[i]
-    centered = fit_intercept and xm.shape[0] > 0 and not is_group and sw_sum > 0.0
+    centered = fit_intercept and xm.shape[0] > 0 and sw_sum > 0.0
     if not centered:
         xm = xm[:0]
     else:
@@ -388,6 +388,7 @@ def wls_cd(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr, fit_interc
     while epoch < max_epochs:
         viol = 0.0
         if is_group:
+            off = 0.0
             for u in units:
                 L = lc[u]
                 if L <= 0.0:
@@ -401,6 +402,8 @@ def wls_cd(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr, fit_interc
                         gk = -sw0 * col_dot(data, indices, indptr, n, dense, j, R)
                     else:
                         gk = -col_dot_w(data, indices, indptr, n, dense, j, sw, R)
+                    if centered:
+                        gk += off * sw_sum * xm[j]
                     gg[k] = gk
                     xg[k] = w[j]
                 gw = _weight(weights, u)
@@ -415,6 +418,12 @@ def wls_cd(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr, fit_interc
                         j = grp_idx[s + k]
                         w[j] = new[k]
                         col_axpy(data, indices, indptr, n, dense, j, -delta, R)
+                        if centered:
+                            off -= delta * xm[j]
+            if off != 0.0:
+                b_arr[0] += off
+                for i in range(n):
+                    R[i] -= off
         elif kind == L1 or kind == L1L2:
             l1 = params[0]
             mu1 = 2.0 * params[1] if kind == L1L2 else 0.0

@@ -112,20 +112,28 @@ def _dense_columns(store, cols):
     return Xs[:, cols].toarray().astype(np.float64)
 
 
-def group_lipschitz(store, spec, sw):
-    """``L_g = ||X_g.T diag(sw) X_g||_2`` for every group (exact spectral norm)."""
+def group_lipschitz(store, spec, sw, xm=None):
+    """``L_g = ||X_g.T diag(sw) X_g||_2`` for every group (exact spectral norm); with the
+    weighted column means ``xm`` (filled here, length ``n_features``), of the centered
+    columns ``X_g - xm_g`` instead (see wls_cd's centered mode)."""
     n_groups = spec.grp_ptr.shape[0] - 1
     out = np.zeros(n_groups)
     col = np.empty(store.p)
-    weighted_col_norms(*store.args, np.arange(store.p, dtype=np.int64), sw, col)
+    every = np.arange(store.p, dtype=np.int64)
+    if xm is None:
+        weighted_col_norms(*store.args, every, sw, col)
+    else:
+        weighted_col_moments(*store.args, every, sw, xm, col)
     root = np.sqrt(sw)
     for g in range(n_groups):
         idx = spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]]
         if idx.size == 1:
             out[g] = col[idx[0]]
         elif idx.size > 1:
-            A = _dense_columns(store, idx) * root[:, None]
-            out[g] = np.linalg.norm(A, 2) ** 2
+            A = _dense_columns(store, idx)
+            if xm is not None:
+                A -= xm[idx]
+            out[g] = np.linalg.norm(A * root[:, None], 2) ** 2
     return out
 
 
@@ -410,16 +418,16 @@ def _solve_quadratic(store, y, sw, uniform, spec, w, b, *, fit_intercept, tol, m
     grouped = is_group(spec)
     convex = is_convex(spec)
     nu = n_units(spec, store.p)
+    # with an intercept: the columns' weighted means and centered curvatures, for wls_cd's
+    # centered mode (separable penalties: filled lazily for the working sets, -1 = not yet)
+    centered = fit_intercept and not grouped
+    xm = np.zeros(store.p) if fit_intercept else np.zeros(0)
     if grouped:
-        lc = group_lipschitz(store, spec, sw)
+        lc = group_lipschitz(store, spec, sw, xm if fit_intercept else None)
     else:
         # filled lazily for the columns that enter a working set (-1 = not computed yet):
         # most columns of a sparse problem never do; a path shares one array
         lc = np.full(store.p, -1.0) if col_norms is None else col_norms
-    # with an intercept (separable penalties): the working-set columns' weighted means and
-    # centered curvatures, for wls_cd's centered mode (filled lazily, -1 = not yet)
-    centered = fit_intercept and not grouped
-    xm = np.zeros(store.p) if centered else np.zeros(0)
     lcc = np.full(store.p, -1.0) if centered else lc
     R = y - linear_predictor(store, w, b)
     b_arr = np.array([b], dtype=np.float64)

@@ -59,7 +59,7 @@ def _newton_step(store, y, sw, datafit, spec, w, b, u, ws, fit_intercept, positi
     h = np.maximum(datafit._hessian_weights(y, u, sw), _H_FLOOR * sw)
     cols = _ws_cols(spec, ws)
     col = np.zeros(store.p)
-    if fit_intercept and not grouped:
+    if fit_intercept:
         # wls_cd's centered mode: weighted means and centered curvatures of the columns
         xm = np.zeros(store.p)
         weighted_col_moments(*store.args, cols, h, xm, col)
