@@ -349,3 +349,22 @@ def test_shifting_the_features_only_moves_the_intercept(datafit, penalty):
     np.testing.assert_allclose(res.intercept, ref.intercept - shift @ ref.coef, rtol=rtol,
                                atol=1e-1 * rtol)
     assert res.n_epochs <= 3 * ref.n_epochs + 50, (res.n_epochs, ref.n_epochs)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_covariance_form_solve_keeps_the_residual_consistent(fit_intercept):
+    # _gram_inner from a non-optimal intercept (sum of weighted residuals != 0): afterwards
+    # R must still be y - X w - b exactly
+    from sparsefit.solvers.cd import GramCache, _gram_inner
+
+    X, y = _shifted(n=50, p=6, shift=5.0)
+    sw = np.full(50, 1 / 50)
+    store = as_column_store(np.asfortranarray(X))
+    spec = L1L2(0.05, 0.0).numba_spec()
+    w, b = np.zeros(6), np.array([1.0])
+    R = y - X @ w - b[0]
+    ws = np.arange(6, dtype=np.int64)
+    _gram_inner(store, GramCache(store, sw), ws, sw, R, w, b, fit_intercept, spec, False,
+                10_000, 1e-10, 5, 0.0)
+    np.testing.assert_allclose(R, y - X @ w - b[0], atol=1e-10)
+    assert np.count_nonzero(w) > 0 and (b[0] != 1.0) == fit_intercept

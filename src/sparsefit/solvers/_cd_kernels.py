@@ -210,6 +210,17 @@ def ws_gap(data, indices, indptr, n, dense, sw, uniform, R, w, b, units, kind, p
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _sep_update(kind, old, g, L, params, weights, j, positive):
+    """Coordinate step of any separable penalty with curvature ``L`` and gradient ``g``:
+    ``(new value, the old value's violation)``."""
+    d = sep_subdiff(kind, old, g, params, weights, j, positive)
+    new = prox_1d(kind, old - g / L, 1.0 / L, params, weights, j)
+    if positive and new < 0.0:
+        new = 0.0
+    return new, d
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _l1_update(old, s, L, lam, mu, positive):
     """Coordinate step of ``lam |x| + mu x^2 / 2`` (L1 / L1L2) on the weighted least
     squares, given ``s = -gradient``: the new value and the old value's violation (as
@@ -450,11 +461,8 @@ def wls_cd(data, indices, indptr, n, dense, sw, uniform, R, w, b_arr, fit_interc
                 if centered:
                     g += off * sw_sum * xm[j]
                 old = w[j]
-                d = sep_subdiff(kind, old, g, params, weights, j, positive)
+                new, d = _sep_update(kind, old, g, L, params, weights, j, positive)
                 viol = max(viol, d)
-                new = prox_1d(kind, old - g / L, 1.0 / L, params, weights, j)
-                if positive and new < 0.0:
-                    new = 0.0
                 if new != old:
                     w[j] = new
                     col_axpy(data, indices, indptr, n, dense, j, old - new, R)
@@ -679,11 +687,8 @@ def gram_cd(G, cvec, sw_sum, q, w_loc, b_arr, fit_intercept, s_r, f_r, units, ki
                 j = units[k]
                 g = -q[k]
                 old = w_loc[k]
-                d = sep_subdiff(kind, old, g, params, weights, j, positive)
+                new, d = _sep_update(kind, old, g, L, params, weights, j, positive)
                 viol = max(viol, d)
-                new = prox_1d(kind, old - g / L, 1.0 / L, params, weights, j)
-                if positive and new < 0.0:
-                    new = 0.0
                 if new != old:
                     f_r, s_r = _gram_move(G, cvec, q, w_loc, k, old, new, f_r, s_r)
         if fit_intercept and sw_sum > 0.0:

@@ -576,7 +576,6 @@ def _gram_inner(store, gram, ws, sw, R, w, b_arr, fit_intercept, spec, positive,
     """The working-set solve of :func:`_solve_quadratic` in covariance form (see
     :func:`~sparsefit.solvers._cd_kernels.gram_cd`); ``R`` is brought up to date after."""
     G, cvec = gram.get(ws)
-    b_old = b_arr[0]
     S = float(sw.sum())
     centered = False
     if fit_intercept and S > 0:
@@ -588,6 +587,7 @@ def _gram_inner(store, gram, ws, sw, R, w, b_arr, fit_intercept, spec, positive,
             db = float(np.dot(sw, R)) / S
             b_arr[0] += db
             R -= db
+    b_old = b_arr[0]  # R is up to date with it; what moves it from here is applied below
     q = xt_times_cols(store, ws, sw * R)
     w_loc = w[ws].copy()
     if centered:
