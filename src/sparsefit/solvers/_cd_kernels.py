@@ -818,7 +818,8 @@ def weighted_col_moments(data, indices, indptr, n, dense, cols, sw, mean, cvar):
     """For ``j`` in ``cols``: ``mean[j] = sum_i sw_i X_ij / S`` and the centered curvature
     ``cvar[j] = sum_i sw_i (X_ij - mean[j])^2`` (``S = sum_i sw_i > 0``), computed around
     the mean (no cancellation when the mean dwarfs the spread); a sparse column's implicit
-    zeros count ``mean^2`` each."""
+    zeros count ``mean^2`` each. A spread below ``1e-12`` of the mean counts as constant:
+    ``cvar[j] = 0``."""
     S = 0.0
     for i in range(n):
         S += sw[i]
@@ -848,7 +849,9 @@ def weighted_col_moments(data, indices, indptr, n, dense, cols, sw, mean, cvar):
                 v += sw[ix[k]] * e * e
             v += max(S - s_nz, 0.0) * m * m
         mean[j] = m
-        cvar[j] = v
+        # a constant column leaves only the rounding of its mean (relative 1e-32): call it 0
+        # (its step is skipped) rather than take steps of 1 / rounding on it
+        cvar[j] = v if v > 1e-24 * m * m * S else 0.0
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
