@@ -79,3 +79,40 @@ class BaseDatafit:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def newton_intercept(datafit, y, u, sw, max_iter=50):
+    """The intercept ``b`` minimizing ``F(u + b)``: damped Newton with the datafit's
+    ``_intercept_newton_step(y, u, sw) -> (gradient, Newton step)``.
+
+    Far from the optimum the steps are damped by Armijo halving. Once the Newton decrement
+    ``g . step`` is below ``1e-8 F`` (the quadratic region, where F can no longer resolve
+    the decrease a line search would test), full steps are taken until the decrement
+    stops falling: that is the rounding floor.
+    """
+    shape = np.shape(u)[1:]
+    b = np.zeros(shape) if shape else 0.0
+    f = None
+    prev = np.inf
+    for _ in range(max_iter):
+        g, step = datafit._intercept_newton_step(y, u + b, sw)
+        decrement = float(np.sum(np.multiply(g, step)))
+        if not decrement > 0.0 or decrement >= 0.5 * prev:
+            break
+        if f is None:
+            f = datafit._value_u(y, u + b, sw)
+        if decrement <= 1e-8 * abs(f):
+            b = b - step
+            prev = decrement
+            continue
+        t = 1.0
+        while t >= 1e-10:
+            fn = datafit._value_u(y, u + (b - t * step), sw)
+            if fn <= f - 1e-4 * t * decrement:
+                break
+            t *= 0.5
+        else:
+            break
+        b = b - t * step
+        f = fn
+    return b

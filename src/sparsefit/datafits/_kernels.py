@@ -14,6 +14,7 @@ loops index from zero: numba then drops its negative-index checks and LLVM vecto
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 # Reassociation lets LLVM vectorize the reductions; no nnan/ninf so NaN checks stay valid.
@@ -113,3 +114,107 @@ def col_sq_norms_w(data, indices, indptr, n, dense, p, sw, out):
     """``out[j] = sum_i sw[i] * X[i, j] ** 2`` for every column."""
     for j in range(p):
         out[j] = col_dot_sq_w(data, indices, indptr, n, dense, j, sw)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def multinomial_value(U, yi, sw):
+    """``sum_i s_i (log sum_k exp(U_ik) - U_{i, y_i})``."""
+    n, K = U.shape
+    f = 0.0
+    for i in range(n):
+        if sw[i] == 0.0:
+            continue
+        m = U[i, 0]
+        for k in range(1, K):
+            m = max(m, U[i, k])
+        s = 0.0
+        for k in range(K):
+            s += np.exp(U[i, k] - m)
+        f += sw[i] * (m + np.log(s) - U[i, yi[i]])
+    return f
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def softmax_rows(U, P):
+    """``P = softmax(U)`` row by row (shifted by the row maximum)."""
+    n, K = U.shape
+    for i in range(n):
+        m = U[i, 0]
+        for k in range(1, K):
+            m = max(m, U[i, k])
+        s = 0.0
+        for k in range(K):
+            e = np.exp(U[i, k] - m)
+            P[i, k] = e
+            s += e
+        for k in range(K):
+            P[i, k] /= s
+
+
+@njit(cache=True, nogil=True)
+def multinomial_intercept(U, yi, sw, max_iter):
+    """The intercepts ``b`` (K,) minimizing the softmax loss at ``U + b``: Newton with the
+    K x K Hessian ``sum_i s_i (diag(p_i) - p_i p_i^T)``, singular along the all-ones
+    direction (which does not change the loss), solved on its complement. Damped by
+    Armijo halving far from the optimum; full steps once the Newton decrement is below
+    ``1e-8 F``, until it stops falling (the rounding floor)."""
+    n, K = U.shape
+    b = np.zeros(K)
+    Ub = np.empty((n, K))
+    P = np.empty((n, K))
+    f = -1.0
+    prev = np.inf
+    for _ in range(max_iter):
+        for i in range(n):
+            for k in range(K):
+                Ub[i, k] = U[i, k] + b[k]
+        softmax_rows(Ub, P)
+        g = np.zeros(K)
+        H = np.zeros((K, K))
+        for i in range(n):
+            s = sw[i]
+            if s == 0.0:
+                continue
+            g[yi[i]] -= s
+            for k in range(K):
+                pk = s * P[i, k]
+                g[k] += pk
+                H[k, k] += pk
+                for c in range(K):
+                    H[k, c] -= pk * P[i, c]
+        shift = 0.0
+        for k in range(K):
+            shift += H[k, k]
+        shift = max(shift / K, 1e-300)
+        for k in range(K):
+            for c in range(K):
+                H[k, c] += shift / K
+        step = np.linalg.solve(H, g)
+        step -= step.mean()
+        decrement = 0.0
+        for k in range(K):
+            decrement += g[k] * step[k]
+        if not decrement > 0.0 or decrement >= 0.5 * prev:
+            break
+        if f < 0.0:
+            f = multinomial_value(Ub, yi, sw)
+        if decrement <= 1e-8 * f:
+            b -= step
+            prev = decrement
+            continue
+        t = 1.0
+        accepted = False
+        while t >= 1e-10:
+            for i in range(n):
+                for k in range(K):
+                    Ub[i, k] = U[i, k] + b[k] - t * step[k]
+            fn = multinomial_value(Ub, yi, sw)
+            if fn <= f - 1e-4 * t * decrement:
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            break
+        b -= t * step
+        f = fn
+    return b

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, xlogy
 
-from ._base import BaseDatafit
+from ._base import BaseDatafit, newton_intercept
 from ._validation import check_vector
 
 
@@ -61,25 +61,17 @@ class Logistic(BaseDatafit):
         s = expit(y * u)
         return sw * s * (1.0 - s)
 
-    def _optimal_intercept(self, y, u, sw, n_newton=50):
-        # 1-D Newton on b -> F(u + b), safeguarded by halving
-        b = 0.0
-        f = self._value_u(y, u, sw)
-        for _ in range(n_newton):
-            g = float(np.sum(self._raw_grad(y, u + b, sw)))
-            if abs(g) < 1e-15:
-                break
-            h = float(np.sum(self._hessian_weights(y, u + b, sw)))
-            step = g / max(h, 1e-12)
-            t = 1.0
-            while t > 1e-10:
-                fn = self._value_u(y, u + b - t * step, sw)
-                if fn <= f:
-                    break
-                t *= 0.5
-            b -= t * step
-            f = fn
-        return b
+    def _optimal_intercept(self, y, u, sw, max_iter=50):
+        # Newton on the convex 1-D function b -> F(u + b), with Armijo halving; it stops when
+        # the Newton decrement g^2 / h is below what float64 resolves in F (asking for
+        # |g| < 1e-15 instead cost hundreds of loss evaluations per call on 200k rows)
+        return newton_intercept(self, y, u, sw, max_iter)
+
+    def _intercept_newton_step(self, y, u, sw):
+        s = expit(y * u)
+        g = -float(np.dot(sw * y, 1.0 - s))
+        h = float(np.dot(sw, s * (1.0 - s)))
+        return g, (g / h if h > 0 else 0.0)
 
     def _dual_value(self, y, theta, sw):
         pos = sw > 0

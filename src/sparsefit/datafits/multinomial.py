@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp, softmax, xlogy
+from scipy.special import xlogy
 
 from ._base import BaseDatafit
+from ._kernels import multinomial_intercept, multinomial_value, softmax_rows
 from ._validation import check_vector
 
 
@@ -68,21 +69,23 @@ class Multinomial(BaseDatafit):
         return Y
 
     def _value_u(self, y, U, sw):
-        lse = logsumexp(U, axis=1)
-        return float(np.dot(sw, lse - U[np.arange(U.shape[0]), y.astype(np.int64)]))
+        return multinomial_value(np.ascontiguousarray(U, dtype=np.float64),
+                                 y.astype(np.int64), sw)
+
+    def _softmax(self, U):
+        P = np.empty(U.shape)
+        softmax_rows(np.ascontiguousarray(U, dtype=np.float64), P)
+        return P
 
     def _raw_grad(self, y, U, sw):
-        return sw[:, None] * (softmax(U, axis=1) - self._onehot(y))
+        G = self._softmax(U)
+        G[np.arange(y.shape[0]), y.astype(np.int64)] -= 1.0
+        G *= sw[:, None]
+        return G
 
-    def _optimal_intercept(self, y, U, sw, n_iter=100):
-        # gradient descent with the 1/2 curvature bound is enough for the dual point
-        b = np.zeros(self.n_classes)
-        for _ in range(n_iter):
-            g = self._raw_grad(y, U + b, sw).sum(axis=0)
-            if np.max(np.abs(g)) < 1e-14:
-                break
-            b -= 2.0 * g
-        return b
+    def _optimal_intercept(self, y, U, sw, max_iter=50):
+        return multinomial_intercept(np.ascontiguousarray(U, dtype=np.float64),
+                                     y.astype(np.int64), sw, max_iter)
 
     def _dual_value(self, y, Theta, sw):
         pos = sw > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -94,6 +95,61 @@ def check_predict_data(est, X):
     return validate_data(est, X, accept_sparse=["csr", "csc"], dtype=FLOATS, reset=False)
 
 
+def warm_start_point(est, shape):
+    """``(coef, intercept)`` to start from when ``est.warm_start`` holds a ``coef_`` of
+    ``shape`` (set by a previous fit or by the user), else ``(None, None)``. A ``coef_``
+    set by hand with no ``intercept_`` starts the intercept at its optimum; a ``coef_``
+    that is not a finite array of that shape is refused."""
+    if not getattr(est, "warm_start", False) or not hasattr(est, "coef_"):
+        return None, None
+    try:
+        coef = np.asarray(est.coef_, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"warm_start: coef_ must be a numeric array, got "
+                         f"{type(est.coef_).__name__}") from None
+    def core(dims):  # (1, p) and (p,) are the same coefficients
+        return tuple(d for d in dims if d != 1)
+
+    if core(coef.shape) != core(shape):
+        return None, None  # a fit on data of another shape starts afresh
+    coef = coef.reshape(shape)
+    if not np.all(np.isfinite(coef)):
+        raise ValueError("warm_start: coef_ contains NaN or infinity")
+    intercept = getattr(est, "intercept_", None)
+    if intercept is not None:
+        intercept = np.asarray(intercept, dtype=np.float64)
+        if not np.all(np.isfinite(intercept)):
+            raise ValueError("warm_start: intercept_ contains NaN or infinity")
+        intercept = float(intercept.ravel()[0]) if intercept.size == 1 else intercept.ravel()
+    return coef.copy(), intercept
+
+
+def checked_cast(values, dtype):
+    """``values`` (the solver's float64 result) as ``dtype``: refuses non-finite values,
+    and values beyond ``dtype``'s range (float32 X with coefficients above 3.4e38) rather
+    than store infinities."""
+    a = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError("Coordinate descent iterations resulted in non-finite parameter "
+                         "values: the problem is too ill-conditioned or badly scaled for "
+                         "float64. Rescale X and y (e.g. StandardScaler) and fit again.")
+    big = float(np.max(np.abs(a))) if a.size else 0.0
+    if big > float(np.finfo(dtype).max):
+        raise ValueError(f"The fitted coefficients reach {big:.1e}, beyond the range of "
+                         f"{np.dtype(dtype).name}, the dtype of X: fit with float64 X "
+                         "(X.astype(np.float64)) or rescale X and y.")
+    return a.astype(dtype)
+
+
+def warn_if_unpenalized(est):
+    """scikit-learn's warning for ``alpha=0`` (its own tests expect the words)."""
+    if getattr(est, "alpha", None) == 0:
+        warnings.warn("With alpha=0, this algorithm does not converge well. You are "
+                      "advised to use the LinearRegression estimator: with no penalty the "
+                      "fit stops on the relative optimality violation, and dual_gap_ is "
+                      "NaN.", UserWarning, stacklevel=3)
+
+
 class SparseInputMixin:
     """Declares that the estimator accepts scipy sparse ``X``."""
 
@@ -136,13 +192,12 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         """
         self._validate_params()
         X, y, sw = check_fit_data(self, X, y, sample_weight)
+        warn_if_unpenalized(self)
         return self._fit_validated(X, y, sw, *self._warm_init(X))
 
     def _warm_init(self, X):
         """The previous solution when ``warm_start`` and the shapes agree, else Nones."""
-        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (X.shape[1],):
-            return self.coef_.astype(np.float64), float(self.intercept_)
-        return None, None
+        return warm_start_point(self, (X.shape[1],))
 
     def _fit_validated(self, X, y, sw, w0=None, b0=None):
         penalty = self._penalty(X.shape[1])
@@ -154,8 +209,9 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         return self
 
     def _set_solution(self, res, dtype):
-        self.coef_ = np.asarray(res.coef, dtype=dtype)
-        self.intercept_ = dtype.type(res.intercept) if self.fit_intercept else dtype.type(0.0)
+        self.coef_ = checked_cast(res.coef, dtype)
+        self.intercept_ = dtype.type(checked_cast(res.intercept, dtype)) \
+            if self.fit_intercept else dtype.type(0.0)
         self.n_iter_ = int(res.n_iter)
         self.dual_gap_ = float(res.dual_gap)
         self.converged_ = bool(res.converged)
@@ -171,4 +227,6 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         """``coef_`` as a scipy sparse row (only the non-zeros are stored)."""
         import scipy.sparse as sp
 
-        return sp.csr_matrix(self.coef_.reshape(1, -1))
+        check_is_fitted(self, "coef_")
+        coef = np.asarray(self.coef_)
+        return sp.csr_matrix(coef.reshape(1, -1) if coef.ndim < 2 else coef)

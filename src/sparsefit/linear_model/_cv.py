@@ -51,9 +51,17 @@ def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sa
 
 
 def check_alphas(alphas):
-    a = np.asarray(alphas, dtype=np.float64).ravel()
+    """The user's grid, largest first: a non-empty 1-D array of finite numbers >= 0 (strings
+    and booleans are refused, not converted)."""
+    msg = "alphas must be a non-empty 1-D array of finite numbers >= 0"
+    a = np.asarray(alphas)
+    mixed = isinstance(alphas, (list, tuple)) and any(
+        isinstance(x, (str, bytes, bool, np.bool_)) for x in alphas)
+    if mixed or a.dtype.kind not in "iuf" or a.ndim > 1:
+        raise ValueError(f"{msg}, got {alphas!r}")
+    a = a.astype(np.float64).ravel()
     if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise ValueError("alphas must be a non-empty array of finite numbers >= 0")
+        raise ValueError(f"{msg}, got {alphas!r}")
     return np.sort(a)[::-1]
 
 

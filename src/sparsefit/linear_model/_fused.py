@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval
 
 from ..penalties import TV1D
 from ..solvers.fista import LeastSquares, fista
-from ._base import SparseLinearRegressor, check_fit_data
+from ._base import SparseLinearRegressor, check_fit_data, checked_cast
 
 
 class FusedLasso(SparseLinearRegressor):
@@ -79,9 +79,9 @@ class FusedLasso(SparseLinearRegressor):
         w0, _ = self._warm_init(X)
         res = fista(smooth, TV1D(self.alpha), w0=w0, tol=self.tol, max_iter=self.max_iter,
                     check_every=self.check_every)
-        self.coef_ = np.asarray(res.coef, dtype=dtype)
+        self.coef_ = checked_cast(res.coef, dtype)
         intercept = float(y_mean - x_mean @ res.coef) if self.fit_intercept else 0.0
-        self.intercept_ = dtype.type(intercept)
+        self.intercept_ = dtype.type(checked_cast(intercept, dtype))
         self.n_iter_ = int(res.n_iter)
         self.dual_gap_ = float("nan")
         self.converged_ = bool(res.converged)

@@ -20,7 +20,9 @@ from ._base import (
     SparseLinearRegressor,
     check_fit_data,
     check_predict_data,
+    checked_cast,
     validated_store,
+    warm_start_point,
 )
 from ._cv import CV_CONSTRAINTS, cv_path
 
@@ -72,13 +74,14 @@ class _LogisticBase(SparseInputMixin, ClassifierMixin, BaseEstimator):
                        multiclass_penalty=self.multiclass_penalty)
 
     def _set_solution(self, res, dtype, n_classes):
-        coef = np.asarray(res.coef, dtype=dtype)
+        coef = checked_cast(res.coef, dtype)
+        intercept = checked_cast(res.intercept, dtype)
         if n_classes == 2:
             self.coef_ = coef.reshape(1, -1)
-            self.intercept_ = np.array([res.intercept], dtype=dtype).reshape(1)
+            self.intercept_ = intercept.reshape(1)
         else:
             self.coef_ = np.ascontiguousarray(coef.T)
-            self.intercept_ = np.asarray(res.intercept, dtype=dtype).reshape(-1)
+            self.intercept_ = intercept.reshape(-1)
         if not self.fit_intercept:
             self.intercept_ = np.zeros_like(self.intercept_)
         self.n_iter_ = int(res.n_iter)
@@ -171,11 +174,9 @@ class SparseLogisticRegression(_LogisticBase):
         X, y, sw = check_fit_data(self, X, y, sample_weight, y_numeric=False)
         self.classes_, datafit, yt = _encode(self, y)
         k = self.classes_.size
-        w0 = b0 = None
-        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape[1] == X.shape[1] \
-                and self.coef_.shape[0] == (1 if k == 2 else k):
-            w0 = self.coef_.ravel() if k == 2 else self.coef_.T
-            b0 = float(self.intercept_[0]) if k == 2 else self.intercept_
+        w0, b0 = warm_start_point(self, (1 if k == 2 else k, X.shape[1]))
+        if w0 is not None:
+            w0 = w0.ravel() if k == 2 else w0.T
         pen = self._make_penalty(X.shape[1], k)(self.alpha)
         res = solve(validated_store(X), yt, datafit, pen, fit_intercept=self.fit_intercept,
                     sample_weight=sw, w_init=w0, intercept_init=b0, tol=self.tol,

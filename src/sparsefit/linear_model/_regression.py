@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from ..penalties import L1, L1L2, MCP, GroupL1, SparseGroupL1, WeightedL1
-from ._base import SparseLinearRegressor, check_fit_data
+from ._base import SparseLinearRegressor, check_fit_data, warn_if_unpenalized
 
 _ALPHA = [Interval(Real, 0, np.inf, closed="left")]
 _COMMON_DOC = """
@@ -320,6 +320,7 @@ class AdaptiveLasso(Lasso):
         self._validate_params()
         # validate once here; each inner fit sees the validated arrays
         X, y, sw = check_fit_data(self, X, y, sample_weight)
+        warn_if_unpenalized(self)
         w0, b0 = self._warm_init(X)
         self._current_weights = None
         try:

@@ -100,6 +100,114 @@ def _primal_dual(datafit, spec, store, y, sw, w, u, fit_intercept, positive=Fals
     return P, D, Xt
 
 
+# Below this relative gap the coefficients are wanted to many digits: the gap bounds their
+# error only through its square root, so the outer loops also ask for a small violation.
+GAP_STOP_MIN_TOL = 1e-9
+
+
+def free_units(spec, n):
+    """Mask of the ``n`` units (coordinates or groups) the penalty leaves unpenalized (zero
+    strength and zero weight), or None when every unit is penalized.
+
+    A dual point certifies nothing about a free unit until ``X_j.T theta = 0`` holds: the
+    stopping rule measures those units by their gradient instead.
+    """
+    kind, params = spec.kind, spec.params
+    if not is_convex(spec):
+        return None
+    if is_group(spec):
+        gw = spec.weights if spec.weights.size else np.ones(n)
+        if kind == pk.GROUP_L1 or params[1] == 0:
+            free = (params[0] * gw) == 0
+        else:  # sparse group: the L1 part penalizes every coordinate when alpha * tau > 0
+            free = np.full(n, params[0] * params[1] == 0) & ((params[0] * gw) == 0)
+    else:
+        wts = spec.weights if spec.weights.size else np.ones(n)
+        l1 = 0.0 if kind == pk.L2 else params[0]
+        l2 = params[0] if kind == pk.L2 else (params[1] if kind == pk.L1L2 else 0.0)
+        free = (l1 * wts == 0) & (l2 * wts == 0)
+    return free if np.any(free) else None
+
+
+class StopRule:
+    """When the outer loops of the solvers stop, and what they report.
+
+    - Non-convex penalties (MCP, SCAD): the largest optimality violation ``<= tol``.
+    - Convex penalties: the relative duality gap ``gap / P(0) <= tol``. Units the penalty
+      leaves free (zero strength, e.g. ``Lasso(alpha=0)``, or a zero weight) are also held
+      to ``violation <= tol * g0``, with ``g0`` the largest gradient entry at the null model:
+      no dual point certifies them. With every unit free (least squares, unpenalized
+      logistic regression) that relative violation is the only criterion and the reported
+      gap is NaN.
+    - Below ``tol = GAP_STOP_MIN_TOL`` the largest violation must also be at most
+      ``sqrt(tol)`` times the penalty's strength (or ``g0`` when that is 0).
+
+    Parameters
+    ----------
+    spec : NumbaSpec
+    tol : float
+    P0 : float
+        The objective at the null model (:func:`null_primal`).
+    n_units : int
+    grad_scale : callable
+        Returns ``g0``; called at most once, only when a criterion needs it.
+    """
+
+    def __init__(self, spec, tol, P0, n_units, grad_scale):
+        self.tol = float(tol)
+        self.P0 = float(P0)
+        self.convex = is_convex(spec)
+        self.free = free_units(spec, n_units)
+        self.uses_gap = self.convex and (self.free is None or not np.all(self.free))
+        self._grad_scale = grad_scale
+        self._g0 = None
+        self.strength = float(spec.params[0]) if spec.params.size and spec.kind != pk.L2 else 0.0
+
+    @property
+    def g0(self):
+        if self._g0 is None:
+            self._g0 = float(self._grad_scale())
+        return self._g0
+
+    def _relative(self, violation):
+        g0 = self.g0
+        return violation / g0 if g0 > 0 else violation
+
+    def measure(self, kkt_max, scores, P=None, D=None):
+        """``(crit, gap)``: the quantity compared with ``tol``, and the relative gap (NaN
+        when no dual point applies). ``scores`` are the units' violations; ``P`` and ``D``
+        the primal and dual values (needed when ``uses_gap``)."""
+        if not self.convex:
+            return kkt_max, np.nan
+        gap, crit = np.nan, 0.0
+        if self.uses_gap:
+            gap = max(P - D, 0.0)
+            gap = gap / self.P0 if self.P0 > 0 else gap
+            crit = gap
+        if self.free is not None:
+            free_max = float(scores[self.free].max())
+            crit = max(crit, self._relative(free_max))
+        return crit, gap
+
+    def converged(self, crit, kkt_max):
+        if not crit <= self.tol:
+            return False
+        if not self.convex or not self.uses_gap or self.tol >= GAP_STOP_MIN_TOL:
+            return True
+        scale = self.strength if self.strength > 0 else self.g0
+        return kkt_max <= np.sqrt(self.tol) * scale
+
+
+def null_grad_scale(store, y, sw, datafit, fit_intercept, shape):
+    """``max |grad F(0)|``, the gradient at the null model (best intercept when fitting
+    one): the scale of the relative violations of :class:`StopRule`."""
+    u = np.zeros((store.n,) + tuple(shape[1:]))
+    if fit_intercept:
+        u = u + datafit._optimal_intercept(y, u, sw)
+    g = xt_times(store, datafit._raw_grad(y, u, sw))
+    return float(np.max(np.abs(g))) if g.size else 0.0
+
+
 def null_primal(datafit, y, sw, fit_intercept, shape):
     """``P(0)``: the objective at ``w = 0`` (with the best intercept when fitting one)."""
     n = y.shape[0]

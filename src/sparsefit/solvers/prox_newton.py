@@ -29,7 +29,8 @@ from ._cd_kernels import (
     xt_dot_cols,
 )
 from ._common import is_convex, is_group, n_units
-from ._gap import dual_scaling, null_primal
+from ._gap import StopRule, dual_scaling, null_grad_scale, null_primal
+from ._multinomial_kernels import multinomial_newton, multinomial_value
 from .cd import SolverResult, _unit_nonzero, select_working_set
 
 _H_FLOOR = 1e-10  # relative floor on the Hessian weights, keeps the working response finite
@@ -107,12 +108,15 @@ def prox_newton(store, y, sw, datafit, spec, w, b, *, fit_intercept, tol, max_it
         return _prox_newton_multinomial(store, y, sw, datafit, spec, w, b,
                                         fit_intercept=fit_intercept, tol=tol,
                                         max_iter=max_iter, verbose=verbose,
-                                        max_pn_iter=max_pn_iter, max_cd=max_cd)
+                                        max_pn_iter=max_pn_iter, max_cd=max_cd, p0=p0,
+                                        ws_hint=ws_hint)
     grouped = is_group(spec)
     convex = is_convex(spec)
     nu = n_units(spec, store.p)
     u = linear_predictor(store, w, b)
     P0 = null_primal(datafit, y, sw, fit_intercept, w.shape)
+    rule = StopRule(spec, tol, P0, nu, lambda: null_grad_scale(
+        store, y, sw, datafit, fit_intercept, w.shape))
     scores = np.empty(nu)
     rank = np.empty(nu)
     Xt = np.empty(store.p)
@@ -140,7 +144,8 @@ def prox_newton(store, y, sw, datafit, spec, w, b, *, fit_intercept, tol, max_it
             kkt_max, max_ratio, conj_sep = outer_pass_separable(
                 *store.args, theta, w, spec.kind, spec.params, spec.weights, positive, Xt,
                 scores, rank)
-        if convex:
+        P = D = None
+        if rule.uses_gap:
             P = datafit._value_u(y, u, sw) + penalty_value(
                 w, grouped, spec.kind, spec.params, spec.weights, spec.grp_ptr, spec.grp_idx)
             if grouped or spec.params[0] == 0:
@@ -150,15 +155,12 @@ def prox_newton(store, y, sw, datafit, spec, w, b, *, fit_intercept, tol, max_it
             else:
                 s, conj = (min(1.0, 1.0 / max_ratio) if max_ratio > 0 else 1.0), 0.0
             D = datafit._dual_value(y, s * theta, sw) - conj
-            gap = max(P - D, 0.0) / P0 if P0 > 0 else max(P - D, 0.0)
-            crit = gap
-        else:
-            crit = kkt_max
+        crit, gap = rule.measure(kkt_max, scores, P, D)
         history.append(crit)
         if verbose:
             print(f"[prox-newton] iter {it:3d}  crit {crit:.3e}  kkt {kkt_max:.3e}  "
                   f"nnz {np.count_nonzero(w)}")
-        if crit <= tol:
+        if rule.converged(crit, kkt_max):
             converged = True
             break
         if it == max_iter:
@@ -201,33 +203,13 @@ def prox_newton(store, y, sw, datafit, spec, w, b, *, fit_intercept, tol, max_it
     )
 
 
-class _ClassView:
-    """The multinomial loss seen as a function of the linear predictor of one class."""
-
-    def __init__(self, datafit, U, k):
-        self.datafit, self.U, self.k = datafit, U, k
-
-    def _full(self, u):
-        U = self.U.copy()
-        U[:, self.k] = u
-        return U
-
-    def _value_u(self, y, u, sw):
-        return self.datafit._value_u(y, self._full(u), sw)
-
-    def _raw_grad(self, y, u, sw):
-        return self.datafit._raw_grad(y, self._full(u), sw)[:, self.k]
-
-    def _hessian_weights(self, y, u, sw):
-        from scipy.special import softmax
-
-        pk = softmax(self._full(u), axis=1)[:, self.k]
-        return sw * pk * (1.0 - pk)
-
-
 def _prox_newton_multinomial(store, y, sw, datafit, spec, W, b, *, fit_intercept, tol, max_iter,
-                             verbose, max_pn_iter, max_cd):
-    """Block (per class) proximal Newton over all features; separable penalties only.
+                             verbose, max_pn_iter, max_cd, p0=100, ws_hint=None,
+                             inner_tol_ratio=0.1):
+    """Working-set proximal Newton over the features (separable penalties): each outer
+    iteration checks optimality on all coefficients, keeps the features that are non-zero
+    or closest to entering in any class, and solves that subproblem by the compiled
+    class-wise proximal Newton (:func:`~._multinomial_kernels.multinomial_newton`).
     Coefficient ``(j, k)`` uses penalty coordinate ``j * n_classes + k``."""
 
     if is_group(spec):
@@ -236,67 +218,91 @@ def _prox_newton_multinomial(store, y, sw, datafit, spec, W, b, *, fit_intercept
                                      verbose=verbose)
     K = datafit.n_classes
     p = store.p
-    convex = is_convex(spec)
     b = np.array(b, dtype=np.float64).reshape(K) if fit_intercept else np.zeros(K)
-    U = linear_predictor(store, W, b)
+    W = np.ascontiguousarray(W, dtype=np.float64)
+    U = np.ascontiguousarray(linear_predictor(store, W, b))
+    yi = y.astype(np.int64)
+    wts = (np.ascontiguousarray(spec.weights.reshape(p, K).T) if spec.weights.size
+           else np.zeros((K, 0)))
     P0 = null_primal(datafit, y, sw, fit_intercept, W.shape)
+    rule = StopRule(spec, tol, P0, p * K, lambda: null_grad_scale(
+        store, y, sw, datafit, fit_intercept, W.shape))
+    scores = np.empty(p * K)
+    rank = np.empty(p * K)
     history = []
     converged = False
     crit = kkt_max = np.inf
     gap = np.nan
     n_epochs = 0
-    all_units = np.arange(p, dtype=np.int64)
-    weights_k = [spec.weights[k::K].copy() if spec.weights.size else spec.weights
-                 for k in range(K)]
+    prev_ws = None
     it = 0
     for it in range(max_iter + 1):
         if fit_intercept:
             c = datafit._optimal_intercept(y, U, sw)
             b += c
-            U = U + c
+            U += c
         theta = -datafit._raw_grad(y, U, sw)
         Xt = xt_times(store, theta)  # (p, K)
-        scores = np.empty(p * K)
         kkt_scores(W.ravel(), -Xt.ravel(), False, spec.kind, spec.params, spec.weights,
                    spec.grp_ptr, spec.grp_idx, False, scores)
         kkt_max = float(scores.max())
-        if convex:
-            P = datafit._value_u(y, U, sw) + penalty_value(
+        P = D = None
+        if rule.uses_gap:
+            P = multinomial_value(U, yi, sw) + penalty_value(
                 W.ravel(), False, spec.kind, spec.params, spec.weights, spec.grp_ptr,
                 spec.grp_idx)
             s, conj = dual_scaling(spec, Xt.ravel(), False)
             D = datafit._dual_value(y, s * theta, sw) - conj
-            gap = max(P - D, 0.0) / P0 if P0 > 0 else max(P - D, 0.0)
-            crit = gap
-        else:
-            crit = kkt_max
+        crit, gap = rule.measure(kkt_max, scores, P, D)
         history.append(crit)
         if verbose:
-            print(f"[prox-newton multinomial] iter {it:3d}  crit {crit:.3e}")
-        if crit <= tol:
+            print(f"[prox-newton multinomial] iter {it:3d}  crit {crit:.3e}  "
+                  f"kkt {kkt_max:.3e}  nnz {np.count_nonzero(W)}")
+        if rule.converged(crit, kkt_max):
             converged = True
             break
         if it == max_iter:
             break
-        sc = scores.reshape(p, K)
-        for k in range(K):
-            ws = np.flatnonzero((W[:, k] != 0) | (sc[:, k] > 0.3 * kkt_max)).astype(np.int64)
-            if ws.size == 0:
-                ws = all_units[:1]
-            view = _ClassView(datafit, U, k)
-            wk = np.ascontiguousarray(W[:, k])
-            wk, bk, uk, ep = _newton_step(store, y, sw, view, spec, wk, float(b[k]),
-                                          U[:, k].copy(), ws, fit_intercept, False,
-                                          0.1 * kkt_max, max_cd, (spec.params, weights_k[k]))
-            n_epochs += ep
-            W[:, k] = wk
-            b[k] = bk
-            U[:, k] = uk
+        rank_scores(W.ravel(), -Xt.ravel(), False, spec.kind, spec.params, spec.weights,
+                    spec.grp_ptr, spec.grp_idx, False, rank)
+        feat_rank = rank.reshape(p, K).max(axis=1)
+        nonzero = np.any(W != 0, axis=1)
+        ws = select_working_set(feat_rank, nonzero, p0, ws_hint if it == 0 else None)
+        ratio = inner_tol_ratio
+        core = np.flatnonzero(nonzero | (feat_rank > 0))
+        if gap > 0 and prev_ws is not None and np.all(np.isin(core, prev_ws,
+                                                              assume_unique=True)):
+            ratio = max(min(ratio, 0.1 * tol / gap), 1e-3)
+        prev_ws = ws
+        n_epochs += _newton_on_block(store, sw, yi, U, W, b, fit_intercept, ws, spec, wts,
+                                     max_pn_iter, max_cd, ratio * kkt_max)
     return SolverResult(
         coef=W, intercept=b if fit_intercept else np.zeros(K),
-        dual_gap=gap if convex else np.nan, n_iter=it, converged=converged, stop_crit=crit,
+        dual_gap=gap, n_iter=it, converged=converged, stop_crit=crit,
         kkt_max=kkt_max, n_epochs=n_epochs, history=history, gradient=-Xt,
     )
+
+
+def _newton_on_block(store, sw, yi, U, W, b, fit_intercept, ws, spec, wts, max_newton, max_cd,
+                     tol):
+    """:func:`multinomial_newton` on the working-set columns, taken as a dense block
+    (centered when fitting an intercept, the intercept reparametrized to match: ``X_ws W_ws
+    + b = (X_ws - c) W_ws + (b + c W_ws)``); ``U``, ``W`` and ``b`` updated in place."""
+    from .cd import _dense_columns
+
+    A = np.asfortranarray(_dense_columns(store, ws))
+    V = np.ascontiguousarray(W[ws])
+    c = np.zeros(ws.size)
+    if fit_intercept:
+        c = (sw @ A) / sw.sum()
+        A -= c
+    bc = b + c @ V
+    ep, _ = multinomial_newton(A, sw, yi, U, V, bc, fit_intercept, spec.kind, spec.params,
+                               np.ascontiguousarray(wts[:, ws]) if wts.shape[1] else wts,
+                               max_newton, max_cd, tol)
+    W[ws] = V
+    b[:] = bc - c @ V
+    return ep
 
 
 def _block_cd_multinomial(store, y, sw, datafit, spec, W, b, *, fit_intercept, tol, max_iter,
@@ -323,6 +329,8 @@ def _block_cd_multinomial(store, y, sw, datafit, spec, W, b, *, fit_intercept, t
     lc = np.add.reduceat(coef_curv[spec.grp_idx], spec.grp_ptr[:-1]) if nu else np.zeros(0)
     wf = np.ascontiguousarray(W, dtype=np.float64).ravel().copy()
     P0 = null_primal(datafit, y, sw, fit_intercept, W.shape)
+    rule = StopRule(spec, tol, P0, nu, lambda: null_grad_scale(
+        store, y, sw, datafit, fit_intercept, W.shape))
     scores = np.empty(nu)
     history = []
     converged = False
@@ -339,7 +347,8 @@ def _block_cd_multinomial(store, y, sw, datafit, spec, W, b, *, fit_intercept, t
         kkt_max = float(scores.max())
         if fit_intercept:
             kkt_max = max(kkt_max, float(np.max(np.abs(theta.sum(0)))))
-        if convex:
+        P_ = D = None
+        if rule.uses_gap:
             P_ = datafit._value_u(y, U, sw) + penalty_value(
                 wf, True, spec.kind, spec.params, spec.weights, spec.grp_ptr, spec.grp_idx)
             s, conj = dual_scaling(spec, Xt.ravel(), False)
@@ -347,14 +356,11 @@ def _block_cd_multinomial(store, y, sw, datafit, spec, W, b, *, fit_intercept, t
             if fit_intercept:
                 s, conj = dual_scaling(spec, xt_times(store, th).ravel(), False)
             D = datafit._dual_value(y, s * th, sw) - conj
-            gap = max(P_ - D, 0.0) / P0 if P0 > 0 else max(P_ - D, 0.0)
-            crit = gap
-        else:
-            crit = kkt_max
+        crit, gap = rule.measure(kkt_max, scores, P_, D)
         history.append(crit)
         if verbose:
             print(f"[block-cd multinomial] iter {it:3d}  crit {crit:.3e}  kkt {kkt_max:.3e}")
-        if crit <= tol:
+        if rule.converged(crit, kkt_max):
             converged = True
             break
         if it == max_iter:
