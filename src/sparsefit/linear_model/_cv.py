@@ -65,7 +65,8 @@ def check_alphas(alphas):
     return np.sort(a)[::-1]
 
 
-def _fold_losses(X, y, sw, train, test, datafit, make_penalty, alphas, loss, opts):
+def _fold_losses(X, y, sw, train, test, datafit, make_penalty, alphas, loss, opts,
+                 progress=None):
     """Fit the path on ``train``; return the loss on ``test`` at every alpha."""
     swtr = None if sw is None else sw[train]
     swte = None if sw is None else sw[test]
@@ -79,23 +80,32 @@ def _fold_losses(X, y, sw, train, test, datafit, make_penalty, alphas, loss, opt
     else:
         X_train = X[train]
     path = solve_path(X_train, y[train], datafit, make_penalty, alphas=alphas,
-                      sample_weight=swtr, **opts)
+                      sample_weight=swtr, progress=progress, **opts)
     X_test, y_test = X[test], y[test]  # once, not per alpha (a copy of the test rows)
     return np.array([loss(X_test, y_test, swte, c, b)
                      for c, b in zip(path.coefs, path.intercepts, strict=True)])
 
 
 def cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, *, cv, n_jobs,
-                        verbose, stratify_y=None, **opts):
+                        verbose, stratify_y=None, progress=None, **opts):
     """Per-alpha test losses, shape ``(n_alphas, n_folds)``; folds run through joblib.
 
     No backend is hard-coded, so ``joblib.parallel_backend("dask")`` (or Ray) spreads the
-    folds over a cluster.
+    folds over a cluster. ``progress`` is called with the number of path problems solved:
+    after each one when the folds run in this process, after each fold otherwise.
     """
     folds = list(check_cv(cv, stratify_y, classifier=stratify_y is not None).split(X, stratify_y))
+    if n_jobs in (None, 1):
+        losses = [_fold_losses(X, y, sw, tr, te, datafit, make_penalty, alphas, loss, opts,
+                               progress) for tr, te in folds]
+        return np.stack(losses, axis=1)
     jobs = (delayed(_fold_losses)(X, y, sw, tr, te, datafit, make_penalty, alphas, loss, opts)
             for tr, te in folds)
-    losses = Parallel(n_jobs=n_jobs, verbose=verbose)(jobs)
+    losses = []
+    for fold in Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator")(jobs):
+        losses.append(fold)
+        if progress is not None:
+            progress(len(alphas))
     return np.stack(losses, axis=1)
 
 
@@ -128,12 +138,14 @@ class CVPath:
 
 
 def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_alphas=100,
-            cv=5, n_jobs=None, verbose=0, stratify_y=None, **opts):
+            cv=5, n_jobs=None, verbose=0, stratify_y=None, progress=None, **opts):
     """Grid (from ``alpha_max`` unless ``alphas`` is given), per-fold paths, selection.
 
     ``make_penalty(alpha)`` builds the penalty at strength ``alpha`` (any family: L1,
     elastic net, group lasso, ...); ``loss(X, y, sw, coef, intercept)`` scores a fold;
-    ``opts`` go to the solver (``fit_intercept``, ``tol``, ``max_iter``, ``positive``).
+    ``opts`` go to the solver (``fit_intercept``, ``tol``, ``max_iter``, ``positive``);
+    ``progress`` is called with the number of path problems solved (see
+    :func:`cross_validate_path`).
 
     Examples
     --------
@@ -153,7 +165,8 @@ def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_a
     else:
         alphas = check_alphas(alphas)
     losses = cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, cv=cv,
-                                 n_jobs=n_jobs, verbose=verbose, stratify_y=stratify_y, **opts)
+                                 n_jobs=n_jobs, verbose=verbose, stratify_y=stratify_y,
+                                 progress=progress, **opts)
     mean, se, i_min, i_1se = select_alpha(alphas, losses)
     return CVPath(alphas, losses, mean, se, float(alphas[i_min]), float(alphas[i_1se]))
 

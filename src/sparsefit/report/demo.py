@@ -8,26 +8,8 @@ import time
 
 import numpy as np
 
+from .._progress import Progress
 from . import Section, table_text, write_report
-
-
-class Progress:
-    """A minimal progress bar on a stream (stderr by default); silent when ``enabled`` is
-    False. Shows ``[#####     ] 5/10 label``."""
-
-    def __init__(self, stream=None, enabled=True, width=24):
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.width = width
-
-    def update(self, done, total, label=""):
-        if not self.enabled:
-            return
-        filled = int(self.width * done / max(total, 1))
-        bar = "#" * filled + " " * (self.width - filled)
-        end = "\n" if done >= total else ""
-        self.stream.write(f"\r  [{bar}] {done}/{total} {label:<32}{end}")
-        self.stream.flush()
 
 
 def _fmt(a):
@@ -82,9 +64,11 @@ def section_classifier(*, seed, quick, progress):
 
     epochs = 4 if quick else 15
     runs = {}
-    for m in exp.METHODS:
-        runs[m] = exp.train(m, epochs=epochs, seed=seed,
-                            on_epoch=lambda meth, e, n: progress.update(e, n, f"train {meth}"))
+    with Progress(epochs * len(exp.METHODS), "training the classifier four ways",
+                  enabled=progress) as bar:
+        for m in exp.METHODS:
+            runs[m] = exp.train(m, epochs=epochs, seed=seed,
+                                on_epoch=lambda meth, e, n: bar.update())
     rows = []
     for m, r in runs.items():
         st = r["stats"]
@@ -175,7 +159,6 @@ def run_demo(out_dir="sparsefit-report", *, seed=0, quick=False, stream=None,
     ``lasso`` and ``compressed_sensing`` results and ``seconds``.
     """
     stream = stream or sys.stdout
-    bar = Progress(enabled=progress)
     t0 = time.perf_counter()
 
     def say(*a):
@@ -191,7 +174,7 @@ def run_demo(out_dir="sparsefit-report", *, seed=0, quick=False, stream=None,
     say(text)
     say("")
     say("2. The breast-cancer classifier, four ways")
-    secs, text, rows = section_classifier(seed=seed, quick=quick, progress=bar)
+    secs, text, rows = section_classifier(seed=seed, quick=quick, progress=progress)
     sections += secs
     say(text)
     say("")

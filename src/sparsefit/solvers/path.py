@@ -67,7 +67,7 @@ def _strong_set(spec, grad, lam_new, lam_old):
 
 def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e-3,
                fit_intercept=False, sample_weight=None, tol=1e-6, max_iter=100,
-               positive=False, screening="strong", verbose=0, **solver_kw):
+               positive=False, screening="strong", verbose=0, progress=None, **solver_kw):
     r"""Solve along a decreasing grid of strengths with warm starts.
 
     ``make_penalty(alpha)`` builds the penalty at strength ``alpha`` (its first parameter
@@ -79,7 +79,8 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
                                   {\text{first parameter of } \mathrm{pen}_1},
               \quad \mathrm{pen}_1 = \texttt{make\_penalty}(1).
 
-    With ``screening="strong"`` the strong rule seeds each working set.
+    With ``screening="strong"`` the strong rule seeds each working set. ``progress``, if
+    given, is called with 1 after every solve (a :class:`sparsefit._progress.Progress`).
 
     Returns
     -------
@@ -159,6 +160,8 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
                 grad = res.gradient if res.gradient is not None else \
                     datafit.gradient(X, y, w, b, sample_weight)
             prev_alpha = alpha
+            if progress is not None:
+                progress(1)
     if not all(conv):
         bad = int(np.sum(~np.asarray(conv)))
         warnings.warn(f"{bad} of {len(alphas)} path problems did not reach tol={tol:.1e}",
