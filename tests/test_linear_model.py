@@ -123,14 +123,16 @@ def test_lasso_cv_matches_scikit_learn_curve_and_rules():
     cv = KFold(5)
     ours = LassoCV(cv=cv, n_alphas=30, tol=1e-10).fit(X, y)
     ref = sk.LassoCV(cv=cv, alphas=30, tol=1e-12, max_iter=100_000).fit(X, y)
-    np.testing.assert_allclose(ours.alphas_[0], ref.alphas_, rtol=1e-10)
-    np.testing.assert_allclose(ours.mse_path_[0], ref.mse_path_, rtol=1e-5)
+    assert ours.alphas_.shape == ref.alphas_.shape and ours.mse_path_.shape == ref.mse_path_.shape
+    np.testing.assert_allclose(ours.alphas_, ref.alphas_, rtol=1e-10)
+    np.testing.assert_allclose(ours.mse_path_, ref.mse_path_, rtol=1e-5)
     assert ours.alpha_ == pytest.approx(ref.alpha_, rel=1e-10)
-    mean, se = ours.cv_mean_[0], ours.cv_std_error_[0]
+    mean, se = ours.cv_mean_, ours.cv_std_error_
+    assert mean.shape == se.shape == (30,)
     i = int(np.argmin(mean))
-    assert ours.alpha_min_ == ours.alphas_[0][i]
+    assert ours.alpha_min_ == ours.alphas_[i]
     # the 1-SE alpha: largest alpha within one standard error of the minimum
-    within = ours.alphas_[0][mean <= mean[i] + se[i]]
+    within = ours.alphas_[mean <= mean[i] + se[i]]
     assert ours.alpha_1se_ == within.max() >= ours.alpha_min_
     one_se = LassoCV(cv=cv, n_alphas=30, tol=1e-10, selection="1se").fit(X, y)
     assert one_se.alpha_ == ours.alpha_1se_

@@ -28,7 +28,7 @@ def diabetes_lasso(*, n_alphas=60, cv=5, tol=1e-8):
 
     X, y, names = datasets.diabetes(standardize=True)
     cvm = LassoCV(n_alphas=n_alphas, cv=KFold(cv), tol=tol).fit(X, y)
-    alphas = cvm.alphas_[0]
+    alphas = cvm.alphas_
     # the path on all the data, warm-started down the same grid
     coefs = []
     model = Lasso(alpha=alphas[0], tol=tol, warm_start=True)
@@ -39,7 +39,7 @@ def diabetes_lasso(*, n_alphas=60, cv=5, tol=1e-8):
     return {
         "alphas": alphas, "coefs": np.array(coefs), "feature_names": names,
         "alpha_max": float(np.max(np.abs(X.T @ y)) / len(y)),
-        "cv_mean": cvm.cv_mean_[0], "cv_se": cvm.cv_std_error_[0],
+        "cv_mean": cvm.cv_mean_, "cv_se": cvm.cv_std_error_,
         "alpha_min": cvm.alpha_min_, "alpha_1se": cvm.alpha_1se_,
         "surviving": [{"feature": n, "coef at alpha_min": float(a), "coef at alpha_1se": float(b)}
                       for n, a, b in zip(names, at_min, at_1se) if a != 0 or b != 0],

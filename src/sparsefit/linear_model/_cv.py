@@ -212,10 +212,12 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
                          weighted_mse, alphas=self.alphas, eps=self.eps,
                          n_alphas=self.n_alphas, cv=self.cv, n_jobs=self.n_jobs,
                          verbose=self.verbose, **opts) for r in ratios]
-        self.alphas_ = np.asarray([p.alphas for p in paths])
-        self.mse_path_ = np.asarray([p.losses for p in paths])
-        self.cv_mean_ = np.asarray([p.mean for p in paths])
-        self.cv_std_error_ = np.asarray([p.std_error for p in paths])
+        # scikit-learn's shapes: one l1_ratio drops the leading axis
+        squeeze = (lambda a: a[0]) if len(ratios) == 1 else (lambda a: a)
+        self.alphas_ = squeeze(np.asarray([p.alphas for p in paths]))
+        self.mse_path_ = squeeze(np.asarray([p.losses for p in paths]))
+        self.cv_mean_ = squeeze(np.asarray([p.mean for p in paths]))
+        self.cv_std_error_ = squeeze(np.asarray([p.std_error for p in paths]))
         best = int(np.argmin([p.mean.min() for p in paths]))
         self.l1_ratio_ = float(ratios[best])
         self.alpha_min_ = paths[best].alpha_min
@@ -263,9 +265,10 @@ class ElasticNetCV(_RegressionCV):
         The selected strength and ratio.
     alpha_min_, alpha_1se_ : float
         The best alpha and the 1-SE alpha (for the selected ``l1_ratio``).
-    alphas_ : ndarray of shape (n_l1_ratio, n_alphas)
-    mse_path_ : ndarray of shape (n_l1_ratio, n_alphas, n_folds)
-    cv_mean_, cv_std_error_ : ndarray of shape (n_l1_ratio, n_alphas)
+    alphas_ : ndarray of shape (n_alphas,) or (n_l1_ratio, n_alphas)
+        One ``l1_ratio`` (and :class:`LassoCV`): 1-D, as in scikit-learn.
+    mse_path_ : ndarray of shape (n_alphas, n_folds) or (n_l1_ratio, n_alphas, n_folds)
+    cv_mean_, cv_std_error_ : ndarray of shape (n_alphas,) or (n_l1_ratio, n_alphas)
     coef_, intercept_, dual_gap_, n_iter_ :
         Of the final fit.
 
