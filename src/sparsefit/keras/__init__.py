@@ -1,6 +1,8 @@
 """Keras 3: exact-zero L1 for Keras models (any backend Keras runs on).
 
 Needs keras>=3; ``import sparsefit`` does not import it, ``import sparsefit.keras`` does.
+Import it before ``keras``: when no backend is configured (``KERAS_BACKEND``, ``keras.json``)
+and TensorFlow is not installed, it selects the torch backend (else JAX) and says so.
 
 - Regularizers (:class:`L1`, :class:`L2`, :class:`L1L2`, :class:`GroupL1`,
   :class:`SparseGroupL1`, :func:`get`): real ``keras.regularizers.Regularizer``
@@ -13,8 +15,8 @@ Needs keras>=3; ``import sparsefit`` does not import it, ``import sparsefit.kera
 
 Examples
 --------
+>>> from sparsefit import keras as sfk   # first: it can pick the backend
 >>> import keras
->>> from sparsefit import keras as sfk
 >>> model = keras.Sequential([
 ...     keras.Input((30,)),
 ...     keras.layers.Dense(16, activation="relu",
@@ -24,13 +26,11 @@ Examples
 >>> cb = sfk.ProximalCallback()   # model.fit(x, y, callbacks=[cb])
 """
 
-try:
-    import keras
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("sparsefit.keras needs Keras 3: pip install 'keras>=3'") from exc
+from ._backend import import_keras
 
-if int(keras.__version__.split(".")[0]) < 3:  # pragma: no cover
-    raise ImportError(f"sparsefit.keras needs Keras 3, found keras {keras.__version__}")
+# Before Keras is first imported: picks torch (else JAX) when only Keras' default points at a
+# missing TensorFlow, and turns an import failure into its real cause and what to set.
+keras = import_keras()
 
 from .callbacks import (
     ProximalCallback,
