@@ -44,8 +44,6 @@ NOT_RUN = {
 # substring of a doctest example or a bash command -> the issue item that fixes it. Each is
 # a strict xfail: when the fix lands the test passes and says to remove the entry.
 KNOWN_FAILURES = {
-    "model.cv_mean_.shape": "issue 12 item 20: LassoCV.cv_mean_ has shape (1, n_alphas); "
-                            "it becomes 1-D (n_alphas,)",
     "--penalty group_lasso": "issue 12 item 20: `sparsefit fit` refuses group_lasso for a "
                              "class target (regression only); support is being added",
 }
@@ -370,9 +368,8 @@ DEMO_TOLERANCE = {"val accuracy": 1 / 57 + 1e-9, "exact zeros %": 0.1, "|w| < 1e
                   "dead units": 0, "penalty": 1e-3}
 
 _DEMO_TABLE = """
-from sparsefit.report.demo import Progress, section_classifier
-sections, text, rows = section_classifier(seed=0, quick=False,
-                                          progress=Progress(enabled=False))
+from sparsefit.report.demo import section_classifier
+sections, text, rows = section_classifier(seed=0, quick=False, progress=False)
 print(sections[0].paragraphs[0])
 print(text)
 """
