@@ -16,10 +16,19 @@ from sparsefit.datafits._validation import as_column_store
 from sparsefit.linear_model import Lasso
 from sparsefit.linear_model._base import check_scale
 from sparsefit.penalties import L1L2
-from sparsefit.penalties import _kernels as pk
-from sparsefit.solvers._cd_kernels import top_free_units, wls_cd
+from sparsefit.penalties.box import BoxSpec
+from sparsefit.penalties.separable import L1L2Spec
+from sparsefit.solvers._columns import top_free_units
+from sparsefit.solvers._epochs import wls_cd
 
 NO_XM = np.zeros(0)  # wls_cd without its centered mode
+
+
+def _spec(l1, l2, weights, positive):
+    """The compiled spec of ``weights * (l1 |x| + l2 x^2)``, restricted to ``x >= 0`` when
+    ``positive``."""
+    spec = L1L2Spec(l1, l2, weights)
+    return BoxSpec(spec, np.zeros(1), np.full(1, np.inf)) if positive else spec
 
 
 def _reference_epoch(X, sw, R, w, lc, units, l1, l2, weights, positive):
@@ -73,16 +82,15 @@ def test_l1_epochs_equal_the_reference_epoch(storage, uniform, l2, weighted, pos
     w = np.zeros(p)
     w[[0, 7]] = [0.4, -0.3]
     store = as_column_store(np.asfortranarray(X) if storage == "dense" else sp.csc_matrix(X))
-    spec = pk.make_spec(pk.L1L2 if l2 > 0 else pk.L1, [l1, l2] if l2 > 0 else [l1], weights)
+    spec = _spec(l1, l2, weights, positive)
     w_ref, R_ref = w.copy(), y - X @ w
     w_fast, R_fast = w.copy(), y - X @ w
     lc_kernel = np.where(lc > 0, lc, 0.0)
     for _ in range(3):  # three epochs: from the warm start, then on the moved iterate
         v_ref = _reference_epoch(X, sw, R_ref, w_ref, lc_kernel, [u for u in units if lc[u] > 0],
                                  l1, l2, weights, positive)
-        ep, v_fast = wls_cd(*store.args, sw, uniform, R_fast, w_fast, np.zeros(1), False,
-                            lc_kernel, NO_XM, units, False, spec.kind, spec.params,
-                            spec.weights, spec.grp_ptr, spec.grp_idx, positive, 1, 0.0, 0, 0.0)
+        ep, v_fast = wls_cd(spec, *store.args, sw, uniform, R_fast, w_fast, np.zeros(1), False,
+                            lc_kernel, NO_XM, units, 1, 0.0, 0, 0.0)
         assert ep == 1
         np.testing.assert_allclose(w_fast, w_ref, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(R_fast, R_ref, rtol=1e-12, atol=1e-14)
@@ -94,9 +102,8 @@ def test_l1_epochs_equal_the_reference_epoch(storage, uniform, l2, weighted, pos
         w1, R1 = w.copy(), y - X @ w
         v_ref = _reference_epoch(X, sw, R1.copy(), w1.copy(), lc_kernel, [u], l1, l2, weights,
                                  positive)
-        _, v_fast = wls_cd(*store.args, sw, uniform, R1, w1, np.zeros(1), False, lc_kernel,
-                           NO_XM, np.array([u], dtype=np.int64), False, spec.kind, spec.params,
-                           spec.weights, spec.grp_ptr, spec.grp_idx, positive, 1, 0.0, 0, 0.0)
+        _, v_fast = wls_cd(spec, *store.args, sw, uniform, R1, w1, np.zeros(1), False,
+                           lc_kernel, NO_XM, np.array([u], dtype=np.int64), 1, 0.0, 0, 0.0)
         assert v_fast == pytest.approx(v_ref, rel=1e-10, abs=1e-14), u
     assert w_fast[3] == 0.0 and np.all(w_fast[[1, 4, 6, 9, 10]] == 0.0)  # outside the units
     if positive:
@@ -156,7 +163,7 @@ def test_gram_cd_with_active_sweeps_solves_the_working_set_problem(l2, weighted,
                                                                    fit_intercept, anderson):
     # covariance-form CD (full sweeps, active-set sweeps, Anderson) against residual-form
     # CD on the same working-set subproblem, both to a violation of 1e-13
-    from sparsefit.solvers._cd_kernels import gram_cd
+    from sparsefit.solvers._gram import gram_cd
 
     rng = np.random.default_rng(3)
     n, p = 60, 40
@@ -167,23 +174,19 @@ def test_gram_cd_with_active_sweeps_solves_the_working_set_problem(l2, weighted,
     units = np.arange(0, 30, dtype=np.int64)
     weights = rng.uniform(0.5, 1.5, p) if weighted else np.zeros(0)
     # strong enough for a support of under 3/4 of the working set: active sweeps run
-    spec = pk.make_spec(pk.L1L2 if l2 > 0 else pk.L1, [0.2, l2] if l2 > 0 else [0.2],
-                        weights)
+    spec = _spec(0.2, l2, weights, positive)
     store = as_column_store(np.asfortranarray(X))
     lc = (sw[:, None] * X ** 2).sum(0)
     w_ref, R, b_ref = np.zeros(p), y.copy(), np.zeros(1)
-    wls_cd(*store.args, sw, False, R, w_ref, b_ref, fit_intercept, lc, NO_XM, units, False,
-           spec.kind,
-           spec.params, spec.weights, spec.grp_ptr, spec.grp_idx, positive, 100_000, 1e-13, 0,
-           0.0)
+    wls_cd(spec, *store.args, sw, False, R, w_ref, b_ref, fit_intercept, lc, NO_XM, units,
+           100_000, 1e-13, 0, 0.0)
     A = X[:, units] * np.sqrt(sw)[:, None]
     G = np.asfortranarray(A.T @ A)
     cvec = X[:, units].T @ sw
     q = X[:, units].T @ (sw * y)
     w_loc, b = np.zeros(units.size), np.zeros(1)
-    ep, viol = gram_cd(G, cvec, 1.0, q, w_loc, b, fit_intercept, float(sw @ y),
-                       float(sw @ y ** 2), units, spec.kind, spec.params, spec.weights,
-                       positive, 100_000, 1e-13, anderson, 0.0)
+    ep, viol = gram_cd(spec, G, cvec, 1.0, q, w_loc, b, fit_intercept, float(sw @ y),
+                       float(sw @ y ** 2), units, 100_000, 1e-13, anderson, 0.0)
     assert viol <= 1e-13
     assert 0 < np.count_nonzero(w_loc) < 0.75 * units.size
     np.testing.assert_allclose(w_loc, w_ref[units], rtol=1e-9, atol=1e-11)
@@ -210,7 +213,7 @@ def _shifted(n=60, p=8, shift=100.0, seed=0):
 @pytest.mark.parametrize("kind", ["L1", "L1L2", "MCP"])
 def test_centered_epoch_is_cd_on_centered_columns(storage, uniform, kind):
     from sparsefit.penalties import MCP
-    from sparsefit.solvers._cd_kernels import weighted_col_moments
+    from sparsefit.solvers._columns import weighted_col_moments
 
     X, y = _shifted(n=40, p=6)
     if storage == "sparse":
@@ -232,8 +235,8 @@ def test_centered_epoch_is_cd_on_centered_columns(storage, uniform, kind):
     R = y - X @ w
     w_fast = w.copy()
     for _ in range(3):
-        wls_cd(*store.args, sw, uniform, R, w_fast, b, True, lcc, xm, units, False, spec.kind,
-               spec.params, spec.weights, spec.grp_ptr, spec.grp_idx, False, 1, 0.0, 0, 0.0)
+        wls_cd(spec, *store.args, sw, uniform, R, w_fast, b, True, lcc, xm, units, 1, 0.0, 0,
+               0.0)
     # reference: CD without intercept on the explicitly centered columns and target
     Xc, yc = X - xm, y - (sw @ y) / S
     w_ref = w.copy()
@@ -353,20 +356,23 @@ def test_shifting_the_features_only_moves_the_intercept(datafit, penalty):
 
 @pytest.mark.parametrize("fit_intercept", [False, True])
 def test_covariance_form_solve_keeps_the_residual_consistent(fit_intercept):
-    # _gram_inner from a non-optimal intercept (sum of weighted residuals != 0): afterwards
-    # R must still be y - X w - b exactly
-    from sparsefit.solvers.cd import GramCache, _gram_inner
+    # the covariance-form working-set solve from a non-optimal intercept (sum of weighted
+    # residuals != 0): afterwards R must still be y - X w - b exactly
+    from sparsefit.solvers._common import describe
+    from sparsefit.solvers.cd import GramCache, QuadraticCD
 
     X, y = _shifted(n=50, p=6, shift=5.0)
     sw = np.full(50, 1 / 50)
     store = as_column_store(np.asfortranarray(X))
-    spec = L1L2(0.05, 0.0).numba_spec()
-    w, b = np.zeros(6), np.array([1.0])
-    R = y - X @ w - b[0]
-    ws = np.arange(6, dtype=np.int64)
-    _gram_inner(store, GramCache(store, sw), ws, sw, R, w, b, fit_intercept, spec, False,
-                10_000, 1e-10, 5, 0.0)
-    np.testing.assert_allclose(R, y - X @ w - b[0], atol=1e-10)
+    info = describe(L1L2(0.05, 0.0), 6)
+    state = QuadraticCD(store, y, sw, True, info, np.zeros(6), 1.0, 1.0,
+                        fit_intercept=fit_intercept, tol=1e-6, p0=10, ws_hint=None,
+                        max_epochs=10_000, anderson=5, inner_tol_ratio=0.3,
+                        gram=GramCache(store, sw))
+    state.gap_tol_in = 0.0
+    state._gram_inner(np.arange(6, dtype=np.int64), 1e-10)
+    w, b = state.w, state.b_arr
+    np.testing.assert_allclose(state.R, y - X @ w - b[0], atol=1e-10)
     assert np.count_nonzero(w) > 0 and (b[0] != 1.0) == fit_intercept
 
 

@@ -14,9 +14,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ..datafits import Quadratic
+from ..penalties import Box
 from ..solvers import grad_at_zero, solve, solve_path
-from ..solvers._common import as_spec
-from ..solvers._gap import critical_strength
 from ..solvers.path import alpha_grid
 from ._base import (
     SparseInputMixin,
@@ -37,14 +36,17 @@ CV_CONSTRAINTS = {
 }
 
 
-def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sample_weight):
+def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sample_weight,
+                positive=False):
     """The geometric grid from the data's ``alpha_max`` (strength of ``make_penalty``)."""
-    spec1 = as_spec(make_penalty(1.0))
-    if spec1.params[0] <= 0:
+    pen1 = make_penalty(1.0)
+    if positive:
+        pen1 = Box(pen1, 0.0, np.inf)
+    if pen1.strength <= 0:
         raise ValueError("the automatic alpha grid needs a non-zero L1 part (l1_ratio > 0); "
                          "pass alphas explicitly")
     g0 = grad_at_zero(X, y, datafit, fit_intercept=fit_intercept, sample_weight=sample_weight)
-    amax = critical_strength(spec1, g0) / spec1.params[0]
+    amax = pen1.alpha_max(g0) / pen1.strength
     if not np.isfinite(amax) or amax <= 0:
         amax = 1.0  # y constant (or all-zero X): any grid gives the zero model
     return alpha_grid(amax, n_alphas, eps)
@@ -161,7 +163,8 @@ def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_a
     """
     if alphas is None:
         alphas = path_alphas(X, y, datafit, make_penalty, eps=eps, n_alphas=n_alphas,
-                             fit_intercept=opts.get("fit_intercept", False), sample_weight=sw)
+                             fit_intercept=opts.get("fit_intercept", False), sample_weight=sw,
+                             positive=opts.get("positive", False))
     else:
         alphas = check_alphas(alphas)
     losses = cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, cv=cv,

@@ -9,14 +9,13 @@ violation), ``alpha_max``, ``numba_spec`` (for compiled solvers) and
 from __future__ import annotations
 
 from ._base import Penalty
-from ._kernels import NumbaSpec
+from .box import Box
 from .group import GroupL1, Groups, SparseGroupL1
-from .separable import L1, L1L2, L2, MCP, SCAD, WeightedL1
+from .separable import L1, L1L2, L2, MCP, SCAD, LogSum, WeightedL1
 from .tv import TV1D
 
 __all__ = [
     "Penalty",
-    "NumbaSpec",
     "Groups",
     "L1",
     "L2",
@@ -26,13 +25,23 @@ __all__ = [
     "SparseGroupL1",
     "MCP",
     "SCAD",
+    "LogSum",
+    "Box",
     "TV1D",
     "get",
+    "registry",
     "serialize",
 ]
 
+# Every penalty class of the package: the tests' tables are checked against it, so a new
+# class without its test rows fails a test.
 _CLASSES = {cls.__name__: cls for cls in
-            (L1, L2, L1L2, WeightedL1, GroupL1, SparseGroupL1, MCP, SCAD, TV1D)}
+            (L1, L2, L1L2, WeightedL1, GroupL1, SparseGroupL1, MCP, SCAD, LogSum, Box, TV1D)}
+
+
+def registry():
+    """``{class name: class}`` of every penalty of :mod:`sparsefit.penalties`."""
+    return dict(_CLASSES)
 
 # Identifiers and what they resolve to. "l1_l2" is the one Keras documents and Keras 3
 # itself rejects; here it works.
@@ -45,6 +54,7 @@ _IDENTIFIERS = {
     "sparse_group_lasso": lambda: SparseGroupL1(0.01, 0.5),
     "mcp": lambda: MCP(0.01),
     "scad": lambda: SCAD(0.01),
+    "log_sum": lambda: LogSum(0.01),
     "tv1d": lambda: TV1D(0.01),
     "fused_lasso": lambda: TV1D(0.01),
 }

@@ -184,6 +184,10 @@ class Penalty:
         """The overall strength (the argument named by ``strength_name``)."""
         return getattr(self, self.strength_name)
 
+    def with_strength(self, value):
+        """A copy of this penalty with its strength (``strength_name``) set to ``value``."""
+        return type(self).from_config({**self.get_config(), self.strength_name: value})
+
     @classmethod
     def from_config(cls, config):
         """Rebuild a penalty from the dictionary of :meth:`get_config`."""

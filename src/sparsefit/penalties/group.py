@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
-from . import _kernels as K
 from ._base import Penalty, check_strength, is_torch, ops_for
+from ._interface import (
+    block_conj,
+    block_dual_scale,
+    block_prox,
+    block_rank,
+    block_subdiff,
+    block_value,
+    implements,
+    soft_threshold,
+)
 from .separable import _soft_threshold
 
 
@@ -219,7 +230,9 @@ class _GroupPenalty(Penalty):
                 f"{type(self).__name__} with groups=None takes its groups from the weight's "
                 "shape; give explicit groups to use it in a solver")
         wt = self.weights if self.weights is not None else np.sqrt(self.groups.sizes)
-        return K.make_spec(self._kind, self._params(), wt, self.groups.ptr, self.groups.idx)
+        return self._spec(np.ascontiguousarray(wt, dtype=np.float64),
+                          np.ascontiguousarray(self.groups.ptr),
+                          np.ascontiguousarray(self.groups.idx))
 
     def _grad_norms(self, grad):
         g = np.asarray(grad, dtype=np.float64)
@@ -252,14 +265,12 @@ class GroupL1(_GroupPenalty):
     array([2.4, 3.2, 0. , 0. ])
     """
 
-    _kind = K.GROUP_L1
-
     def __init__(self, alpha=0.01, groups=None, weights=None):
         self.alpha = check_strength(alpha, "alpha")
         self._init_groups(groups, weights)
 
-    def _params(self):
-        return [self.alpha]
+    def _spec(self, weights, ptr, idx):
+        return GroupL1Spec(self.alpha, weights, ptr, idx)
 
     def _value(self, ops, w):
         return self.alpha * ops.total(self._group_weights(ops, w) * self._norms(ops, w))
@@ -326,8 +337,6 @@ class SparseGroupL1(_GroupPenalty):
     array([2.5, 0. , 0. , 0. ])
     """
 
-    _kind = K.SPARSE_GROUP_L1
-
     def __init__(self, alpha=0.01, tau=0.5, groups=None, weights=None):
         self.alpha = check_strength(alpha, "alpha")
         self.tau = check_strength(tau, "tau")
@@ -335,8 +344,8 @@ class SparseGroupL1(_GroupPenalty):
             raise ValueError(f"tau must be in [0, 1], got {self.tau}")
         self._init_groups(groups, weights)
 
-    def _params(self):
-        return [self.alpha, self.tau]
+    def _spec(self, weights, ptr, idx):
+        return SparseGroupL1Spec(self.alpha, self.tau, weights, ptr, idx)
 
     def _value(self, ops, w):
         l1 = self.alpha * self.tau * ops.total(ops.abs(w))
@@ -397,3 +406,166 @@ class SparseGroupL1(_GroupPenalty):
 
     def get_config(self):
         return {"alpha": self.alpha, "tau": self.tau, **self._group_config()}
+
+
+
+# -- compiled specs (see sparsefit.penalties._interface) -----------------------------------
+class GroupL1Spec(NamedTuple):
+    """``alpha * weights[g] * ||x_g||`` over the groups ``grp_idx[grp_ptr[g]:grp_ptr[g+1]]``."""
+
+    alpha: float
+    weights: np.ndarray
+    grp_ptr: np.ndarray
+    grp_idx: np.ndarray
+
+
+class SparseGroupL1Spec(NamedTuple):
+    """``alpha tau ||x_g||_1 + alpha (1 - tau) weights[g] ||x_g||``."""
+
+    alpha: float
+    tau: float
+    weights: np.ndarray
+    grp_ptr: np.ndarray
+    grp_idx: np.ndarray
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _norm(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    return np.sqrt(s)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _shrink_into(out, t):
+    # out <- out * max(0, 1 - t / ||out||)
+    nrm = _norm(out)
+    if nrm <= t:
+        out[:] = 0.0
+    else:
+        out *= 1.0 - t / nrm
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _group_dist(x, g, lam):
+    # distance of -g to the subdifferential of lam ||.|| at x
+    nrm = _norm(x)
+    if nrm == 0.0:
+        return max(_norm(g) - lam, 0.0)
+    s = 0.0
+    for i in range(x.shape[0]):
+        r = g[i] + lam * x[i] / nrm
+        s += r * r
+    return np.sqrt(s)
+
+
+@implements(block_value, GroupL1Spec)
+def _grp_value(spec, xg, g):
+    return spec.alpha * spec.weights[g] * _norm(xg)
+
+
+@implements(block_prox, GroupL1Spec)
+def _grp_prox(spec, xg, step, g, out):
+    out[:] = xg
+    _shrink_into(out, step * spec.alpha * spec.weights[g])
+
+
+@implements(block_subdiff, GroupL1Spec)
+def _grp_subdiff(spec, xg, gg, g):
+    return _group_dist(xg, gg, spec.alpha * spec.weights[g])
+
+
+@implements(block_rank, GroupL1Spec)
+def _grp_rank(spec, gg, g):
+    return _norm(gg) - spec.alpha * spec.weights[g]
+
+
+@implements(block_dual_scale, GroupL1Spec)
+def _grp_dual_scale(spec, vg, g):
+    lam = spec.alpha * spec.weights[g]
+    nrm = _norm(vg)
+    return 1.0 if nrm <= lam else lam / nrm
+
+
+@implements(block_conj, GroupL1Spec)
+def _grp_conj(spec, vg, g):
+    return 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _st_norm(v, t):
+    s = 0.0
+    for i in range(v.shape[0]):
+        r = soft_threshold(v[i], t)
+        s += r * r
+    return np.sqrt(s)
+
+
+@implements(block_value, SparseGroupL1Spec)
+def _sgl_value(spec, xg, g):
+    l1 = 0.0
+    for i in range(xg.shape[0]):
+        l1 += abs(xg[i])
+    return spec.alpha * spec.tau * l1 + spec.alpha * (1.0 - spec.tau) * spec.weights[g] * _norm(
+        xg)
+
+
+@implements(block_prox, SparseGroupL1Spec)
+def _sgl_prox(spec, xg, step, g, out):
+    t1 = step * spec.alpha * spec.tau
+    for i in range(xg.shape[0]):
+        out[i] = soft_threshold(xg[i], t1)
+    _shrink_into(out, step * spec.alpha * (1.0 - spec.tau) * spec.weights[g])
+
+
+@implements(block_subdiff, SparseGroupL1Spec)
+def _sgl_subdiff(spec, xg, gg, g):
+    l1 = spec.alpha * spec.tau
+    lg = spec.alpha * (1.0 - spec.tau) * spec.weights[g]
+    nrm = _norm(xg)
+    if nrm == 0.0:
+        return max(_st_norm(gg, l1) - lg, 0.0)
+    s = 0.0
+    for i in range(xg.shape[0]):
+        if xg[i] == 0.0:
+            r = max(abs(gg[i]) - l1, 0.0)
+        else:
+            r = gg[i] + (l1 if xg[i] > 0 else -l1) + lg * xg[i] / nrm
+        s += r * r
+    return np.sqrt(s)
+
+
+@implements(block_rank, SparseGroupL1Spec)
+def _sgl_rank(spec, gg, g):
+    l1 = spec.alpha * spec.tau
+    lg = spec.alpha * (1.0 - spec.tau) * spec.weights[g]
+    st = _st_norm(gg, l1)
+    if st > 0.0:
+        return st - lg
+    mx = 0.0
+    for i in range(gg.shape[0]):
+        mx = max(mx, abs(gg[i]))
+    return mx - l1 - lg
+
+
+@implements(block_dual_scale, SparseGroupL1Spec)
+def _sgl_dual_scale(spec, vg, g):
+    # largest s in [0, 1] with ||ST(s v, l1)|| <= lg (increasing in s): bisection
+    l1 = spec.alpha * spec.tau
+    lg = spec.alpha * (1.0 - spec.tau) * spec.weights[g]
+    if _st_norm(vg, l1) <= lg:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if _st_norm(mid * vg, l1) <= lg:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@implements(block_conj, SparseGroupL1Spec)
+def _sgl_conj(spec, vg, g):
+    return 0.0

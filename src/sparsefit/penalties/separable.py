@@ -1,15 +1,32 @@
-"""Separable penalties: L1, L2, L1L2 (elastic net), WeightedL1 (adaptive lasso), MCP, SCAD.
+"""Separable penalties: L1, L2, L1L2 (elastic net), WeightedL1 (adaptive lasso), MCP, SCAD,
+LogSum.
 
 Strengths follow Keras: ``L1(l1)`` is ``l1 * sum|w|`` and ``L2(l2)`` is ``l2 * sum w**2``
-(no factor 1/2).
+(no factor 1/2). Each class is followed by its compiled spec and the implementations the
+solvers call (see :mod:`sparsefit.penalties._interface`).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import NamedTuple
 
-from . import _kernels as K
+import numpy as np
+from numba import njit
+
 from ._base import Penalty, check_strength, is_torch, ops_for
+from ._interface import (
+    conj_argmax1,
+    dual_scale1,
+    implements,
+    prox1,
+    soft_threshold,
+    subgrad1,
+    value1,
+    weight,
+)
+
+_EMPTY = np.zeros(0)
+_INF = np.inf
 
 
 def _select(ops, cond, a, b):
@@ -74,10 +91,67 @@ class L1(Penalty):
         return float(np.max(np.abs(np.asarray(grad)), initial=0.0))
 
     def numba_spec(self):
-        return K.make_spec(K.L1, [self.l1])
+        return L1Spec(self.l1, _EMPTY)
 
     def get_config(self):
         return {"l1": self.l1}
+
+
+class L1Spec(NamedTuple):
+    """``l1 * weights[j] * |x|`` (``weights`` empty: all ones); :class:`L1` and
+    :class:`WeightedL1`."""
+
+    l1: float
+    weights: np.ndarray
+
+
+@implements(value1, L1Spec)
+def _l1_value(spec, x, j):
+    return spec.l1 * weight(spec.weights, j) * abs(x)
+
+
+@implements(prox1, L1Spec)
+def _l1_prox(spec, x, step, j):
+    return soft_threshold(x, step * spec.l1 * weight(spec.weights, j))
+
+
+@implements(subgrad1, L1Spec)
+def _l1_subgrad(spec, x, j):
+    lam = spec.l1 * weight(spec.weights, j)
+    if x > 0.0:
+        return lam, lam
+    if x < 0.0:
+        return -lam, -lam
+    return -lam, lam
+
+
+@implements(dual_scale1, L1Spec)
+def _l1_dual_scale(spec, v, j):
+    return _abs_scale(spec.l1 * weight(spec.weights, j), v)
+
+
+@implements(conj_argmax1, L1Spec)
+def _l1_conj_argmax(spec, v, j):
+    return _abs_argmax(spec.l1 * weight(spec.weights, j), v)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _abs_scale(lam, v):
+    # largest s in [0, 1] with |s v| <= lam
+    av = abs(v)
+    if av <= lam:
+        return 1.0
+    return lam / av
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _abs_argmax(lam, v):
+    # argmax_x v x - lam |x|: 0 inside the domain, +-inf outside
+    if v > lam:
+        return _INF
+    if v < -lam:
+        return -_INF
+    return 0.0
 
 
 class L2(Penalty):
@@ -122,10 +196,59 @@ class L2(Penalty):
         return 0.0 if not np.any(np.asarray(grad)) else float("inf")
 
     def numba_spec(self):
-        return K.make_spec(K.L2, [self.l2])
+        return L2Spec(self.l2, _EMPTY)
 
     def get_config(self):
         return {"l2": self.l2}
+
+
+class L2Spec(NamedTuple):
+    """``l2 * weights[j] * x^2``."""
+
+    l2: float
+    weights: np.ndarray
+
+
+@implements(value1, L2Spec)
+def _l2_value(spec, x, j):
+    return spec.l2 * weight(spec.weights, j) * x * x
+
+
+@implements(prox1, L2Spec)
+def _l2_prox(spec, x, step, j):
+    return x / (1.0 + 2.0 * step * spec.l2 * weight(spec.weights, j))
+
+
+@implements(subgrad1, L2Spec)
+def _l2_subgrad(spec, x, j):
+    d = 2.0 * spec.l2 * weight(spec.weights, j) * x
+    return d, d
+
+
+@implements(dual_scale1, L2Spec)
+def _l2_dual_scale(spec, v, j):
+    return _ridge_scale(spec.l2 * weight(spec.weights, j), 0.0, v)
+
+
+@implements(conj_argmax1, L2Spec)
+def _l2_conj_argmax(spec, v, j):
+    return _ridge_argmax(spec.l2 * weight(spec.weights, j), 0.0, v)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ridge_scale(l2, l1, v):
+    # lam |x| + l2 x^2: finite conjugate everywhere when l2 > 0
+    if l2 > 0.0:
+        return 1.0
+    return _abs_scale(l1, v)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ridge_argmax(l2, l1, v):
+    # argmax_x v x - l1 |x| - l2 x^2
+    if l2 > 0.0:
+        return soft_threshold(v, l1) / (2.0 * l2)
+    return _abs_argmax(l1, v)
 
 
 class L1L2(Penalty):
@@ -175,10 +298,53 @@ class L1L2(Penalty):
         return float(np.max(np.abs(np.asarray(grad)), initial=0.0))
 
     def numba_spec(self):
-        return K.make_spec(K.L1L2, [self.l1, self.l2])
+        return L1L2Spec(self.l1, self.l2, _EMPTY)
 
     def get_config(self):
         return {"l1": self.l1, "l2": self.l2}
+
+
+class L1L2Spec(NamedTuple):
+    """``weights[j] * (l1 |x| + l2 x^2)``."""
+
+    l1: float
+    l2: float
+    weights: np.ndarray
+
+
+@implements(value1, L1L2Spec)
+def _l1l2_value(spec, x, j):
+    return weight(spec.weights, j) * (spec.l1 * abs(x) + spec.l2 * x * x)
+
+
+@implements(prox1, L1L2Spec)
+def _l1l2_prox(spec, x, step, j):
+    t = step * weight(spec.weights, j)
+    return soft_threshold(x, t * spec.l1) / (1.0 + 2.0 * t * spec.l2)
+
+
+@implements(subgrad1, L1L2Spec)
+def _l1l2_subgrad(spec, x, j):
+    wj = weight(spec.weights, j)
+    lam = spec.l1 * wj
+    d = 2.0 * spec.l2 * wj * x
+    if x > 0.0:
+        return d + lam, d + lam
+    if x < 0.0:
+        return d - lam, d - lam
+    return -lam, lam
+
+
+@implements(dual_scale1, L1L2Spec)
+def _l1l2_dual_scale(spec, v, j):
+    wj = weight(spec.weights, j)
+    return _ridge_scale(spec.l2 * wj, spec.l1 * wj, v)
+
+
+@implements(conj_argmax1, L1L2Spec)
+def _l1l2_conj_argmax(spec, v, j):
+    wj = weight(spec.weights, j)
+    return _ridge_argmax(spec.l2 * wj, spec.l1 * wj, v)
 
 
 def _check_weights(weights, name="weights"):
@@ -272,7 +438,7 @@ class WeightedL1(_Weighted, Penalty):
         return float(np.max(g[mask] / c[mask], initial=0.0))
 
     def numba_spec(self):
-        return K.make_spec(K.L1, [self.alpha], self.weights.ravel())
+        return L1Spec(self.alpha, np.ascontiguousarray(self.weights.ravel()))
 
     def get_config(self):
         return {"alpha": self.alpha, "weights": self.weights.tolist()}
@@ -360,10 +526,56 @@ class MCP(Penalty):
         return float(np.max(np.abs(np.asarray(grad)), initial=0.0))
 
     def numba_spec(self):
-        return K.make_spec(K.MCP, [self.alpha, self.gamma])
+        return MCPSpec(self.alpha, self.gamma, _EMPTY)
 
     def get_config(self):
         return {"alpha": self.alpha, "gamma": self.gamma}
+
+
+class MCPSpec(NamedTuple):
+    alpha: float
+    gamma: float
+    weights: np.ndarray
+
+
+@implements(value1, MCPSpec)
+def _mcp_value(spec, x, j):
+    alpha, gamma = spec.alpha * weight(spec.weights, j), spec.gamma
+    ax = abs(x)
+    if ax <= gamma * alpha:
+        return alpha * ax - ax * ax / (2.0 * gamma)
+    return 0.5 * gamma * alpha * alpha
+
+
+@implements(prox1, MCPSpec)
+def _mcp_prox(spec, x, step, j):
+    alpha, gamma = spec.alpha * weight(spec.weights, j), spec.gamma
+    ax = abs(x)
+    sgn = 1.0 if x >= 0 else -1.0
+    if step < gamma:
+        # convex subproblem: the firm-thresholding closed form
+        if ax <= step * alpha:
+            return 0.0
+        if ax <= gamma * alpha:
+            return sgn * (ax - step * alpha) / (1.0 - step / gamma)
+        return x
+    # step >= gamma: the objective is concave on |z| <= gamma*alpha, so the minimum is at
+    # 0 or at max(|x|, gamma*alpha); compare the two
+    z = max(ax, gamma * alpha)
+    f1 = 0.5 * (z - ax) ** 2 + step * 0.5 * gamma * alpha * alpha
+    if f1 < 0.5 * ax * ax:
+        return sgn * z
+    return 0.0
+
+
+@implements(subgrad1, MCPSpec)
+def _mcp_subgrad(spec, x, j):
+    alpha, gamma = spec.alpha * weight(spec.weights, j), spec.gamma
+    if x == 0.0:
+        return -alpha, alpha
+    d = max(alpha - abs(x) / gamma, 0.0)
+    d = d if x > 0.0 else -d
+    return d, d
 
 
 class SCAD(Penalty):
@@ -455,7 +667,176 @@ class SCAD(Penalty):
         return float(np.max(np.abs(np.asarray(grad)), initial=0.0))
 
     def numba_spec(self):
-        return K.make_spec(K.SCAD, [self.alpha, self.a])
+        return SCADSpec(self.alpha, self.a, _EMPTY)
 
     def get_config(self):
         return {"alpha": self.alpha, "a": self.a}
+
+
+class SCADSpec(NamedTuple):
+    alpha: float
+    a: float
+    weights: np.ndarray
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scad_piece(ax, alpha, a):
+    if ax <= alpha:
+        return alpha * ax
+    if ax <= a * alpha:
+        return (2.0 * a * alpha * ax - ax * ax - alpha * alpha) / (2.0 * (a - 1.0))
+    return 0.5 * alpha * alpha * (a + 1.0)
+
+
+@implements(value1, SCADSpec)
+def _scad_value(spec, x, j):
+    return _scad_piece(abs(x), spec.alpha * weight(spec.weights, j), spec.a)
+
+
+@implements(prox1, SCADSpec)
+def _scad_prox(spec, x, step, j):
+    alpha, a = spec.alpha * weight(spec.weights, j), spec.a
+    ax = abs(x)
+    sgn = 1.0 if x >= 0 else -1.0
+    if step < a - 1.0:
+        # convex subproblem: closed form
+        if ax <= alpha * (1.0 + step):
+            return sgn * max(ax - step * alpha, 0.0)
+        if ax <= a * alpha:
+            return sgn * ((a - 1.0) * ax - step * a * alpha) / (a - 1.0 - step)
+        return x
+    # non-convex subproblem: the middle piece is concave, compare the candidates
+    best_z = 0.0
+    best_f = 0.5 * ax * ax
+    for z in (min(max(ax - step * alpha, 0.0), alpha), alpha, a * alpha, max(ax, a * alpha)):
+        f = 0.5 * (z - ax) ** 2 + step * _scad_piece(z, alpha, a)
+        if f < best_f:
+            best_f = f
+            best_z = z
+    return sgn * best_z
+
+
+@implements(subgrad1, SCADSpec)
+def _scad_subgrad(spec, x, j):
+    alpha, a = spec.alpha * weight(spec.weights, j), spec.a
+    if x == 0.0:
+        return -alpha, alpha
+    ax = abs(x)
+    if ax <= alpha:
+        d = alpha
+    elif ax <= a * alpha:
+        d = (a * alpha - ax) / (a - 1.0)
+    else:
+        d = 0.0
+    d = d if x > 0.0 else -d
+    return d, d
+
+
+class LogSum(Penalty):
+    r"""Log-sum penalty (Candes, Wakin and Boyd, 2008), non-convex.
+
+    .. math:: \mathrm{pen}(w) = \alpha \sum_j \log(1 + |w_j| / \epsilon)
+
+    The limit of reweighted L1: near zero it acts as the L1 penalty
+    :math:`(\alpha/\epsilon)|w|`, while large coefficients are barely shrunk. The prox of
+    ``step * pen`` (``s = step``) keeps the sign of ``v``; its magnitude is the larger root
+    of :math:`t^2 + (\epsilon - |v|) t + s\alpha - \epsilon|v| = 0` when that beats 0,
+    else 0 (the exact global minimizer).
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Strength, finite and >= 0.
+    eps : float, default=1.0
+        Curvature scale, > 0: smaller is closer to the L0 "norm".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsefit.penalties import LogSum
+    >>> LogSum(alpha=1.0, eps=1.0).prox(np.array([0.5, 4.0]), step=1.0).round(4)
+    array([0.    , 3.7913])
+    """
+
+    is_convex = False
+
+    def __init__(self, alpha=1.0, eps=1.0):
+        self.alpha = check_strength(alpha, "alpha")
+        self.eps = check_strength(eps, "eps", allow_zero=False)
+
+    def _value(self, ops, w):
+        return self.alpha * ops.total(_log1p(ops, ops.abs(w) / self.eps))
+
+    def _prox(self, ops, w, step):
+        ax = ops.abs(w)
+        e, sa = self.eps, step * self.alpha
+        disc = (ax + e) ** 2 - 4.0 * sa
+        root = 0.5 * (ax - e + ops.sqrt(ops.relu(disc)))
+        z = ops.where(disc >= 0, ops.relu(root), 0.0 * ax)
+        h_z = 0.5 * (z - ax) ** 2 + sa * _log1p(ops, z / e)
+        keep = h_z < 0.5 * ax * ax
+        return ops.sign(w) * ops.where(keep, z, 0.0 * ax)
+
+    def _subgradient(self, ops, w):
+        return ops.sign(w) * self.alpha / (self.eps + ops.abs(w))
+
+    def subdiff_distance(self, w, grad):
+        """Per-coordinate distance of ``-grad`` to the limiting subdifferential at ``w``."""
+        ops, w = ops_for(w)
+        grad = ops.like(grad, w)
+        return ops.where(w != 0, ops.abs(grad + self._subgradient(ops, w)),
+                         ops.relu(ops.abs(grad) - self.alpha / self.eps))
+
+    def alpha_max(self, grad):
+        """Smallest ``alpha`` for which ``w = 0`` is a stationary point: ``eps max |grad|``
+        (the threshold at zero is ``alpha / eps``)."""
+        return self.eps * float(np.max(np.abs(np.asarray(grad)), initial=0.0))
+
+    def numba_spec(self):
+        return LogSumSpec(self.alpha, self.eps, _EMPTY)
+
+    def get_config(self):
+        return {"alpha": self.alpha, "eps": self.eps}
+
+
+def _log1p(ops, x):
+    if is_torch(x):
+        import torch
+
+        return torch.log1p(x)
+    return np.log1p(x)
+
+
+class LogSumSpec(NamedTuple):
+    alpha: float
+    eps: float
+    weights: np.ndarray
+
+
+@implements(value1, LogSumSpec)
+def _logsum_value(spec, x, j):
+    return spec.alpha * weight(spec.weights, j) * np.log1p(abs(x) / spec.eps)
+
+
+@implements(prox1, LogSumSpec)
+def _logsum_prox(spec, x, step, j):
+    ax = abs(x)
+    e = spec.eps
+    sa = step * spec.alpha * weight(spec.weights, j)
+    disc = (ax + e) ** 2 - 4.0 * sa
+    if disc < 0.0:
+        return 0.0
+    z = max(0.5 * (ax - e + np.sqrt(disc)), 0.0)
+    if 0.5 * (z - ax) ** 2 + sa * np.log1p(z / e) < 0.5 * ax * ax:
+        return z if x >= 0 else -z
+    return 0.0
+
+
+@implements(subgrad1, LogSumSpec)
+def _logsum_subgrad(spec, x, j):
+    lam = spec.alpha * weight(spec.weights, j)
+    if x == 0.0:
+        return -lam / spec.eps, lam / spec.eps
+    d = lam / (spec.eps + abs(x))
+    d = d if x > 0.0 else -d
+    return d, d

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from . import _kernels as K
 from ._base import Penalty, check_strength, is_torch, ops_for
 
 
@@ -59,7 +59,7 @@ class TV1D(Penalty):
         lam = step * self.alpha
         out = np.empty_like(rows)
         for i in range(rows.shape[0]):
-            out[i] = K.tv1d_prox(rows[i], lam)
+            out[i] = tv1d_prox(rows[i], lam)
         return out.reshape(w.shape)
 
     def _subgradient(self, ops, w):
@@ -124,8 +124,96 @@ class TV1D(Penalty):
             return float("inf")
         return float(np.max(np.abs(c[:-1]), initial=0.0))
 
-    def numba_spec(self):
-        return K.make_spec(K.TV1D, [self.alpha])
-
     def get_config(self):
         return {"alpha": self.alpha}
+
+
+@njit(cache=True, nogil=True)
+def tv1d_prox(y, lam):
+    """Exact prox of ``lam * sum_i |x[i+1] - x[i]|`` (1-D total variation) at ``y``.
+
+    Condat's direct algorithm (L. Condat, "A direct algorithm for 1-D total variation
+    denoising", IEEE Signal Processing Letters, 2013): one forward pass that keeps the
+    lower and upper bounds of the current segment's value and emits a segment each time
+    the taut string must jump. Exact up to rounding; linear time in practice.
+    """
+    n = y.shape[0]
+    x = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return x
+    if n == 1 or lam <= 0.0:
+        for i in range(n):
+            x[i] = y[i]
+        return x
+    k = 0
+    k0 = 0
+    kminus = 0
+    kplus = 0
+    vmin = y[0] - lam
+    vmax = y[0] + lam
+    umin = lam
+    umax = -lam
+    while True:
+        while k == n - 1:
+            # end of the signal: close the last segment, or restart after a jump
+            if umin < 0.0:
+                while k0 <= kminus:
+                    x[k0] = vmin
+                    k0 += 1
+                kminus = k0
+                k = k0
+                vmin = y[k0]
+                umin = lam
+                umax = vmin + umin - vmax
+            elif umax > 0.0:
+                while k0 <= kplus:
+                    x[k0] = vmax
+                    k0 += 1
+                kplus = k0
+                k = k0
+                vmax = y[k0]
+                umax = -lam
+                umin = vmax + umax - vmin
+            else:
+                vmin += umin / (k - k0 + 1)
+                while k0 <= k:
+                    x[k0] = vmin
+                    k0 += 1
+                return x
+        umin += y[k + 1] - vmin
+        if umin < -lam:
+            # negative jump: emit the segment at its lower bound
+            while k0 <= kminus:
+                x[k0] = vmin
+                k0 += 1
+            k = k0
+            kminus = k0
+            kplus = k0
+            vmin = y[k0]
+            vmax = vmin + 2.0 * lam
+            umin = lam
+            umax = -lam
+            continue
+        umax += y[k + 1] - vmax
+        if umax > lam:
+            # positive jump: emit the segment at its upper bound
+            while k0 <= kplus:
+                x[k0] = vmax
+                k0 += 1
+            k = k0
+            kminus = k0
+            kplus = k0
+            vmax = y[k0]
+            vmin = vmax - 2.0 * lam
+            umin = lam
+            umax = -lam
+            continue
+        k += 1
+        if umin >= lam:
+            kminus = k
+            vmin += (umin - lam) / (k - k0 + 1)
+            umin = lam
+        if umax <= -lam:
+            kplus = k
+            vmax += (umax + lam) / (k - k0 + 1)
+            umax = -lam

@@ -2,7 +2,8 @@
 (``solve_path``), FISTA with restart, LARS/homotopy, and the subgradient reference method."""
 
 from ._gap import alpha_max, dual_gap, grad_at_zero
-from .cd import SolverResult, solve
+from ._outer import SolverResult
+from ._solve import solve
 from .fista import (
     FistaResult,
     LeastSquares,

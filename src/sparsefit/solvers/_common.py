@@ -1,81 +1,115 @@
-"""Glue between penalty objects, datafits and the compiled solvers."""
+"""What a solver knows about its penalty and datafit, and the checks it runs first.
+
+Solvers ask, penalties answer: everything here comes from the penalty object (convexity,
+separability) or its compiled spec (:mod:`sparsefit.penalties._interface`). A solver
+declares what it needs (:data:`NEEDS`) and fails early, naming what is missing.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..datafits import Logistic, Multinomial, Quadratic
-from ..penalties import _kernels as pk
+from ..penalties import Box, Penalty
+from ..penalties import _interface as pi
 
-_NONCONVEX = (pk.MCP, pk.SCAD)
-_KIND_NAMES = {
-    pk.L1: "L1", pk.L2: "L2", pk.L1L2: "L1L2", pk.MCP: "MCP", pk.SCAD: "SCAD",
-    pk.GROUP_L1: "GroupL1", pk.SPARSE_GROUP_L1: "SparseGroupL1", pk.TV1D: "TV1D",
+# What the working-set solvers call, per kind of penalty; the duality gap needs more.
+NEEDS = {
+    "separable": (pi.value1, pi.prox1, pi.subgrad1),
+    "group": (pi.block_value, pi.block_prox, pi.block_subdiff, pi.block_rank),
+    "separable gap": (pi.dual_scale1, pi.conj_argmax1),
+    "group gap": (pi.block_dual_scale, pi.block_conj),
 }
 
 
-def as_spec(penalty, n_features=None):
-    """Return the :class:`~sparsefit.penalties._kernels.NumbaSpec` of ``penalty``.
+@dataclass
+class PenaltyInfo:
+    """A penalty as the solvers see it: the object, its compiled spec and its facts."""
 
-    Accepts a penalty object (anything with ``numba_spec()``) or a ``NumbaSpec``.
+    penalty: Penalty
+    spec: tuple
+    is_group: bool
+    is_convex: bool
+    n_units: int
+    #: units the penalty leaves free (zero strength or weight), or None
+    free: np.ndarray | None
+
+    @property
+    def free_or_empty(self):
+        return self.free if self.free is not None else np.zeros(0, dtype=np.bool_)
+
+
+def _require(spec, kind, penalty):
+    missing = [f.__name__ for f in NEEDS[kind] if not pi.implemented(f, type(spec))]
+    if missing:
+        raise ValueError(
+            f"penalty {type(penalty).__name__} does not implement {', '.join(missing)} for "
+            f"its spec {type(spec).__name__}, which the {kind.split()[0]} solvers need (see "
+            "sparsefit.penalties._interface)")
+
+
+def describe(penalty, n_coords, positive=False):
+    """Validate ``penalty`` for a problem with ``n_coords`` coefficients and return its
+    :class:`PenaltyInfo`. ``positive`` wraps it in ``Box(penalty, 0, inf)``.
+
+    Raises
+    ------
+    ValueError
+        For an object that is not a sparsefit penalty, a penalty without compiled kernels
+        (TV1D: use FISTA), groups that do not partition the coefficients, weights of the
+        wrong length, or a missing implementation the solver needs.
     """
-    if isinstance(penalty, pk.NumbaSpec):
-        spec = penalty
-    elif hasattr(penalty, "numba_spec"):
-        spec = penalty.numba_spec()
+    if not isinstance(penalty, Penalty):
+        raise ValueError(f"penalty must be a sparsefit penalty, got {type(penalty).__name__}")
+    if positive and not isinstance(penalty, Box):
+        penalty = Box(penalty, 0.0, np.inf)
+    if not hasattr(penalty, "numba_spec"):
+        raise ValueError(f"penalty {type(penalty).__name__} has no compiled kernels for "
+                         "coordinate descent; use FISTA (sparsefit.solvers.fista)")
+    spec = penalty.numba_spec()
+    is_group = not penalty.is_separable
+    _check_shapes(spec, is_group, n_coords, penalty)
+    _require(spec, "group" if is_group else "separable", penalty)
+    if penalty.is_convex:
+        _require(spec, "group gap" if is_group else "separable gap", penalty)
+    n_units = spec.grp_ptr.shape[0] - 1 if is_group else n_coords
+    free = np.zeros(n_units, dtype=np.bool_)
+    if is_group:
+        pi.free_groups(spec, free)
     else:
-        raise ValueError(
-            f"penalty must be a sparsefit penalty (with numba_spec()) or a NumbaSpec, "
-            f"got {type(penalty).__name__}"
-        )
-    if spec.kind not in pk.SEPARABLE_KINDS and spec.kind not in pk.GROUP_KINDS:
-        raise ValueError(
-            f"penalty {_KIND_NAMES.get(spec.kind, spec.kind)} is not supported by coordinate "
-            "descent (it needs a separable or group penalty); use the FISTA solver"
-        )
-    spec = pk.make_spec(spec.kind, spec.params, spec.weights, spec.grp_ptr, spec.grp_idx)
-    if np.any(spec.params < 0) or not np.all(np.isfinite(spec.params)):
-        raise ValueError(f"penalty parameters must be finite and non-negative, got {spec.params}")
-    if np.any(spec.weights < 0):
-        raise ValueError("penalty weights must be non-negative")
-    if n_features is not None:
-        if spec.kind in pk.GROUP_KINDS:
-            if spec.grp_ptr.shape[0] < 2:
-                raise ValueError("group penalty has no groups")
-            if spec.grp_idx.size and (spec.grp_idx.min() < 0 or spec.grp_idx.max() >= n_features):
-                raise ValueError(
-                    f"groups refer to feature indices outside [0, {n_features}) "
-                    f"(X has {n_features} features)"
-                )
-            if np.unique(spec.grp_idx).size != spec.grp_idx.size:
-                raise ValueError("groups overlap: every feature may belong to one group only")
-            if spec.grp_idx.size != n_features:
-                raise ValueError(
-                    f"groups cover {spec.grp_idx.size} features but X has {n_features}: "
-                    "the groups must partition the features"
-                )
-            n_groups = spec.grp_ptr.shape[0] - 1
-            if spec.weights.size not in (0, n_groups):
-                raise ValueError(
-                    f"group weights have length {spec.weights.size}, expected {n_groups}")
-        elif spec.weights.size not in (0, n_features):
-            raise ValueError(
-                f"penalty weights have length {spec.weights.size}, expected {n_features} "
-                "(the number of features)"
-            )
-    return spec
+        pi.free_units(spec, n_coords, free)
+    return PenaltyInfo(penalty, spec, is_group, penalty.is_convex, n_units,
+                       free if free.any() else None)
 
 
-def is_convex(spec):
-    return spec.kind not in _NONCONVEX
-
-
-def is_group(spec):
-    return spec.kind in pk.GROUP_KINDS
-
-
-def n_units(spec, p):
-    return spec.grp_ptr.shape[0] - 1 if is_group(spec) else p
+def _check_shapes(spec, is_group, n_coords, penalty):
+    name = type(penalty).__name__
+    if is_group:
+        idx = spec.grp_idx
+        if spec.grp_ptr.shape[0] < 2:
+            raise ValueError("group penalty has no groups")
+        if idx.size and (idx.min() < 0 or idx.max() >= n_coords):
+            raise ValueError(f"groups refer to feature indices outside [0, {n_coords}) "
+                             f"(X has {n_coords} features)")
+        if np.unique(idx).size != idx.size:
+            raise ValueError("groups overlap: every feature may belong to one group only")
+        if idx.size != n_coords:
+            raise ValueError(f"groups cover {idx.size} features but X has {n_coords}: the "
+                             "groups must partition the features")
+        if spec.weights.size != spec.grp_ptr.shape[0] - 1:
+            raise ValueError(f"group weights have length {spec.weights.size}, expected "
+                             f"{spec.grp_ptr.shape[0] - 1}")
+        return
+    inner = spec.inner if hasattr(spec, "inner") else spec
+    if inner.weights.size not in (0, n_coords):
+        raise ValueError(f"{name} weights have length {inner.weights.size}, expected "
+                         f"{n_coords} (the number of features)")
+    for field in ("lower", "upper"):
+        b = getattr(spec, field, None)
+        if b is not None and b.size not in (1, n_coords):
+            raise ValueError(f"{name} {field} has {b.size} entries, expected 1 or {n_coords}")
 
 
 def check_datafit(datafit):

@@ -10,9 +10,12 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..datafits import Quadratic
 from ..datafits._validation import as_column_store, normalize_sample_weight
-from ._common import as_spec, check_datafit, is_group
-from ._gap import critical_strength, grad_at_zero
-from .cd import GramCache, _solve
+from ..penalties import Box
+from ._common import check_datafit
+from ._gap import grad_at_zero
+from ._solve import _solve
+from ._units import compiled_unit_scores
+from .cd import GramCache
 
 
 def alpha_grid(alpha_max, n_alphas=100, eps=1e-3):
@@ -49,20 +52,27 @@ class PathResult:
     converged: np.ndarray
 
 
-def _strong_set(spec, grad, lam_new, lam_old):
-    """Sequential strong rule (Tibshirani et al., 2012): keep unit ``j`` when
-    ``|grad_j| >= (2 lam_new - lam_old) w_j`` (``||grad_g|| >=`` for groups). The solver
-    still certifies the solution on all features (duality gap), so a wrong discard only costs
-    an extra working-set iteration."""
-    thr = 2.0 * lam_new - lam_old
-    if not is_group(spec):
-        wts = spec.weights if spec.weights.size else np.ones(grad.size)
-        return np.flatnonzero(np.abs(grad) >= thr * wts)
-    n_groups = spec.grp_ptr.shape[0] - 1
-    gw = spec.weights if spec.weights.size else np.ones(n_groups)
-    norms = np.array([np.linalg.norm(grad[spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]]])
-                      for g in range(n_groups)])
-    return np.flatnonzero(norms >= thr * gw)
+def _positive(make_penalty):
+    def make(alpha):
+        return Box(make_penalty(alpha), 0.0, np.inf)
+    return make
+
+
+def _strong_set(penalty_new, penalty_old, grad):
+    """Sequential strong rule (Tibshirani et al., 2012), asked of the penalty: keep unit
+    ``j`` when ``rank_new >= (rank_old - rank_new)``, the ranks being the signed distances
+    of ``-grad`` to the subdifferential at zero at the two strengths (for the L1:
+    ``|grad_j| >= 2 lam_new - lam_old``). The solver still certifies the solution on all
+    features (duality gap), so a wrong discard only costs an extra working-set iteration."""
+    ranks = []
+    grad = np.ascontiguousarray(grad, dtype=np.float64).ravel()
+    for pen in (penalty_new, penalty_old):
+        spec = pen.numba_spec()
+        n_units = grad.size if pen.is_separable else spec.grp_ptr.shape[0] - 1
+        scores, rank = np.empty(n_units), np.empty(n_units)
+        compiled_unit_scores(spec, np.zeros(grad.size), grad, scores, rank)
+        ranks.append(rank)
+    return np.flatnonzero(2.0 * ranks[0] >= ranks[1])
 
 
 def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e-3,
@@ -90,11 +100,11 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
     --------
     >>> import numpy as np
     >>> from sparsefit.datafits import Quadratic
-    >>> from sparsefit.penalties._kernels import make_spec, L1
+    >>> from sparsefit.penalties import L1
     >>> from sparsefit.solvers import solve_path
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((30, 10)); y = X[:, 0]
-    >>> path = solve_path(X, y, Quadratic(), lambda a: make_spec(L1, [a]), n_alphas=5)
+    >>> path = solve_path(X, y, Quadratic(), L1, n_alphas=5)
     >>> bool(np.all(path.coefs[0] == 0)), bool(path.coefs[-1][0] > 0.9)
     (True, True)
     """
@@ -109,19 +119,22 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
     # the Quadratic solver's column norms depend on X and the sample weights only: computed
     # lazily once for the whole path
     col_norms = np.full(store.p, -1.0) if isinstance(datafit, Quadratic) else None
-    spec1 = as_spec(make_penalty(1.0))
+    if positive:  # the constraint is a penalty: Box(penalty, 0, inf)
+        make_penalty = _positive(make_penalty)
+        positive = False
+    pen1 = make_penalty(1.0)
     # dense X: solve the working sets in covariance form, the Gram entries computed once
     # per path as columns enter (the solver uses it for L1 / elastic net at tol >= 1e-9)
     gram = None
-    if isinstance(datafit, Quadratic) and store.dense and not is_group(spec1):
+    if isinstance(datafit, Quadratic) and store.dense and pen1.is_separable:
         gram = GramCache(store, normalize_sample_weight(sample_weight, store.n))
     g0 = None
     if alphas is None:
         g0 = grad_at_zero(X, y, datafit, fit_intercept=fit_intercept, sample_weight=sample_weight)
-        scale = spec1.params[0]
+        scale = pen1.strength
         if scale <= 0:
             raise ValueError("make_penalty(1.0) has a zero strength; cannot build the grid")
-        amax = critical_strength(spec1, np.maximum(g0, 0) if positive else g0) / scale
+        amax = pen1.alpha_max(g0) / scale
         alphas = alpha_grid(amax, n_alphas, eps)
     else:
         alphas = np.asarray(alphas, dtype=np.float64).ravel()
@@ -138,18 +151,16 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
         warnings.simplefilter("ignore", ConvergenceWarning)
         for k, alpha in enumerate(alphas):
             pen = make_penalty(float(alpha))
-            spec = as_spec(pen)
             hint = None
             if screening == "strong" and grad is not None and k > 0:
-                s1 = spec.params[0] / alpha if alpha > 0 else 0.0
-                hint = _strong_set(spec, grad, s1 * alpha, s1 * prev_alpha)
+                hint = _strong_set(pen, make_penalty(float(prev_alpha)), grad)
             res = _solve(store, y, datafit, pen, fit_intercept=fit_intercept,
                          sample_weight=sample_weight, w_init=w, intercept_init=b, tol=tol,
                          max_iter=max_iter, positive=positive, ws_hint=hint, verbose=verbose,
                          col_norms=col_norms, gram=gram, xt_init=xt_prev, **solver_kw)
             # the last pass of this solve is the first of the next one (same coefficients)
             xt_prev = -res.gradient if (col_norms is not None and res.gradient is not None
-                                        and not is_group(spec)) else None
+                                        and pen.is_separable) else None
             w, b = res.coef, res.intercept
             coefs.append(w.copy())
             intercepts.append(b)

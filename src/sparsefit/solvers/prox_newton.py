@@ -1,15 +1,17 @@
-"""Proximal Newton with working sets for the Logistic and Multinomial datafits.
+"""Proximal Newton with working sets for the Logistic and Multinomial datafits (states of
+the shared outer loop, :func:`~._outer.outer_loop`).
 
-Each outer iteration picks a working set by optimality violation (as the CD solver does).
-On it, a Newton step minimizes the quadratic model of the datafit plus the exact penalty,
+Binary: on the working set, a Newton step minimizes the quadratic model of the datafit
+plus the exact penalty,
 
     min_v  1/2 sum_i h_i (z_i - x_i v - b)^2 + pen(v),   z = u - F'(u) / h,  h = F''(u),
 
-by the same weighted least-squares coordinate-descent kernel as the Quadratic solver
-(the IRLS form of the Newton model), followed by a backtracking line search on the true
-objective. The Multinomial datafit is handled class by class (the Hessian block of one
-class, others fixed, is diagonal in the samples: ``h_ik = s_i p_ik (1 - p_ik)``), which is
-block coordinate descent with a proximal Newton step per class.
+by the same weighted least-squares coordinate-descent kernel as the Quadratic solver (the
+IRLS form of the Newton model), followed by a backtracking line search on the true
+objective. Multinomial, separable penalty: the compiled proximal Newton of
+:mod:`._multinomial_kernels` on a dense block of the working-set columns, with the exact
+per-sample Hessian. Multinomial, group penalty (a feature kept or dropped for all classes):
+block coordinate descent majorized by the softmax curvature bound.
 """
 
 from __future__ import annotations
@@ -17,364 +19,291 @@ from __future__ import annotations
 import numpy as np
 
 from ..datafits._validation import linear_predictor, xt_times
-from ..penalties._kernels import L1L2, L2
-from ._cd_kernels import (
-    kkt_scores,
-    outer_pass_separable,
-    penalty_value,
-    rank_scores,
-    weighted_col_moments,
-    weighted_col_norms,
-    wls_cd,
-    xt_dot_cols,
-)
-from ._common import is_convex, is_group, n_units
-from ._gap import StopRule, dual_scaling, null_grad_scale, null_primal
-from ._multinomial_kernels import multinomial_newton, multinomial_value
-from .cd import SolverResult, _unit_nonzero, select_working_set
+from ._columns import weighted_col_moments, weighted_col_norms, xt_dot_cols
+from ._epochs import wls_cd
+from ._multinomial_kernels import multinomial_block_cd, multinomial_newton
+from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
+from ._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
 
 _H_FLOOR = 1e-10  # relative floor on the Hessian weights, keeps the working response finite
 
 
-def _group_trace_lipschitz(col, spec, ws):
-    out = np.zeros(spec.grp_ptr.shape[0] - 1)
-    for g in ws:
-        out[g] = col[spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]]].sum()
-    return out
-
-
-def _ws_cols(spec, ws):
-    if not is_group(spec):
+def _ws_cols(info, ws):
+    if not info.is_group:
         return ws
+    spec = info.spec
     return np.concatenate([spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]] for g in ws]
                           + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
 
 
-def _newton_step(store, y, sw, datafit, spec, w, b, u, ws, fit_intercept, positive, tol_cd,
-                 max_cd, kind_params):
-    """One damped proximal Newton step on the units ``ws`` (binary / one class).
-    ``datafit_fn(u)`` pieces come through ``datafit``; returns new (w, b, u, epochs)."""
-    params, weights = kind_params
-    grouped = is_group(spec)
-    raw = datafit._raw_grad(y, u, sw)
-    h = np.maximum(datafit._hessian_weights(y, u, sw), _H_FLOOR * sw)
-    cols = _ws_cols(spec, ws)
+def _unit_curvatures(store, info, ws, h, fit_intercept):
+    """Curvatures of the working-set units under the weights ``h`` (centered columns with
+    an intercept: wls_cd's centered mode) and the column means."""
+    cols = _ws_cols(info, ws)
     col = np.zeros(store.p)
     if fit_intercept:
-        # wls_cd's centered mode: weighted means and centered curvatures of the columns
         xm = np.zeros(store.p)
         weighted_col_moments(*store.args, cols, h, xm, col)
     else:
         xm = np.zeros(0)
         weighted_col_norms(*store.args, cols, h, col)
-    lc = _group_trace_lipschitz(col, spec, ws) if grouped else col
+    if not info.is_group:
+        return col, xm
+    spec = info.spec
+    lc = np.zeros(info.n_units)
+    for g in ws:  # a trace bound of the group's curvature
+        lc[g] = col[spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]]].sum()
+    return lc, xm
+
+
+def newton_step(store, y, sw, datafit, info, w, b, u, ws, fit_intercept, tol_cd, max_cd):
+    """One damped proximal Newton step on the units ``ws``; returns new (w, b, u, epochs)."""
+    raw = datafit._raw_grad(y, u, sw)
+    h = np.maximum(datafit._hessian_weights(y, u, sw), _H_FLOOR * sw)
+    lc, xm = _unit_curvatures(store, info, ws, h, fit_intercept)
     # rows with zero sample weight have h = 0 and raw = 0: they carry no information
     R0 = np.divide(-raw, h, out=np.zeros_like(raw), where=h > 0)
     R = R0.copy()
     v = w.copy()
     bb = np.array([b])
-    ep, _ = wls_cd(*store.args, h, False, R, v, bb, fit_intercept, lc, xm, ws, grouped,
-                   spec.kind, params, weights, spec.grp_ptr, spec.grp_idx, positive, max_cd,
-                   tol_cd, 0, 0.0)
+    ep, _ = wls_cd(info.spec, *store.args, h, False, R, v, bb, fit_intercept, lc, xm, ws,
+                   max_cd, tol_cd, 0, 0.0)
     du = R0 - R  # X d + db
-    pen_w = penalty_value(w, grouped, spec.kind, params, weights, spec.grp_ptr, spec.grp_idx)
-    pen_v = penalty_value(v, grouped, spec.kind, params, weights, spec.grp_ptr, spec.grp_idx)
+    pen_w = compiled_penalty_value(info.spec, w)
     F0 = datafit._value_u(y, u, sw) + pen_w
-    delta = float(np.dot(raw, du)) + pen_v - pen_w
-    d = v - w
-    db = bb[0] - b
+    delta = float(np.dot(raw, du)) + compiled_penalty_value(info.spec, v) - pen_w
     if -delta <= 1e-13 * abs(F0):
         # the predicted decrease is below what float64 can see in F: near the optimum,
         # where the full Newton step is right (and a line search would stall)
         return v, bb[0], u + du, ep
-    t = 1.0
+    d, db, t = v - w, bb[0] - b, 1.0
     for _ in range(40):
         wt = w + t * d
-        pen_t = penalty_value(wt, grouped, spec.kind, params, weights, spec.grp_ptr,
-                              spec.grp_idx)
-        Ft = datafit._value_u(y, u + t * du, sw) + pen_t
+        Ft = datafit._value_u(y, u + t * du, sw) + compiled_penalty_value(info.spec, wt)
         if Ft <= F0 + 1e-4 * t * min(delta, 0.0):
             return wt, b + t * db, u + t * du, ep
         t *= 0.5
     return w, b, u, ep
 
 
-def prox_newton(store, y, sw, datafit, spec, w, b, *, fit_intercept, tol, max_iter, p0,
-                positive, verbose, ws_hint, inner_tol_ratio=0.3, max_pn_iter=20, max_cd=200):
-    """Working-set proximal Newton (see the module docstring). Returns a SolverResult."""
+class _NewtonState:
+    """What the proximal Newton states share: the optimality check on all units and the
+    primal / dual values."""
 
-    K = datafit.n_classes
-    if K is not None:
-        return _prox_newton_multinomial(store, y, sw, datafit, spec, w, b,
-                                        fit_intercept=fit_intercept, tol=tol,
-                                        max_iter=max_iter, verbose=verbose,
-                                        max_pn_iter=max_pn_iter, max_cd=max_cd, p0=p0,
-                                        ws_hint=ws_hint)
-    grouped = is_group(spec)
-    convex = is_convex(spec)
-    nu = n_units(spec, store.p)
-    u = linear_predictor(store, w, b)
-    P0 = null_primal(datafit, y, sw, fit_intercept, w.shape)
-    rule = StopRule(spec, tol, P0, nu, lambda: null_grad_scale(
-        store, y, sw, datafit, fit_intercept, w.shape))
-    scores = np.empty(nu)
-    rank = np.empty(nu)
-    Xt = np.empty(store.p)
-    history = []
-    converged = False
-    n_epochs = 0
-    prev_ws = None
-    crit = kkt_max = np.inf
-    gap = np.nan
-    it = 0
-    for it in range(max_iter + 1):
-        if fit_intercept:
-            c = datafit._optimal_intercept(y, u, sw)
-            b += c
+    def __init__(self, store, y, sw, datafit, info, fit_intercept):
+        self.store, self.y, self.sw, self.datafit, self.info = store, y, sw, datafit, info
+        self.fit_intercept = fit_intercept
+        self.scores = np.empty(info.n_units)
+        self.rank = np.empty(info.n_units)
+        self.n_epochs = 0
+        self.prev_ws = None
+
+    def _refresh(self, u, w_flat, b):
+        """Optimal intercept, dual point, ``X.T theta`` and the unit scores; returns the
+        updated ``(u, b)``."""
+        if self.fit_intercept:
+            c = self.datafit._optimal_intercept(self.y, u, self.sw)
+            b = b + c
             u = u + c
-        theta = -datafit._raw_grad(y, u, sw)
-        if grouped:
-            Xt = xt_times(store, theta)
-            kkt_scores(w, -Xt, grouped, spec.kind, spec.params, spec.weights, spec.grp_ptr,
-                       spec.grp_idx, positive, scores)
-            rank_scores(w, -Xt, grouped, spec.kind, spec.params, spec.weights, spec.grp_ptr,
-                        spec.grp_idx, positive, rank)
-            kkt_max = float(scores.max())
-        else:
-            kkt_max, max_ratio, conj_sep = outer_pass_separable(
-                *store.args, theta, w, spec.kind, spec.params, spec.weights, positive, Xt,
-                scores, rank)
-        P = D = None
-        if rule.uses_gap:
-            P = datafit._value_u(y, u, sw) + penalty_value(
-                w, grouped, spec.kind, spec.params, spec.weights, spec.grp_ptr, spec.grp_idx)
-            if grouped or spec.params[0] == 0:
-                s, conj = dual_scaling(spec, Xt, positive)
-            elif spec.kind == L2 or (spec.kind == L1L2 and spec.params[1] > 0):
-                s, conj = 1.0, conj_sep
-            else:
-                s, conj = (min(1.0, 1.0 / max_ratio) if max_ratio > 0 else 1.0), 0.0
-            D = datafit._dual_value(y, s * theta, sw) - conj
-        crit, gap = rule.measure(kkt_max, scores, P, D)
-        history.append(crit)
-        if verbose:
-            print(f"[prox-newton] iter {it:3d}  crit {crit:.3e}  kkt {kkt_max:.3e}  "
-                  f"nnz {np.count_nonzero(w)}")
-        if rule.converged(crit, kkt_max):
-            converged = True
-            break
-        if it == max_iter:
-            break
-        nonzero = _unit_nonzero(w, spec, grouped)
-        ws = select_working_set(rank, nonzero, p0, ws_hint if it == 0 else None)
-        ratio = inner_tol_ratio
-        core = np.flatnonzero(nonzero | (rank > 0))
-        if convex and gap > 0 and prev_ws is not None and \
-                np.all(np.isin(core, prev_ws, assume_unique=True)):
-            # the working set holds the support and the violators: aim at the violation
-            # the target gap needs (as the CD solver does)
-            ratio = max(min(ratio, 0.1 * tol / gap), 1e-3)
-        prev_ws = ws
-        tol_in = ratio * kkt_max
-        cols = _ws_cols(spec, ws)
-        ws_scores = np.empty(nu)
-        gfull = np.zeros(store.p)
-        for pn in range(max_pn_iter):
+        self.theta = -self.datafit._raw_grad(self.y, u, self.sw)
+        self.Xt = xt_times(self.store, self.theta)
+        self.kkt = compiled_unit_scores(self.info.spec, w_flat, -self.Xt.ravel(), self.scores,
+                                        self.rank)
+        return u, b
+
+    def _primal_dual(self, u, w_flat):
+        P = self.datafit._value_u(self.y, u, self.sw) + compiled_penalty_value(
+            self.info.spec, w_flat)
+        s, conj = compiled_dual_terms(self.info.spec, np.ascontiguousarray(self.Xt.ravel()),
+                                      self.info.free_or_empty)
+        return P, self.datafit._dual_value(self.y, s * self.theta, self.sw) - conj
+
+    def _inner_ratio(self, ratio, nonzero, gap, tol):
+        # the working set holds the support and the violators: aim at the violation the
+        # target gap needs (as the CD solver does)
+        if self.info.is_convex and gap > 0 and holds_core(nonzero, self.rank, self.prev_ws):
+            return max(min(ratio, 0.1 * tol / gap), 1e-3)
+        return ratio
+
+
+class BinaryNewton(_NewtonState):
+    """Working-set proximal Newton for the Logistic datafit."""
+
+    def __init__(self, store, y, sw, datafit, info, w, b, *, fit_intercept, tol, p0, ws_hint,
+                 inner_tol_ratio, max_pn_iter, max_cd):
+        super().__init__(store, y, sw, datafit, info, fit_intercept)
+        self.w, self.b = w, b
+        self.u = linear_predictor(store, w, b)
+        self.tol, self.p0, self.ws_hint = tol, p0, ws_hint
+        self.inner_tol_ratio, self.max_pn_iter, self.max_cd = inner_tol_ratio, max_pn_iter, \
+            max_cd
+
+    def optimality(self):
+        self.u, self.b = self._refresh(self.u, self.w, self.b)
+        return self.kkt
+
+    def primal_dual(self):
+        return self._primal_dual(self.u, self.w)
+
+    def nnz(self):
+        return int(np.count_nonzero(self.w))
+
+    def step(self, it, gap):
+        info = self.info
+        nonzero = unit_nonzero(self.w, info)
+        ws = select_working_set(self.rank, nonzero, self.p0, self.ws_hint if it == 0 else None)
+        tol_in = self._inner_ratio(self.inner_tol_ratio, nonzero, gap, self.tol) * self.kkt
+        self.prev_ws = ws
+        cols = _ws_cols(info, ws)
+        ws_scores = np.empty(info.n_units)
+        ws_rank = np.empty(info.n_units)
+        gfull = np.zeros(self.store.p)
+        tol_cd = 0.3 * tol_in
+        for pn in range(self.max_pn_iter):
             if pn > 0:
-                raw = datafit._raw_grad(y, u, sw)
-                xt_dot_cols(*store.args, cols, raw, gfull)
-                kkt_scores(w, gfull, grouped, spec.kind, spec.params, spec.weights,
-                           spec.grp_ptr, spec.grp_idx, positive, ws_scores)
+                raw = self.datafit._raw_grad(self.y, self.u, self.sw)
+                xt_dot_cols(*self.store.args, cols, raw, gfull)
+                compiled_unit_scores(info.spec, self.w, gfull, ws_scores, ws_rank)
                 ws_kkt = float(ws_scores[ws].max())
-                if fit_intercept:
+                if self.fit_intercept:
                     ws_kkt = max(ws_kkt, abs(float(raw.sum())))
                 if ws_kkt <= tol_in:
                     break
                 tol_cd = 0.3 * ws_kkt
-            else:
-                tol_cd = 0.3 * tol_in
-            w, b, u, ep = _newton_step(store, y, sw, datafit, spec, w, b, u, ws, fit_intercept,
-                                       positive, tol_cd, max_cd, (spec.params, spec.weights))
-            n_epochs += ep
-    return SolverResult(
-        coef=w, intercept=float(b) if fit_intercept else 0.0,
-        dual_gap=gap if convex else np.nan, n_iter=it, converged=converged, stop_crit=crit,
-        kkt_max=kkt_max, n_epochs=n_epochs, history=history, gradient=-Xt,
-    )
+            self.w, self.b, self.u, ep = newton_step(
+                self.store, self.y, self.sw, self.datafit, info, self.w, self.b, self.u, ws,
+                self.fit_intercept, tol_cd, self.max_cd)
+            self.n_epochs += ep
+
+    def result(self, **outcome):
+        return SolverResult(coef=self.w, intercept=float(self.b) if self.fit_intercept
+                            else 0.0, n_epochs=self.n_epochs, gradient=-self.Xt, **outcome)
 
 
-def _prox_newton_multinomial(store, y, sw, datafit, spec, W, b, *, fit_intercept, tol, max_iter,
-                             verbose, max_pn_iter, max_cd, p0=100, ws_hint=None,
-                             inner_tol_ratio=0.1):
-    """Working-set proximal Newton over the features (separable penalties): each outer
-    iteration checks optimality on all coefficients, keeps the features that are non-zero
-    or closest to entering in any class, and solves that subproblem by the compiled
-    class-wise proximal Newton (:func:`~._multinomial_kernels.multinomial_newton`).
-    Coefficient ``(j, k)`` uses penalty coordinate ``j * n_classes + k``."""
+class MultinomialNewton(_NewtonState):
+    """Working-set proximal Newton over the features for the Multinomial datafit with a
+    separable penalty: each outer iteration keeps the features that are non-zero or
+    closest to entering in any class, and solves that subproblem by the compiled
+    proximal Newton on a dense block of their columns. Coefficient ``(j, k)`` is penalty
+    coordinate ``j * n_classes + k``."""
 
-    if is_group(spec):
-        return _block_cd_multinomial(store, y, sw, datafit, spec, W, b,
-                                     fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                                     verbose=verbose)
-    K = datafit.n_classes
-    p = store.p
-    b = np.array(b, dtype=np.float64).reshape(K) if fit_intercept else np.zeros(K)
-    W = np.ascontiguousarray(W, dtype=np.float64)
-    U = np.ascontiguousarray(linear_predictor(store, W, b))
-    yi = y.astype(np.int64)
-    wts = (np.ascontiguousarray(spec.weights.reshape(p, K).T) if spec.weights.size
-           else np.zeros((K, 0)))
-    P0 = null_primal(datafit, y, sw, fit_intercept, W.shape)
-    rule = StopRule(spec, tol, P0, p * K, lambda: null_grad_scale(
-        store, y, sw, datafit, fit_intercept, W.shape))
-    scores = np.empty(p * K)
-    rank = np.empty(p * K)
-    history = []
-    converged = False
-    crit = kkt_max = np.inf
-    gap = np.nan
-    n_epochs = 0
-    prev_ws = None
-    it = 0
-    for it in range(max_iter + 1):
-        if fit_intercept:
-            c = datafit._optimal_intercept(y, U, sw)
-            b += c
-            U += c
-        theta = -datafit._raw_grad(y, U, sw)
-        Xt = xt_times(store, theta)  # (p, K)
-        kkt_scores(W.ravel(), -Xt.ravel(), False, spec.kind, spec.params, spec.weights,
-                   spec.grp_ptr, spec.grp_idx, False, scores)
-        kkt_max = float(scores.max())
-        P = D = None
-        if rule.uses_gap:
-            P = multinomial_value(U, yi, sw) + penalty_value(
-                W.ravel(), False, spec.kind, spec.params, spec.weights, spec.grp_ptr,
-                spec.grp_idx)
-            s, conj = dual_scaling(spec, Xt.ravel(), False)
-            D = datafit._dual_value(y, s * theta, sw) - conj
-        crit, gap = rule.measure(kkt_max, scores, P, D)
-        history.append(crit)
-        if verbose:
-            print(f"[prox-newton multinomial] iter {it:3d}  crit {crit:.3e}  "
-                  f"kkt {kkt_max:.3e}  nnz {np.count_nonzero(W)}")
-        if rule.converged(crit, kkt_max):
-            converged = True
-            break
-        if it == max_iter:
-            break
-        rank_scores(W.ravel(), -Xt.ravel(), False, spec.kind, spec.params, spec.weights,
-                    spec.grp_ptr, spec.grp_idx, False, rank)
-        feat_rank = rank.reshape(p, K).max(axis=1)
-        nonzero = np.any(W != 0, axis=1)
-        ws = select_working_set(feat_rank, nonzero, p0, ws_hint if it == 0 else None)
-        ratio = inner_tol_ratio
-        core = np.flatnonzero(nonzero | (feat_rank > 0))
-        if gap > 0 and prev_ws is not None and np.all(np.isin(core, prev_ws,
-                                                              assume_unique=True)):
-            ratio = max(min(ratio, 0.1 * tol / gap), 1e-3)
-        prev_ws = ws
-        n_epochs += _newton_on_block(store, sw, yi, U, W, b, fit_intercept, ws, spec, wts,
-                                     max_pn_iter, max_cd, ratio * kkt_max)
-    return SolverResult(
-        coef=W, intercept=b if fit_intercept else np.zeros(K),
-        dual_gap=gap, n_iter=it, converged=converged, stop_crit=crit,
-        kkt_max=kkt_max, n_epochs=n_epochs, history=history, gradient=-Xt,
-    )
+    def __init__(self, store, y, sw, datafit, info, W, b, *, fit_intercept, tol, p0, ws_hint,
+                 inner_tol_ratio, max_pn_iter, max_cd):
+        super().__init__(store, y, sw, datafit, info, fit_intercept)
+        K = datafit.n_classes
+        self.K = K
+        self.W = np.ascontiguousarray(W, dtype=np.float64)
+        self.b = np.array(b, dtype=np.float64).reshape(K) if fit_intercept else np.zeros(K)
+        self.U = np.ascontiguousarray(linear_predictor(store, self.W, self.b))
+        self.yi = y.astype(np.int64)
+        self.tol, self.p0, self.ws_hint = tol, p0, ws_hint
+        self.inner_tol_ratio, self.max_pn_iter, self.max_cd = inner_tol_ratio, max_pn_iter, \
+            max_cd
+
+    def optimality(self):
+        self.U, self.b = self._refresh(self.U, self.W.ravel(), self.b)
+        self.U = np.ascontiguousarray(self.U)
+        return self.kkt
+
+    def primal_dual(self):
+        return self._primal_dual(self.U, self.W.ravel())
+
+    def nnz(self):
+        return int(np.count_nonzero(self.W))
+
+    def step(self, it, gap):
+        p, K = self.W.shape
+        feat_rank = self.rank.reshape(p, K).max(axis=1)
+        nonzero = np.any(self.W != 0, axis=1)
+        ws = select_working_set(feat_rank, nonzero, self.p0, self.ws_hint if it == 0 else None)
+        ratio = self.inner_tol_ratio
+        if gap > 0 and holds_core(nonzero, feat_rank, self.prev_ws):
+            ratio = max(min(ratio, 0.1 * self.tol / gap), 1e-3)
+        self.prev_ws = ws
+        self.n_epochs += self._newton_on_block(ws, ratio * self.kkt)
+
+    def _newton_on_block(self, ws, tol):
+        """:func:`multinomial_newton` on the working-set columns, taken as a dense block
+        (centered when fitting an intercept, the intercept reparametrized to match:
+        ``X_ws W_ws + b = (X_ws - c) W_ws + (b + c W_ws)``)."""
+        from .cd import _dense_columns
+
+        A = np.asfortranarray(_dense_columns(self.store, ws))
+        V = np.ascontiguousarray(self.W[ws])
+        c = np.zeros(ws.size)
+        if self.fit_intercept:
+            c = (self.sw @ A) / self.sw.sum()
+            A -= c
+        bc = self.b + c @ V
+        ep, _ = multinomial_newton(self.info.spec, A, self.sw, self.yi, self.U, V, ws, bc,
+                                   self.fit_intercept, self.max_pn_iter, self.max_cd, tol)
+        self.W[ws] = V
+        self.b = bc - c @ V
+        return ep
+
+    def result(self, **outcome):
+        return SolverResult(coef=self.W, intercept=self.b if self.fit_intercept
+                            else np.zeros(self.K), n_epochs=self.n_epochs, gradient=-self.Xt,
+                            **outcome)
 
 
-def _newton_on_block(store, sw, yi, U, W, b, fit_intercept, ws, spec, wts, max_newton, max_cd,
-                     tol):
-    """:func:`multinomial_newton` on the working-set columns, taken as a dense block
-    (centered when fitting an intercept, the intercept reparametrized to match: ``X_ws W_ws
-    + b = (X_ws - c) W_ws + (b + c W_ws)``); ``U``, ``W`` and ``b`` updated in place."""
-    from .cd import _dense_columns
-
-    A = np.asfortranarray(_dense_columns(store, ws))
-    V = np.ascontiguousarray(W[ws])
-    c = np.zeros(ws.size)
-    if fit_intercept:
-        c = (sw @ A) / sw.sum()
-        A -= c
-    bc = b + c @ V
-    ep, _ = multinomial_newton(A, sw, yi, U, V, bc, fit_intercept, spec.kind, spec.params,
-                               np.ascontiguousarray(wts[:, ws]) if wts.shape[1] else wts,
-                               max_newton, max_cd, tol)
-    W[ws] = V
-    b[:] = bc - c @ V
-    return ep
-
-
-def _block_cd_multinomial(store, y, sw, datafit, spec, W, b, *, fit_intercept, tol, max_iter,
-                          verbose, p0=100, inner_tol_ratio=0.3, max_epochs=10_000):
+class MultinomialBlockCD(_NewtonState):
     """Working-set block coordinate descent (majorization by the softmax curvature bound
     ``1/2``) for the Multinomial datafit with a group penalty, e.g. ``GroupL1`` with one
     group per feature holding its ``n_classes`` coefficients (flattened ``j * K + k``)."""
-    from ._cd_kernels import multinomial_block_cd
 
-    K = datafit.n_classes
-    p = store.p
-    convex = is_convex(spec)
-    nu = n_units(spec, p * K)
-    b = np.array(b, dtype=np.float64).reshape(K) if fit_intercept else np.zeros(K)
-    U = np.ascontiguousarray(linear_predictor(store, W, b))
-    from scipy.special import softmax
+    def __init__(self, store, y, sw, datafit, info, W, b, *, fit_intercept, tol, p0,
+                 inner_tol_ratio=0.3, max_epochs=10_000, **_):
+        super().__init__(store, y, sw, datafit, info, fit_intercept)
+        K = datafit.n_classes
+        self.K, self.p0, self.max_epochs, self.inner_tol_ratio = K, p0, max_epochs, \
+            inner_tol_ratio
+        self.b = np.array(b, dtype=np.float64).reshape(K) if fit_intercept else np.zeros(K)
+        self.U = np.ascontiguousarray(linear_predictor(store, W, self.b))
+        self.Y = np.ascontiguousarray(datafit._onehot(y))
+        col = np.zeros(store.p)
+        weighted_col_norms(*store.args, np.arange(store.p, dtype=np.int64), sw, col)
+        # curvature bound of group g: 1/2 * sum over its coefficients of sum_i sw_i X_ij^2
+        spec = info.spec
+        coef_curv = 0.5 * np.repeat(col, K)
+        self.lc = np.add.reduceat(coef_curv[spec.grp_idx], spec.grp_ptr[:-1]) \
+            if info.n_units else np.zeros(0)
+        self.wf = np.ascontiguousarray(W, dtype=np.float64).ravel().copy()
 
-    P = np.ascontiguousarray(softmax(U, axis=1))
-    Y = np.ascontiguousarray(datafit._onehot(y))
-    col = np.zeros(p)
-    weighted_col_norms(*store.args, np.arange(p, dtype=np.int64), sw, col)
-    # curvature bound of group g: 1/2 * sum over its coefficients of sum_i sw_i X_ij^2
-    coef_curv = 0.5 * np.repeat(col, K)
-    lc = np.add.reduceat(coef_curv[spec.grp_idx], spec.grp_ptr[:-1]) if nu else np.zeros(0)
-    wf = np.ascontiguousarray(W, dtype=np.float64).ravel().copy()
-    P0 = null_primal(datafit, y, sw, fit_intercept, W.shape)
-    rule = StopRule(spec, tol, P0, nu, lambda: null_grad_scale(
-        store, y, sw, datafit, fit_intercept, W.shape))
-    scores = np.empty(nu)
-    history = []
-    converged = False
-    crit = kkt_max = np.inf
-    gap = np.nan
-    n_epochs = 0
-    it = 0
-    for it in range(max_iter + 1):
-        wf.reshape(p, K)
-        theta = -datafit._raw_grad(y, U, sw)
-        Xt = xt_times(store, theta)
-        kkt_scores(wf, -Xt.ravel(), True, spec.kind, spec.params, spec.weights, spec.grp_ptr,
-                   spec.grp_idx, False, scores)
-        kkt_max = float(scores.max())
-        if fit_intercept:
-            kkt_max = max(kkt_max, float(np.max(np.abs(theta.sum(0)))))
-        P_ = D = None
-        if rule.uses_gap:
-            P_ = datafit._value_u(y, U, sw) + penalty_value(
-                wf, True, spec.kind, spec.params, spec.weights, spec.grp_ptr, spec.grp_idx)
-            s, conj = dual_scaling(spec, Xt.ravel(), False)
-            th = datafit.dual_point(y, U, sw, fit_intercept)
-            if fit_intercept:
-                s, conj = dual_scaling(spec, xt_times(store, th).ravel(), False)
-            D = datafit._dual_value(y, s * th, sw) - conj
-        crit, gap = rule.measure(kkt_max, scores, P_, D)
-        history.append(crit)
-        if verbose:
-            print(f"[block-cd multinomial] iter {it:3d}  crit {crit:.3e}  kkt {kkt_max:.3e}")
-        if rule.converged(crit, kkt_max):
-            converged = True
-            break
-        if it == max_iter:
-            break
-        rank = np.empty(nu)
-        rank_scores(wf, -Xt.ravel(), True, spec.kind, spec.params, spec.weights, spec.grp_ptr,
-                    spec.grp_idx, False, rank)
-        ws = select_working_set(rank, _unit_nonzero(wf, spec, True), p0)
-        ep, _ = multinomial_block_cd(*store.args, sw, Y, U, P, wf, b, fit_intercept, lc, ws,
-                                     spec.kind, spec.params, spec.weights, spec.grp_ptr,
-                                     spec.grp_idx, K, max_epochs, inner_tol_ratio * kkt_max)
-        n_epochs += ep
-    return SolverResult(
-        coef=wf.reshape(p, K).copy(), intercept=b if fit_intercept else np.zeros(K),
-        dual_gap=gap if convex else np.nan, n_iter=it, converged=converged, stop_crit=crit,
-        kkt_max=kkt_max, n_epochs=n_epochs, history=history, gradient=-Xt,
-    )
+    def optimality(self):
+        # the intercept is a coordinate of the block CD: refreshed by its own steps
+        self.theta = -self.datafit._raw_grad(self.y, self.U, self.sw)
+        self.Xt = xt_times(self.store, self.theta)
+        kkt = compiled_unit_scores(self.info.spec, self.wf, -self.Xt.ravel(), self.scores,
+                                   self.rank)
+        if self.fit_intercept:
+            kkt = max(kkt, float(np.max(np.abs(self.theta.sum(0)))))
+        self.kkt = kkt
+        return kkt
+
+    def primal_dual(self):
+        P = self.datafit._value_u(self.y, self.U, self.sw) + compiled_penalty_value(
+            self.info.spec, self.wf)
+        th, Xth = self.theta, self.Xt
+        if self.fit_intercept:  # the dual point of the optimal intercept
+            th = self.datafit.dual_point(self.y, self.U, self.sw, True)
+            Xth = xt_times(self.store, th)
+        s, conj = compiled_dual_terms(self.info.spec, np.ascontiguousarray(Xth.ravel()),
+                                      self.info.free_or_empty)
+        return P, self.datafit._dual_value(self.y, s * th, self.sw) - conj
+
+    def nnz(self):
+        return int(np.count_nonzero(self.wf))
+
+    def step(self, it, gap):
+        ws = select_working_set(self.rank, unit_nonzero(self.wf, self.info), self.p0)
+        P = np.ascontiguousarray(self.datafit._softmax(self.U))
+        ep, _ = multinomial_block_cd(self.info.spec, *self.store.args, self.sw, self.Y, self.U,
+                                     P, self.wf, self.b, self.fit_intercept, self.lc, ws,
+                                     self.K, self.max_epochs, self.inner_tol_ratio * self.kkt)
+        self.n_epochs += ep
+
+    def result(self, **outcome):
+        return SolverResult(coef=self.wf.reshape(-1, self.K).copy(),
+                            intercept=self.b if self.fit_intercept else np.zeros(self.K),
+                            n_epochs=self.n_epochs, gradient=-self.Xt, **outcome)

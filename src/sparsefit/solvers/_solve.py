@@ -1,0 +1,231 @@
+"""``solve``: the entry point of the working-set solvers (coordinate descent for the
+Quadratic datafit, proximal Newton for Logistic and Multinomial)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ..datafits import Quadratic
+from ..datafits._validation import as_column_store, check_coef, normalize_sample_weight
+from ._columns import constant_columns
+from ._common import check_datafit, describe
+from ._gap import StopRule, null_grad_scale, null_primal
+from ._outer import outer_loop
+from .cd import QuadraticCD
+from .prox_newton import BinaryNewton, MultinomialBlockCD, MultinomialNewton
+
+
+def _check_params(tol, max_iter, p0, anderson):
+    if not (np.isscalar(tol) and np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    if int(p0) != p0 or p0 < 1:
+        raise ValueError(f"p0 must be an integer >= 1, got {p0!r}")
+    if int(anderson) != anderson or anderson < 0:
+        raise ValueError(f"anderson must be an integer >= 0, got {anderson!r}")
+
+
+def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_init=None,
+          intercept_init=None, tol=1e-6, max_iter=100, max_epochs=50_000, p0=100, anderson=5,
+          positive=False, ws_hint=None, inner_tol_ratio=None, verbose=0):
+    r"""Minimize ``datafit + penalty`` by coordinate descent with working sets.
+
+    .. math::
+
+        \min_{w, b} \; F(Xw + b) + \mathrm{pen}(w)
+
+    Each outer iteration computes the full gradient, the duality gap and every coordinate's
+    (or group's) optimality violation ``subdiff_distance``, keeps the non-zero units plus
+    the zero units closest to entering (the working set doubles with the support), and
+    solves the restricted problem: by coordinate descent with Anderson extrapolation for
+    the Quadratic datafit, by proximal Newton (coordinate descent on the Newton model) for
+    Logistic and Multinomial (block coordinate descent for a Multinomial group penalty).
+    Convex problems stop when the relative duality gap ``gap / P(0) <= tol`` (see
+    :func:`~sparsefit.solvers.dual_gap`), non-convex ones (MCP, SCAD, LogSum) when the
+    largest violation ``<= tol`` (see :class:`~sparsefit.solvers._gap.StopRule`).
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix, shape (n_samples, n_features)
+        Dense (Fortran order avoids a copy) or sparse (CSC avoids a copy); float32/float64
+        (computations accumulate in float64).
+    y : ndarray, shape (n_samples,)
+        Targets; -1/+1 labels for Logistic, class indices for Multinomial.
+    datafit : Quadratic, Logistic or Multinomial
+    penalty : Penalty
+        A penalty with compiled kernels: separable (L1, L2, L1L2, WeightedL1, MCP, SCAD,
+        LogSum), group (GroupL1, SparseGroupL1), or a Box of one. For Multinomial,
+        coefficient ``(j, k)`` is penalty coordinate ``j * n_classes + k``
+        (``GroupL1(alpha, [n_classes] * n_features)`` groups the classes of a feature).
+    fit_intercept : bool
+        Fit an unpenalized intercept.
+    sample_weight : array-like, optional
+        Non-negative; normalized to sum to one.
+    w_init, intercept_init : optional
+        Warm start (not modified).
+    tol : float
+        Relative duality gap (convex) or largest violation (non-convex) at which to stop.
+    max_iter : int
+        Outer (working-set) iterations.
+    max_epochs : int
+        Epochs per inner solve.
+    p0 : int
+        Smallest working-set size.
+    anderson : int
+        Anderson extrapolation memory of the primal iterates (0 disables it).
+    positive : bool
+        Constrain ``coef >= 0``: the penalty becomes ``Box(penalty, 0, inf)``.
+    ws_hint : array of int, optional
+        A strong-rule set along a path (a warm start that likely holds the support).
+        Proximal Newton includes these units in its first working set; coordinate descent
+        (Quadratic) already ranks them first, and solves its first working set for the
+        target gap at once.
+    inner_tol_ratio : float, optional
+        The working-set subproblem is solved until its largest violation is below this
+        fraction of the current largest violation on the full problem (default 0.3 for
+        coordinate descent, 0.1 for proximal Newton, whose inner steps are cheaper than an
+        outer iteration).
+    verbose : int
+
+    Returns
+    -------
+    SolverResult
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``max_iter`` is reached, with the achieved criterion and ``tol``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsefit.datafits import Quadratic
+    >>> from sparsefit.penalties import L1
+    >>> from sparsefit.solvers import solve
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 20)); y = X[:, 0] - 2 * X[:, 3]
+    >>> res = solve(X, y, Quadratic(), L1(0.1), tol=1e-8)
+    >>> res.converged, np.flatnonzero(res.coef).tolist()
+    (True, [0, 3])
+    """
+    return _solve(as_column_store(X), y, datafit, penalty, fit_intercept=fit_intercept,
+                  sample_weight=sample_weight, w_init=w_init, intercept_init=intercept_init,
+                  tol=tol, max_iter=max_iter, max_epochs=max_epochs, p0=p0, anderson=anderson,
+                  positive=positive, ws_hint=ws_hint, inner_tol_ratio=inner_tol_ratio,
+                  verbose=verbose)
+
+
+def _start(store, info, datafit, w_init, intercept_init, fit_intercept):
+    K = datafit.n_classes
+    if w_init is None:
+        w = np.zeros(store.p) if K is None else np.zeros((store.p, K))
+    else:
+        w = check_coef(w_init, store.p, "w_init", n_classes=K).copy()
+        if not _in_domain(info, w):
+            raise ValueError("w_init lies outside the penalty's constraints (e.g. a negative "
+                             "coefficient with positive=True)")
+    if intercept_init is None or not fit_intercept:
+        b = 0.0 if K is None else np.zeros(K)
+    else:
+        b = np.array(intercept_init, dtype=np.float64) if K else float(intercept_init)
+    return w, b
+
+
+def _in_domain(info, w):
+    lower = getattr(info.spec, "lower", None)
+    if lower is not None:
+        wf = w.ravel()
+        return bool(np.all(wf >= lower) and np.all(wf <= info.spec.upper))
+    if hasattr(info.spec, "inner") and info.is_group:  # non-negative groups
+        return bool(np.all(w >= 0))
+    return True
+
+
+def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_init=None,
+           intercept_init=None, tol=1e-6, max_iter=100, max_epochs=50_000, p0=100, anderson=5,
+           positive=False, ws_hint=None, inner_tol_ratio=None, verbose=0, col_norms=None,
+           gram=None, xt_init=None, stacklevel=3):
+    """:func:`solve` on an already validated :class:`ColumnStore` (paths validate ``X``
+    once); ``col_norms``, ``gram`` and ``xt_init`` are shared along a path (see
+    :class:`~.cd.QuadraticCD`)."""
+    datafit = check_datafit(datafit)
+    _check_params(tol, max_iter, p0, anderson)
+    y = datafit.check_y(y, store.n)
+    sw = normalize_sample_weight(sample_weight, store.n)
+    K = datafit.n_classes
+    info = describe(penalty, store.p * (K or 1), positive=positive)
+    w, b = _start(store, info, datafit, w_init, intercept_init, fit_intercept)
+    if ws_hint is not None:
+        ws_hint = np.asarray(ws_hint, dtype=np.int64)
+    P0 = null_primal(datafit, y, sw, fit_intercept, w.shape)
+    rule = StopRule(info, tol, P0, lambda: null_grad_scale(store, y, sw, datafit,
+                                                           fit_intercept, w.shape))
+    common = dict(fit_intercept=bool(fit_intercept), tol=float(tol), p0=int(p0),
+                  ws_hint=ws_hint)
+    if isinstance(datafit, Quadratic):
+        state = QuadraticCD(store, y, sw, sample_weight is None, info, w, b, P0,
+                            max_epochs=int(max_epochs), anderson=int(anderson),
+                            inner_tol_ratio=0.3 if inner_tol_ratio is None
+                            else float(inner_tol_ratio), col_norms=col_norms, gram=gram,
+                            xt_init=xt_init, **common)
+        label = "cd"
+    else:
+        cls = BinaryNewton if K is None else (MultinomialBlockCD if info.is_group
+                                              else MultinomialNewton)
+        state = cls(store, y, sw, datafit, info, w, b, max_pn_iter=20, max_cd=200,
+                    inner_tol_ratio=0.1 if inner_tol_ratio is None else float(inner_tol_ratio),
+                    **common)
+        label = "prox-newton"
+    res = outer_loop(state, rule, max_iter=int(max_iter), verbose=verbose, label=label)
+    if fit_intercept:
+        _fold_constant_columns(store, sw, res)
+    if not res.converged:
+        what = "relative duality gap" if rule.uses_gap else "largest optimality violation"
+        warnings.warn(
+            f"Solver did not converge after max_iter={max_iter} iterations: {what} "
+            f"{res.stop_crit:.3e} > tol={tol:.1e}. Increase max_iter or tol, or scale X.",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+    return res
+
+
+def _constant_columns(store, sw, cols):
+    """The columns among ``cols`` that are constant over the rows with weight > 0, and their
+    values."""
+    rows = sw > 0
+    flags = np.zeros(cols.size, dtype=np.bool_)
+    constant_columns(*store.args, cols.astype(np.int64), rows, flags)
+    idx = cols[flags].astype(np.int64)
+    values = np.empty(idx.size)
+    first = int(np.flatnonzero(rows)[0]) if idx.size else 0
+    for k, j in enumerate(idx):
+        if store.dense:
+            values[k] = store.data[j * store.n + first]
+        else:
+            st, en = store.indptr[j], store.indptr[j + 1]
+            hit = np.flatnonzero(rows[store.indices[st:en]])
+            values[k] = store.data[st + hit[0]] if hit.size else 0.0
+    return idx, values
+
+
+def _fold_constant_columns(store, sw, res):
+    """With an intercept, a constant column only duplicates it: its optimal coefficient is
+    exactly 0 (any other value costs penalty for no change in the fit). Solvers leave
+    rounding-level values there; fold them into the intercept, which keeps the predictions
+    and can only lower the objective. Only the columns with a non-zero coefficient are
+    checked (a constant non-zero column is rare; checking all of X at every solve of a path
+    cost more than the solves)."""
+    nz = np.flatnonzero(res.coef if res.coef.ndim == 1 else np.any(res.coef != 0, axis=1))
+    if nz.size == 0:
+        return
+    idx, values = _constant_columns(store, sw, nz)
+    if idx.size == 0:
+        return
+    shift = values @ res.coef[idx] if res.coef.ndim == 1 else values @ res.coef[idx, :]
+    res.intercept = res.intercept + shift
+    res.coef[idx] = 0.0
