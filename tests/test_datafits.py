@@ -42,6 +42,16 @@ DATAFITS = {
     "logistic": (Logistic(), (P,), -0.2),
     "multinomial": (Multinomial(K), (P, K), np.array([0.1, -0.2, 0.05])),
 }
+
+
+def test_the_table_covers_every_registered_datafit():
+    from sparsefit import datafits
+
+    covered = {type(df).__name__ for df, _, _ in DATAFITS.values()}
+    missing = set(datafits.registry()) - covered
+    assert not missing, f"add rows for {sorted(missing)} to DATAFITS"
+
+
 X_KINDS = {
     "dense": lambda X: X,
     "fortran": lambda X: np.asfortranarray(X),

@@ -27,6 +27,7 @@ from sparsefit.penalties import (
     Box,
     GroupL1,
     LogSum,
+    Scaled,
     SparseGroupL1,
     WeightedL1,
 )
@@ -68,6 +69,11 @@ PENALTIES = {
     "Box_positive_L1": lambda n: Box(L1(0.7), 0.0, np.inf),
     "Box_negative_MCP": lambda n: Box(MCP(0.9, 3.0), -np.inf, 0.0),
     "Box_positive_GroupL1": lambda n: Box(GroupL1(0.7, _halves(n)), 0.0, np.inf),
+    "Scaled_L1L2": lambda n: Scaled(L1L2(0.6, 0.3), np.linspace(0.0, 2.0, n)),
+    "Scaled_MCP": lambda n: Scaled(MCP(0.9, 3.0), np.linspace(0.5, 1.5, n)),
+    "Scaled_GroupL1": lambda n: Scaled(GroupL1(0.7, _halves(n)), [0.0, 1.5][:len(_halves(n))]),
+    "Scaled_SparseGroupL1": lambda n: Scaled(SparseGroupL1(0.8, 0.4, _halves(n)),
+                                             [1.2, 0.5][:len(_halves(n))]),
     "TV1D": lambda n: TV1D(0.6),
 }
 SEPARABLE = [k for k in PENALTIES if PENALTIES[k](3).is_separable]
@@ -313,6 +319,8 @@ def test_alpha_max_is_the_smallest_strength_giving_zero(name):
     pen = PENALTIES[name](6)
     if name == "WeightedL1":
         pen = WeightedL1(0.8, np.linspace(0.5, 2.0, 6))  # no unpenalized coordinate
+    if isinstance(pen, Scaled):  # no unpenalized unit either (its alpha_max is inf)
+        pen = Scaled(pen.penalty, np.maximum(pen.factors, 0.5))
     amax = pen.alpha_max(g)
     assert 0 < amax < np.inf
     at = pen.with_strength(amax)

@@ -48,6 +48,15 @@ ESTIMATORS = {
 REGRESSORS = [k for k, e in ESTIMATORS.items() if not is_classifier(e)]
 
 
+def test_the_table_covers_every_registered_estimator():
+    # every table of tests/reliability is this one: a new estimator without a row fails
+    from sparsefit import linear_model
+
+    covered = {type(e).__name__ for e in ESTIMATORS.values()}
+    missing = set(linear_model.registry()) - covered
+    assert not missing, f"add rows for {sorted(missing)} to ESTIMATORS"
+
+
 def _data(name, n=40, p=6, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, p))

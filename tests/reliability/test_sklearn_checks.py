@@ -40,6 +40,13 @@ ESTIMATORS = [
 EXPECTED_FAILURES = {}
 
 
+def test_the_table_covers_every_registered_estimator():
+    from sparsefit import linear_model
+
+    missing = set(linear_model.registry()) - {type(e).__name__ for e in ESTIMATORS}
+    assert not missing, f"add rows for {sorted(missing)} to ESTIMATORS"
+
+
 @parametrize_with_checks(
     ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILURES.get(type(est).__name__, {}))
 def test_sklearn_common_checks(estimator, check):

@@ -10,8 +10,20 @@ from ._validation import check_vector
 
 
 def _log1pexp(z):
-    # log(1 + exp(z)) without overflow
+    # log(1 + exp(z)) without overflow (NumPy or torch)
+    if type(z).__module__.startswith("torch"):
+        import torch
+
+        return torch.nn.functional.softplus(z)
     return np.logaddexp(0.0, z)
+
+
+def _sigmoid(z):
+    if type(z).__module__.startswith("torch"):
+        import torch
+
+        return torch.sigmoid(z)
+    return expit(z)
 
 
 class Logistic(BaseDatafit):
@@ -52,10 +64,10 @@ class Logistic(BaseDatafit):
         return y
 
     def _value_u(self, y, u, sw):
-        return float(np.dot(sw, _log1pexp(-y * u)))
+        return float((sw * _log1pexp(-y * u)).sum())
 
     def _raw_grad(self, y, u, sw):
-        return -sw * y * expit(-y * u)
+        return -sw * y * _sigmoid(-y * u)
 
     def _hessian_weights(self, y, u, sw):
         s = expit(y * u)

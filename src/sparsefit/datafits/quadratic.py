@@ -42,7 +42,7 @@ class Quadratic(BaseDatafit):
 
     def _value_u(self, y, u, sw):
         r = y - u
-        return 0.5 * float(np.dot(sw, r * r))
+        return 0.5 * float((sw * r * r).sum())
 
     def _raw_grad(self, y, u, sw):
         return sw * (u - y)

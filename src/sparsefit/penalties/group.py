@@ -165,16 +165,20 @@ class _GroupPenalty(Penalty):
 
     def _sq_norms(self, ops, w):
         """Squared L2 norm of each group."""
+        return self._sums(w * w)
+
+    def _sums(self, a):
+        """Sum of ``a`` over each group."""
         if self.groups is None:
-            return (w * w).reshape(self._n_groups(w), -1).sum(1)
-        seg = self.groups.seg_for(w)
-        flat = (w * w).reshape(-1)
-        if is_torch(w):
+            return a.reshape(self._n_groups(a), -1).sum(1)
+        seg = self.groups.seg_for(a)
+        flat = a.reshape(-1)
+        if is_torch(a):
             import torch
 
-            out = torch.zeros(self.groups.n_groups, dtype=w.dtype, device=w.device)
+            out = torch.zeros(self.groups.n_groups, dtype=a.dtype, device=a.device)
             return out.index_add(0, seg, flat)
-        return np.bincount(seg, weights=flat, minlength=self.groups.n_groups).astype(w.dtype)
+        return np.bincount(seg, weights=flat, minlength=self.groups.n_groups).astype(a.dtype)
 
     def _norms(self, ops, w):
         # sqrt with a zero (not NaN) derivative at zero groups, for autograd
@@ -275,6 +279,10 @@ class GroupL1(_GroupPenalty):
     def _value(self, ops, w):
         return self.alpha * ops.total(self._group_weights(ops, w) * self._norms(ops, w))
 
+    def _values(self, ops, w):
+        """Per-group values."""
+        return self.alpha * self._group_weights(ops, w) * self._norms(ops, w)
+
     def _prox(self, ops, w, step):
         return self._group_shrink(ops, w, step * self.alpha * self._group_weights(ops, w))
 
@@ -351,6 +359,11 @@ class SparseGroupL1(_GroupPenalty):
         l1 = self.alpha * self.tau * ops.total(ops.abs(w))
         grp = ops.total(self._group_weights(ops, w) * self._norms(ops, w))
         return l1 + self.alpha * (1.0 - self.tau) * grp
+
+    def _values(self, ops, w):
+        """Per-group values."""
+        return self.alpha * self.tau * self._sums(ops.abs(w)) + self.alpha * (1.0 - self.tau) * \
+            self._group_weights(ops, w) * self._norms(ops, w)
 
     def _prox(self, ops, w, step):
         if not isinstance(step, float):

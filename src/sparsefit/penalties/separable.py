@@ -69,6 +69,9 @@ class L1(Penalty):
     def _value(self, ops, w):
         return self.l1 * ops.total(ops.abs(w))
 
+    def _values(self, ops, w):
+        return self.l1 * ops.abs(w)
+
     def _prox(self, ops, w, step):
         return _soft_threshold(ops, w, step * self.l1)
 
@@ -180,6 +183,9 @@ class L2(Penalty):
     def _value(self, ops, w):
         return self.l2 * ops.total(w * w)
 
+    def _values(self, ops, w):
+        return self.l2 * w * w
+
     def _prox(self, ops, w, step):
         return w / (1.0 + 2.0 * step * self.l2)
 
@@ -280,6 +286,9 @@ class L1L2(Penalty):
 
     def _value(self, ops, w):
         return self.l1 * ops.total(ops.abs(w)) + self.l2 * ops.total(w * w)
+
+    def _values(self, ops, w):
+        return self.l1 * ops.abs(w) + self.l2 * w * w
 
     def _prox(self, ops, w, step):
         return _soft_threshold(ops, w, step * self.l1) / (1.0 + 2.0 * step * self.l2)
@@ -412,6 +421,9 @@ class WeightedL1(_Weighted, Penalty):
     def _value(self, ops, w):
         return self.alpha * ops.total(self._weights_for(ops, w) * ops.abs(w))
 
+    def _values(self, ops, w):
+        return self.alpha * self._weights_for(ops, w) * ops.abs(w)
+
     def _prox(self, ops, w, step):
         return _soft_threshold(ops, w, step * self.alpha * self._weights_for(ops, w))
 
@@ -491,9 +503,12 @@ class MCP(Penalty):
         return ax, inner
 
     def _value(self, ops, w):
+        return ops.total(self._values(ops, w))
+
+    def _values(self, ops, w):
         ax, inner = self._pieces(ops, w)
         a, g = self.alpha, self.gamma
-        return ops.total(ops.where(inner, a * ax - ax * ax / (2 * g), ops.like(0.5 * g * a * a, w)))
+        return ops.where(inner, a * ax - ax * ax / (2 * g), ops.like(0.5 * g * a * a, w))
 
     def _prox(self, ops, w, step):
         a, g = self.alpha, self.gamma
@@ -623,7 +638,10 @@ class SCAD(Penalty):
         return ops.where(ax <= lam, lam * ax, ops.where(ax <= a * lam, mid, top))
 
     def _value(self, ops, w):
-        return ops.total(self._piece_value(ops, ops.abs(w)))
+        return ops.total(self._values(ops, w))
+
+    def _values(self, ops, w):
+        return self._piece_value(ops, ops.abs(w))
 
     def _prox(self, ops, w, step):
         lam, a = self.alpha, self.a
@@ -766,6 +784,9 @@ class LogSum(Penalty):
 
     def _value(self, ops, w):
         return self.alpha * ops.total(_log1p(ops, ops.abs(w) / self.eps))
+
+    def _values(self, ops, w):
+        return self.alpha * _log1p(ops, ops.abs(w) / self.eps)
 
     def _prox(self, ops, w, step):
         ax = ops.abs(w)

@@ -42,8 +42,23 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse as sp
 from sklearn.exceptions import ConvergenceWarning
+
+from ..datafits import Logistic, Quadratic
+from ..datafits._base import BaseDatafit
+from ..datafits._bound import (
+    BoundDatafit,
+    _all_finite,
+    _check_X,
+    _check_y,
+    _copy,
+    _is_torch,
+    _max_abs,
+    _sqnorm,
+    _to_float,
+    _transpose,
+    _vdot,
+)
 
 __all__ = [
     "FistaResult",
@@ -59,116 +74,6 @@ __all__ = [
 # ----------------------------------------------------------------------------------------
 # array-kind helpers (NumPy / torch) and validation
 # ----------------------------------------------------------------------------------------
-def _is_torch(x):
-    return type(x).__module__.startswith("torch")
-
-
-def _vdot(a, b):
-    """Real inner product as a Python float (NumPy or torch)."""
-    if _is_torch(a):
-        return float((a * b).sum())
-    return float(np.vdot(a, b))
-
-
-def _sqnorm(a):
-    return _vdot(a, a)
-
-
-def _copy(a):
-    return a.clone() if _is_torch(a) else np.array(a, copy=True)
-
-
-def _zeros_like(a):
-    if _is_torch(a):
-        import torch
-
-        return torch.zeros_like(a)
-    return np.zeros_like(a)
-
-
-def _to_float(v):
-    """A Python float from a float, NumPy scalar or 0-d tensor."""
-    if _is_torch(v):
-        return float(v.detach().item())
-    return float(v)
-
-
-def _max_abs(v):
-    """``max |v|`` as a Python float (NumPy array or torch tensor), 0 for empty input."""
-    if _is_torch(v):
-        return float(v.detach().abs().max().item()) if v.numel() else 0.0
-    v = np.asarray(v)
-    return float(np.max(np.abs(v), initial=0.0))
-
-
-def _all_finite(a):
-    if _is_torch(a):
-        import torch
-
-        if a.layout == torch.sparse_coo:
-            a = a.coalesce().values()
-        elif a.layout != torch.strided:  # CSR / CSC / BSR
-            a = a.values()
-        return bool(torch.isfinite(a).all())
-    if sp.issparse(a):
-        return bool(np.all(np.isfinite(a.data)))
-    return bool(np.all(np.isfinite(a)))
-
-
-def _check_X(X, name="X"):
-    if X is None:
-        raise ValueError(f"{name} is required")
-    if _is_torch(X):
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {tuple(X.shape)}")
-        if not X.is_floating_point():
-            X = X.to(__import__("torch").get_default_dtype())
-    elif sp.issparse(X):
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {X.shape}")
-        if X.dtype.kind not in "f":
-            X = X.astype(np.float64)
-        X = X.tocsr() if X.format not in ("csr", "csc") else X
-    else:
-        X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {X.shape}")
-        if X.dtype.kind not in "f":
-            if X.dtype.kind not in "iub":
-                raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}")
-            X = X.astype(np.float64)
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(X.shape)})")
-    if not _all_finite(X):
-        raise ValueError(f"{name} contains NaN or infinity")
-    return X
-
-
-def _check_y(y, X, name="y"):
-    if y is None:
-        raise ValueError(f"{name} is required")
-    if _is_torch(X):
-        import torch
-
-        y = torch.as_tensor(y, dtype=X.dtype, device=X.device) if not _is_torch(y) else (
-            y.to(dtype=X.dtype, device=X.device))
-    else:
-        if _is_torch(y):
-            raise ValueError(f"{name} is a torch tensor but X is not; give both in one kind")
-        y = np.asarray(y)
-        if y.dtype.kind not in "fiub":
-            raise ValueError(f"{name} must hold real numbers, got dtype {y.dtype}")
-        y = y.astype(X.dtype if X.dtype.kind == "f" else np.float64, copy=False)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {tuple(y.shape)}")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"{name} has {y.shape[0]} entries but X has {X.shape[0]} rows (samples)")
-    if not _all_finite(y):
-        raise ValueError(f"{name} contains NaN or infinity")
-    return y
-
-
 def _check_positive_float(value, name, *, allow_none=False, allow_zero=False):
     if value is None and allow_none:
         return None
@@ -187,69 +92,16 @@ def _check_int(value, name, minimum=1):
     return int(value)
 
 
-def _transpose(X):
-    """``X.T`` as something that multiplies a vector (torch CSR/CSC tensors have no ``.T``
-    with matmul support: go through COO once)."""
-    if _is_torch(X):
-        import torch
-
-        if X.layout == torch.strided:
-            return X.T
-        if X.layout == torch.sparse_coo:
-            return X.t().coalesce()
-        return X.to_sparse_coo().t().coalesce().to_sparse_csr()
-    return X.T
-
-
-def _spectral_norm_sq(X):
-    """``||X||_2^2`` (largest squared singular value) for NumPy, scipy sparse or torch."""
-    if _is_torch(X):
-        import torch
-
-        if X.layout != torch.strided:
-            # never densify a sparse tensor: hand its entries to scipy (on the CPU)
-            coo = X.to_sparse_coo().coalesce() if X.layout != torch.sparse_coo else (
-                X.coalesce())
-            idx = coo.indices().cpu().numpy()
-            vals = coo.values().detach().cpu().to(torch.float64).numpy()
-            return _spectral_norm_sq(sp.coo_matrix((vals, (idx[0], idx[1])),
-                                                   shape=tuple(X.shape)).tocsr())
-        return float(torch.linalg.matrix_norm(X.detach().to(torch.float64), ord=2) ** 2)
-    if sp.issparse(X) or min(X.shape) > 2000:
-        # Lanczos (ARPACK) for sparse or large designs; an eigendecomposition otherwise
-        if min(X.shape) <= 2:
-            dense = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-            return float(np.linalg.norm(dense, 2) ** 2)
-        from scipy.sparse.linalg import svds
-
-        try:
-            s = svds(X.astype(np.float64), k=1, return_singular_vectors=False,
-                     random_state=0, tol=1e-10)
-            # svds is accurate to ~tol; a hair more keeps 1/L a valid step
-            return float(s[0] ** 2) * (1 + 1e-8)
-        except Exception:  # noqa: BLE001 - ARPACK can fail on tiny/odd matrices
-            dense = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-            return float(np.linalg.norm(dense, 2) ** 2)
-    X = np.asarray(X, dtype=np.float64)
-    n, p = X.shape
-    gram = X.T @ X if p <= n else X @ X.T
-    return float(np.linalg.eigvalsh(gram)[-1])
-
-
 # ----------------------------------------------------------------------------------------
 # smooth parts implementing the protocol
 # ----------------------------------------------------------------------------------------
-class LeastSquares:
-    r"""Least squares, :math:`F(w) = \frac{1}{2n}\|y - Xw\|_2^2` (scikit-learn's Lasso scaling).
+class LeastSquares(BoundDatafit):
+    r"""Least squares, :math:`F(w) = \frac{1}{2n}\|y - Xw\|_2^2` (scikit-learn's Lasso scaling):
+    the :class:`~sparsefit.datafits.Quadratic` datafit bound to ``(X, y)``.
 
     Gradient :math:`-X^\top(y - Xw)/n`, global Lipschitz constant :math:`\|X\|_2^2/n`
     (computed on first use). ``X`` may be a NumPy array, a scipy sparse matrix or a torch
     tensor (then ``y`` and ``w`` are tensors of the same dtype and device).
-
-    Parameters
-    ----------
-    X : array-like, sparse matrix or torch.Tensor of shape (n_samples, n_features)
-    y : array-like or torch.Tensor of shape (n_samples,)
 
     Examples
     --------
@@ -261,52 +113,13 @@ class LeastSquares:
     """
 
     def __init__(self, X, y):
-        self.X = _check_X(X)
-        self.y = _check_y(y, self.X)
-        self.n_samples, self.n_features = self.X.shape
-        self.Xt = _transpose(self.X)
-        self._lipschitz = None
-
-    @property
-    def lipschitz(self):
-        if self._lipschitz is None:
-            self._lipschitz = _spectral_norm_sq(self.X) / self.n_samples
-        return self._lipschitz
-
-    def residual(self, w):
-        """``y - X @ w``."""
-        return self.y - self.X @ w
-
-    def value(self, w):
-        r = self.residual(w)
-        return 0.5 * _sqnorm(r) / self.n_samples
-
-    def gradient(self, w):
-        return -(self.Xt @ self.residual(w)) / self.n_samples
-
-    def value_and_gradient(self, w):
-        r = self.residual(w)
-        return 0.5 * _sqnorm(r) / self.n_samples, -(self.Xt @ r) / self.n_samples
-
-    def zeros(self):
-        """The all-zero coefficient vector, in the kind (NumPy/torch) of ``X``."""
-        if _is_torch(self.X):
-            import torch
-
-            return torch.zeros(self.n_features, dtype=self.X.dtype, device=self.X.device)
-        return np.zeros(self.n_features, dtype=self.X.dtype)
+        super().__init__(Quadratic(), X, y)
 
 
-class LogisticLoss:
-    r"""Logistic loss, :math:`F(w) = \frac1n\sum_i \log(1 + \exp(-y_i x_i^\top w))`.
-
-    Labels :math:`y_i \in \{-1, +1\}`. Gradient :math:`-\frac1n X^\top(y \odot
-    \sigma(-y \odot Xw))`, global Lipschitz constant :math:`\|X\|_2^2/(4n)`.
-
-    Parameters
-    ----------
-    X : array-like, sparse matrix or torch.Tensor of shape (n_samples, n_features)
-    y : array-like or torch.Tensor of shape (n_samples,), values in {-1, +1}
+class LogisticLoss(BoundDatafit):
+    r"""Logistic loss, :math:`F(w) = \frac1n\sum_i \log(1 + \exp(-y_i x_i^\top w))`: the
+    :class:`~sparsefit.datafits.Logistic` datafit bound to ``(X, y)``, labels in
+    :math:`\{-1, +1\}`; global Lipschitz constant :math:`\|X\|_2^2/(4n)`.
 
     Examples
     --------
@@ -318,48 +131,7 @@ class LogisticLoss:
     """
 
     def __init__(self, X, y):
-        self.X = _check_X(X)
-        self.y = _check_y(y, self.X)
-        yy = self.y.detach().cpu().numpy() if _is_torch(self.y) else self.y
-        if not np.all((yy == 1) | (yy == -1)):
-            raise ValueError(
-                f"y must hold labels -1 and +1 for the logistic loss, got values "
-                f"{np.unique(yy)[:5]}")
-        self.n_samples, self.n_features = self.X.shape
-        self.Xt = _transpose(self.X)
-        self._lipschitz = None
-
-    @property
-    def lipschitz(self):
-        if self._lipschitz is None:
-            self._lipschitz = 0.25 * _spectral_norm_sq(self.X) / self.n_samples
-        return self._lipschitz
-
-    def _margins(self, w):
-        return self.y * (self.X @ w)
-
-    def _pieces(self, m):
-        if _is_torch(m):
-            import torch
-
-            return (float(torch.nn.functional.softplus(-m).sum()) / self.n_samples,
-                    torch.sigmoid(-m))
-        from scipy.special import expit
-
-        return float(np.logaddexp(0.0, -m).sum()) / self.n_samples, expit(-m)
-
-    def value(self, w):
-        return self._pieces(self._margins(w))[0]
-
-    def gradient(self, w):
-        return self.value_and_gradient(w)[1]
-
-    def value_and_gradient(self, w):
-        val, s = self._pieces(self._margins(w))
-        return val, -(self.Xt @ (self.y * s)) / self.n_samples
-
-    def zeros(self):
-        return LeastSquares.zeros(self)
+        super().__init__(Logistic(), X, y)
 
 
 def make_smooth(X, y, loss="quadratic"):
@@ -386,11 +158,13 @@ class _BoundDatafit:
 
 
 def bind_datafit(datafit, X, y, *, sample_weight=None, lipschitz=None):
-    """Adapt a datafit with ``value(X, y, coef)`` / ``gradient(X, y, coef)`` methods (the
-    :mod:`sparsefit.datafits` classes) to the protocol of this module.
+    """Adapt a datafit to the protocol of this module: a :mod:`sparsefit.datafits` class
+    becomes a :class:`~sparsefit.datafits.BoundDatafit` (with its Lipschitz constant); any
+    other object with ``value(X, y, coef)`` / ``gradient(X, y, coef)`` methods is wrapped
+    as it is.
 
-    ``lipschitz`` is the global Lipschitz constant of the gradient if known; left ``None``,
-    :func:`fista` backtracks.
+    ``lipschitz`` is the global Lipschitz constant of the gradient if known; left ``None``
+    for a foreign datafit, :func:`fista` backtracks.
 
     Examples
     --------
@@ -402,11 +176,16 @@ def bind_datafit(datafit, X, y, *, sample_weight=None, lipschitz=None):
     >>> f.gradient(np.zeros(2))
     array([-1., -2.])
     """
+    lipschitz = _check_positive_float(lipschitz, "lipschitz", allow_none=True)
+    if isinstance(datafit, BaseDatafit):
+        bound = BoundDatafit(datafit, X, y, sample_weight)
+        if lipschitz is not None:
+            bound._lipschitz = lipschitz
+        return bound
     for meth in ("value", "gradient"):
         if not callable(getattr(datafit, meth, None)):
             name = type(datafit).__name__
             raise ValueError(f"datafit {name} has no {meth}() method")  # noqa: TRY004
-    lipschitz = _check_positive_float(lipschitz, "lipschitz", allow_none=True)
     return _BoundDatafit(datafit, X, y, sample_weight, lipschitz)
 
 
