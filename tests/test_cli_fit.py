@@ -96,7 +96,7 @@ def test_one_hot_and_dropna_flags_make_it_work(diabetes_csv, tmp_path):
     df.to_csv(path, index=False)
     code, text = _run(["fit", str(path), "--target", "target", "--one-hot", "--dropna",
                        "--cv", "3", "--n-alphas", "10", "--out", str(tmp_path / "r")])
-    assert code == 0 and "441 rows" in text
+    assert code == 0 and "441 rows (1 row with NaN dropped: --dropna)" in text
 
 
 def test_group_lasso_from_prefixes_keeps_or_drops_whole_groups(tmp_path):

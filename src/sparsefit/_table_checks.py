@@ -23,8 +23,9 @@ SMALL = 1e-100  # a spread below this: its squares come near the subnormal range
 MAX_ALPHAS = 1000
 MAX_FOLDS = 100
 ROWS_PER_CLASS = 20  # integer targets become classes only with this many rows per value
-_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[,'_\u00a0\u202f ]\d{3})+(?:[.,]\d+)?$")
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+# what numbers written for people carry: group separators, currency, percent, a decimal
+# comma, a typographic minus, accounting parentheses
+_DECORATION = re.compile(r"[,'_\s\u00a0\u202f$\u20ac\u00a3\u00a5%()]")
 
 
 # --- options -------------------------------------------------------------------------------
@@ -121,6 +122,10 @@ def column_kind(series, name, command):
         return "text"
     if all(isinstance(v, (bool, np.bool_)) for v in s):
         return "numeric"
+    odd = next((v for v in s if not isinstance(v, (str, numbers.Number))), None)
+    if odd is not None:
+        raise DataError(f"column {name!r} holds {type(odd).__name__} values such as "
+                        f"{str(odd)[:40]!r}; give it plain numbers or text")
     text = s.astype(str).str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
     ok = numeric.notna().to_numpy()
@@ -131,13 +136,17 @@ def column_kind(series, name, command):
 
 
 def _refuse_disguised_numbers(series, name, text, ok, numeric, command):
-    grouped = text.str.match(_GROUPED) | text.str.match(_DECIMAL_COMMA)
-    if (grouped.to_numpy() | ok).all():
-        first = text[grouped]
+    import pandas as pd
+
+    plain = text.str.replace("\u2212", "-", regex=False).str.replace(_DECORATION, "",
+                                                                      regex=True)
+    decorated = ~ok & pd.to_numeric(plain, errors="coerce").notna().to_numpy()
+    if (decorated | ok).all():
+        first = text[decorated]
         raise DataError(
-            f"column {name!r} holds numbers written with separators or a decimal comma "
-            f"({first.iloc[0]!r} in data row {_row(series, first.index[0])}); write them plainly "
-            "(1234 or 1.234) and run again")
+            f"column {name!r} holds numbers written with separators, symbols or a decimal "
+            f"comma ({first.iloc[0]!r} in data row {_row(series, first.index[0])}); write them "
+            "as plain numbers (1234.5) and run again")
     if ok.mean() >= 0.9 and numeric.nunique() >= 10:
         bad = text[~ok]
         fix = ("leave those cells empty and pass --dropna, or fill them" if command == "fit"

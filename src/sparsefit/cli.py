@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 REPORTS = {"demo": "demo-report.html", "fit": "fit-report.html", "compare": "compare.html"}
 
@@ -111,7 +112,9 @@ def _print_fit(model, args, out):
     rows = tabular.selected_features(model)
     p = lambda *a: print(*a, file=out)  # noqa: E731
     p(f"task: {model['task']} ({model['task_reason']})")
-    p(f"{model['n_rows']} rows, {len(model['feature_names'])} features, penalty: "
+    k = model["n_dropped"]
+    dropped = f" ({k} row{'s' * (k > 1)} with NaN dropped: --dropna)" if k else ""
+    p(f"{model['n_rows']} rows{dropped}, {len(model['feature_names'])} features, penalty: "
       f"{model['penalty']}, {args.cv}-fold CV")
     p(f"alpha_min = {model['alpha_min']:.4g}, alpha_1se = {model['alpha_1se']:.4g}; "
       f"selected ({model['selection']}): {model['alpha']:.4g}")
@@ -271,6 +274,13 @@ def build_parser():
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings (a model saved by other versions, a fit that did not converge) as one line
+    on stderr, without the source line Python would print."""
+    text = " ".join(str(message).split())
+    print(f"sparsefit: warning: {text} ({category.__name__})", file=file or sys.stderr)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -278,7 +288,9 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return args.func(args)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

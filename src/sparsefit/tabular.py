@@ -54,6 +54,10 @@ def _nan_rows(frame, command, dropna):
     if not na.to_numpy().any():
         return np.ones(len(frame), dtype=bool)
     counts = na.sum()
+    empty = [str(c) for c, n in counts.items() if n == len(frame)]
+    if empty:
+        raise DataError(f"column(s) {', '.join(empty[:10])} are empty in every row; drop "
+                        "them")
     bad = ", ".join(f"{c} ({int(n)})" for c, n in counts.items() if n)
     if command == "predict":
         raise DataError(f"empty or NaN cells in column(s) {bad}: predict needs a value in "
@@ -105,6 +109,8 @@ def _fit_features(feats, one_hot):
 
 
 def _prepare(df, target, one_hot, dropna):
+    df = df.rename(columns=str)  # a new frame: the caller's is never modified
+    target = str(target)
     check_column_names(list(df.columns))
     if target not in df.columns:
         raise DataError(f"--target: no column {target!r} in DATA (columns: "
@@ -117,7 +123,8 @@ def _prepare(df, target, one_hot, dropna):
     feats, y = feats.loc[keep], df[target].loc[keep]
     columns, categories, names, X = _fit_features(feats, one_hot)
     checks.check_scales(X, names)
-    return SimpleNamespace(columns=columns, categories=categories, names=names, X=X, y=y)
+    return SimpleNamespace(columns=columns, categories=categories, names=names, X=X, y=y,
+                           n_dropped=int(len(keep) - keep.sum()))
 
 
 def _standardize(X):
@@ -260,7 +267,8 @@ def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, g
 
     Returns
     -------
-    dict with ``task`` and ``task_reason``, ``feature_names``, ``columns`` and one-hot
+    dict with ``task`` and ``task_reason``, ``n_rows`` used and ``n_dropped`` (rows with
+    NaN, with ``dropna``), ``feature_names``, ``columns`` and one-hot
     ``categories``, ``coef`` (n_targets, n_features) on the standardized scale,
     ``intercept``, ``classes``, ``alphas``, ``cv_mean``, ``cv_se``, ``alpha``, ``alpha_min``,
     ``alpha_1se``, ``path`` (coefficients along the grid), scaler ``mean``/``scale`` and
@@ -324,6 +332,7 @@ def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, g
         "alpha_min": res.alpha_min, "alpha_1se": res.alpha_1se, "path": path_coefs,
         "mean": mean, "scale": scale, "penalty": penalty, "selection": selection,
         "one_hot": bool(one_hot), "groups": group_labels, "n_rows": int(len(y)),
+        "n_dropped": data.n_dropped,
         "converged": bool(final.converged),
     }
 
@@ -355,11 +364,27 @@ def check_save_folder(path, *, report_dir=None):
     if os.path.isdir(path) and not sfio.is_model_folder(path):
         raise DataError(f"--save {path}: the folder holds other files than a saved model; "
                         "choose a new or empty folder (a saved model there is replaced)")
+    _check_creatable(path, "--save")
     if report_dir is not None:
+        _check_creatable(report_dir, "--out")
         out = os.path.realpath(report_dir)
         if out == real or out.startswith(real + os.sep):
             raise DataError(f"--save {path} and --out {report_dir}: the report cannot go "
                             "into the model folder; choose different folders")
+
+
+def _check_creatable(path, flag):
+    """The folder ``path`` exists or can be made: its nearest existing ancestor is a
+    writable folder (checked before a long fit, not after it)."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if os.path.isdir(path):
+        return
+    if not os.path.isdir(probe):
+        raise DataError(f"{flag} {path}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise DataError(f"{flag} {path}: no permission to create a folder in {probe}")
 
 
 def save_fitted(path, model):
@@ -386,6 +411,7 @@ def predict_table(model_dir, df):
 def _predict(params, arrays, df):
     from scipy.special import expit, softmax
 
+    df = df.rename(columns=str)
     check_column_names(list(df.columns))
     feats = df.drop(columns=[params["target"]], errors="ignore")
     columns = params["columns"]

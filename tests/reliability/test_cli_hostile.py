@@ -95,6 +95,7 @@ def _folder_with_notes(tmp):
 
 
 DATA = "{tmp}/data.csv"
+MINUS = "\u2212"
 FIT = [  # (id, files, arguments after `fit`, message)
     ("empty", _text(""), [DATA, "--target", "y"], "DATA is empty"),
     ("blank-lines", _text("\n\n"), [DATA, "--target", "y"], "DATA is empty"),
@@ -181,11 +182,21 @@ FIT = [  # (id, files, arguments after `fit`, message)
     ("tiny-target", _with(y=lambda d: d["y"] * 1e-170), [DATA, "--target", "y"],
      "the target 'y' varies by only"),
     ("thousands", _thousands(), [DATA, "--target", "y"],
-     "column 'a' holds numbers written with separators or a decimal comma ('1,234'"),
+     "column 'a' holds numbers written with separators, symbols or a decimal comma ('1,234'"),
     ("thousands-one-hot", _thousands(), [DATA, "--target", "y", "--one-hot"],
      "column 'a' holds numbers written with separators"),
     ("decimal-comma", _with(a=lambda d: d["a"].map(lambda v: f"{v:.3f}".replace(".", ","))),
-     [DATA, "--target", "y", "--one-hot"], "separators or a decimal comma"),
+     [DATA, "--target", "y", "--one-hot"], "symbols or a decimal comma ('0,126'"),
+    ("typographic-minus", _with(a=lambda d: d["a"].map(lambda v: f"{v:.2f}".replace("-", MINUS))),
+     [DATA, "--target", "y", "--one-hot"], "numbers written with separators, symbols"),
+    ("percent", _with(a=lambda d: d["a"].map(lambda v: f"{v:.0%}")),
+     [DATA, "--target", "y", "--one-hot"], "numbers written with separators, symbols"),
+    ("currency", _with(a=lambda d: d["a"].map(lambda v: f"${1000 * v:,.2f}")),
+     [DATA, "--target", "y", "--one-hot"], "numbers written with separators, symbols"),
+    ("empty-column", _with(e=lambda d: np.nan), [DATA, "--target", "y", "--dropna"],
+     "column(s) e are empty in every row; drop them"),
+    ("nested-values", _parquet(_frame().assign(v=[[1, 2]] * 60)),
+     ["{tmp}/data.parquet", "--target", "y", "--one-hot"], "holds ndarray values"),
     ("stray-word", _junk(), [DATA, "--target", "y", "--one-hot"],
      "column 'a' is numeric except for 1 value(s) such as '?' (data row 8)"),
     ("identifier", _with(id=lambda d: [f"r{i}" for i in range(len(d))]),
@@ -208,6 +219,8 @@ FIT = [  # (id, files, arguments after `fit`, message)
      [DATA, "--target", "y", "--save", "{tmp}/m"], "--save {tmp}/m: a file exists there"),
     ("save-into-other-files", _many(_csv(_frame()), _folder_with_notes),
      [DATA, "--target", "y", "--save", "{tmp}/keep"], "holds other files than a saved model"),
+    ("save-under-a-file", _many(_csv(_frame()), _text("x", "f")),
+     [DATA, "--target", "y", "--save", "{tmp}/f/m"], "{tmp}/f is a file, not a folder"),
     ("save-is-out", _csv(_frame()), [DATA, "--target", "y", "--save", "{tmp}/r", "--out",
                                      "{tmp}/r"], "cannot go into the model folder"),
     ("data-is-folder", lambda tmp: (tmp / "d").mkdir(), ["{tmp}/d", "--target", "y"],
@@ -352,3 +365,20 @@ def test_the_command_itself_exits_2_with_one_line(tmp_path, argv, message):
                          capture_output=True, text=True, timeout=300, env=env,
                          cwd=tmp_path)
     _assert_one_line(out.returncode, out.stderr, message, tmp_path)
+
+
+def test_warnings_are_one_line_too(model, tmp_path, capsys):
+    from sparsefit.io import _digest
+
+    mtmp, df = model
+    meta = json.loads((mtmp / "m" / "model.json").read_text())
+    meta["versions"]["numpy"] = "0.0.1"
+    meta["sha256"] = _digest(meta)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    (tmp_path / "m" / "arrays.npz").write_bytes((mtmp / "m" / "arrays.npz").read_bytes())
+    df.drop(columns="y").to_csv(tmp_path / "new.csv", index=False)
+    assert cli.main(["predict", str(tmp_path / "m"), str(tmp_path / "new.csv")]) == 0
+    err = capsys.readouterr().err
+    assert err == ("sparsefit: warning: model saved with other versions: numpy 0.0.1 "
+                   f"(now {np.__version__}) (UserWarning)\n")
