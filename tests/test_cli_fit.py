@@ -272,3 +272,12 @@ def test_fit_table_leaves_the_callers_frame_as_it_was(diabetes_csv):
     before = df.copy()
     tabular.fit_table(df, "target", one_hot=True, dropna=True, cv=3, n_alphas=5)
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_a_number_target_stored_as_text_is_a_regression():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=50)})
+    df["y"] = (2 * df["a"] + 0.1 * rng.normal(size=50)).map(lambda v: f"{v:.4f}")
+    assert not pd.api.types.is_numeric_dtype(df["y"])
+    model = tabular.fit_table(df, "y", cv=3, n_alphas=5)
+    assert model["task"] == "regression" and model["coef"][0, 0] > 1

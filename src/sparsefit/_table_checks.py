@@ -169,6 +169,19 @@ def numeric_values(series):
         dtype=np.float64, na_value=np.nan)
 
 
+def as_numbers_if_numeric(series, name):
+    """The target column, as float64 if it holds numbers stored as text (a Parquet string
+    column, huge integers): a number target is never taken for classes by its storage."""
+    import pandas as pd
+
+    kind = column_kind(series, name, "fit")
+    if kind != "numeric" or pd.api.types.is_numeric_dtype(series) or \
+            pd.api.types.is_bool_dtype(series) or \
+            all(isinstance(v, (bool, np.bool_)) for v in series.dropna()):
+        return series
+    return pd.Series(numeric_values(series), index=series.index, name=series.name)
+
+
 def categories_of(series, name, n_rows):
     """The sorted distinct values (as text) of a column to one-hot encode; a column with
     nearly one value per row (an identifier) is refused."""

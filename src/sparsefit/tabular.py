@@ -54,11 +54,11 @@ def _nan_rows(frame, command, dropna):
     if not na.to_numpy().any():
         return np.ones(len(frame), dtype=bool)
     counts = na.sum()
+    bad = ", ".join(f"{c} ({int(n)})" for c, n in counts.items() if n)
     empty = [str(c) for c, n in counts.items() if n == len(frame)]
-    if empty:
+    if empty and command == "fit":
         raise DataError(f"column(s) {', '.join(empty[:10])} are empty in every row; drop "
                         "them")
-    bad = ", ".join(f"{c} ({int(n)})" for c, n in counts.items() if n)
     if command == "predict":
         raise DataError(f"empty or NaN cells in column(s) {bad}: predict needs a value in "
                         "every feature; fill them or remove those rows")
@@ -118,9 +118,9 @@ def _prepare(df, target, one_hot, dropna):
     feats = df.drop(columns=[target])
     if feats.shape[1] == 0:
         raise DataError("DATA has no feature column besides the target")
-    checks.column_kind(df[target], target, "fit")  # numbers in disguise are refused here too
+    y = checks.as_numbers_if_numeric(df[target], target)  # numbers in disguise refused
     keep = _nan_rows(df, "fit", dropna)
-    feats, y = feats.loc[keep], df[target].loc[keep]
+    feats, y = feats.loc[keep], y.loc[keep]
     columns, categories, names, X = _fit_features(feats, one_hot)
     checks.check_scales(X, names)
     return SimpleNamespace(columns=columns, categories=categories, names=names, X=X, y=y,
