@@ -167,18 +167,23 @@ def _read_csv(path, sep, text_columns):
 def _check_ragged(path, sep, width):
     """Refuse the first row with fewer fields than the header, or with more (unless the
     extra fields are empty: a delimiter at the end of each line)."""
+    limit = csv.field_size_limit(2**31 - 1)  # pandas reads long fields: so must we
     with open(path, encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter=sep)
-        header_seen = False
-        for row in reader:
-            if not row:
-                continue
-            if not header_seen:
-                header_seen = True
-                continue
-            short = len(row) < width
-            if short or any(f.strip() for f in row[width:]):
-                raise DataError(
-                    f"DATA: line {reader.line_num} has {len(row)} fields where the header has "
-                    f"{width}; fix that line (a missing value is an empty field, as in "
-                    f"{'1,,3' if sep == ',' else '1<tab><tab>3'})")
+        try:
+            rows = (row for row in reader if row)
+            next(rows, None)  # the header
+            for row in rows:
+                if len(row) < width or any(f.strip() for f in row[width:]):
+                    break
+            else:
+                return
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataError(f"DATA: line {reader.line_num} cannot be read as CSV ({exc})"
+                            ) from None
+        finally:
+            csv.field_size_limit(limit)
+    raise DataError(
+        f"DATA: line {reader.line_num} has {len(row)} fields where the header has {width}; "
+        "fix that line (a missing value is an empty field, as in "
+        f"{'1,,3' if sep == ',' else '1<tab><tab>3'})")

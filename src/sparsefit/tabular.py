@@ -113,8 +113,7 @@ def _prepare(df, target, one_hot, dropna):
     target = str(target)
     check_column_names(list(df.columns))
     if target not in df.columns:
-        raise DataError(f"--target: no column {target!r} in DATA (columns: "
-                        f"{', '.join(map(str, df.columns[:20]))})")
+        raise DataError(f"--target: no column {target!r} in DATA{_did_you_mean(target, df)}")
     feats = df.drop(columns=[target])
     if feats.shape[1] == 0:
         raise DataError("DATA has no feature column besides the target")
@@ -125,6 +124,15 @@ def _prepare(df, target, one_hot, dropna):
     checks.check_scales(X, names)
     return SimpleNamespace(columns=columns, categories=categories, names=names, X=X, y=y,
                            n_dropped=int(len(keep) - keep.sum()))
+
+
+def _did_you_mean(target, df):
+    """A column that differs from ``target`` only by case or spaces, else the columns."""
+    near = [c for c in df.columns if c.strip().casefold() == target.strip().casefold()]
+    if near:
+        return f"; did you mean {near[0]!r}?"
+    shown = ", ".join(repr(c) for c in df.columns[:20])
+    return f" (columns: {shown}{', ...' if len(df.columns) > 20 else ''})"
 
 
 def _standardize(X):
