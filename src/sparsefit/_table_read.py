@@ -55,8 +55,11 @@ def read_table(path, *, text_columns=()):
     """
     if os.path.isdir(path):
         raise DataError(f"DATA: {path!r} is a folder; give a .csv, .tsv or .parquet file")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise DataError(f"DATA: no such file {path!r}")
+    if not os.path.isfile(path):
+        raise DataError(f"DATA: {path!r} is not a regular file (a pipe or a device?); give a "
+                        ".csv, .tsv or .parquet file")
     ext = os.path.splitext(path)[1].lower()
     if ext in (".parquet", ".pq"):
         df = _read_parquet(path)

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import stat
 import struct
 import time
 import warnings
@@ -218,8 +219,10 @@ class _Folder:
     def open(self, name):
         try:
             if self.fd is None:
-                return open(os.path.join(self.path, name), "rb")
-            return os.fdopen(os.open(name, os.O_RDONLY, dir_fd=self.fd), "rb")
+                fh = open(os.path.join(self.path, name), "rb")
+            else:  # non-blocking: a crafted FIFO must not hang the open
+                flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                fh = os.fdopen(os.open(name, flags, dir_fd=self.fd), "rb")
         except FileNotFoundError:
             if self._replaced():
                 raise _Replaced() from None
@@ -228,6 +231,10 @@ class _Folder:
         except OSError as exc:
             raise ModelFormatError(f"{name} in {self.path!r} cannot be read: "
                                    f"{exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            fh.close()
+            raise ModelFormatError(f"{name} in {self.path!r} is not a regular file")
+        return fh
 
     def _replaced(self):
         if self.fd is None:

@@ -232,6 +232,8 @@ FIT = [  # (id, files, arguments after `fit`, message)
     ("data-is-folder", lambda tmp: (tmp / "d").mkdir(), ["{tmp}/d", "--target", "y"],
      "is a folder"),
     ("data-missing", lambda tmp: None, [DATA, "--target", "y"], "no such file"),
+    ("data-is-a-pipe", lambda tmp: os.mkfifo(tmp / "data.csv"), [DATA, "--target", "y"],
+     "is not a regular file"),
     ("data-xlsx", _text("x", "data.xlsx"), ["{tmp}/data.xlsx", "--target", "y"],
      "unsupported file type '.xlsx'"),
     ("cv-not-int", _csv(_frame()), [DATA, "--target", "y", "--cv", "abc"],

@@ -212,3 +212,11 @@ def test_the_model_predicts_what_it_was_saved_with(saved):
     scores = np.array([1.5 * 0 - 2.0 * 1, 1.5 * 2 - 2.0 * -1]) + 0.25
     np.testing.assert_allclose(pred["p(yes)"], 1 / (1 + np.exp(-scores)))
     assert list(pred["prediction"]) == ["no", "yes"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_in_the_model_folder_is_refused_not_waited_on(saved):
+    os.remove(saved / "arrays.npz")
+    os.mkfifo(saved / "arrays.npz")
+    with pytest.raises(ModelFormatError, match="arrays.npz .* is not a regular file"):
+        tabular.load_fitted(str(saved))
