@@ -76,7 +76,14 @@ def _versions():
 
 def is_model_folder(path):
     """Whether the folder ``path`` holds nothing but the files of a saved model (so that
-    replacing it loses nothing else)."""
+    replacing it loses nothing else).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> is_model_folder(tempfile.mkdtemp())
+    True
+    """
     try:
         return set(os.listdir(path)) <= set(FILES)
     except OSError:

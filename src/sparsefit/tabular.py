@@ -67,7 +67,7 @@ def _nan_rows(frame, command, dropna):
     return ~na.any(axis=1).to_numpy()
 
 
-def encode(frame, columns, categories, command):
+def _features(frame, columns, categories, command):
     """The float64 feature matrix of ``frame[columns]``: numeric columns as they are, the
     columns in ``categories`` one-hot encoded with those categories."""
     parts = []
@@ -78,8 +78,7 @@ def encode(frame, columns, categories, command):
             if checks.column_kind(frame[c], c, command) != "numeric":
                 raise DataError(_text_column_message([c], command))
             parts.append(checks.numeric_values(frame[c])[:, None])
-    X = np.hstack(parts) if parts else np.zeros((len(frame), 0))
-    return X
+    return np.hstack(parts) if parts else np.zeros((len(frame), 0))
 
 
 def _text_column_message(cols, command):
@@ -103,7 +102,7 @@ def _fit_features(feats, one_hot):
     except DataError as exc:
         raise DataError(f"{exc} (an indicator column 'column_value' has the name of another "
                         "column: rename one of them)") from None
-    X = encode(feats, columns, categories, "fit")
+    X = _features(feats, columns, categories, "fit")
     checks.check_finite(X, names)
     return columns, categories, names, X
 
@@ -365,7 +364,19 @@ def selected_features(model):
 
 def check_save_folder(path, *, report_dir=None):
     """Refuse a ``--save`` folder that exists with other files than a saved model's (they
-    would be replaced), or that is the report folder (or holds it)."""
+    would be replaced), that cannot be created, or that is the report folder (or holds it).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(d, "notes.txt"), "w").write("mine")
+    >>> try:
+    ...     check_save_folder(d)
+    ... except DataError as exc:
+    ...     print(str(exc).split(": ", 1)[1][:41])
+    the folder holds other files than a saved
+    """
     real = os.path.realpath(path)
     if os.path.lexists(path) and not os.path.isdir(path):
         raise DataError(f"--save {path}: a file exists there; give a folder name")
@@ -396,13 +407,19 @@ def _check_creatable(path, flag):
 
 
 def save_fitted(path, model):
-    """Save what :func:`fit_table` returned, as JSON + npz (no pickle), atomically."""
+    """Save what :func:`fit_table` returned, as JSON + npz (no pickle), atomically.
+
+    See :func:`predict_table` for an example.
+    """
     tmodel.save(path, model)
 
 
 def load_fitted(path):
     """``(params, arrays)`` of a model saved by :func:`save_fitted`, checked for integrity
-    and meaning (raises :class:`sparsefit.io.ModelFormatError`)."""
+    and meaning (raises :class:`sparsefit.io.ModelFormatError`).
+
+    See :func:`predict_table` for an example.
+    """
     return tmodel.load(path)
 
 
@@ -410,15 +427,27 @@ def predict_table(model_dir, df):
     """Predictions (and class probabilities) of a saved model on a DataFrame.
 
     ``df`` must have the model's feature columns (the target may be there too), and no
-    other column.
+    other column; a one-hot column must hold values seen at fit time.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    >>> df["y"] = 3 * df["a"] + 0.1 * rng.normal(size=40)
+    >>> folder = tempfile.mkdtemp()
+    >>> save_fitted(folder, fit_table(df, "y", cv=3, n_alphas=5))
+    >>> load_fitted(folder)[0]["feature_names"]
+    ['a', 'b']
+    >>> pred = predict_table(folder, df)["prediction"]
+    >>> bool(np.corrcoef(pred, df["y"])[0, 1] > 0.99)
+    True
     """
     params, arrays = load_fitted(model_dir)
     return _predict(params, arrays, df)
 
 
 def _predict(params, arrays, df):
-    from scipy.special import expit, softmax
-
     df = df.rename(columns=str)
     check_column_names(list(df.columns))
     feats = df.drop(columns=[params["target"]], errors="ignore")
@@ -433,17 +462,19 @@ def _predict(params, arrays, df):
                         "was not fitted on; remove them")
     feats = feats[columns]
     _nan_rows(feats, "predict", False)
-    X = encode(feats, columns, params["categories"], "predict")
+    X = _features(feats, columns, params["categories"], "predict")
     checks.check_finite(X, params["feature_names"])
     with np.errstate(over="ignore", invalid="ignore"):
         scores = ((X - arrays["mean"]) / arrays["scale"]) @ arrays["coef"].T + arrays["intercept"]
     if not np.all(np.isfinite(scores)):
         raise DataError("predictions overflow: some values lie far outside the range the "
                         "model was fitted on (check the scale of the columns)")
-    return _outputs(params, scores, expit, softmax)
+    return _outputs(params, scores)
 
 
-def _outputs(params, scores, expit, softmax):
+def _outputs(params, scores):
+    from scipy.special import expit, softmax
+
     if params["task"] == "regression":
         return {"prediction": scores[:, 0]}
     classes = np.asarray(params["classes"])
@@ -457,15 +488,43 @@ def _outputs(params, scores, expit, softmax):
 
 
 def predict_file(model_dir, data_path):
-    """:func:`predict_table` on a file, reading the model's one-hot columns as text."""
+    """:func:`predict_table` on a file (see :func:`read_table`), reading the model's one-hot
+    columns as text, as they were read at fit time; the model is read once.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame({"a": rng.normal(size=40), "city": ["n", "s"] * 20})
+    >>> df["y"] = df["a"] + (df["city"] == "n") + 0.1 * rng.normal(size=40)
+    >>> folder = tempfile.mkdtemp()
+    >>> save_fitted(os.path.join(folder, "m"), fit_table(df, "y", one_hot=True, cv=3,
+    ...                                                  n_alphas=5))
+    >>> df.drop(columns="y").to_csv(os.path.join(folder, "new.csv"), index=False)
+    >>> len(predict_file(os.path.join(folder, "m"), os.path.join(folder, "new.csv"))["prediction"])
+    40
+    """
     params, arrays = load_fitted(model_dir)
     df = read_table(data_path, text_columns=list(params["categories"]))
     return _predict(params, arrays, df)
 
 
 def check_output_file(output, *, inputs, model_dir):
-    """Refuse an ``--output`` that is one of the ``inputs`` (or a model file), a folder,
-    inside the model folder, or in a folder that does not exist."""
+    """Refuse an ``--output`` that is one of the ``inputs`` (by path, link or hard link), a
+    folder, inside the model folder, or in a folder that does not exist.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> data = os.path.join(d, "data.csv")
+    >>> _ = open(data, "w").write("a\\n1\\n")
+    >>> try:
+    ...     check_output_file(data, inputs=[data], model_dir=os.path.join(d, "m"))
+    ... except DataError as exc:
+    ...     print("refused:", "is an input" in str(exc))
+    refused: True
+    """
     real = os.path.realpath(output)
     if os.path.isdir(output):
         raise DataError(f"--output {output}: that is a folder; give a file name")
@@ -485,5 +544,14 @@ def check_output_file(output, *, inputs, model_dir):
 
 
 def write_predictions(frame, output):
-    """Write the predictions CSV atomically (never a half-written file)."""
+    """Write the predictions CSV atomically (never a half-written file).
+
+    Examples
+    --------
+    >>> import os, tempfile, pandas as pd
+    >>> out = os.path.join(tempfile.mkdtemp(), "p.csv")
+    >>> write_predictions(pd.DataFrame({"prediction": [1.5]}), out)
+    >>> open(out).read()
+    'prediction\\n1.5\\n'
+    """
     _atomic.write_bytes(output, frame.to_csv(index=False).encode("utf-8"))
