@@ -85,3 +85,36 @@ def test_compare_refuses_bad_counts(capsys):
     args = cli.build_parser().parse_args(["compare", "--runs", "0"])
     assert cli.cmd_compare(args) == 2
     assert "--runs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, runner, report", [
+    ("demo", "sparsefit.report.demo.run_demo", "demo-report.html"),
+    ("compare", "sparsefit.report.compare.run_compare", "compare.html"),
+])
+def test_demo_and_compare_say_when_they_replace_their_report(tmp_path, monkeypatch, command,
+                                                             runner, report):
+    import importlib
+    import io
+
+    module, name = runner.rsplit(".", 1)
+
+    def fake(out_dir, **kwargs):
+        (tmp_path / report).write_text("new")
+        return {"report": str(tmp_path / report)}
+
+    monkeypatch.setattr(importlib.import_module(module), name, fake)
+    argv = [command, "--out", str(tmp_path)] + (["--no-progress"] if command == "demo" else [])
+    for existed in (False, True):
+        buf = io.StringIO()
+        args = cli.build_parser().parse_args(argv)
+        assert args.func(args, out=buf) == 0
+        assert ("replaced the " + command + " report" in buf.getvalue()) == existed
+
+
+@pytest.mark.parametrize("command", ["demo", "compare"])
+def test_demo_and_compare_refuse_a_file_as_out_and_a_bad_seed(tmp_path, capsys, command):
+    (tmp_path / "f").write_text("x")
+    assert cli.main([command, "--out", str(tmp_path / "f")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert cli.main([command, "--out", str(tmp_path / "r"), "--seed", "-3"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -45,7 +45,7 @@ def test_fit_regression_report_save_and_predict(diabetes_csv, tmp_path):
                        str(tmp_path / "m")])
     assert code == 0, text
     assert "task: regression" in text and "bmi" in text
-    assert (tmp_path / "r" / "report.html").exists()
+    assert (tmp_path / "r" / "fit-report.html").exists()
     params, arrays = load_model(str(tmp_path / "m"))
     assert params["task"] == "regression"
     # the saved model reproduces the fitted predictions on the same table
@@ -96,7 +96,7 @@ def test_one_hot_and_dropna_flags_make_it_work(diabetes_csv, tmp_path):
     df.to_csv(path, index=False)
     code, text = _run(["fit", str(path), "--target", "target", "--one-hot", "--dropna",
                        "--cv", "3", "--n-alphas", "10", "--out", str(tmp_path / "r")])
-    assert code == 0 and "441 rows" in text
+    assert code == 0 and "441 rows (1 row with NaN dropped: --dropna)" in text
 
 
 def test_group_lasso_from_prefixes_keeps_or_drops_whole_groups(tmp_path):
@@ -110,3 +110,174 @@ def test_group_lasso_from_prefixes_keeps_or_drops_whole_groups(tmp_path):
     assert model["groups"] == ["a", "b", "c", "d"]
     assert np.all(coef[0] != 0)
     assert all(np.all(row == 0) or np.all(row != 0) for row in coef)
+
+
+# --- the task: chosen with a reason, or by --task (issue 12, item 11) ------------------------
+
+@pytest.mark.parametrize("y, task, reason", [
+    (np.arange(60) % 9, "regression", "fewer than 20 per value; --task multiclass"),
+    (np.arange(90) % 3, "multiclass", "30 rows per value on average; --task regression"),
+    (np.arange(60) % 2, "binary", "numeric target with 2 values (0 and 1)"),
+    (np.where(np.arange(60) % 3, "a", "b"), "binary", "text target with 2 classes"),
+    (np.linspace(0, 1, 60), "regression", "numeric target with 60 distinct values"),
+])
+def test_the_task_is_read_off_the_target_with_a_reason(y, task, reason):
+    from sparsefit._table_checks import choose_task
+
+    got, why = choose_task(pd.Series(y), "y", None, 5)
+    assert got == task and reason in why
+
+
+def test_fit_prints_the_task_and_why_and_obeys_task(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    df["y"] = np.clip(np.round(4 + 2 * df["a"]), 0, 8).astype(int)  # 60 rows, values 0..8
+    df.to_csv(tmp_path / "d.csv", index=False)
+    base = ["fit", str(tmp_path / "d.csv"), "--target", "y", "--cv", "3", "--n-alphas", "5",
+            "--out", str(tmp_path / "r")]
+    code, text = _run(base)
+    assert code == 0
+    assert text.splitlines()[0].startswith("task: regression (integer target with only")
+    code, text = _run(base + ["--task", "regression"])
+    assert code == 0 and "task: regression (--task regression)" in text
+
+
+# --- group penalties for classes (issue 12, item 20) -----------------------------------------
+
+def _grouped_frame(n, classes, noise, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({f"{g}_{k}": rng.normal(size=n) for g in "abc" for k in range(2)})
+    df["city"] = rng.choice(["north", "south", "east"], size=n)
+    s = df["a_0"] - df["a_1"] + 0.8 * (df["city"] == "north") + noise * rng.normal(size=n)
+    df["group"] = (np.where(s > 0.3, "hi", "lo") if classes == 2 else
+                   pd.cut(s, [-np.inf, -0.6, 0.6, np.inf], labels=["lo", "mid", "hi"]).astype(str))
+    return df
+
+
+def _groups_all_or_nothing(model):
+    blocks = {}
+    for j, name in enumerate(model["feature_names"]):
+        blocks.setdefault(name.split("_", 1)[0], []).append(j)
+    coef = model["coef"]
+    for cols in blocks.values():
+        block = coef[:, cols]
+        assert np.all(block == 0) or np.any(block != 0, axis=0).all(), (cols, block)
+    return {g: bool(np.any(coef[:, cols] != 0)) for g, cols in blocks.items()}
+
+
+def test_readme_group_lasso_example_works_for_a_class_target(tmp_path):
+    df = _grouped_frame(150, 2, 0.5)
+    df.to_csv(tmp_path / "data.csv", index=False)
+    code, text = _run(["fit", str(tmp_path / "data.csv"), "--target", "group", "--penalty",
+                       "group_lasso", "--groups", "prefix", "--one-hot", "--cv", "3",
+                       "--n-alphas", "8", "--out", str(tmp_path / "r"), "--save",
+                       str(tmp_path / "m")])
+    assert code == 0, text
+    assert "task: binary" in text and "city_north" in text
+    kept = _groups_all_or_nothing(tabular.fit_table(
+        df, "group", penalty="group_lasso", groups="prefix", one_hot=True, cv=3, n_alphas=8))
+    assert kept["a"] and kept["city"]
+    pred = tabular.predict_table(str(tmp_path / "m"), df)
+    assert (pred["prediction"] == df["group"]).mean() > 0.75
+
+
+@pytest.mark.parametrize("penalty", ["group_lasso", "sparse_group_lasso"])
+def test_group_penalties_for_three_classes_keep_or_drop_a_group_for_every_class(penalty):
+    # noisy classes: near-separable ones make the multinomial group solver crawl (reported)
+    df = _grouped_frame(90, 3, 1.5)
+    model = tabular.fit_table(df, "group", penalty=penalty, groups="prefix", one_hot=True,
+                              cv=3, n_alphas=5)
+    assert model["task"] == "multiclass" and model["coef"].shape == (3, 9)
+    if penalty == "group_lasso":
+        kept = _groups_all_or_nothing(model)
+        assert kept["a"]
+    assert np.any(model["coef"] != 0)
+
+
+# --- reports, names, saving order (issue 12, items 8 and 10) ---------------------------------
+
+def test_fit_and_demo_reports_have_their_own_names_and_replacing_is_said(diabetes_csv,
+                                                                         tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "demo-report.html").write_text("the demo's report")
+    argv = ["fit", str(diabetes_csv), "--target", "target", "--cv", "3", "--n-alphas", "5",
+            "--out", str(out)]
+    code, text = _run(argv)
+    assert code == 0 and "replaced" not in text
+    assert (out / "fit-report.html").exists()
+    assert (out / "demo-report.html").read_text() == "the demo's report"
+    code, text = _run(argv)
+    assert code == 0 and "(replaced the fit report that was there)" in text
+    from sparsefit.cli import REPORTS
+
+    assert len(set(REPORTS.values())) == len(REPORTS)
+
+
+def test_a_column_named_like_mathtext_is_shown_as_written(tmp_path):
+    rng = np.random.default_rng(2)
+    names = [r"$\foo$", "$x_1$", "a$b"]
+    df = pd.DataFrame(rng.normal(size=(60, 3)), columns=names)
+    df["y"] = 3 * df[r"$\foo$"] - 2 * df["$x_1$"] + 0.1 * rng.normal(size=60)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    code, text = _run(["fit", str(tmp_path / "d.csv"), "--target", "y", "--cv", "3",
+                       "--n-alphas", "6", "--out", str(tmp_path / "r"), "--save",
+                       str(tmp_path / "m")])
+    assert code == 0, text
+    assert (tmp_path / "r" / "fit-report.html").exists() and (tmp_path / "m").is_dir()
+    from sparsefit.plot import plot_path
+
+    fig = plot_path(np.array([1.0, 0.1]), np.array([[0.0, 0.0], [1.0, 2.0]]), names[:2])
+    fig.savefig(io.BytesIO(), format="png")  # draws: mathtext would fail on "\foo"
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert labels == names[:2]
+
+
+def test_the_model_is_saved_before_the_report(diabetes_csv, tmp_path, monkeypatch):
+    import sparsefit.plot
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a figure failed")
+
+    monkeypatch.setattr(sparsefit.plot, "plot_path", broken)
+    with pytest.raises(RuntimeError):
+        _run(["fit", str(diabetes_csv), "--target", "target", "--cv", "3", "--n-alphas", "5",
+              "--out", str(tmp_path / "r"), "--save", str(tmp_path / "m")])
+    params, _ = load_model(str(tmp_path / "m"))
+    assert params["target"] == "target"
+
+
+# --- tables pandas would misread, read as written -------------------------------------------
+
+def test_a_delimiter_at_the_end_of_each_row_and_true_false_columns_are_read(tmp_path):
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=60)
+    flag = a > 0.5
+    y = 2 * a + flag + 0.1 * rng.normal(size=60)
+    lines = ["a,flag,const,y"] + [f"{u},{f},0.1,{v}," for u, f, v in zip(a, flag, y)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    df = tabular.read_table(str(tmp_path / "d.csv"))
+    assert list(df.columns) == ["a", "flag", "const", "y"]
+    np.testing.assert_allclose(df["a"], a)  # not shifted into the next column
+    model = tabular.fit_table(df, "y", cv=3, n_alphas=8)
+    coef = dict(zip(model["feature_names"], model["coef"][0]))
+    assert coef["a"] > 0 and coef["const"] == 0
+    assert model["scale"][2] == 1.0 and model["mean"][2] == 0.1
+
+
+def test_fit_table_leaves_the_callers_frame_as_it_was(diabetes_csv):
+    df = pd.read_csv(diabetes_csv)
+    df["city"] = np.where(df["bmi"] > 0, "north", "south")
+    df.loc[3, "age"] = np.nan
+    before = df.copy()
+    tabular.fit_table(df, "target", one_hot=True, dropna=True, cv=3, n_alphas=5)
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_a_number_target_stored_as_text_is_a_regression():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=50)})
+    df["y"] = (2 * df["a"] + 0.1 * rng.normal(size=50)).map(lambda v: f"{v:.4f}")
+    assert not pd.api.types.is_numeric_dtype(df["y"])
+    model = tabular.fit_table(df, "y", cv=3, n_alphas=5)
+    assert model["task"] == "regression" and model["coef"][0, 0] > 1

@@ -53,7 +53,7 @@ def test_compressed_sensing_recovers_the_signal(demo):
 
 def test_report_is_self_contained(demo):
     _, _, out = demo
-    page = (out / "report.html").read_text()
+    page = (out / "demo-report.html").read_text()
     assert "<script" not in page.lower()
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)
     images = re.findall(r"src='data:image/png;base64,([^']+)'", page)
@@ -80,7 +80,7 @@ def test_report_renders_in_headless_chromium(demo, tmp_path):
              f"--user-data-dir={tmp_path / 'profile'}"]
     # a copy with a probe script (the report itself has none) reports the images' state
     probe = tmp_path / "probe.html"
-    page = (out / "report.html").read_text()
+    page = (out / "demo-report.html").read_text()
     script = ("<script>window.addEventListener('load',function(){var im=document.images,"
               "ok=0;for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}"
               "document.body.setAttribute('data-probe','images '+ok+'/'+im.length);});"
@@ -91,7 +91,7 @@ def test_report_renders_in_headless_chromium(demo, tmp_path):
     assert "data-probe=\"images 7/7\"" in dom.stdout, dom.stderr[-2000:]
     shot = tmp_path / "shot.png"
     subprocess.run([_chromium(), *flags, "--window-size=1200,2400",
-                    f"--screenshot={shot}", (out / "report.html").as_uri()],
+                    f"--screenshot={shot}", (out / "demo-report.html").as_uri()],
                    capture_output=True, timeout=120)
     from matplotlib.image import imread
 
@@ -107,5 +107,5 @@ def test_cli_demo_quick(tmp_path):
     args = cli.build_parser().parse_args(["demo", "--quick", "--out", str(tmp_path / "r"),
                                           "--no-progress", "--seed", "1"])
     assert cli.cmd_demo(args, out=buf) == 0
-    assert (tmp_path / "r" / "report.html").exists()
+    assert (tmp_path / "r" / "demo-report.html").exists()
     assert "Report:" in buf.getvalue()

@@ -5,14 +5,51 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
+
+REPORTS = {"demo": "demo-report.html", "fit": "fit-report.html", "compare": "compare.html"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line on stderr (exit status 2), with where to find help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _fail(command, message):
+    """A user's mistake: one line on stderr, exit status 2."""
+    text = " ".join(str(message).split("\n"))
+    print(f"sparsefit {command}: error: {text}", file=sys.stderr)
+    return 2
+
+
+def _check_out(path, seed=None):
+    """``--out`` must be a folder (or not exist yet) and ``--seed`` a valid seed."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        return f"--out {path}: a file exists there; give a folder name"
+    if seed is not None and not 0 <= seed < 2**32:
+        return f"--seed must be an integer from 0 to 2**32 - 1, got {seed}"
+    return None
+
+
+def _replaced_note(out_dir, command):
+    """Whether the command's report exists already (the run will replace it)."""
+    return os.path.exists(os.path.join(out_dir, REPORTS[command]))
 
 
 def cmd_demo(args, out=sys.stdout):
     """The main job: what L1 does, on embedded data; terminal summary and HTML report."""
     from .report.demo import run_demo
 
+    problem = _check_out(args.out, args.seed)
+    if problem:
+        return _fail("demo", problem)
+    existed = _replaced_note(args.out, "demo")
     result = run_demo(args.out, seed=args.seed, quick=args.quick, stream=out,
                       progress=not args.no_progress)
+    if existed:
+        print(f"(This replaced the demo report that was in {args.out}.)", file=out)
     if args.open:
         _open_in_browser(result["report"], out)
     return 0
@@ -32,48 +69,85 @@ def _open_in_browser(path, out):
 
 
 def cmd_fit(args, out=sys.stdout):
-    """Fit a cross-validated sparse model on a user's table; print, report, save."""
+    """Fit a cross-validated sparse model on a user's table; print, save, report."""
     from . import tabular
-    from .plot import plot_cv_curve, plot_path
-    from .report import Section, table_text, write_report
 
-    try:
+    problem = _check_out(args.out)
+    if problem:
+        return _fail("fit", problem)
+    options = dict(task=args.task, penalty=args.penalty, l1_ratio=args.l1_ratio, tau=args.tau,
+                   groups=args.groups, cv=args.cv, n_alphas=args.n_alphas,
+                   selection=args.selection, seed=args.seed)
+    try:  # the options and folders first: a mistake there costs no reading and no fit
+        tabular.check_options(**options, tol=1e-6)
+        if args.save:
+            tabular.check_save_folder(args.save, report_dir=args.out)
         df = tabular.read_table(args.data)
-        model = tabular.fit_table(
-            df, args.target, penalty=args.penalty, l1_ratio=args.l1_ratio, tau=args.tau,
-            groups=args.groups, one_hot=args.one_hot, dropna=args.dropna, cv=args.cv,
-            n_alphas=args.n_alphas, selection=args.selection, seed=args.seed)
+        model = tabular.fit_table(df, args.target, one_hot=args.one_hot, dropna=args.dropna,
+                                  **options)
     except tabular.DataError as exc:
-        print(f"sparsefit fit: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail("fit", exc)
+    _print_fit(model, args, out)
+    if args.save:  # before the report: a failing figure must not cost the model
+        try:
+            tabular.save_fitted(args.save, model)
+        except OSError as exc:
+            return _fail("fit", f"--save {args.save}: {exc.strerror or exc}")
+        print(f"Model saved to {args.save} (model.json + arrays.npz, no pickle)", file=out)
+    try:
+        path, replaced = _fit_report(model, args)
+    except OSError as exc:
+        saved = " (the model was saved)" if args.save else ""
+        return _fail("fit", f"--out {args.out}: the report cannot be written: "
+                            f"{exc.strerror or exc}{saved}")
+    print(f"Report: {path}" + (" (replaced the fit report that was there)" if replaced
+                               else ""), file=out)
+    return 0
+
+
+def _print_fit(model, args, out):
+    from . import tabular
+    from .report import table_text
+
     rows = tabular.selected_features(model)
     p = lambda *a: print(*a, file=out)  # noqa: E731
-    p(f"task: {model['task']} ({model['n_rows']} rows, {len(model['feature_names'])} "
-      f"features), penalty: {model['penalty']}, {args.cv}-fold CV")
+    p(f"task: {model['task']} ({model['task_reason']})")
+    k = model["n_dropped"]
+    dropped = f" ({k} row{'s' * (k > 1)} with NaN dropped: --dropna)" if k else ""
+    p(f"{model['n_rows']} rows{dropped}, {len(model['feature_names'])} features, penalty: "
+      f"{model['penalty']}, {args.cv}-fold CV")
     p(f"alpha_min = {model['alpha_min']:.4g}, alpha_1se = {model['alpha_1se']:.4g}; "
       f"selected ({model['selection']}): {model['alpha']:.4g}")
     p(f"{len(rows)} of {len(model['feature_names'])} features selected:")
     p(table_text(rows) if rows else "(none: the intercept-only model)")
+
+
+def _fit_report(model, args):
+    """Write the fit report; ``(path, whether an earlier fit report was replaced)``."""
+    from . import tabular
+    from .plot import plot_cv_curve, plot_path
+    from .report import Section, write_report
+
+    rows = tabular.selected_features(model)
     ylabel = "CV mean squared error" if model["task"] == "regression" else "CV log-loss"
     figs = [
-        ("path", plot_path(model["alphas"], model["path"], model["feature_names"],
-                           alpha_min=model["alpha_min"], alpha_1se=model["alpha_1se"],
-                           title="Regularization path (standardized features)"),
+        ("fit_path", plot_path(model["alphas"], model["path"], model["feature_names"],
+                               alpha_min=model["alpha_min"], alpha_1se=model["alpha_1se"],
+                               title="Regularization path (standardized features)"),
          "Coefficients along the path"),
-        ("cv_curve", plot_cv_curve(model["alphas"], model["cv_mean"], model["cv_se"],
-                                   alpha_min=model["alpha_min"], alpha_1se=model["alpha_1se"],
-                                   ylabel=ylabel), "Cross-validation curve"),
+        ("fit_cv_curve", plot_cv_curve(model["alphas"], model["cv_mean"], model["cv_se"],
+                                       alpha_min=model["alpha_min"],
+                                       alpha_1se=model["alpha_1se"], ylabel=ylabel),
+         "Cross-validation curve"),
     ]
     sec = Section(f"Sparse model of {model['target']}", [
-        f"Task {model['task']}, penalty {model['penalty']}, {model['n_rows']} rows; "
-        f"selected alpha {model['alpha']:.4g} ({model['selection']})."],
+        f"Task {model['task']} ({model['task_reason']}), penalty {model['penalty']}, "
+        f"{model['n_rows']} rows; selected alpha {model['alpha']:.4g} ({model['selection']})."],
         tables=[rows] if rows else [], figures=figs)
-    path = write_report([sec], args.out, title=f"sparsefit fit: {os.path.basename(args.data)}")
-    p(f"Report: {path}")
-    if args.save:
-        tabular.save_fitted(args.save, model)
-        p(f"Model saved to {args.save} (model.json + arrays.npz, no pickle)")
-    return 0
+    replaced = _replaced_note(args.out, "fit")
+    path = write_report([sec], args.out, title=f"sparsefit fit: {os.path.basename(args.data)}",
+                        filename=REPORTS["fit"])
+    return path, replaced
 
 
 def cmd_predict(args, out=sys.stdout):
@@ -84,14 +158,19 @@ def cmd_predict(args, out=sys.stdout):
     from .io import ModelFormatError
 
     try:
-        df = tabular.read_table(args.data)
-        pred = tabular.predict_table(args.model, df)
+        if args.output:
+            tabular.check_output_file(args.output, model_dir=args.model, inputs=[
+                args.data, os.path.join(args.model, "model.json"),
+                os.path.join(args.model, "arrays.npz")])
+        pred = tabular.predict_file(args.model, args.data)
     except (tabular.DataError, ModelFormatError) as exc:
-        print(f"sparsefit predict: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail("predict", exc)
     frame = pd.DataFrame(pred)
     if args.output:
-        frame.to_csv(args.output, index=False)
+        try:
+            tabular.write_predictions(frame, args.output)
+        except OSError as exc:
+            return _fail("predict", f"--output {args.output}: {exc.strerror or exc}")
         print(f"{len(frame)} predictions written to {args.output}", file=out)
     else:
         frame.to_csv(out, index=False)
@@ -103,19 +182,23 @@ def cmd_compare(args, out=sys.stdout):
     from .report.compare import run_compare
 
     runs, epochs = (2, 30) if args.quick else (args.runs, args.epochs)
-    if runs < 1 or epochs < 1 or not args.lam >= 0:
-        print("sparsefit compare: error: --runs and --epochs must be >= 1, --lam >= 0",
-              file=sys.stderr)
-        return 2
+    if runs < 1 or epochs < 1 or not 0 <= args.lam < float("inf"):
+        return _fail("compare", "--runs and --epochs must be >= 1, --lam finite and >= 0")
+    problem = _check_out(args.out, args.seed)
+    if problem:
+        return _fail("compare", problem)
+    existed = _replaced_note(args.out, "compare")
     result = run_compare(args.out, lam=args.lam, runs=runs, epochs=epochs, seed=args.seed,
                          stream=out)
+    if existed:
+        print(f"(This replaced the compare report that was in {args.out}.)", file=out)
     if args.open:
         _open_in_browser(result["report"], out)
     return 0
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sparsefit",
         description="L1 regularization that does what the textbook says: exact zeros, "
                     "from the Lasso to deep networks.")
@@ -128,7 +211,7 @@ def build_parser():
                           description="Show, on real numbers, that an exact proximal step "
                                       "gives exact zeros and a penalty in the loss does not.")
     demo.add_argument("--out", default="sparsefit-report", metavar="DIR",
-                      help="output folder for report.html and the PNGs "
+                      help="output folder for demo-report.html and the PNGs "
                            "(default: sparsefit-report/)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--quick", action="store_true", help="fewer epochs and alphas")
@@ -142,22 +225,28 @@ def build_parser():
                                      "features, write a report, optionally save the model.")
     fit.add_argument("data", help="a .csv, .tsv or .parquet file")
     fit.add_argument("--target", required=True, help="the column to predict")
+    fit.add_argument("--task", choices=["regression", "binary", "multiclass"],
+                     help="what to predict; read off the target when not given (the choice "
+                          "and its reason are printed)")
     fit.add_argument("--penalty", default="l1",
                      choices=["l1", "elastic_net", "group_lasso", "sparse_group_lasso"])
-    fit.add_argument("--l1-ratio", type=float, default=0.5, help="for elastic_net")
-    fit.add_argument("--tau", type=float, default=0.5, help="for sparse_group_lasso")
-    fit.add_argument("--groups", help="'prefix' (column-name prefix before '_') or a JSON "
-                                      "file {group: [columns]}")
+    fit.add_argument("--l1-ratio", type=float, help="for elastic_net: in (0, 1], default 0.5")
+    fit.add_argument("--tau", type=float, help="for sparse_group_lasso: in [0, 1], default 0.5")
+    fit.add_argument("--groups", help="for the group penalties: 'prefix' (column-name prefix "
+                                      "before '_') or a JSON file {group: [columns]}")
     fit.add_argument("--one-hot", action="store_true", help="one-hot encode text columns")
     fit.add_argument("--dropna", action="store_true", help="drop rows with NaN")
-    fit.add_argument("--cv", type=int, default=5, help="folds (default 5)")
-    fit.add_argument("--n-alphas", type=int, default=50)
+    fit.add_argument("--cv", type=int, default=5, help="folds, 2 to 100 (default 5)")
+    fit.add_argument("--n-alphas", type=int, default=50,
+                     help="penalty strengths on the path, 2 to 1000 (default 50)")
     fit.add_argument("--selection", choices=["min", "1se"], default="1se",
                      help="alpha with the lowest CV error, or the largest within one "
                           "standard error of it (default)")
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--out", default="sparsefit-report", metavar="DIR")
-    fit.add_argument("--save", metavar="DIR", help="save the model (JSON + npz, no pickle)")
+    fit.add_argument("--out", default="sparsefit-report", metavar="DIR",
+                     help="folder of fit-report.html and its PNGs (default: sparsefit-report/)")
+    fit.add_argument("--save", metavar="DIR", help="save the model into this folder (JSON + "
+                                                   "npz, no pickle; a model there is replaced)")
     fit.set_defaults(func=cmd_fit)
 
     cmp = sub.add_parser("compare", help="L1 vs L2 vs none on a noisy line; L1 net shrunk",
@@ -179,9 +268,17 @@ def build_parser():
                                       "--save' on a table with the same feature columns.")
     pred.add_argument("model", help="the folder written by --save")
     pred.add_argument("data", help="a .csv, .tsv or .parquet file")
-    pred.add_argument("--output", help="write a CSV here instead of standard output")
+    pred.add_argument("--output", help="write a CSV here instead of standard output (not one "
+                                       "of the inputs)")
     pred.set_defaults(func=cmd_predict)
     return parser
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings (a model saved by other versions, a fit that did not converge) as one line
+    on stderr, without the source line Python would print."""
+    text = " ".join(str(message).split())
+    print(f"sparsefit: warning: {text} ({category.__name__})", file=file or sys.stderr)
 
 
 def main(argv=None):
@@ -191,7 +288,9 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return args.func(args)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

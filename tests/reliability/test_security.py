@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sparsefit import cli, tabular
-from sparsefit.io import ModelFormatError, load_model, save_model
+from sparsefit.io import ModelFormatError, _digest, load_model, save_model
 
 pd = pytest.importorskip("pandas")
 SRC = pathlib.Path(__file__).resolve().parents[2] / "src" / "sparsefit"
@@ -47,9 +47,10 @@ def test_saved_model_refuses_tampering_and_pickles(tmp_path):
     with pytest.raises(ModelFormatError):
         load_model(str(evil))
     assert not sentinel.exists()
-    # version mismatch warns
+    # version mismatch warns (a model saved by another version: its digest matches)
     meta = json.loads((tmp_path / "ok" / "model.json").read_text())
     meta["versions"]["sparsefit"] = "0.0.0"
+    meta["sha256"] = _digest(meta)
     (tmp_path / "ok" / "model.json").write_text(json.dumps(meta))
     with pytest.warns(UserWarning, match="other versions"):
         load_model(str(tmp_path / "ok"))
@@ -98,7 +99,7 @@ def test_html_report_escapes_user_strings(tmp_path):
     code, _ = _run(["fit", str(path), "--target", "y", "--cv", "3", "--n-alphas", "8",
                     "--out", str(tmp_path / "r")])
     assert code == 0
-    page = (tmp_path / "r" / "report.html").read_text()
+    page = (tmp_path / "r" / "fit-report.html").read_text()
     assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script" not in page.lower()
 

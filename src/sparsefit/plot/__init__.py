@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 ZERO_COLOUR = "#111111"  # exact zeros get their own colour in the weight pictures
+# a user's string (a column name) is shown as written: never parsed as mathtext ("$\foo$"
+# would fail at drawing) nor handed to LaTeX
+USER_TEXT = {"parse_math": False, "usetex": False}
 
 
 def _figure(*args, **kwargs):
@@ -27,7 +30,7 @@ def plot_path(alphas, coefs, feature_names=None, *, alpha_min=None, alpha_1se=No
     alphas : array of shape (n_alphas,)
     coefs : array of shape (n_alphas, n_features)
     feature_names : list of str, optional
-        Labels at the right end of each trace.
+        Labels at the right end of each trace, shown as written (``$`` is not mathtext).
     alpha_min, alpha_1se : float, optional
         Marked with vertical lines.
 
@@ -47,7 +50,8 @@ def plot_path(alphas, coefs, feature_names=None, *, alpha_min=None, alpha_1se=No
         (line,) = ax.plot(alphas, coefs[:, j], lw=1.5)
         if np.any(coefs[:, j] != 0):
             ax.annotate(names[j], (alphas[-1], coefs[-1, j]), fontsize=8, color=line.get_color(),
-                        xytext=(3, 0), textcoords="offset points", va="center")
+                        xytext=(3, 0), textcoords="offset points", va="center",
+                        **USER_TEXT)
     ax.set_xscale("log")
     ax.invert_xaxis()
     ax.axhline(0, color="grey", lw=0.5)

@@ -12,6 +12,8 @@ import io
 import os
 from dataclasses import dataclass, field
 
+from .._atomic import write_bytes
+
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
        max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem; }
@@ -92,7 +94,10 @@ def _png(fig, dpi=100):
 
 def write_report(sections, out_dir, *, title="sparsefit report", filename="report.html",
                  dpi=100, footer=None):
-    """Write ``report.html`` (self-contained) and one PNG per figure into ``out_dir``.
+    """Write ``filename`` (self-contained HTML) and one PNG per figure into ``out_dir``.
+
+    Each file is written atomically (a reader never sees half a report). Each command
+    passes its own ``filename``, so one command's report never replaces another's.
 
     Parameters
     ----------
@@ -137,8 +142,7 @@ def write_report(sections, out_dir, *, title="sparsefit report", filename="repor
                 stem += "_"
             used.add(stem)
             data = _png(fig, dpi)
-            with open(os.path.join(out_dir, f"{stem}.png"), "wb") as fh:
-                fh.write(data)
+            write_bytes(os.path.join(out_dir, f"{stem}.png"), data)
             b64 = base64.b64encode(data).decode("ascii")
             parts.append(f"<figure><img alt='{html.escape(caption or name, quote=True)}' "
                          f"src='data:image/png;base64,{b64}'>"
@@ -148,6 +152,5 @@ def write_report(sections, out_dir, *, title="sparsefit report", filename="repor
         parts.append(f"<p class='note'>{html.escape(footer)}</p>")
     parts.append("</body></html>")
     path = os.path.join(out_dir, filename)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("".join(parts))
+    write_bytes(path, "".join(parts).encode("utf-8"))
     return path

@@ -191,6 +191,7 @@ def run_demo(out_dir="sparsefit-report", *, seed=0, quick=False, stream=None,
     from .. import __version__
 
     path = write_report(sections, out_dir, title="sparsefit demo: is it really L1?",
+                        filename="demo-report.html",
                         footer=f"sparsefit {__version__}, seed {seed}"
                                f"{', quick' if quick else ''}")
     seconds = time.perf_counter() - t0
