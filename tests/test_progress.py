@@ -61,3 +61,22 @@ def test_cv_path_reports_every_problem(n_jobs):
     assert sum(calls) == 21
     assert (len(calls) == 21) if n_jobs is None else (calls == [7, 7, 7])
     assert np.all(np.asarray(calls) > 0)
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-progress"]])
+def test_fit_shows_progress_in_plain_lines_unless_asked_not_to(tmp_path, capsys, flag):
+    import pandas as pd
+
+    from sparsefit import cli
+
+    X, y = make_regression(60, 5, random_state=0)
+    df = pd.DataFrame(X, columns=[f"x{j}" for j in range(5)]).assign(target=y)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    rc = cli.main(["fit", str(tmp_path / "d.csv"), "--target", "target", "--cv", "3",
+                   "--n-alphas", "5", "--out", str(tmp_path / "r")] + flag)
+    err = capsys.readouterr().err
+    assert rc == 0
+    if flag:
+        assert "fit: cross-validated path" not in err
+    else:  # (3 + 1) * 5 + 1 problems, the last line at 100%
+        assert err.strip().splitlines()[-1] == "fit: cross-validated path: 21/21 (100%)"

@@ -43,10 +43,7 @@ NOT_RUN = {
 
 # substring of a doctest example or a bash command -> the issue item that fixes it. Each is
 # a strict xfail: when the fix lands the test passes and says to remove the entry.
-KNOWN_FAILURES = {
-    "--penalty group_lasso": "issue 12 item 20: `sparsefit fit` refuses group_lasso for a "
-                             "class target (regression only); support is being added",
-}
+KNOWN_FAILURES = {}
 
 KINDS = {"python": "python", "py": "python", "pycon": "pycon", "bash": "bash", "sh": "bash",
          "shell": "bash", "": "output", "text": "output"}

@@ -71,6 +71,7 @@ def _open_in_browser(path, out):
 def cmd_fit(args, out=sys.stdout):
     """Fit a cross-validated sparse model on a user's table; print, save, report."""
     from . import tabular
+    from ._progress import Progress
 
     problem = _check_out(args.out)
     if problem:
@@ -83,8 +84,10 @@ def cmd_fit(args, out=sys.stdout):
         if args.save:
             tabular.check_save_folder(args.save, report_dir=args.out)
         df = tabular.read_table(args.data)
-        model = tabular.fit_table(df, args.target, one_hot=args.one_hot, dropna=args.dropna,
-                                  **options)
+        total = (args.cv + 1) * args.n_alphas + 1
+        with Progress(total, "fit: cross-validated path", enabled=not args.no_progress) as bar:
+            model = tabular.fit_table(df, args.target, one_hot=args.one_hot, dropna=args.dropna,
+                                      progress=bar, **options)
     except tabular.DataError as exc:
         return _fail("fit", exc)
     _print_fit(model, args, out)
@@ -189,7 +192,7 @@ def cmd_compare(args, out=sys.stdout):
         return _fail("compare", problem)
     existed = _replaced_note(args.out, "compare")
     result = run_compare(args.out, lam=args.lam, runs=runs, epochs=epochs, seed=args.seed,
-                         stream=out)
+                         stream=out, progress=not args.no_progress)
     if existed:
         print(f"(This replaced the compare report that was in {args.out}.)", file=out)
     if args.open:
@@ -243,6 +246,7 @@ def build_parser():
                      help="alpha with the lowest CV error, or the largest within one "
                           "standard error of it (default)")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--no-progress", action="store_true", help="no progress display")
     fit.add_argument("--out", default="sparsefit-report", metavar="DIR",
                      help="folder of fit-report.html and its PNGs (default: sparsefit-report/)")
     fit.add_argument("--save", metavar="DIR", help="save the model into this folder (JSON + "
@@ -261,6 +265,7 @@ def build_parser():
     cmp.add_argument("--quick", action="store_true", help="2 runs of 30 epochs")
     cmp.add_argument("--out", default="sparsefit-report", metavar="DIR")
     cmp.add_argument("--open", action="store_true")
+    cmp.add_argument("--no-progress", action="store_true", help="no progress display")
     cmp.set_defaults(func=cmd_compare)
 
     pred = sub.add_parser("predict", help="predict with a saved model",

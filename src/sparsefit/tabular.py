@@ -247,7 +247,7 @@ def _model_for(task, y_series, penalty, l1_ratio, tau, group_idx, n_features):
 
 def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, groups=None,
               one_hot=False, dropna=False, cv=5, n_alphas=50, selection="1se", seed=0,
-              tol=1e-6):
+              tol=1e-6, progress=None):
     """Fit the cross-validated sparse model for ``target`` on ``df``.
 
     The features are standardized (mean 0, standard deviation 1) before fitting, so the
@@ -271,6 +271,9 @@ def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, g
     selection : {"1se", "min"}
     seed : int
     tol : float
+    progress : callable, optional
+        Called with the number of problems solved, ``(cv + 1) * n_alphas + 1`` in all (a
+        :class:`sparsefit._progress.Progress`).
 
     Returns
     -------
@@ -321,10 +324,12 @@ def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, g
         cv, shuffle=True, random_state=seed)
     opts = dict(fit_intercept=True, tol=tol, max_iter=200)
     res = cv_path(Xs, y, None, datafit, make, loss, n_alphas=n_alphas, cv=folds,
-                  stratify_y=strat, **opts)
+                  stratify_y=strat, progress=progress, **opts)
     alpha = res.alpha_min if selection == "min" else res.alpha_1se
-    path = solve_path(Xs, y, datafit, make, alphas=res.alphas, **opts)
+    path = solve_path(Xs, y, datafit, make, alphas=res.alphas, progress=progress, **opts)
     final = solve(Xs, y, datafit, make(alpha), **opts)
+    if progress is not None:
+        progress(1)
     coef = np.asarray(final.coef)
     coef = coef.reshape(1, -1) if coef.ndim == 1 else coef.T
     path_coefs = np.asarray(path.coefs)

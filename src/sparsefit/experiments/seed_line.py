@@ -220,7 +220,7 @@ def _describe(net):
 
 
 def run(quick=False, runs=None, epochs=None, lam=0.3, lr=0.01, seed=0, activation="tanh",
-        variants=("l1", "l2", "l1_prox")):
+        variants=("l1", "l2", "l1_prox"), on_run=None):
     """The whole experiment; returns plain data (nothing is printed).
 
     Parameters
@@ -235,6 +235,8 @@ def run(quick=False, runs=None, epochs=None, lam=0.3, lr=0.01, seed=0, activatio
         ``seed + 1000 + r``; the data use ``seed``.
     activation : {"tanh", "relu"}
     variants : tuple of {"none", "l1", "l2", "l1_prox"}
+    on_run : callable, optional
+        ``on_run(variant, run)`` after each run (progress display).
 
     Returns
     -------
@@ -306,6 +308,8 @@ def run(quick=False, runs=None, epochs=None, lam=0.3, lr=0.01, seed=0, activatio
                 shrunk["retrain_fresh"] = total_errors(fresh, data)
                 row["shrunk"] = shrunk
             results[variant].append(row)
+            if on_run is not None:
+                on_run(variant, r)
     summary = {}
     for v, rows in results.items():
         s = {k: float(np.mean([row[k] for row in rows]))

@@ -13,13 +13,16 @@ LABELS = {"none": "no penalty", "l2": "L2 (in the loss)", "l1": "L1 (in the loss
 
 
 def run_compare(out_dir="sparsefit-report", *, lam=0.3, runs=5, epochs=300, seed=0,
-                stream=None):
+                stream=None, progress=False):
     """Run the comparison, print the tables, write the report; returns the experiment data."""
+    from .._progress import Progress
     from ..experiments.seed_line import run
     from ..plot import plot_fitted_lines, plot_weight_heatmaps
 
     stream = stream or sys.stdout
-    out = run(runs=runs, epochs=epochs, lam=lam, seed=seed, variants=VARIANTS)
+    with Progress(runs * len(VARIANTS), "compare: training runs", enabled=progress) as bar:
+        out = run(runs=runs, epochs=epochs, lam=lam, seed=seed, variants=VARIANTS,
+                  on_run=lambda variant, r: bar.update())
     cfg = out["config"]
     rows = []
     for v in VARIANTS:
