@@ -38,8 +38,9 @@ def _replaced_note(out_dir, command):
     return os.path.exists(os.path.join(out_dir, REPORTS[command]))
 
 
-def cmd_demo(args, out=sys.stdout):
+def cmd_demo(args, out=None):
     """The main job: what L1 does, on embedded data; terminal summary and HTML report."""
+    out = sys.stdout if out is None else out
     from .report.demo import run_demo
 
     problem = _check_out(args.out, args.seed)
@@ -68,8 +69,9 @@ def _open_in_browser(path, out):
         print(f"No browser found; open {url} yourself.", file=out)
 
 
-def cmd_fit(args, out=sys.stdout):
+def cmd_fit(args, out=None):
     """Fit a cross-validated sparse model on a user's table; print, save, report."""
+    out = sys.stdout if out is None else out
     from . import tabular
     from ._progress import Progress
 
@@ -153,8 +155,9 @@ def _fit_report(model, args):
     return path, replaced
 
 
-def cmd_predict(args, out=sys.stdout):
+def cmd_predict(args, out=None):
     """Predict with a model saved by ``sparsefit fit --save``."""
+    out = sys.stdout if out is None else out
     import pandas as pd
 
     from . import tabular
@@ -180,8 +183,9 @@ def cmd_predict(args, out=sys.stdout):
     return 0
 
 
-def cmd_compare(args, out=sys.stdout):
+def cmd_compare(args, out=None):
     """L1 vs L2 vs none on the noisy line with outliers; the L1 network shrunk."""
+    out = sys.stdout if out is None else out
     from .report.compare import run_compare
 
     runs, epochs = (2, 30) if args.quick else (args.runs, args.epochs)
