@@ -1,4 +1,4 @@
-"""Compiled proximal Newton for the Multinomial datafit with a separable penalty.
+"""Compiled proximal Newton for the Multinomial datafit, separable or group penalties.
 
 On a working set of features, taken as a dense block ``A`` (n, m) of their columns, one
 Newton step minimizes the quadratic model of the softmax loss in the linear predictor,
@@ -12,7 +12,9 @@ Newton step minimizes the quadratic model of the softmax loss in the linear pred
 with the exact Hessian of every sample (all classes coupled, not class by class), by
 coordinate descent: with ``q_i = p_i . d_i`` kept up to date, the model gradient of
 coefficient ``(j, k)`` is ``A_j . (G_k + s p_k (d_k - q))``, O(n) per coordinate. A
-backtracking line search on the true objective follows. The caller centers the block's
+backtracking line search on the true objective follows. A group penalty (e.g. a feature
+kept or dropped for all classes) takes block proximal steps with the largest eigenvalue
+of the group's block of the model Hessian. The caller centers the block's
 columns when fitting an intercept, so the intercept steps do not crawl when a column's
 mean dwarfs its spread.
 """
@@ -21,9 +23,18 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
-from ..datafits._kernels import FASTMATH, col_dot, multinomial_value, softmax_rows
-from ..penalties._interface import block_prox, block_subdiff, coord_update, subdiff1, value1
+from ..datafits._kernels import FASTMATH, multinomial_value, softmax_rows
+from ..penalties._interface import (
+    block_prox,
+    block_subdiff,
+    block_value,
+    coord_update,
+    subdiff1,
+    value1,
+)
+from ._units import is_group_spec, max_group_size
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -45,10 +56,11 @@ def _value_moved(U, yi, sw, D, t):
     return f
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _block_penalty(spec, V, cols):
-    """Penalty of the block's coefficients ``V`` (m, K): coefficient ``(j, k)`` is penalty
-    coordinate ``cols[j] * K + k``."""
+def block_penalty(spec, V, cols, loc, units):
+    """The penalty of the block's coefficients."""
+
+
+def _sep_block_penalty(spec, V, cols, loc, units):
     m, K = V.shape
     total = 0.0
     for j in range(m):
@@ -58,12 +70,36 @@ def _block_penalty(spec, V, cols):
     return total
 
 
+def _group_block_penalty(spec, V, cols, loc, units):
+    K = V.shape[1]
+    xg = np.empty(max_group_size(spec))
+    total = 0.0
+    for g in units:
+        m = _gather_group(spec, V, loc, K, g, xg)
+        total += block_value(spec, xg[:m], g)
+    return total
+
+
+@overload(block_penalty)
+def _ol_block_penalty(spec, V, cols, loc, units):
+    return _group_block_penalty if is_group_spec(spec) else _sep_block_penalty
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather_group(spec, V, loc, K, g, out):
+    s = spec.grp_ptr[g]
+    e = spec.grp_ptr[g + 1]
+    for t in range(e - s):
+        c = spec.grp_idx[s + t]
+        out[t] = V[loc[c // K], c % K]
+    return e - s
+
+
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _gradients(spec, A, G, V, cols, fit_intercept, grad):
-    """``grad = A.T G.T`` (m, K); returns the largest violation (with the intercepts')."""
+def _gradients(A, G, grad):
+    """``grad = A.T G.T`` (m, K): the loss gradient of the block's coefficients."""
     n, m = A.shape
     K = G.shape[0]
-    viol = 0.0
     for j in range(m):
         a = A[:, j]
         for k in range(K):
@@ -72,51 +108,172 @@ def _gradients(spec, A, G, V, cols, fit_intercept, grad):
             for i in range(n):
                 s += a[i] * g[i]
             grad[j, k] = s
-            viol = max(viol, subdiff1(spec, V[j, k], s, cols[j] * K + k))
-    if fit_intercept:
+
+
+def block_violation(spec, V, grad, cols, loc, units):
+    """The largest optimality violation of the block's coefficients (units)."""
+
+
+def _sep_block_violation(spec, V, grad, cols, loc, units):
+    m, K = V.shape
+    viol = 0.0
+    for j in range(m):
         for k in range(K):
-            viol = max(viol, abs(G[k].sum()))
+            viol = max(viol, subdiff1(spec, V[j, k], grad[j, k], cols[j] * K + k))
     return viol
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _model_cd(spec, A, G, SP, P, V, cols, db, D, q, L, Lb, fit_intercept, max_epochs, tol):
-    """Coordinate descent on the Newton model (see the module docstring); ``V``, ``db``,
-    ``D`` (K, n, the model's change of the linear predictor) and ``q`` are updated in
-    place. Returns the number of epochs."""
+def _group_block_violation(spec, V, grad, cols, loc, units):
+    K = V.shape[1]
+    size = max_group_size(spec)
+    xg, gg = np.empty(size), np.empty(size)
+    viol = 0.0
+    for g in units:
+        m = _gather_group(spec, V, loc, K, g, xg)
+        _gather_group(spec, grad, loc, K, g, gg)
+        viol = max(viol, block_subdiff(spec, xg[:m], gg[:m], g))
+    return viol
+
+
+@overload(block_violation)
+def _ol_block_violation(spec, V, grad, cols, loc, units):
+    return _group_block_violation if is_group_spec(spec) else _sep_block_violation
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _model_grad(a, g_k, sp_k, d_k, q):
+    """Model gradient of one coefficient: ``a . (G_k + s p_k (d_k - q))``."""
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * (g_k[i] + sp_k[i] * (d_k[i] - q[i]))
+    return s
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _move(a, delta, d_k, q, P, k):
+    for i in range(a.shape[0]):
+        step = delta * a[i]
+        d_k[i] += step
+        q[i] += step * P[i, k]
+
+
+def model_epoch(spec, A, G, SP, P, V, cols, loc, units, D, q, L):
+    """One pass of coordinate (or block) descent on the Newton model; returns the largest
+    violation seen. ``L``: per-coefficient curvatures (separable) or per-group bounds."""
+
+
+def _sep_model_epoch(spec, A, G, SP, P, V, cols, loc, units, D, q, L):
+    m, K = V.shape
+    viol = 0.0
+    for j in range(m):
+        a = A[:, j]
+        for k in range(K):
+            if L[j * K + k] <= 0.0:
+                continue
+            s = _model_grad(a, G[k], SP[k], D[k], q)
+            old = V[j, k]
+            new, dist = coord_update(spec, old, s, L[j * K + k], cols[j] * K + k)
+            viol = max(viol, dist)
+            if new != old:
+                V[j, k] = new
+                _move(a, new - old, D[k], q, P, k)
+    return viol
+
+
+def _group_model_epoch(spec, A, G, SP, P, V, cols, loc, units, D, q, L):
+    K = V.shape[1]
+    size = max_group_size(spec)
+    xg, gg, new = np.empty(size), np.empty(size), np.empty(size)
+    viol = 0.0
+    for g in units:
+        Lg = L[g]
+        if Lg <= 0.0:
+            continue
+        s, e = spec.grp_ptr[g], spec.grp_ptr[g + 1]
+        for t in range(e - s):
+            c = spec.grp_idx[s + t]
+            jl, k = loc[c // K], c % K
+            xg[t] = V[jl, k]
+            gg[t] = _model_grad(A[:, jl], G[k], SP[k], D[k], q)
+        viol = max(viol, block_subdiff(spec, xg[:e - s], gg[:e - s], g))
+        for t in range(e - s):
+            gg[t] = xg[t] - gg[t] / Lg
+        block_prox(spec, gg[:e - s], 1.0 / Lg, g, new[:e - s])
+        for t in range(e - s):
+            delta = new[t] - xg[t]
+            if delta != 0.0:
+                c = spec.grp_idx[s + t]
+                jl, k = loc[c // K], c % K
+                V[jl, k] = new[t]
+                _move(A[:, jl], delta, D[k], q, P, k)
+    return viol
+
+
+@overload(model_epoch)
+def _ol_model_epoch(spec, A, G, SP, P, V, cols, loc, units, D, q, L):
+    return _group_model_epoch if is_group_spec(spec) else _sep_model_epoch
+
+
+def curvatures(spec, A, SP, P, loc, units, L):
+    """Fill ``L``: each coefficient's model curvature ``sum_i s_i p_ik (1 - p_ik) a_ij^2``
+    (separable), or each group's largest eigenvalue of its block of the model Hessian
+    (group penalties: a block step with it never increases the model)."""
+
+
+def _sep_curvatures(spec, A, SP, P, loc, units, L):
     n, m = A.shape
+    K = P.shape[1]
+    for k in range(K):
+        for j in range(m):
+            s = 0.0
+            for i in range(n):
+                s += SP[k, i] * (1.0 - P[i, k]) * A[i, j] * A[i, j]
+            L[j * K + k] = s
+
+
+def _group_curvatures(spec, A, SP, P, loc, units, L):
+    n = A.shape[0]
+    K = P.shape[1]
+    for g in units:
+        s, e = spec.grp_ptr[g], spec.grp_ptr[g + 1]
+        size = e - s
+        H = np.zeros((size, size))
+        for t in range(size):
+            ct = spec.grp_idx[s + t]
+            jt, kt = loc[ct // K], ct % K
+            for u in range(t, size):
+                cu = spec.grp_idx[s + u]
+                ju, ku = loc[cu // K], cu % K
+                h = 0.0
+                for i in range(n):
+                    c = 1.0 if kt == ku else 0.0
+                    h += SP[kt, i] * A[i, jt] * A[i, ju] * (c - P[i, ku])
+                H[t, u] = h
+                H[u, t] = h
+        L[g] = np.linalg.eigvalsh(H)[-1] * (1.0 + 1e-10) if size > 0 else 0.0
+
+
+@overload(curvatures)
+def _ol_curvatures(spec, A, SP, P, loc, units, L):
+    return _group_curvatures if is_group_spec(spec) else _sep_curvatures
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _model_cd(spec, A, G, SP, P, V, cols, loc, units, db, D, q, L, Lb, fit_intercept,
+              max_epochs, tol):
+    """Coordinate (block) descent on the Newton model (see the module docstring); ``V``,
+    ``db``, ``D`` (K, n, the model's change of the linear predictor) and ``q`` are updated
+    in place. Returns the number of epochs."""
+    n = A.shape[0]
     K = G.shape[0]
     epoch = 0
     while epoch < max_epochs:
-        viol = 0.0
-        for j in range(m):
-            a = A[:, j]
-            for k in range(K):
-                if L[j, k] <= 0.0:
-                    continue
-                g_k = G[k]
-                sp_k = SP[k]
-                d_k = D[k]
-                s = 0.0
-                for i in range(n):
-                    s += a[i] * (g_k[i] + sp_k[i] * (d_k[i] - q[i]))
-                old = V[j, k]
-                new, dist = coord_update(spec, old, s, L[j, k], cols[j] * K + k)
-                viol = max(viol, dist)
-                if new != old:
-                    delta = new - old
-                    V[j, k] = new
-                    for i in range(n):
-                        step = delta * a[i]
-                        d_k[i] += step
-                        q[i] += step * P[i, k]
+        viol = model_epoch(spec, A, G, SP, P, V, cols, loc, units, D, q, L)
         if fit_intercept:
             for k in range(K):
                 if Lb[k] <= 0.0:
                     continue
-                g_k = G[k]
-                sp_k = SP[k]
-                d_k = D[k]
+                g_k, sp_k, d_k = G[k], SP[k], D[k]
                 s = 0.0
                 for i in range(n):
                     s += g_k[i] + sp_k[i] * (d_k[i] - q[i])
@@ -133,12 +290,14 @@ def _model_cd(spec, A, G, SP, P, V, cols, db, D, q, L, Lb, fit_intercept, max_ep
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def multinomial_newton(spec, A, sw, yi, U, V, cols, b, fit_intercept, max_newton, max_cd, tol):
+def multinomial_newton(spec, A, sw, yi, U, V, cols, loc, units, b, fit_intercept, max_newton,
+                       max_cd, tol):
     """Proximal Newton on the block ``A`` (n, m), the columns ``cols`` of X, with
     coefficients ``V`` (m, K) until the block's largest violation is ``<= tol`` (or
     ``max_newton`` steps). ``U`` (n, K, the full linear predictor), ``V`` and ``b`` are
-    updated in place; coefficient ``(j, k)`` is penalty coordinate ``cols[j] * K + k``.
-    Returns ``(n_epochs, violation)``."""
+    updated in place; coefficient ``(j, k)`` is penalty coordinate ``cols[j] * K + k``;
+    ``loc[j]`` is the block column of feature ``j`` and ``units`` the groups the block
+    holds (group penalties). Returns ``(n_epochs, violation)``."""
     n, m = A.shape
     K = U.shape[1]
     P = np.empty((n, K))
@@ -147,7 +306,7 @@ def multinomial_newton(spec, A, sw, yi, U, V, cols, b, fit_intercept, max_newton
     D = np.empty((K, n))
     q = np.empty(n)
     grad = np.empty((m, K))
-    L = np.empty((m, K))
+    L = np.empty(max(m * K, spec_units(spec)))
     Lb = np.empty(K)
     V0 = np.empty((m, K))
     Vt = np.empty((m, K))
@@ -160,7 +319,11 @@ def multinomial_newton(spec, A, sw, yi, U, V, cols, b, fit_intercept, max_newton
             for i in range(n):
                 G[k, i] = sw[i] * (P[i, k] - (1.0 if yi[i] == k else 0.0))
                 SP[k, i] = sw[i] * P[i, k]
-        viol = _gradients(spec, A, G, V, cols, fit_intercept, grad)
+        _gradients(A, G, grad)
+        viol = block_violation(spec, V, grad, cols, loc, units)
+        if fit_intercept:
+            for k in range(K):
+                viol = max(viol, abs(G[k].sum()))
         if viol <= tol:
             break
         for k in range(K):
@@ -168,19 +331,15 @@ def multinomial_newton(spec, A, sw, yi, U, V, cols, b, fit_intercept, max_newton
             for i in range(n):
                 lb += SP[k, i] * (1.0 - P[i, k])
             Lb[k] = lb
-            for j in range(m):
-                s = 0.0
-                for i in range(n):
-                    s += SP[k, i] * (1.0 - P[i, k]) * A[i, j] * A[i, j]
-                L[j, k] = s
+        curvatures(spec, A, SP, P, loc, units, L)
         D[:, :] = 0.0
         q[:] = 0.0
         db[:] = 0.0
         V0[:, :] = V
-        epochs += _model_cd(spec, A, G, SP, P, V, cols, db, D, q, L, Lb, fit_intercept, max_cd,
-                            0.3 * viol)
-        pen0 = _block_penalty(spec, V0, cols)
-        delta = _block_penalty(spec, V, cols) - pen0
+        epochs += _model_cd(spec, A, G, SP, P, V, cols, loc, units, db, D, q, L, Lb,
+                            fit_intercept, max_cd, 0.3 * viol)
+        pen0 = block_penalty(spec, V0, cols, loc, units)
+        delta = block_penalty(spec, V, cols, loc, units) - pen0
         for k in range(K):
             for i in range(n):
                 delta += G[k, i] * D[k, i]
@@ -196,7 +355,7 @@ def multinomial_newton(spec, A, sw, yi, U, V, cols, b, fit_intercept, max_newton
                 for j in range(m):
                     for k in range(K):
                         Vt[j, k] = V0[j, k] + t * (V[j, k] - V0[j, k])
-                Ft = _value_moved(U, yi, sw, D, t) + _block_penalty(spec, Vt, cols)
+                Ft = _value_moved(U, yi, sw, D, t) + block_penalty(spec, Vt, cols, loc, units)
                 if Ft <= F0 + 1e-4 * t * delta:
                     break
                 t *= 0.5
@@ -211,108 +370,12 @@ def multinomial_newton(spec, A, sw, yi, U, V, cols, b, fit_intercept, max_newton
     return epochs, viol
 
 
-@njit(cache=True, nogil=True)
-def _softmax_row(U, P, i, K):
-    m = U[i, 0]
-    for k in range(1, K):
-        m = max(m, U[i, k])
-    s = 0.0
-    for k in range(K):
-        e = np.exp(U[i, k] - m)
-        P[i, k] = e
-        s += e
-    for k in range(K):
-        P[i, k] /= s
+def spec_units(spec):
+    """The number of groups of a group spec (0 for separable specs)."""
 
 
-@njit(cache=True, nogil=True)
-def multinomial_block_cd(spec, data, indices, indptr, n, dense, sw, Y, U, P, W, b,
-                         fit_intercept, lc, units, K, max_epochs, tol):
-    """Block coordinate descent on the multinomial loss with a group penalty whose groups
-    hold flattened coefficients ``c = j * K + k`` (feature ``j``, class ``k``).
-
-    Each group takes a proximal gradient step with step ``1 / lc[g]``, where ``lc[g]``
-    bounds the curvature of the loss on the group (the softmax Hessian is at most I / 2),
-    so every step decreases the objective (majorization-minimization). ``U = XW + b`` and
-    ``P = softmax(U)`` are kept up to date. ``W`` is the flattened (p * K) coefficient
-    vector. Returns ``(n_epochs, last_violation)``.
-    """
-    gmax = 1
-    for u in units:
-        gmax = max(gmax, spec.grp_ptr[u + 1] - spec.grp_ptr[u])
-    xg = np.empty(gmax)
-    gg = np.empty(gmax)
-    new = np.empty(gmax)
-    resid = np.empty(n)
-    viol = np.inf
-    epoch = 0
-    while epoch < max_epochs:
-        viol = 0.0
-        for u in units:
-            L = lc[u]
-            if L <= 0.0:
-                continue
-            s = spec.grp_ptr[u]
-            e = spec.grp_ptr[u + 1]
-            ln = e - s
-            for t in range(ln):
-                c = spec.grp_idx[s + t]
-                j = c // K
-                k = c - j * K
-                for i in range(n):
-                    resid[i] = sw[i] * (P[i, k] - Y[i, k])
-                gg[t] = col_dot(data, indices, indptr, n, dense, j, resid)
-                xg[t] = W[c]
-            d = block_subdiff(spec, xg[:ln], gg[:ln], u)
-            viol = max(viol, d)
-            for t in range(ln):
-                gg[t] = xg[t] - gg[t] / L
-            block_prox(spec, gg[:ln], 1.0 / L, u, new[:ln])
-            changed = False
-            for t in range(ln):
-                delta = new[t] - xg[t]
-                if delta != 0.0:
-                    changed = True
-                    c = spec.grp_idx[s + t]
-                    W[c] = new[t]
-                    j = c // K
-                    k = c - j * K
-                    if dense:
-                        base = j * n
-                        col = data[base:base + n]
-                        for i in range(n):
-                            U[i, k] += delta * col[i]
-                    else:
-                        st = indptr[j]
-                        en = indptr[j + 1]
-                        dd = data[st:en]
-                        ix = indices[st:en]
-                        for q in range(en - st):
-                            U[ix[q], k] += delta * dd[q]
-            if changed:
-                # refresh the probabilities of the rows that moved
-                if dense:
-                    for i in range(n):
-                        _softmax_row(U, P, i, K)
-                else:
-                    for t in range(ln):
-                        j = spec.grp_idx[s + t] // K
-                        for q in range(indptr[j], indptr[j + 1]):
-                            _softmax_row(U, P, indices[q], K)
-        if fit_intercept:
-            # the intercept's curvature is at most sum(sw) / 2 = 1 / 2
-            for k in range(K):
-                gb = 0.0
-                for i in range(n):
-                    gb += sw[i] * (P[i, k] - Y[i, k])
-                viol = max(viol, abs(gb))
-                delta = -2.0 * gb
-                b[k] += delta
-                for i in range(n):
-                    U[i, k] += delta
-                for i in range(n):
-                    _softmax_row(U, P, i, K)
-        epoch += 1
-        if viol <= tol:
-            break
-    return epoch, viol
+@overload(spec_units)
+def _ol_spec_units(spec):
+    if is_group_spec(spec):
+        return lambda spec: spec.grp_ptr.shape[0] - 1
+    return lambda spec: 0

@@ -15,7 +15,7 @@ from ._common import check_datafit, describe
 from ._gap import StopRule, null_grad_scale, null_primal
 from ._outer import outer_loop
 from .cd import QuadraticCD
-from .prox_newton import BinaryNewton, MultinomialBlockCD, MultinomialNewton
+from .prox_newton import BinaryNewton, MultinomialNewton
 
 
 def _check_params(tol, max_iter, p0, anderson):
@@ -174,8 +174,7 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
                             xt_init=xt_init, **common)
         label = "cd"
     else:
-        cls = BinaryNewton if K is None else (MultinomialBlockCD if info.is_group
-                                              else MultinomialNewton)
+        cls = BinaryNewton if K is None else MultinomialNewton
         state = cls(store, y, sw, datafit, info, w, b, max_pn_iter=20, max_cd=200,
                     inner_tol_ratio=0.1 if inner_tol_ratio is None else float(inner_tol_ratio),
                     **common)

@@ -8,10 +8,9 @@ plus the exact penalty,
 
 by the same weighted least-squares coordinate-descent kernel as the Quadratic solver (the
 IRLS form of the Newton model), followed by a backtracking line search on the true
-objective. Multinomial, separable penalty: the compiled proximal Newton of
-:mod:`._multinomial_kernels` on a dense block of the working-set columns, with the exact
-per-sample Hessian. Multinomial, group penalty (a feature kept or dropped for all classes):
-block coordinate descent majorized by the softmax curvature bound.
+objective. Multinomial: the compiled proximal Newton of :mod:`._multinomial_kernels` on a
+dense block of the working-set columns, with the exact per-sample Hessian (coordinate
+steps for a separable penalty, block steps for a group penalty).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import numpy as np
 from ..datafits._validation import linear_predictor, xt_times
 from ._columns import weighted_col_moments, weighted_col_norms, xt_dot_cols
 from ._epochs import wls_cd
-from ._multinomial_kernels import multinomial_block_cd, multinomial_newton
+from ._multinomial_kernels import multinomial_newton
 from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
 from ._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
 
@@ -181,10 +180,10 @@ class BinaryNewton(_NewtonState):
 
 
 class MultinomialNewton(_NewtonState):
-    """Working-set proximal Newton over the features for the Multinomial datafit with a
-    separable penalty: each outer iteration keeps the features that are non-zero or
-    closest to entering in any class, and solves that subproblem by the compiled
-    proximal Newton on a dense block of their columns. Coefficient ``(j, k)`` is penalty
+    """Working-set proximal Newton for the Multinomial datafit: each outer iteration keeps
+    the units (features for a separable penalty, groups for a group penalty) that are
+    non-zero or closest to entering, and solves that subproblem by the compiled proximal
+    Newton on a dense block of their columns. Coefficient ``(j, k)`` is penalty
     coordinate ``j * n_classes + k``."""
 
     def __init__(self, store, y, sw, datafit, info, W, b, *, fit_intercept, tol, p0, ws_hint,
@@ -213,11 +212,13 @@ class MultinomialNewton(_NewtonState):
 
     def step(self, it, gap):
         p, K = self.W.shape
-        feat_rank = self.rank.reshape(p, K).max(axis=1)
-        nonzero = np.any(self.W != 0, axis=1)
-        ws = select_working_set(feat_rank, nonzero, self.p0, self.ws_hint if it == 0 else None)
+        if self.info.is_group:
+            unit_rank, nonzero = self.rank, unit_nonzero(self.W.ravel(), self.info)
+        else:  # a feature enters when any of its classes does
+            unit_rank, nonzero = self.rank.reshape(p, K).max(axis=1), np.any(self.W != 0, axis=1)
+        ws = select_working_set(unit_rank, nonzero, self.p0, self.ws_hint if it == 0 else None)
         ratio = self.inner_tol_ratio
-        if gap > 0 and holds_core(nonzero, feat_rank, self.prev_ws):
+        if gap > 0 and holds_core(nonzero, unit_rank, self.prev_ws):
             ratio = max(min(ratio, 0.1 * self.tol / gap), 1e-3)
         self.prev_ws = ws
         self.n_epochs += self._newton_on_block(ws, ratio * self.kkt)
@@ -228,16 +229,28 @@ class MultinomialNewton(_NewtonState):
         ``X_ws W_ws + b = (X_ws - c) W_ws + (b + c W_ws)``)."""
         from .cd import _dense_columns
 
-        A = np.asfortranarray(_dense_columns(self.store, ws))
-        V = np.ascontiguousarray(self.W[ws])
-        c = np.zeros(ws.size)
+        K = self.K
+        if self.info.is_group:
+            spec = self.info.spec
+            coords = np.concatenate([spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]]
+                                     for g in ws] + [np.zeros(0, dtype=np.int64)])
+            cols = np.unique(coords // K).astype(np.int64)
+            units = ws
+        else:
+            cols, units = ws, np.zeros(0, dtype=np.int64)
+        loc = np.full(self.store.p, -1, dtype=np.int64)
+        loc[cols] = np.arange(cols.size)
+        A = np.asfortranarray(_dense_columns(self.store, cols))
+        V = np.ascontiguousarray(self.W[cols])
+        c = np.zeros(cols.size)
         if self.fit_intercept:
             c = (self.sw @ A) / self.sw.sum()
             A -= c
         bc = self.b + c @ V
-        ep, _ = multinomial_newton(self.info.spec, A, self.sw, self.yi, self.U, V, ws, bc,
-                                   self.fit_intercept, self.max_pn_iter, self.max_cd, tol)
-        self.W[ws] = V
+        ep, _ = multinomial_newton(self.info.spec, A, self.sw, self.yi, self.U, V, cols, loc,
+                                   units, bc, self.fit_intercept, self.max_pn_iter,
+                                   self.max_cd, tol)
+        self.W[cols] = V
         self.b = bc - c @ V
         return ep
 
@@ -245,65 +258,3 @@ class MultinomialNewton(_NewtonState):
         return SolverResult(coef=self.W, intercept=self.b if self.fit_intercept
                             else np.zeros(self.K), n_epochs=self.n_epochs, gradient=-self.Xt,
                             **outcome)
-
-
-class MultinomialBlockCD(_NewtonState):
-    """Working-set block coordinate descent (majorization by the softmax curvature bound
-    ``1/2``) for the Multinomial datafit with a group penalty, e.g. ``GroupL1`` with one
-    group per feature holding its ``n_classes`` coefficients (flattened ``j * K + k``)."""
-
-    def __init__(self, store, y, sw, datafit, info, W, b, *, fit_intercept, tol, p0,
-                 inner_tol_ratio=0.3, max_epochs=10_000, **_):
-        super().__init__(store, y, sw, datafit, info, fit_intercept)
-        K = datafit.n_classes
-        self.K, self.p0, self.max_epochs, self.inner_tol_ratio = K, p0, max_epochs, \
-            inner_tol_ratio
-        self.b = np.array(b, dtype=np.float64).reshape(K) if fit_intercept else np.zeros(K)
-        self.U = np.ascontiguousarray(linear_predictor(store, W, self.b))
-        self.Y = np.ascontiguousarray(datafit._onehot(y))
-        col = np.zeros(store.p)
-        weighted_col_norms(*store.args, np.arange(store.p, dtype=np.int64), sw, col)
-        # curvature bound of group g: 1/2 * sum over its coefficients of sum_i sw_i X_ij^2
-        spec = info.spec
-        coef_curv = 0.5 * np.repeat(col, K)
-        self.lc = np.add.reduceat(coef_curv[spec.grp_idx], spec.grp_ptr[:-1]) \
-            if info.n_units else np.zeros(0)
-        self.wf = np.ascontiguousarray(W, dtype=np.float64).ravel().copy()
-
-    def optimality(self):
-        # the intercept is a coordinate of the block CD: refreshed by its own steps
-        self.theta = -self.datafit._raw_grad(self.y, self.U, self.sw)
-        self.Xt = xt_times(self.store, self.theta)
-        kkt = compiled_unit_scores(self.info.spec, self.wf, -self.Xt.ravel(), self.scores,
-                                   self.rank)
-        if self.fit_intercept:
-            kkt = max(kkt, float(np.max(np.abs(self.theta.sum(0)))))
-        self.kkt = kkt
-        return kkt
-
-    def primal_dual(self):
-        P = self.datafit._value_u(self.y, self.U, self.sw) + compiled_penalty_value(
-            self.info.spec, self.wf)
-        th, Xth = self.theta, self.Xt
-        if self.fit_intercept:  # the dual point of the optimal intercept
-            th = self.datafit.dual_point(self.y, self.U, self.sw, True)
-            Xth = xt_times(self.store, th)
-        s, conj = compiled_dual_terms(self.info.spec, np.ascontiguousarray(Xth.ravel()),
-                                      self.info.free_or_empty)
-        return P, self.datafit._dual_value(self.y, s * th, self.sw) - conj
-
-    def nnz(self):
-        return int(np.count_nonzero(self.wf))
-
-    def step(self, it, gap):
-        ws = select_working_set(self.rank, unit_nonzero(self.wf, self.info), self.p0)
-        P = np.ascontiguousarray(self.datafit._softmax(self.U))
-        ep, _ = multinomial_block_cd(self.info.spec, *self.store.args, self.sw, self.Y, self.U,
-                                     P, self.wf, self.b, self.fit_intercept, self.lc, ws,
-                                     self.K, self.max_epochs, self.inner_tol_ratio * self.kkt)
-        self.n_epochs += ep
-
-    def result(self, **outcome):
-        return SolverResult(coef=self.wf.reshape(-1, self.K).copy(),
-                            intercept=self.b if self.fit_intercept else np.zeros(self.K),
-                            n_epochs=self.n_epochs, gradient=-self.Xt, **outcome)
