@@ -13,7 +13,9 @@ from sparsefit.linear_model import (
     GroupLasso,
     Lasso,
     LassoCV,
+    LogSumRegressor,
     MCPRegressor,
+    SCADRegressor,
     SparseGroupLasso,
     SparseLogisticRegression,
     SparseLogisticRegressionCV,
@@ -32,6 +34,8 @@ ESTIMATORS = [
     SparseGroupLasso(alpha=0.1),
     AdaptiveLasso(alpha=0.1),
     MCPRegressor(alpha=0.1),
+    SCADRegressor(alpha=0.1),
+    LogSumRegressor(alpha=0.1),
     FusedLasso(alpha=0.1),
 ]
 

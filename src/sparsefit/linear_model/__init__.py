@@ -9,7 +9,9 @@ from ._regression import (
     ElasticNet,
     GroupLasso,
     Lasso,
+    LogSumRegressor,
     MCPRegressor,
+    SCADRegressor,
     SparseGroupLasso,
 )
 
@@ -24,6 +26,8 @@ __all__ = [
     "SparseGroupLasso",
     "AdaptiveLasso",
     "MCPRegressor",
+    "SCADRegressor",
+    "LogSumRegressor",
     "FusedLasso",
     "regularization_path",
     "registry",

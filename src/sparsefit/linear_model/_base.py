@@ -150,6 +150,92 @@ def warn_if_unpenalized(est):
                       "NaN.", UserWarning, stacklevel=3)
 
 
+# Every linear estimator takes these: glmnet's penalty.factor and lower/upper.limits.
+PENALTY_OPTIONS = {"bounds": ["array-like", None], "penalty_factor": ["array-like", None]}
+PENALTY_OPTIONS_DOC = """
+    bounds : tuple (lower, upper), optional
+        Box constraints on the coefficients, each a number or one per feature (``-inf`` /
+        ``inf`` for none), with ``lower <= 0 <= upper`` (glmnet's ``lower.limits`` and
+        ``upper.limits``). ``positive=True`` is ``bounds=(0, inf)``. Group penalties and
+        non-convex penalties take sign constraints only.
+    penalty_factor : array-like, optional
+        Non-negative multiplier of the penalty, one per feature (one per group for a group
+        penalty); 0 leaves a feature unpenalized (glmnet's ``penalty.factor``)."""
+
+
+def _check_bounds(bounds, n_features):
+    if bounds is None:
+        return None
+    if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+        raise ValueError(f"bounds must be a pair (lower, upper), got {bounds!r}")
+    out = []
+    for name, b in zip(("lower", "upper"), bounds):
+        try:
+            arr = np.asarray(b, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds: {name} must be a number or an array of numbers, got "
+                             f"{b!r}") from None
+        if arr.size not in (1, n_features) or np.any(np.isnan(arr)):
+            raise ValueError(f"bounds: {name} must be a number or {n_features} numbers (one "
+                             f"per feature) without NaN, got {arr.size} values")
+        out.append(arr)
+    lower, upper = out
+    if np.any(lower > 0) or np.any(upper < 0):
+        raise ValueError("bounds must hold 0 (lower <= 0 <= upper), as glmnet's limits do")
+    return lower, upper
+
+
+def finish_penalty(est, penalty, n_features, n_classes=None):
+    """``penalty`` with the estimator's ``penalty_factor`` (:class:`~sparsefit.penalties.
+    Scaled`) and ``bounds`` / ``positive`` (:class:`~sparsefit.penalties.Box`). For the
+    multinomial coefficients (feature ``j``, class ``k`` is coordinate ``j * K + k``) the
+    per-feature values apply to every class."""
+    from ..penalties import Box, Scaled
+
+    K = n_classes or 1
+    factor = getattr(est, "penalty_factor", None)
+    if factor is not None:
+        f = np.asarray(factor, dtype=np.float64).ravel()
+        units = penalty.numba_spec().grp_ptr.size - 1 if not penalty.is_separable else None
+        if penalty.is_separable:
+            if f.size != n_features:
+                raise ValueError(f"penalty_factor has {f.size} entries, expected {n_features}"
+                                 " (one per feature)")
+            f = np.repeat(f, K)
+        elif f.size != units:
+            raise ValueError(f"penalty_factor has {f.size} entries, expected {units} (one per "
+                             "group)")
+        if not np.all(np.isfinite(f)) or np.any(f < 0):
+            raise ValueError("penalty_factor must be finite and >= 0")
+        penalty = Scaled(penalty, f)
+    bounds = _check_bounds(getattr(est, "bounds", None), n_features)
+    if getattr(est, "positive", False):
+        if bounds is not None:
+            raise ValueError("give positive=True or bounds, not both (positive is "
+                             "bounds=(0, inf))")
+        bounds = (np.zeros(1), np.full(1, np.inf))
+    if bounds is not None:
+        lower, upper = (np.repeat(b, K) if b.size > 1 else b for b in bounds)
+        penalty = Box(penalty, lower, upper)
+    return penalty
+
+
+class PenaltyMaker:
+    """``make_penalty(alpha)`` for paths and CV: ``base(alpha)`` with the estimator's
+    ``penalty_factor`` and ``bounds`` / ``positive`` (see :func:`finish_penalty`).
+    Picklable, so folds can run in other processes."""
+
+    def __init__(self, base, est, n_features, n_classes=None):
+        self.base = base
+        self.bounds = getattr(est, "bounds", None)
+        self.positive = getattr(est, "positive", False)
+        self.penalty_factor = getattr(est, "penalty_factor", None)
+        self.n_features, self.n_classes = n_features, n_classes
+
+    def __call__(self, alpha):
+        return finish_penalty(self, self.base(alpha), self.n_features, self.n_classes)
+
+
 class SparseInputMixin:
     """Declares that the estimator accepts scipy sparse ``X``."""
 
@@ -170,10 +256,8 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "warm_start": ["boolean"],
+        **PENALTY_OPTIONS,
     }
-
-    def _solver_options(self):
-        return {}
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -200,11 +284,10 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         return warm_start_point(self, (X.shape[1],))
 
     def _fit_validated(self, X, y, sw, w0=None, b0=None):
-        penalty = self._penalty(X.shape[1])
+        penalty = finish_penalty(self, self._penalty(X.shape[1]), X.shape[1])
         res = solve(validated_store(X), y, Quadratic(), penalty,
                     fit_intercept=self.fit_intercept, sample_weight=sw, w_init=w0,
-                    intercept_init=b0, tol=self.tol, max_iter=self.max_iter,
-                    **self._solver_options())
+                    intercept_init=b0, tol=self.tol, max_iter=self.max_iter)
         self._set_solution(res, X.dtype)
         return self
 

@@ -14,10 +14,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ..datafits import Quadratic
-from ..penalties import Box
-from ..solvers import grad_at_zero, solve, solve_path
+from ..solvers import alpha_max, solve, solve_path
 from ..solvers.path import alpha_grid
 from ._base import (
+    PenaltyMaker,
     SparseInputMixin,
     SparseLinearRegressor,
     check_fit_data,
@@ -36,17 +36,14 @@ CV_CONSTRAINTS = {
 }
 
 
-def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sample_weight,
-                positive=False):
+def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sample_weight):
     """The geometric grid from the data's ``alpha_max`` (strength of ``make_penalty``)."""
     pen1 = make_penalty(1.0)
-    if positive:
-        pen1 = Box(pen1, 0.0, np.inf)
     if pen1.strength <= 0:
         raise ValueError("the automatic alpha grid needs a non-zero L1 part (l1_ratio > 0); "
                          "pass alphas explicitly")
-    g0 = grad_at_zero(X, y, datafit, fit_intercept=fit_intercept, sample_weight=sample_weight)
-    amax = pen1.alpha_max(g0) / pen1.strength
+    amax = alpha_max(X, y, datafit, pen1, fit_intercept=fit_intercept,
+                     sample_weight=sample_weight) / pen1.strength
     if not np.isfinite(amax) or amax <= 0:
         amax = 1.0  # y constant (or all-zero X): any grid gives the zero model
     return alpha_grid(amax, n_alphas, eps)
@@ -163,8 +160,7 @@ def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_a
     """
     if alphas is None:
         alphas = path_alphas(X, y, datafit, make_penalty, eps=eps, n_alphas=n_alphas,
-                             fit_intercept=opts.get("fit_intercept", False), sample_weight=sw,
-                             positive=opts.get("positive", False))
+                             fit_intercept=opts.get("fit_intercept", False), sample_weight=sw)
     else:
         alphas = check_alphas(alphas)
     losses = cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, cv=cv,
@@ -190,7 +186,10 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
     }
 
     def __init__(self, *, eps=1e-3, n_alphas=100, alphas=None, fit_intercept=True, tol=1e-4,
-                 max_iter=100, cv=5, n_jobs=None, positive=False, selection="min", verbose=0):
+                 max_iter=100, cv=5, n_jobs=None, positive=False, selection="min", verbose=0,
+                 bounds=None, penalty_factor=None):
+        self.bounds = bounds
+        self.penalty_factor = penalty_factor
         self.eps = eps
         self.n_alphas = n_alphas
         self.alphas = alphas
@@ -208,13 +207,13 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
         self._validate_params()
         ratios = self._l1_ratios()
         X, y, sw = check_fit_data(self, X, y, sample_weight)
-        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
-                    positive=self.positive)
+        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter)
         datafit = Quadratic()
-        paths = [cv_path(X, y, sw, datafit, partial(_elastic_net_penalty, l1_ratio=float(r)),
-                         weighted_mse, alphas=self.alphas, eps=self.eps,
-                         n_alphas=self.n_alphas, cv=self.cv, n_jobs=self.n_jobs,
-                         verbose=self.verbose, **opts) for r in ratios]
+        makers = [PenaltyMaker(partial(_elastic_net_penalty, l1_ratio=float(r)), self,
+                               X.shape[1]) for r in ratios]
+        paths = [cv_path(X, y, sw, datafit, make, weighted_mse, alphas=self.alphas,
+                         eps=self.eps, n_alphas=self.n_alphas, cv=self.cv, n_jobs=self.n_jobs,
+                         verbose=self.verbose, **opts) for make in makers]
         # scikit-learn's shapes: one l1_ratio drops the leading axis
         squeeze = (lambda a: a[0]) if len(ratios) == 1 else (lambda a: a)
         self.alphas_ = squeeze(np.asarray([p.alphas for p in paths]))
@@ -226,8 +225,8 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
         self.alpha_min_ = paths[best].alpha_min
         self.alpha_1se_ = paths[best].alpha_1se
         self.alpha_ = self.alpha_min_ if self.selection == "min" else self.alpha_1se_
-        res = solve(validated_store(X), y, datafit,
-                    _elastic_net_penalty(self.alpha_, self.l1_ratio_), sample_weight=sw, **opts)
+        res = solve(validated_store(X), y, datafit, makers[best](self.alpha_), sample_weight=sw,
+                    **opts)
         SparseLinearRegressor._set_solution(self, res, X.dtype)
         return self
 
@@ -261,6 +260,10 @@ class ElasticNetCV(_RegressionCV):
     positive : bool, default=False
     selection : {"min", "1se"}, default="min"
     verbose : int, default=0
+    bounds : tuple (lower, upper), optional
+        Box constraints on the coefficients (see :class:`Lasso`).
+    penalty_factor : array-like of shape (n_features,), optional
+        Per-feature multipliers of the penalty; 0 leaves a feature unpenalized.
 
     Attributes
     ----------
@@ -292,11 +295,11 @@ class ElasticNetCV(_RegressionCV):
 
     def __init__(self, *, l1_ratio=0.5, eps=1e-3, n_alphas=100, alphas=None,
                  fit_intercept=True, tol=1e-4, max_iter=100, cv=5, n_jobs=None,
-                 positive=False, selection="min", verbose=0):
+                 positive=False, selection="min", verbose=0, bounds=None, penalty_factor=None):
         super().__init__(eps=eps, n_alphas=n_alphas, alphas=alphas,
                          fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, cv=cv,
                          n_jobs=n_jobs, positive=positive, selection=selection,
-                         verbose=verbose)
+                         verbose=verbose, bounds=bounds, penalty_factor=penalty_factor)
         self.l1_ratio = l1_ratio
 
     def _l1_ratios(self):

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval
 
 from ..penalties import TV1D
 from ..solvers.fista import LeastSquares, fista
-from ._base import SparseLinearRegressor, check_fit_data, checked_cast
+from ._base import SparseLinearRegressor, check_fit_data, checked_cast, finish_penalty
 
 
 class FusedLasso(SparseLinearRegressor):
@@ -34,6 +34,13 @@ class FusedLasso(SparseLinearRegressor):
         FISTA iterations.
     check_every : int, default=10
     warm_start : bool, default=False
+    positive : bool, default=False
+    bounds : tuple (lower, upper), optional
+        One lower and one upper bound for every coefficient, ``lower <= 0 <= upper``: the
+        TV prox clipped to them is the exact prox of the constrained penalty.
+    penalty_factor : None
+        Not defined here (the penalty acts on differences of neighbouring coefficients,
+        not on features); anything but None is refused.
 
     Examples
     --------
@@ -51,10 +58,15 @@ class FusedLasso(SparseLinearRegressor):
         "alpha": [Interval(Real, 0, np.inf, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "check_every": [Interval(Integral, 1, None, closed="left")],
+        "positive": ["boolean"],
     }
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, tol=1e-6, max_iter=10_000,
-                 check_every=10, warm_start=False):
+                 check_every=10, warm_start=False, positive=False, bounds=None,
+                 penalty_factor=None):
+        self.positive = positive
+        self.bounds = bounds
+        self.penalty_factor = penalty_factor
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.tol = tol
@@ -77,7 +89,15 @@ class FusedLasso(SparseLinearRegressor):
         root = np.sqrt(s * b.size)
         smooth = LeastSquares(A * root[:, None], b * root)
         w0, _ = self._warm_init(X)
-        res = fista(smooth, TV1D(self.alpha), w0=w0, tol=self.tol, max_iter=self.max_iter,
+        if self.penalty_factor is not None:
+            raise ValueError("penalty_factor: FusedLasso penalizes the differences of "
+                             "neighbouring coefficients, not the features, so per-feature "
+                             "factors are not defined for it; leave penalty_factor=None")
+        penalty = finish_penalty(self, TV1D(self.alpha), X.shape[1])
+        if w0 is not None:  # a warm start outside new bounds is moved in
+            w0 = penalty.prox(w0, 0.0) if not hasattr(penalty, "lower") else np.clip(
+                w0, penalty.lower[0], penalty.upper[0])
+        res = fista(smooth, penalty, w0=w0, tol=self.tol, max_iter=self.max_iter,
                     check_every=self.check_every)
         self.coef_ = checked_cast(res.coef, dtype)
         intercept = float(y_mean - x_mean @ res.coef) if self.fit_intercept else 0.0

@@ -16,6 +16,7 @@ from ..datafits import Logistic, Multinomial
 from ..penalties import L1L2, GroupL1
 from ..solvers import solve
 from ._base import (
+    PenaltyMaker,
     SparseInputMixin,
     SparseLinearRegressor,
     check_fit_data,
@@ -69,9 +70,10 @@ class _LogisticBase(SparseInputMixin, ClassifierMixin, BaseEstimator):
     }
 
     def _make_penalty(self, n_features, n_classes, l1_ratio=None):
-        return partial(logistic_penalty, l1_ratio=self.l1_ratio if l1_ratio is None
+        base = partial(logistic_penalty, l1_ratio=self.l1_ratio if l1_ratio is None
                        else l1_ratio, n_features=n_features, n_classes=n_classes,
                        multiclass_penalty=self.multiclass_penalty)
+        return PenaltyMaker(base, self, n_features, n_classes if n_classes > 2 else None)
 
     def _set_solution(self, res, dtype, n_classes):
         coef = checked_cast(res.coef, dtype)
@@ -133,6 +135,11 @@ class SparseLogisticRegression(_LogisticBase):
         Relative duality gap.
     max_iter : int, default=100
     warm_start : bool, default=False
+    bounds : tuple (lower, upper), optional
+        Box constraints per feature (the same for every class), ``lower <= 0 <= upper``.
+    penalty_factor : array-like of shape (n_features,), optional
+        Per-feature multipliers of the penalty (one per group with
+        ``multiclass_penalty="group"``: that is one per feature); 0 leaves it unpenalized.
 
     Attributes
     ----------
@@ -159,7 +166,10 @@ class SparseLogisticRegression(_LogisticBase):
     }
 
     def __init__(self, alpha=1.0, *, l1_ratio=1.0, multiclass_penalty="l1",
-                 fit_intercept=True, tol=1e-4, max_iter=100, warm_start=False):
+                 fit_intercept=True, tol=1e-4, max_iter=100, warm_start=False, bounds=None,
+                 penalty_factor=None):
+        self.bounds = bounds
+        self.penalty_factor = penalty_factor
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.multiclass_penalty = multiclass_penalty
@@ -202,6 +212,8 @@ class SparseLogisticRegressionCV(_LogisticBase):
     n_jobs : int, optional
     selection : {"min", "1se"}, default="min"
     fit_intercept, tol, max_iter, verbose
+    bounds, penalty_factor
+        As for :class:`SparseLogisticRegression`.
 
     Attributes
     ----------
@@ -229,7 +241,9 @@ class SparseLogisticRegressionCV(_LogisticBase):
 
     def __init__(self, *, l1_ratio=1.0, multiclass_penalty="l1", eps=1e-3, n_alphas=50,
                  alphas=None, fit_intercept=True, tol=1e-4, max_iter=100, cv=5, n_jobs=None,
-                 selection="min", verbose=0):
+                 selection="min", verbose=0, bounds=None, penalty_factor=None):
+        self.bounds = bounds
+        self.penalty_factor = penalty_factor
         self.l1_ratio = l1_ratio
         self.multiclass_penalty = multiclass_penalty
         self.eps = eps

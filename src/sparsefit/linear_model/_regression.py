@@ -1,6 +1,6 @@
 """Sparse regressors: Lasso, ElasticNet, GroupLasso, SparseGroupLasso, MCPRegressor,
-AdaptiveLasso. Each is the Quadratic datafit plus one penalty, solved by coordinate
-descent with working sets."""
+SCADRegressor, LogSumRegressor, AdaptiveLasso. Each is the Quadratic datafit plus one
+penalty, solved by coordinate descent with working sets."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from ..penalties import L1, L1L2, MCP, GroupL1, SparseGroupL1, WeightedL1
-from ._base import SparseLinearRegressor, check_fit_data, warn_if_unpenalized
+from ..penalties import L1, L1L2, MCP, SCAD, GroupL1, LogSum, SparseGroupL1, WeightedL1
+from ._base import (
+    PENALTY_OPTIONS_DOC,
+    SparseLinearRegressor,
+    check_fit_data,
+    warn_if_unpenalized,
+)
 
 _ALPHA = [Interval(Real, 0, np.inf, closed="left")]
 _COMMON_DOC = """
@@ -21,7 +26,7 @@ _COMMON_DOC = """
     max_iter : int, default=100
         Outer (working-set) iterations; a ConvergenceWarning states the achieved gap.
     warm_start : bool, default=False
-        Start from the previous ``coef_``."""
+        Start from the previous ``coef_``.""" + PENALTY_OPTIONS_DOC
 
 
 def _elastic_net_penalty(alpha, l1_ratio):
@@ -69,19 +74,18 @@ class Lasso(SparseLinearRegressor):
     }
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, tol=1e-6, max_iter=100,
-                 warm_start=False, positive=False):
+                 warm_start=False, positive=False, bounds=None, penalty_factor=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
         self.warm_start = warm_start
         self.positive = positive
+        self.bounds = bounds
+        self.penalty_factor = penalty_factor
 
     def _penalty(self, n_features):
         return L1(self.alpha)
-
-    def _solver_options(self):
-        return {"positive": self.positive}
 
 
 class ElasticNet(Lasso):
@@ -111,9 +115,11 @@ class ElasticNet(Lasso):
     }
 
     def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, tol=1e-6,
-                 max_iter=100, warm_start=False, positive=False):
+                 max_iter=100, warm_start=False, positive=False, bounds=None,
+                 penalty_factor=None):
         super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive)
+                         warm_start=warm_start, positive=positive, bounds=bounds,
+                         penalty_factor=penalty_factor)
         self.l1_ratio = l1_ratio
 
     def _penalty(self, n_features):
@@ -160,10 +166,12 @@ class GroupLasso(SparseLinearRegressor):
         "alpha": _ALPHA,
         "groups": ["array-like", Interval(Integral, 1, None, closed="left"), None],
         "weights": ["array-like", None],
+        "positive": ["boolean"],
     }
 
     def __init__(self, alpha=1.0, *, groups=None, weights=None, fit_intercept=True,
-                 tol=1e-6, max_iter=100, warm_start=False):
+                 tol=1e-6, max_iter=100, warm_start=False, positive=False, bounds=None,
+                 penalty_factor=None):
         self.alpha = alpha
         self.groups = groups
         self.weights = weights
@@ -171,6 +179,9 @@ class GroupLasso(SparseLinearRegressor):
         self.tol = tol
         self.max_iter = max_iter
         self.warm_start = warm_start
+        self.positive = positive
+        self.bounds = bounds
+        self.penalty_factor = penalty_factor
 
     def _penalty(self, n_features):
         return GroupL1(self.alpha, _check_groups_for(self.groups, n_features), self.weights)
@@ -206,9 +217,11 @@ class SparseGroupLasso(GroupLasso):
     }
 
     def __init__(self, alpha=1.0, *, tau=0.5, groups=None, weights=None, fit_intercept=True,
-                 tol=1e-6, max_iter=100, warm_start=False):
+                 tol=1e-6, max_iter=100, warm_start=False, positive=False, bounds=None,
+                 penalty_factor=None):
         super().__init__(alpha, groups=groups, weights=weights, fit_intercept=fit_intercept,
-                         tol=tol, max_iter=max_iter, warm_start=warm_start)
+                         tol=tol, max_iter=max_iter, warm_start=warm_start, positive=positive,
+                         bounds=bounds, penalty_factor=penalty_factor)
         self.tau = tau
 
     def _penalty(self, n_features):
@@ -249,13 +262,100 @@ class MCPRegressor(Lasso):
     }
 
     def __init__(self, alpha=1.0, *, gamma=3.0, fit_intercept=True, tol=1e-6, max_iter=100,
-                 warm_start=False, positive=False):
+                 warm_start=False, positive=False, bounds=None, penalty_factor=None):
         super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive)
+                         warm_start=warm_start, positive=positive, bounds=bounds,
+                         penalty_factor=penalty_factor)
         self.gamma = gamma
 
     def _penalty(self, n_features):
         return MCP(self.alpha, self.gamma)
+
+
+class SCADRegressor(Lasso):
+    __doc__ = r"""Least squares with the smoothly clipped absolute deviation penalty (Fan and Li,
+    2001), non-convex.
+
+    .. math:: \frac{1}{2n}\|y - Xw - b\|^2 + \sum_j \mathrm{SCAD}_{\alpha,a}(w_j)
+
+    L1 near zero, constant beyond ``a * alpha``: large coefficients are not shrunk. As for
+    :class:`MCPRegressor`, coordinate descent stops at a stationary point (largest
+    violation ``<= tol``) and ``dual_gap_`` is NaN.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+    a : float, default=3.7
+        Shape, > 2 (Fan and Li's choice).
+    positive : bool, default=False""" + _COMMON_DOC + r"""
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsefit.linear_model import SCADRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 5)); y = 3 * X[:, 0]
+    >>> SCADRegressor(alpha=0.1).fit(X, y).coef_.round(3)  # no shrinkage of the large one
+    array([3., 0., 0., 0., 0.])
+    """
+
+    _parameter_constraints = {
+        **Lasso._parameter_constraints,
+        "a": [Interval(Real, 2, None, closed="neither")],
+    }
+
+    def __init__(self, alpha=1.0, *, a=3.7, fit_intercept=True, tol=1e-6, max_iter=100,
+                 warm_start=False, positive=False, bounds=None, penalty_factor=None):
+        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                         warm_start=warm_start, positive=positive, bounds=bounds,
+                         penalty_factor=penalty_factor)
+        self.a = a
+
+    def _penalty(self, n_features):
+        return SCAD(self.alpha, self.a)
+
+
+class LogSumRegressor(Lasso):
+    __doc__ = r"""Least squares with the log-sum penalty (reweighted L1 in the limit; Candes,
+    Wakin and Boyd, 2008), non-convex.
+
+    .. math:: \frac{1}{2n}\|y - Xw - b\|^2 + \alpha \sum_j \log(1 + |w_j| / \epsilon)
+
+    Near zero it acts as the L1 penalty of strength ``alpha / eps``; large coefficients are
+    barely shrunk. Coordinate descent with the exact prox stops at a stationary point
+    (largest violation ``<= tol``); ``dual_gap_`` is NaN.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+    eps : float, default=1.0
+        Curvature scale, > 0: smaller is closer to counting the non-zeros.
+    positive : bool, default=False""" + _COMMON_DOC + r"""
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsefit.linear_model import LogSumRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 5)); y = 3 * X[:, 0]
+    >>> np.flatnonzero(LogSumRegressor(alpha=0.05, eps=0.5).fit(X, y).coef_).tolist()
+    [0]
+    """
+
+    _parameter_constraints = {
+        **Lasso._parameter_constraints,
+        "eps": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, alpha=1.0, *, eps=1.0, fit_intercept=True, tol=1e-6, max_iter=100,
+                 warm_start=False, positive=False, bounds=None, penalty_factor=None):
+        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                         warm_start=warm_start, positive=positive, bounds=bounds,
+                         penalty_factor=penalty_factor)
+        self.eps = eps
+
+    def _penalty(self, n_features):
+        return LogSum(self.alpha, self.eps)
 
 
 class AdaptiveLasso(Lasso):
@@ -302,9 +402,11 @@ class AdaptiveLasso(Lasso):
     }
 
     def __init__(self, alpha=1.0, *, gamma=1.0, eps=1e-3, n_reweightings=4, fit_intercept=True,
-                 tol=1e-6, max_iter=100, warm_start=False, positive=False):
+                 tol=1e-6, max_iter=100, warm_start=False, positive=False, bounds=None,
+                 penalty_factor=None):
         super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive)
+                         warm_start=warm_start, positive=positive, bounds=bounds,
+                         penalty_factor=penalty_factor)
         self.gamma = gamma
         self.eps = eps
         self.n_reweightings = n_reweightings

@@ -44,7 +44,8 @@ class Box(Penalty):
     For a convex separable penalty (:class:`L1`, :class:`L1L2`, :class:`L2`,
     :class:`WeightedL1`) the bounds are any per-coordinate ``lower <= 0 <= upper`` (0 must
     be feasible, as in glmnet, so the null model exists); the prox is the penalty's prox
-    clipped to the box (exact in one dimension). A non-convex separable penalty (MCP,
+    clipped to the box (exact in one dimension). :class:`TV1D` takes one lower and one upper
+    bound (its prox clipped is exact too; FISTA only). A non-convex separable penalty (MCP,
     SCAD, LogSum) and a group penalty (:class:`GroupL1`, :class:`SparseGroupL1`) take sign
     constraints only: ``(0, inf)``, the non-negative coefficients (``positive=True``).
 
@@ -79,8 +80,11 @@ class Box(Penalty):
         if not penalty.is_convex and not sign_only:
             raise ValueError(f"{type(penalty).__name__} is not convex: only sign constraints "
                              "(bounds 0 or infinite) are exact with it")
-        if not penalty.is_separable and not (np.all(self.lower == 0.0)
-                                             and np.all(self.upper == np.inf)):
+        self._tv = type(penalty).__name__ == "TV1D"
+        if self._tv and (self.lower.size > 1 or self.upper.size > 1):
+            raise ValueError("TV1D takes one lower and one upper bound for all coefficients")
+        if not penalty.is_separable and not self._tv and not (
+                np.all(self.lower == 0.0) and np.all(self.upper == np.inf)):
             raise ValueError(f"{type(penalty).__name__} takes lower=0, upper=inf only "
                              "(non-negative coefficients)")
         self.is_separable = penalty.is_separable
@@ -104,7 +108,9 @@ class Box(Penalty):
 
     def _prox(self, ops, w, step):
         lo, hi = self._box(ops, w)
-        if self.is_separable:
+        # separable, and 1-D total variation: the prox of the penalty plus the box is the
+        # penalty's prox clipped (the TV case checked against a constrained QP in the tests)
+        if self.is_separable or self._tv:
             return ops.minimum(ops.maximum(self.penalty._prox(ops, w, step), lo), hi)
         return self.penalty._prox(ops, ops.relu(w), step)
 
@@ -117,6 +123,9 @@ class Box(Penalty):
         part of ``-grad`` pointing out of the box is absorbed."""
         ops, w = ops_for(w)
         g = ops.like(grad, w)
+        if self._tv:
+            return self.penalty.subdiff_distance(w, g, float(self.lower[0]),
+                                                 float(self.upper[0]))
         if not self.is_separable:
             return self.penalty.subdiff_distance(w, ops.where((w == 0) & (g > 0), 0.0 * g, g))
         lo, hi = self._box(ops, w)
@@ -137,6 +146,9 @@ class Box(Penalty):
         return self.penalty.alpha_max(g)
 
     def numba_spec(self):
+        if self._tv:
+            raise ValueError("Box(TV1D) has no compiled kernels for coordinate descent; use "
+                             "FISTA (sparsefit.solvers.fista)")
         inner = self.penalty.numba_spec()
         if not self.is_separable:
             return PositiveGroupSpec(inner, inner.weights, inner.grp_ptr, inner.grp_idx)

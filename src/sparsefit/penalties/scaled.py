@@ -113,12 +113,11 @@ class Scaled(Penalty):
         return ops.where(f > 0, d, self.penalty._norms(ops, g))
 
     def alpha_max(self, grad):
-        """``alpha_max`` of the penalty on ``grad / f`` over the penalized units (``inf``
-        when an unpenalized unit has a non-zero gradient: no strength zeroes it)."""
+        """``alpha_max`` of the penalty on ``grad / f`` over the penalized units. Units with
+        ``f = 0`` are left out: ``grad`` is taken where they are optimal (the null model
+        of :func:`sparsefit.solvers.null_gradient`)."""
         g = np.asarray(grad.detach().cpu() if is_torch(grad) else grad, dtype=np.float64)
         f = self._per_coord(ops_for(g)[0], g)
-        if np.any((f == 0) & (g != 0)):
-            return float("inf")
         return self.penalty.alpha_max(np.where(f > 0, g / np.where(f > 0, f, 1.0), 0.0))
 
     def numba_spec(self):

@@ -70,7 +70,7 @@ class TV1D(Penalty):
         g[..., 1:] = g[..., 1:] + s
         return self.alpha * g
 
-    def subdiff_distance(self, w, grad):
+    def subdiff_distance(self, w, grad, lower=None, upper=None):
         r"""Absolute residual :math:`|g + D^\top u^\star|` of the closest subgradient.
 
         :math:`u^\star` solves :math:`\min_u \|g + D^\top u\|` with
@@ -79,6 +79,8 @@ class TV1D(Penalty):
         :func:`scipy.optimize.lsq_linear`). Its norm is the distance of ``-grad`` to the
         subdifferential; one vector of absolute residuals per row, in the shape of ``w``
         (non-negative, like the per-coordinate distances of the separable penalties).
+        With ``lower`` / ``upper`` (the bounds of a :class:`~sparsefit.penalties.Box`,
+        scalars) the normal cone of the box at the active bounds joins the subdifferential.
         """
         from scipy.optimize import lsq_linear
 
@@ -96,13 +98,23 @@ class TV1D(Penalty):
             dt[np.arange(n - 1), np.arange(n - 1)] = -1.0
             dt[np.arange(1, n), np.arange(n - 1)] = 1.0
             b = -gr - dt[:, ~free] @ u[~free]
-            if free.any() and self.alpha > 0:
-                sol = lsq_linear(dt[:, free], b, bounds=(-self.alpha, self.alpha),
-                                 method="bvls", tol=1e-14)
-                u[free] = sol.x
+            # the normal cone of the box: nu_i <= 0 at a lower bound, >= 0 at an upper one
+            at_lo = wr <= (-np.inf if lower is None else lower)
+            at_hi = wr >= (np.inf if upper is None else upper)
+            cone = np.eye(n)[:, at_lo | at_hi]
+            A = np.hstack([dt[:, free], cone])
+            lo_b = np.concatenate([np.full(free.sum(), -self.alpha),
+                                   np.where(at_lo[at_lo | at_hi], -np.inf, 0.0)])
+            hi_b = np.concatenate([np.full(free.sum(), self.alpha),
+                                   np.where(at_hi[at_lo | at_hi], np.inf, 0.0)])
+            extra = np.zeros(n)
+            if A.shape[1] and (self.alpha > 0 or cone.shape[1]):
+                sol = lsq_linear(A, b, bounds=(lo_b, hi_b), method="bvls", tol=1e-14)
+                u[free] = sol.x[:free.sum()]
+                extra = cone @ sol.x[free.sum():]
             else:
                 u[free] = 0.0
-            out[r] = np.abs(gr + dt @ u)
+            out[r] = np.abs(gr + dt @ u + extra)
         out = out.reshape(w.shape)
         if is_torch(back):
             return ops_for(back)[0].like(out, back)

@@ -205,28 +205,3 @@ def grad_at_zero(X, y, datafit, *, fit_intercept=False, sample_weight=None):
     if fit_intercept:
         u = u + datafit._optimal_intercept(y, u, sw)
     return xt_times(store, datafit._raw_grad(y, u, sw))
-
-
-def alpha_max(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None):
-    r"""Smallest strength giving the all-zero solution.
-
-    The critical value of the penalty's strength (``penalty.strength_name``: ``l1`` for
-    ``L1`` and ``L1L2``, ``alpha`` for the others), from the gradient at the null model:
-    ``penalty.alpha_max(grad_at_zero(...))``; e.g. for the weighted L1
-
-    .. math:: \alpha_{\max} = \max_j |\nabla_j F(0)| / w_j,
-
-    and for the group L1 :math:`\max_g \|\nabla_g F(0)\| / w_g`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sparsefit.datafits import Quadratic
-    >>> from sparsefit.penalties import L1
-    >>> from sparsefit.solvers import alpha_max
-    >>> X = np.array([[1.0, 0.0], [0.0, 1.0]]); y = np.array([2.0, -4.0])
-    >>> float(alpha_max(X, y, Quadratic(), L1(1.0)))  # max |X.T y| / n
-    2.0
-    """
-    g = grad_at_zero(X, y, datafit, fit_intercept=fit_intercept, sample_weight=sample_weight)
-    return float(penalty.alpha_max(g))

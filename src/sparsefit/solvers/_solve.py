@@ -124,10 +124,8 @@ def _start(store, info, datafit, w_init, intercept_init, fit_intercept):
     if w_init is None:
         w = np.zeros(store.p) if K is None else np.zeros((store.p, K))
     else:
-        w = check_coef(w_init, store.p, "w_init", n_classes=K).copy()
-        if not _in_domain(info, w):
-            raise ValueError("w_init lies outside the penalty's constraints (e.g. a negative "
-                             "coefficient with positive=True)")
+        # a start outside the constraints (bounds changed since a warm start) is moved in
+        w = _project(info, check_coef(w_init, store.p, "w_init", n_classes=K).copy())
     if intercept_init is None or not fit_intercept:
         b = 0.0 if K is None else np.zeros(K)
     else:
@@ -135,14 +133,16 @@ def _start(store, info, datafit, w_init, intercept_init, fit_intercept):
     return w, b
 
 
-def _in_domain(info, w):
-    lower = getattr(info.spec, "lower", None)
-    if lower is not None:
-        wf = w.ravel()
-        return bool(np.all(wf >= lower) and np.all(wf <= info.spec.upper))
-    if hasattr(info.spec, "inner") and info.is_group:  # non-negative groups
-        return bool(np.all(w >= 0))
-    return True
+def _project(info, w):
+    """``w`` moved into the penalty's domain (the box of a Box penalty)."""
+    spec = info.spec
+    if hasattr(spec, "lower"):
+        flat = np.clip(w.ravel(), spec.lower if spec.lower.size > 1 else spec.lower[0],
+                       spec.upper if spec.upper.size > 1 else spec.upper[0])
+        return flat.reshape(w.shape)
+    if hasattr(spec, "inner") and info.is_group and type(spec).__name__ == "PositiveGroupSpec":
+        return np.maximum(w, 0.0)
+    return w
 
 
 def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_init=None,

@@ -130,7 +130,8 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
         gram = GramCache(store, normalize_sample_weight(sample_weight, store.n))
     g0 = None
     if alphas is None:
-        g0 = grad_at_zero(X, y, datafit, fit_intercept=fit_intercept, sample_weight=sample_weight)
+        g0 = null_gradient(X, y, datafit, pen1, fit_intercept=fit_intercept,
+                           sample_weight=sample_weight)
         scale = pen1.strength
         if scale <= 0:
             raise ValueError("make_penalty(1.0) has a zero strength; cannot build the grid")
@@ -179,3 +180,48 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
                       ConvergenceWarning, stacklevel=2)
     return PathResult(np.asarray(alphas), np.asarray(coefs), np.asarray(intercepts),
                       np.asarray(gaps), np.asarray(iters), np.asarray(conv))
+
+
+def null_gradient(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None):
+    """The datafit's gradient at the null model of ``penalty``: every penalized coefficient
+    zero, the unpenalized ones (a zero ``penalty_factor``) and the intercept fitted. Without
+    unpenalized coefficients this is :func:`grad_at_zero`; with them, the problem is solved
+    at a strength that keeps every penalized coefficient at zero (glmnet's lambda_max)."""
+    from ._common import describe
+
+    datafit = check_datafit(datafit)
+    store = as_column_store(X)
+    info = describe(penalty, store.p * (datafit.n_classes or 1))
+    if info.free is None:
+        return grad_at_zero(X, y, datafit, fit_intercept=fit_intercept,
+                            sample_weight=sample_weight)
+    res = _solve(store, y, datafit, penalty.with_strength(1e300), fit_intercept=fit_intercept,
+                 sample_weight=sample_weight, tol=1e-10, max_iter=200)
+    return res.gradient
+
+
+def alpha_max(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None):
+    r"""Smallest strength giving the all-zero solution.
+
+    The critical value of the penalty's strength (``penalty.strength_name``: ``l1`` for
+    ``L1`` and ``L1L2``, ``alpha`` for the others), from the gradient at the null model
+    (:func:`null_gradient`): ``penalty.alpha_max(null_gradient(...))``; e.g. for the
+    weighted L1
+
+    .. math:: \alpha_{\max} = \max_j |\nabla_j F(0)| / w_j,
+
+    and for the group L1 :math:`\max_g \|\nabla_g F(0)\| / w_g`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsefit.datafits import Quadratic
+    >>> from sparsefit.penalties import L1
+    >>> from sparsefit.solvers import alpha_max
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0]]); y = np.array([2.0, -4.0])
+    >>> float(alpha_max(X, y, Quadratic(), L1(1.0)))  # max |X.T y| / n
+    2.0
+    """
+    return float(penalty.alpha_max(null_gradient(X, y, datafit, penalty,
+                                                 fit_intercept=fit_intercept,
+                                                 sample_weight=sample_weight)))
