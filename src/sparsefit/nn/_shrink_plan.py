@@ -1,0 +1,433 @@
+"""What :func:`~sparsefit.nn.shrink.shrink` removes from a :class:`ChannelGraph`, and the
+surgery that removes it.
+
+A coupled group (a class of atoms) is removed when it is not pinned and, at every layer
+that reads it, it is either not read (zero weights) or constant (its value folds into
+the reader's bias, or into a :class:`ReducedLayerNorm`'s statistics). Then every layer
+keeps at least one unit and every tensor a rectangular block of channels (a head split
+must lose whole heads), and each fold must be exact (the constant is the same at every
+position); groups that fail are kept, with a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import fx
+
+from .graph import Info
+
+
+@dataclass
+class Status:
+    """What is known about one coupled group."""
+
+    producers: list = field(default_factory=list)   # (layer target, unit) that make it
+    pin: object = None           # first Pin that is not an output, if any
+    output: bool = False         # reaches the model output
+    ok: bool = True              # every reader: unread, or constant and foldable
+    unused: bool = True          # every reader: unread
+    dead: bool = False           # a producing unit has all incoming weights zero
+
+    @property
+    def removable(self):
+        return self.pin is None and not self.output and self.ok
+
+
+@dataclass
+class Plan:
+    remove: set
+    folds: list = field(default_factory=list)
+    head_folds: list = field(default_factory=list)
+    norm_consts: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+    removed: object = None
+
+
+def _roots(g, atoms):
+    atoms = torch.as_tensor(atoms).reshape(-1)
+    return torch.tensor([g.find(a) if a >= 0 else -1 for a in atoms.tolist()],
+                        dtype=torch.long)
+
+
+def _reader_atoms(g, r):
+    if r["kind"] == "layer":
+        return g.uses[r["target"]].in_atoms[r["port"]]
+    return g.channel_uses[r["target"]].atoms
+
+
+def statuses(g):
+    """``{root: Status}`` for every coupled group of the graph."""
+    st = {}
+
+    def get(a):
+        return st.setdefault(g.find(a), Status())
+    for use in g.uses.values():
+        const = use.handler.constant_out(use.module).cpu()
+        for j, a in enumerate(use.out_atoms.tolist()):
+            s = get(a)
+            s.producers.append((use.target, j))
+            s.dead |= bool(const[j])
+        if use.head_atoms is not None:
+            unused, hconst = use.handler.head_state(use.module)
+            for k, a in enumerate(use.head_atoms.tolist()):
+                s = get(a)
+                s.producers.append((use.target, f"head {k}"))
+                s.ok &= bool(unused[k] or hconst[k])
+                s.unused &= bool(unused[k])
+                s.dead |= bool(hconst[k])
+        for atoms in use.in_atoms.values():
+            for a in atoms[atoms >= 0].tolist():
+                get(a)
+    for cu in g.channel_uses.values():
+        for a in cu.atoms[cu.atoms >= 0].tolist():
+            get(a)
+    for pu in g.param_uses:
+        for a in pu.atoms.tolist():
+            get(a)
+    for a, pin in g.pins.items():
+        s = get(a)
+        if pin.kind == "output":
+            s.output = True
+        elif s.pin is None:
+            s.pin = pin
+    for r in g.readers:
+        _reader_status(g, r, st)
+    return st
+
+
+def _reader_status(g, r, st):
+    roots = _roots(g, _reader_atoms(g, r))
+    if r["kind"] == "layer":
+        use = g.uses[r["target"]]
+        unused = use.handler.unused_in(use.module, r["port"]).cpu()
+        shared = len(use.calls) > 1
+    else:
+        unused = torch.zeros(roots.numel(), dtype=torch.bool)
+        shared = len(g.channel_uses[r["target"]].calls) > 1
+    for root in set(roots.tolist()) - {-1}:
+        pos = roots == root
+        u = bool(unused[pos].all())
+        c = bool(r["const"][pos].all())
+        s = st.setdefault(root, Status())
+        s.unused &= u
+        # a bias shared by several calls cannot take a fold that differs between them
+        s.ok &= u or (c and not shared)
+
+
+class _Removed:
+    """Which atoms are removed, for a set of removed roots."""
+
+    def __init__(self, g, remove):
+        n = len(g.uf.parent)
+        self.roots = torch.tensor([g.uf.find(a) for a in range(n)], dtype=torch.long)
+        mark = torch.zeros(n + 1, dtype=torch.bool)
+        if remove:
+            mark[torch.tensor(sorted(remove))] = True
+        self.atom = mark[self.roots] if n else mark[:0]
+        self.g = g
+
+    def __call__(self, ids):
+        ids = torch.as_tensor(ids)
+        out = torch.zeros(ids.shape, dtype=torch.bool)
+        ok = ids >= 0
+        out[ok] = self.atom[ids[ok]]
+        return out
+
+
+def _keep_one_unit(g, remove, removed):
+    changed = False
+    for use in g.uses.values():
+        for atoms in (use.out_atoms, use.head_atoms):
+            if atoms is None or not len(atoms):
+                continue
+            if bool(removed(torch.as_tensor(atoms)).all()):
+                remove.discard(g.find(int(atoms[0])))
+                changed = True
+    return changed
+
+
+def _grid_ok(g, remove, removed):
+    """Every tensor keeps a non-empty rectangular block of its channel positions."""
+    changed = False
+    for info in g.info.values():
+        for t in (info if isinstance(info, list) else [info]):
+            if not isinstance(t, Info) or not t.dims:
+                continue
+            kept = ~removed(t.ids)
+            if bool(kept.all()):
+                continue
+            proj = [kept.movedim(k, 0).reshape(kept.shape[k], -1).any(dim=1)
+                    for k in range(kept.dim())]
+            empty = [k for k, p in enumerate(proj) if not bool(p.any())]
+            if empty:
+                remove.discard(g.find(int(t.ids.reshape(-1)[0])))
+                return True
+            grid = proj[0]
+            for p in proj[1:]:
+                grid = grid[..., None] & p
+            if bool((grid != kept).any()):
+                for a in t.ids[~kept & (t.ids >= 0)].tolist():
+                    remove.discard(g.find(a))
+                changed = True
+    return changed
+
+
+def _constrain(g, remove):
+    while True:
+        removed = _Removed(g, remove)
+        if not (_keep_one_unit(g, remove, removed) or _grid_ok(g, remove, removed)):
+            return removed
+
+
+def _const_values(g, r, need):
+    """Constant values of the positions ``need`` at reader ``r``; and which fail to be
+    the same at every position."""
+    v = g.values[r["arg"]].detach()
+    n = v.shape[r["axis"]]
+    x = v.movedim(r["axis"], -1).reshape(-1, n).double()[:, need]
+    c = x.mean(dim=0)
+    rel = 1e-9 if g.dtype == torch.float64 else 1e-5
+    bad = (x - c).abs().amax(dim=0) > rel * (1.0 + c.abs())
+    full = torch.zeros(n, dtype=torch.float64)
+    full[need] = c
+    return full, bad
+
+
+def _fold_reader(g, r, remove, removed, plan):
+    """Fold the removed constant positions read by ``r``; the roots that cannot be."""
+    atoms = _reader_atoms(g, r)
+    gone = removed(atoms)
+    if not bool(gone.any()):
+        return set()
+    roots = _roots(g, atoms)
+    if r["kind"] == "norm":
+        c, bad = _const_values(g, r, gone)
+        plan.norm_consts[r["target"]] = c
+        return set(roots[gone][bad].tolist())
+    use = g.uses[r["target"]]
+    need = gone & ~use.handler.unused_in(use.module, r["port"]).cpu()
+    if not bool(need.any()):
+        return set()
+    c, bad = _const_values(g, r, need)
+    if bool(bad.any()):
+        return set(roots[need][bad].tolist())
+    in_shape = tuple(g.shape(r["arg"])[1:])
+    fold = use.handler.fold(use.module, c, in_shape, r["port"])
+    if fold is not None:
+        plan.folds.append(fold)
+        return set()
+    bad = set()
+    for root in set(roots[need].tolist()):
+        one = c * (roots == root)
+        if use.handler.fold(use.module, one, in_shape, r["port"]) is None:
+            bad.add(root)
+    return bad or set(roots[need].tolist())
+
+
+def make_plan(g, st):
+    """The groups to remove and the folds that keep the outputs unchanged."""
+    remove = {root for root, s in st.items() if s.removable}
+    notes = {}
+    while True:
+        removed = _constrain(g, remove)
+        plan = Plan(set(remove), notes=notes)
+        bad = set()
+        for r in g.readers:
+            bad |= _fold_reader(g, r, remove, removed, plan)
+        if not bad:
+            break
+        for root in bad:
+            remove.discard(root)
+            for target, _ in st[root].producers:
+                k = notes.setdefault(target, set())
+                k.add(root)
+    for use in g.uses.values():
+        if use.head_atoms is None:
+            continue
+        heads = [k for k, a in enumerate(use.head_atoms.tolist())
+                 if bool(removed(torch.tensor([a]))[0]) and not st[g.find(a)].unused]
+        if heads:
+            plan.head_folds.append((use, heads))
+    plan.notes = {t: (f"{len(rs)} unit(s) with zero incoming weights kept: their constant "
+                      "output is not the same at every position where it is read (zero "
+                      "padding), so it cannot be folded into a bias")
+                  for t, rs in notes.items()}
+    plan.removed = removed
+    return plan
+
+
+# ---------------------------------------------------------------------------- surgery
+
+
+def _set(root, target, new):
+    parent, _, name = target.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, name, new)
+
+
+def _keep(removed, atoms):
+    return torch.nonzero(~removed(atoms)).flatten()
+
+
+def apply_plan(g, work, plan, st):
+    """Fold, slice and rewrite. Returns the new model, per-layer counts, and whether the
+    forward code had to be rewritten (the model is then the traced GraphModule)."""
+    removed = plan.removed
+    for fold in plan.folds:
+        fold()
+    for use, heads in plan.head_folds:
+        use.handler.fold_heads(use.module, heads)
+    roots = [work] if work is g.gm else [work, g.gm]
+
+    def put(target, new):
+        for r in roots:
+            _set(r, target, new)
+    counts = {}
+    for use in g.uses.values():
+        counts[use.target] = _slice_layer(g, use, removed, st, put)
+    for cu in g.channel_uses.values():
+        keep = _keep(removed, cu.atoms)
+        if keep.numel() < cu.atoms.numel():
+            if cu.handler.normalizes:
+                new = cu.handler.slice(cu.module, keep, plan.norm_consts.get(cu.target))
+            else:
+                new = cu.handler.slice(cu.module, keep)
+            put(cu.target, new)
+    for pu in g.param_uses:
+        keep = _keep(removed, pu.atoms)
+        if keep.numel() < pu.atoms.numel():
+            for r in roots:
+                _slice_param(r, pu.name, pu.dim, keep)
+    rewritten = _rewrite(g, removed)
+    return (g.gm if rewritten else work), counts, rewritten
+
+
+def _slice_layer(g, use, removed, st, put):
+    h, m = use.handler, use.module
+    out = torch.as_tensor(use.out_atoms)
+    keep_out = _keep(removed, out)
+    keep_in = []
+    for port in h.ports(m):
+        atoms = use.in_atoms.get(port)
+        keep_in.append(torch.arange(h.n_in(m, port)) if atoms is None else _keep(removed, atoms))
+    gone_in = sum(h.n_in(m, p) - k.numel() for p, k in zip(h.ports(m), keep_in))
+    heads = None
+    if use.head_atoms is not None:
+        heads = _keep(removed, use.head_atoms)
+    lost = keep_out.numel() < out.numel() or gone_in or (
+        heads is not None and heads.numel() < len(use.head_atoms))
+    gone = [j for j in range(out.numel()) if bool(removed(out[j:j + 1])[0])]
+    dead_out = sum(1 for j in gone if st[g.find(int(out[j]))].unused)
+    count = {"dead_in": len(gone) - dead_out, "dead_out": dead_out,
+             "heads": 0 if heads is None else len(use.head_atoms) - heads.numel()}
+    if not lost:
+        return count
+    if not h.ports(m):
+        new = h.slice(m, keep_out, None)
+    elif heads is not None:
+        new = h.slice(m, keep_out, keep_in, keep_heads=heads)
+    else:
+        new = h.slice(m, keep_out, keep_in[0] if len(keep_in) == 1 else keep_in)
+    put(use.target, new)
+    return count
+
+
+def _slice_param(root, name, dim, keep):
+    owner_name, _, attr = name.rpartition(".")
+    owner = root.get_submodule(owner_name) if owner_name else root
+    old = getattr(owner, attr)
+    new = old.detach().index_select(dim, keep.to(old.device)).clone()
+    if isinstance(old, torch.nn.Parameter):
+        setattr(owner, attr, torch.nn.Parameter(new, requires_grad=old.requires_grad))
+    else:
+        owner.register_buffer(attr, new, persistent=attr not in owner._non_persistent_buffers_set)
+
+
+def _new_sizes(t, removed):
+    kept = ~removed(t.ids)
+    sizes = {}
+    for k, d in enumerate(t.dims):
+        n = int(kept.movedim(k, 0).reshape(kept.shape[k], -1).any(dim=1).sum())
+        if n != t.ids.shape[k]:
+            sizes[d] = n
+    return sizes
+
+
+def _rewrite(g, removed):
+    """Write the new widths into reshapes that hard-code them (``x.view(B, L, 4, 16)``)."""
+    changed = False
+    for node in g.resizes:
+        t = g.info.get(node)
+        if isinstance(t, list):
+            t = t[0]
+        if not isinstance(t, Info):
+            continue
+        sizes = _new_sizes(t, removed)
+        if not sizes:
+            continue
+        new_args = _resized_args(node, sizes, g)
+        if new_args is not None and new_args != node.args:
+            node.args = new_args
+            changed = True
+    if changed:
+        g.gm.graph.lint()
+        g.gm.recompile()
+    return changed
+
+
+def _resized_args(node, sizes, g):
+    t = node.target
+    if t in ("view", "reshape", "expand", torch.reshape):
+        rest = node.args[1:]
+        packed = len(rest) == 1 and isinstance(rest[0], (tuple, list))
+        shape = list(rest[0] if packed else rest)
+        for d, n in sizes.items():
+            if d < len(shape) and not (isinstance(shape[d], int) and shape[d] == -1):
+                shape[d] = n
+        return (node.args[0], tuple(shape)) if packed else (node.args[0], *shape)
+    if t == "unflatten":
+        dim = node.args[1]
+        shape = list(node.args[2])
+        for d, n in sizes.items():
+            k = d - dim
+            if 0 <= k < len(shape) and shape[k] != -1:
+                shape[k] = n
+        return (node.args[0], dim, tuple(shape))
+    if t in ("split", torch.split):
+        v = g.values[node]
+        dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
+        n = sizes.get(dim % v[0].dim())
+        if n is None or not isinstance(node.args[1], int):
+            return None
+        return (node.args[0], n // len(v), *node.args[2:])
+    return None
+
+
+def reaches_layer(node, uses):
+    """Some layer of ``uses`` is downstream of ``node``."""
+    seen, todo = set(), list(node.users)
+    targets = set(uses)
+    while todo:
+        u = todo.pop()
+        if u in seen:
+            continue
+        seen.add(u)
+        if u.op == "call_module" and u.target in targets:
+            return True
+        todo.extend(u.users)
+    return False
+
+
+def blocked(g, st):
+    """``[(layer, reason)]``: groups with dead units that only an unsupported operation
+    keeps from being removed."""
+    out = []
+    for s in st.values():
+        if s.pin is None or s.output or not s.ok or not s.dead:
+            continue
+        if isinstance(s.pin.node, fx.Node) and reaches_layer(s.pin.node, g.uses):
+            layer = next((t for t, _ in s.producers), None)
+            if layer is not None:
+                out.append((layer, s.pin.reason))
+    return out
