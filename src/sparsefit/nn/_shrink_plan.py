@@ -112,8 +112,8 @@ def _reader_status(g, r, st):
         c = bool(r["const"][pos].all())
         s = st.setdefault(root, Status())
         s.unused &= u
-        # a bias shared by several calls cannot take a fold that differs between them
-        s.ok &= u or (c and not shared)
+        # (a layer called several times takes only zero folds: see _fold_reader)
+        s.ok &= u or (c and not (shared and r["kind"] == "norm"))
 
 
 class _Removed:
@@ -211,6 +211,9 @@ def _fold_reader(g, r, remove, removed, plan):
     if not bool(need.any()):
         return set()
     c, bad = _const_values(g, r, need)
+    if len(use.calls) > 1:
+        # one bias for several calls: only a zero contribution folds into it
+        bad = bad | (c[need] != 0)
     if bool(bad.any()):
         return set(roots[need][bad].tolist())
     in_shape = tuple(g.shape(r["arg"])[1:])

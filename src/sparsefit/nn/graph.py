@@ -490,6 +490,8 @@ class ChannelGraph:
                 use.in_atoms[port] = ids
             ports[port] = (arg, h.in_axis % len(self.shape(arg)))
             in_const[port] = const
+            if h.couplings(m):
+                continue  # a grouped convolution reads its groups' own channels
             self.readers.append({"kind": "layer", "target": node.target, "port": port,
                                  "node": node, "arg": arg, "axis": ports[port][1],
                                  "const": const})
@@ -902,9 +904,11 @@ class ChannelGraph:
                     ref = line if ref is None else ref
                     self.uf.union_pairs(ref.expand_as(line), line)
             if ref is not None:
-                for p, f in zip(parts, ids_parts):
+                for i, (p, f) in enumerate(zip(parts, ids_parts)):
                     if not bool((f >= 0).any()):
+                        # (a parameter: sliced with the channels; else they are pinned)
                         self._adopt(p, self.shape(p), ref.expand_as(f), node)
+                        ids_parts[i] = ref.expand_as(f).contiguous()
         self._set_out(node, torch.cat(ids_parts, dim), torch.cat(const_parts, dim))
 
     def _adopt_or_pin(self, p, atoms, node, why):
