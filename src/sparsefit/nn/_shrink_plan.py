@@ -11,6 +11,7 @@ position); groups that fail are kept, with a note.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import torch
@@ -347,14 +348,81 @@ def _slice_param(root, name, dim, keep):
         owner.register_buffer(attr, new, persistent=attr not in owner._non_persistent_buffers_set)
 
 
-def _new_sizes(t, removed):
+def _kept_sizes(t, removed):
+    """The kept width of each tracked dimension of ``t`` ({dim: n}) and which changed."""
     kept = ~removed(t.ids)
-    sizes = {}
+    sizes, changed = {}, set()
     for k, d in enumerate(t.dims):
         n = int(kept.movedim(k, 0).reshape(kept.shape[k], -1).any(dim=1).sum())
+        sizes[d] = n
         if n != t.ids.shape[k]:
-            sizes[d] = n
-    return sizes
+            changed.add(d)
+    return sizes, changed
+
+
+def _changed_dims(x, g, removed):
+    t = g.info.get(x) if isinstance(x, fx.Node) else None
+    if isinstance(t, list):
+        t = t[0]
+    if not isinstance(t, Info) or not t.dims:
+        return set()
+    return _kept_sizes(t, removed)[1]
+
+
+def _is_shape(node):
+    return isinstance(node, fx.Node) and (
+        (node.op == "call_method" and node.target == "size" and len(node.args) == 1
+         and "dim" not in node.kwargs)
+        or (node.op == "call_function" and node.target is getattr and node.args[1] == "shape"))
+
+
+def _shape_changes(node, g, removed):
+    """Whether a number computed from tensor sizes (``D // self.h`` with ``B, L, D =
+    x.shape``) reads a size that the plan changes (batch and sequence sizes do not)."""
+    if not isinstance(node, fx.Node):
+        return False
+    v = g.values.get(node)
+    if isinstance(v, torch.Tensor):
+        return bool(_changed_dims(node, g, removed))
+    if _is_shape(node):
+        return bool(_changed_dims(node.args[0], g, removed))
+    if node.op == "call_method" and node.target == "size":
+        x = node.args[0]
+        d = node.args[1] if len(node.args) > 1 else node.kwargs["dim"]
+        return d % g.values[x].dim() in _changed_dims(x, g, removed)
+    if node.op == "call_function" and node.target is operator.getitem and \
+            _is_shape(node.args[0]) and isinstance(node.args[1], int):
+        x = node.args[0].args[0]
+        return node.args[1] % g.values[x].dim() in _changed_dims(x, g, removed)
+    return any(_shape_changes(a, g, removed) for a in node.all_input_nodes)
+
+
+def _freeze(g, removed):
+    """Numbers derived from sizes that change keep their old values (a scale
+    ``1 / sqrt(D // h)`` is part of the function)."""
+    changed = False
+    memo = {}
+
+    def sub(n):
+        nonlocal changed
+        v = g.values.get(n)
+        if v is None or isinstance(v, torch.Tensor) or isinstance(v, (tuple, list)) and any(
+                isinstance(x, torch.Tensor) for x in v):
+            return n
+        if n not in memo:
+            memo[n] = _shape_changes(n, g, removed)
+        if memo[n]:
+            changed = True
+            return tuple(v) if isinstance(v, torch.Size) else v
+        return n
+    for node in list(g.gm.graph.nodes):
+        if node.op in ("placeholder", "get_attr"):
+            continue
+        args = fx.node.map_arg(node.args, sub)
+        kwargs = fx.node.map_arg(node.kwargs, sub)
+        if args != node.args or kwargs != node.kwargs:
+            node.args, node.kwargs = args, kwargs
+    return changed
 
 
 def _rewrite(g, removed):
@@ -364,46 +432,54 @@ def _rewrite(g, removed):
         t = g.info.get(node)
         if isinstance(t, list):
             t = t[0]
-        if not isinstance(t, Info):
+        if not isinstance(t, Info) or not t.dims:
             continue
-        sizes = _new_sizes(t, removed)
-        if not sizes:
-            continue
-        new_args = _resized_args(node, sizes, g)
+        sizes, moved = _kept_sizes(t, removed)
+        new_args = _resized_args(node, sizes, moved, g, removed)
         if new_args is not None and new_args != node.args:
             node.args = new_args
             changed = True
+    changed |= _freeze(g, removed)
     if changed:
+        g.gm.graph.eliminate_dead_code()
         g.gm.graph.lint()
         g.gm.recompile()
     return changed
 
 
-def _resized_args(node, sizes, g):
+def _new_entry(old, d, sizes, moved, g, removed):
+    if isinstance(old, int) and old == -1:
+        return old
+    if d in moved or (isinstance(old, fx.Node) and _shape_changes(old, g, removed)):
+        return sizes[d]
+    return old
+
+
+def _resized_args(node, sizes, moved, g, removed):
     t = node.target
     if t in ("view", "reshape", "expand", torch.reshape):
         rest = node.args[1:]
         packed = len(rest) == 1 and isinstance(rest[0], (tuple, list))
         shape = list(rest[0] if packed else rest)
-        for d, n in sizes.items():
-            if d < len(shape) and not (isinstance(shape[d], int) and shape[d] == -1):
-                shape[d] = n
+        for d in sizes:
+            if d < len(shape):
+                shape[d] = _new_entry(shape[d], d, sizes, moved, g, removed)
         return (node.args[0], tuple(shape)) if packed else (node.args[0], *shape)
     if t == "unflatten":
         dim = node.args[1]
         shape = list(node.args[2])
-        for d, n in sizes.items():
+        for d in sizes:
             k = d - dim
-            if 0 <= k < len(shape) and shape[k] != -1:
-                shape[k] = n
+            if 0 <= k < len(shape):
+                shape[k] = _new_entry(shape[k], d, sizes, moved, g, removed)
         return (node.args[0], dim, tuple(shape))
     if t in ("split", torch.split):
         v = g.values[node]
         dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
-        n = sizes.get(dim % v[0].dim())
-        if n is None or not isinstance(node.args[1], int):
+        dim %= v[0].dim()
+        if dim not in moved or not isinstance(node.args[1], int):
             return None
-        return (node.args[0], n // len(v), *node.args[2:])
+        return (node.args[0], sizes[dim] // len(v), *node.args[2:])
     return None
 
 
