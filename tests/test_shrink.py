@@ -668,7 +668,7 @@ def test_encoder_layers_become_reduced_and_shrunk_attention():
     m, t, _ = encoder()
     small, report = shrink(m, t)
     layer = small.enc.layers[0]
-    assert isinstance(layer.norm1, ReducedLayerNorm) and int(layer.norm1.total) == 16
+    assert isinstance(layer.norm1, ReducedLayerNorm) and layer.norm1.total == 16
     assert isinstance(layer.self_attn, ShrunkMultiheadAttention)
     assert small.pos.shape == (1, 12, 15)
     row = {r["layer"]: r for r in report.layers}["enc.layers.0.self_attn"]

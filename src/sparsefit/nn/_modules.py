@@ -6,7 +6,7 @@ express with torch's own classes.
   the same width in and out), with the same call signature and outputs.
 - :class:`ReducedLayerNorm`: a LayerNorm over some channels of a wider one, whose other
   channels were constant (zero after group lasso): it still normalizes over the original
-  width, so the kept channels get exactly the same output.
+  width (the constants are appended), so the kept channels get exactly the same output.
 """
 
 from __future__ import annotations
@@ -154,8 +154,22 @@ class ShrunkMultiheadAttention(nn.Module):
             mask = kpm if mask is None else mask + kpm
         return mask
 
+    def _self_attention(self, x):
+        """Batch-first self-attention without masks or weights: the lean path."""
+        n, L = x.shape[:2]
+        w = self.num_heads * self.head_dim
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
+        q, k, v = qkv.view(n, L, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(n, L, w)), None
+
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
+        if (not need_weights and self.packed and self.batch_first and query is key
+                and key is value and query.dim() == 3 and attn_mask is None
+                and key_padding_mask is None):
+            return self._self_attention(query)
         unbatched = query.dim() == 2
         if unbatched:
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
@@ -229,18 +243,17 @@ def _from_torch(cls, mha):
 
 
 class ReducedLayerNorm(nn.LayerNorm):
-    r"""LayerNorm over the kept channels of a layer of width ``total``, whose removed
-    channels held constants.
+    r"""LayerNorm over the kept channels of a wider one, whose removed channels held
+    constants (zero after group lasso).
 
-    With :math:`m` removed channels of constant values :math:`c_j`, sums
-    :math:`C_1 = \sum c_j`, :math:`C_2 = \sum c_j^2`, and :math:`n` = ``total``:
+    The removed channels' values :math:`c_j` are appended to the input and the whole is
+    normalized, as the original layer did, then the kept channels get their scale and
+    shift: exactly the original LayerNorm's output on the kept channels,
 
     .. math::
-        \mu = \frac{\sum_i x_i + C_1}{n}, \quad
-        \sigma^2 = \frac{\sum_i (x_i - \mu)^2 + C_2 - 2\mu C_1 + m\mu^2}{n}, \quad
-        y_i = \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}}\,\gamma_i + \beta_i,
-
-    exactly the original LayerNorm's output on the kept channels.
+        \mu = \frac{\sum_i x_i + \sum_j c_j}{n}, \quad
+        \sigma^2 = \frac{\sum_i (x_i - \mu)^2 + \sum_j (c_j - \mu)^2}{n}, \quad
+        y_i = \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}}\,\gamma_i + \beta_i .
 
     Examples
     --------
@@ -253,14 +266,17 @@ class ReducedLayerNorm(nn.LayerNorm):
     True
     """
 
-    def __init__(self, normalized_shape, total, eps=1e-5, elementwise_affine=True, bias=True,
+    def __init__(self, normalized_shape, removed, eps=1e-5, elementwise_affine=True, bias=True,
                  device=None, dtype=None):
         super().__init__(normalized_shape, eps=eps, elementwise_affine=elementwise_affine,
                          bias=bias, device=device, dtype=dtype)
-        f64 = {"dtype": torch.float64, "device": device}
-        self.register_buffer("total", torch.tensor(float(total), **f64))
-        self.register_buffer("removed_sum", torch.zeros((), **f64))
-        self.register_buffer("removed_sq", torch.zeros((), **f64))
+        self.register_buffer("removed", torch.as_tensor(removed).to(
+            device=device, dtype=dtype or torch.get_default_dtype()).reshape(-1).clone())
+
+    @property
+    def total(self):
+        """The width of the original layer."""
+        return self.normalized_shape[0] + self.removed.numel()
 
     @classmethod
     def from_layer_norm(cls, ln, keep, removed_const=None):
@@ -273,18 +289,15 @@ class ReducedLayerNorm(nn.LayerNorm):
         gone[keep] = False
         c = (torch.zeros(n, dtype=torch.float64) if removed_const is None
              else torch.as_tensor(removed_const, dtype=torch.float64).reshape(-1).cpu())[gone]
-        ref = ln.weight if ln.weight is not None else None
-        new = cls(int(keep.numel()), ln.total.item() if isinstance(ln, cls) else n, eps=ln.eps,
+        ref = ln.weight if ln.weight is not None else next(
+            (b for b in ln.buffers()), None)
+        dtype = ref.dtype if ref is not None else torch.get_default_dtype()
+        device = ref.device if ref is not None else None
+        old = ln.removed.detach().cpu().double() if isinstance(ln, cls) else c[:0]
+        new = cls(int(keep.numel()), torch.cat([old, c]), eps=ln.eps,
                   elementwise_affine=ln.weight is not None,
-                  bias=getattr(ln, "bias", None) is not None,
-                  device=None if ref is None else ref.device,
-                  dtype=None if ref is None else ref.dtype)
+                  bias=getattr(ln, "bias", None) is not None, device=device, dtype=dtype)
         with torch.no_grad():
-            if isinstance(ln, cls):
-                new.removed_sum.copy_(ln.removed_sum)
-                new.removed_sq.copy_(ln.removed_sq)
-            new.removed_sum.add_(c.sum().to(new.removed_sum.device))
-            new.removed_sq.add_((c * c).sum().to(new.removed_sq.device))
             for name in ("weight", "bias"):
                 p = getattr(ln, name, None)
                 if p is not None:
@@ -293,18 +306,43 @@ class ReducedLayerNorm(nn.LayerNorm):
         return new
 
     def extra_repr(self):
-        return super().extra_repr() + f", total={int(self.total.item())}"
+        return super().extra_repr() + f", total={self.total}"
+
+    def _padded_affine(self, dtype):
+        """Weight and bias with zeros for the removed channels (cached for inference:
+        recomputed when the parameters change or gradients may flow)."""
+        w, b = self.weight, self.bias
+        m = self.removed.numel()
+
+        def pad(p):
+            return None if p is None else F.pad(p.to(dtype), (0, m))
+        if torch.is_grad_enabled() and any(p is not None and p.requires_grad for p in (w, b)):
+            return pad(w), pad(b)
+        key = (torch.is_inference_mode_enabled(), dtype,
+               *[(p._version, p.data_ptr()) for p in (w, b) if p is not None])
+        if self.__dict__.get("_affine_key") != key:
+            self.__dict__["_affine"] = (pad(None if w is None else w.detach()),
+                                        pad(None if b is None else b.detach()))
+            self.__dict__["_affine_key"] = key
+        return self.__dict__["_affine"]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in ("_affine", "_affine_key", "_zero", "_zero_key"):
+            state.pop(key, None)
+        return state
 
     def forward(self, x):
-        n = self.total.to(x.dtype)
-        c1, c2 = self.removed_sum.to(x.dtype), self.removed_sq.to(x.dtype)
-        m = n - x.shape[-1]
-        mean = (x.sum(dim=-1, keepdim=True) + c1) / n
-        d = x - mean
-        var = ((d * d).sum(dim=-1, keepdim=True) + c2 - 2 * mean * c1 + m * mean * mean) / n
-        y = d * torch.rsqrt(var + self.eps)
-        if self.weight is not None:
-            y = y * self.weight
-        if self.bias is not None:
-            y = y + self.bias
-        return y
+        k = x.shape[-1]
+        if not self.removed.numel():
+            return F.layer_norm(x, (k,), self.weight, self.bias, self.eps)
+        r = self.removed
+        if self.__dict__.get("_zero_key") != (r._version, r.data_ptr()):
+            self.__dict__["_zero"] = bool((r == 0).all())
+            self.__dict__["_zero_key"] = (r._version, r.data_ptr())
+        if self.__dict__["_zero"]:
+            full = F.pad(x, (0, r.numel()))
+        else:
+            full = torch.cat([x, self.removed.to(x.dtype).expand(*x.shape[:-1], -1)], dim=-1)
+        w, b = self._padded_affine(x.dtype)
+        return F.layer_norm(full, (full.shape[-1],), w, b, self.eps)[..., :k]
