@@ -804,6 +804,10 @@ class Branchy(nn.Module):
 def test_untraceable_model_refused():
     with pytest.raises(ShrinkError, match="torch.fx"):
         shrink(Branchy(), torch.randn(2, 4))
+    # the message names the module and the line where tracing failed
+    net = nn.Sequential(nn.Linear(4, 4), Branchy())
+    with pytest.raises(ShrinkError, match=r"module '1' \(Branchy\).*x\.sum\(\) > 0"):
+        shrink(net, torch.randn(2, 4))
 
 
 class ChannelScale(nn.Module):

@@ -112,9 +112,29 @@ def trace(model):
         graph = tracer.trace(model)
     except Exception as exc:  # fx raises many kinds of errors
         raise GraphError(
-            f"could not trace the model with torch.fx ({type(exc).__name__}: {exc}); "
-            "shrink needs a forward without data-dependent control flow") from exc
+            f"could not trace the model with torch.fx{_where(tracer, exc)} "
+            f"({type(exc).__name__}: {exc}); shrink needs a forward without data-dependent "
+            "control flow (or register the module with a handler, so it is one node)"
+        ) from exc
     return fx.GraphModule(tracer.root, graph)
+
+
+def _where(tracer, exc):
+    """`` in module 'a.b' (Type), at file:line: code`` for a failed trace."""
+    import traceback
+
+    out = ""
+    stack = [(path, t) for path, t in getattr(tracer, "module_stack", {}).values() if path]
+    if stack:
+        path, t = stack[-1]
+        name = getattr(t, "__name__", str(t))
+        out += f" in module '{path}' ({name})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "/torch/" not in f.filename.replace("\\", "/")]
+    if frames:
+        f = frames[-1]
+        out += f", at {f.filename}:{f.lineno}: {f.line}"
+    return out
 
 
 def describe(node, gm):
