@@ -158,11 +158,120 @@ def test_unused_inputs_are_reported_and_nothing_to_remove_is_fine():
     assert report.max_abs_diff == 0.0
 
 
-def _residual():
-    inp = keras.Input((4,))
-    h = L.Dense(4, "relu", name="inner")(inp)
-    out = L.Dense(1)(L.Add(name="skip")([inp, h]))
-    return keras.Model(inp, out)
+# -- functional graphs: Add, Concatenate, MultiHeadAttention ------------------------------
+
+
+def _set(layer, **arrays):
+    """Overwrite some weights of a layer by name (kernel, bias, query/kernel, ...)."""
+    ws = []
+    for v in layer.weights:
+        key = "/".join(v.path.split("/")[1:])
+        ws.append(arrays[key] if key in arrays else to_np(v))
+    layer.set_weights(ws)
+
+
+def residual_add():
+    inp = keras.Input((8,))
+    h = L.Dense(6, "relu", name="a")(inp)
+    h = L.Dense(6, name="b")(h)
+    skip = L.Dense(6, name="proj")(inp)
+    out = L.Dense(2, name="head")(L.Activation("tanh")(L.Add(name="add")([h, skip])))
+    m = keras.Model(inp, out)
+    a, b, proj = m.get_layer("a"), m.get_layer("b"), m.get_layer("proj")
+    kb, kp, ka = to_np(b.kernel), to_np(proj.kernel), to_np(a.kernel)
+    kb[:, 3], kp[:, 3], ka[:, 1] = 0, 0, 0            # channel 3 of the sum: constant
+    bp = to_np(proj.bias)
+    bp[3] = 0.5
+    _set(b, kernel=kb, bias=np.zeros(6))
+    _set(proj, kernel=kp, bias=bp)
+    _set(a, kernel=ka, bias=-np.ones(6))              # unit 1 of a: relu(-1) = 0
+    return m, {"a": 5, "b": 5, "proj": 5, "head": 2}
+
+
+def concatenate():
+    inp = keras.Input((5,))
+    x = L.Dense(3, "tanh", name="x")(inp)
+    y = L.Dense(4, "relu", name="y")(inp)
+    out = L.Dense(2, name="head")(L.Concatenate(name="cat")([x, y]))
+    m = keras.Model(inp, out)
+    kx, kh = to_np(m.get_layer("x").kernel), to_np(m.get_layer("head").kernel)
+    kx[:, 0] = 0                                      # x's unit 0: constant tanh(b)
+    kh[3 + 2] = 0                                     # y's unit 2: unread
+    _set(m.get_layer("x"), kernel=kx, bias=np.full(3, 0.3))
+    _set(m.get_layer("head"), kernel=kh)
+    return m, {"x": 2, "y": 3, "head": 2}
+
+
+def attention(kill_stream=False):
+    inp = keras.Input((5, 3))
+    x = L.Dense(8, name="emb")(inp)
+    att = L.MultiHeadAttention(num_heads=4, key_dim=2, name="mha")(x, x)
+    h = L.GlobalAveragePooling1D()(L.Add(name="res")([x, att]))
+    m = keras.Model(inp, L.Dense(2, name="head")(h))
+    mha = m.get_layer("mha")
+    wv, wo = to_np(mha.weights[4]), to_np(mha.weights[6])
+    wv[:, 1, :] = 0                                   # head 1: emits its value bias
+    wo[2] = 0                                         # head 2: unread
+    bv = to_np(mha.weights[5])
+    bv[1] = [0.4, -0.2]
+    arrays = {"value/kernel": wv, "value/bias": bv, "attention_output/kernel": wo}
+    widths = {"mha": 2, "emb": 8, "head": 2}
+    if kill_stream:                                   # stream channel 6: zero everywhere
+        ke = to_np(m.get_layer("emb").kernel)
+        ke[:, 6] = 0
+        be = to_np(m.get_layer("emb").bias)
+        be[6] = 0
+        _set(m.get_layer("emb"), kernel=ke, bias=be)
+        wo[:, :, 6] = 0
+        bo = to_np(mha.weights[7])
+        bo[6] = 0
+        arrays.update({"attention_output/kernel": wo, "attention_output/bias": bo})
+        widths["emb"] = 7
+    _set(mha, **arrays)
+    return m, widths
+
+
+GRAPHS = {"residual_add": residual_add, "concatenate": concatenate, "attention": attention,
+          "attention_stream": lambda: attention(kill_stream=True)}
+
+
+def _units(layer):
+    if isinstance(layer, L.MultiHeadAttention):
+        return layer._num_heads
+    return getattr(layer, "units", None) or layer.filters
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_functional_graphs_shrink_with_the_same_outputs(name):
+    keras.utils.set_random_seed(0)
+    model, expected = GRAPHS[name]()
+    before = [to_np(w) for w in model.weights]
+    shape = model.inputs[0].shape[1:]
+    x = np.random.default_rng(1).normal(size=(16, *shape)).astype("float32")
+    small, report = sfk.shrink(model, x)
+    for layer_name, n in expected.items():
+        assert _units(small.get_layer(layer_name)) == n, (layer_name, str(report))
+    assert report.params_after < report.params_before
+    x_new = 3 * np.random.default_rng(2).normal(size=(32, *shape)).astype("float32")
+    assert np.max(np.abs(to_np(model(x_new)) - to_np(small(x_new)))) <= 1e-5
+    for a, b in zip(before, model.weights):
+        np.testing.assert_array_equal(a, to_np(b))
+    assert [layer.name for layer in small.layers] == [layer.name for layer in model.layers]
+    assert [type(layer) for layer in small.layers] == [type(layer) for layer in model.layers]
+    if "attention" in name:
+        row = {r["layer"]: r for r in report.layers}["mha"]
+        assert (row["heads_before"], row["heads_after"]) == (4, 2)
+
+
+def test_partly_dead_coupled_channel_is_kept():
+    keras.utils.set_random_seed(0)
+    model, _ = residual_add()
+    proj = model.get_layer("proj")
+    kp = to_np(proj.kernel)
+    kp[:, 3] = np.arange(8) / 8.0                     # the skip branch's channel 3 lives
+    _set(proj, kernel=kp)
+    small, _ = sfk.shrink(model)
+    assert small.get_layer("b").units == 6 and small.get_layer("proj").units == 6
 
 
 def _shared():
@@ -172,7 +281,6 @@ def _shared():
 
 
 @pytest.mark.parametrize("build, match", [
-    (_residual, "'skip'|'inner'"),
     (_shared, "'shared'"),
     (lambda: _seq((4,), [L.Dense(4), L.LayerNormalization(name="ln"), L.Dense(1)]), "'ln'"),
     (lambda: _seq((4,), [_seq((4,), [L.Dense(3)]), L.Dense(1)]), "nested"),

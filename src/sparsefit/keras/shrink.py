@@ -5,11 +5,13 @@ Zeros inside a dense kernel do not make inference faster; removing whole units d
 
 Which units are removed
 -----------------------
-Take a ``Dense`` or ``Conv2D`` layer :math:`P` whose output reaches the next
-``Dense``/``Conv2D`` layer :math:`C` through layers acting on each unit separately
-(elementwise activations, Dropout, BatchNormalization, pooling, Flatten):
-:math:`z = g(P x)`, :math:`y = C z`. Unit :math:`j` of :math:`P` (column ``j`` of a
-Dense kernel ``(in, out)``, filter ``j`` of a Conv2D kernel ``(kh, kw, in, out)``) is
+Every tensor's last axis (channels_last) carries channels. ``Dense``, ``Conv2D`` and
+``MultiHeadAttention`` create them; elementwise activations, Dropout,
+BatchNormalization, pooling pass them through; a Flatten repeats each over its
+positions; ``Add`` (and the other merges) joins the channels of its inputs into coupled
+groups, removed together; ``Concatenate`` lays its inputs' channels side by side. A
+coupled group (unit :math:`j` of :math:`P`: column ``j`` of a Dense kernel ``(in, out)``,
+filter ``j`` of a Conv2D kernel ``(kh, kw, in, out)``, with every unit joined to it) is
 
 - *disconnected on the way out* when every weight of :math:`C` reading it is zero
   (after a Flatten, the whole block of columns of channel :math:`j`): it is removed;
@@ -20,18 +22,23 @@ Dense kernel ``(in, out)``, filter ``j`` of a Conv2D kernel ``(kh, kw, in, out)`
   position (a nonzero constant channel entering a ``padding="same"`` convolution differs
   at the borders) the unit is kept: exactness first.
 
-Removing units can disconnect others, so this runs to a fixed point. The last
-Dense/Conv2D layer keeps all its units (they are the output).
+A ``MultiHeadAttention`` head (its query, key and value kernels' slices and the output
+kernel's rows) is removed when the output kernel does not read it, or when its value
+kernel is zero: it then emits its value bias (attention weights sum to one), folded
+into the output bias.
 
-What is refused (:class:`ShrinkError`, naming the layer): models that are not a single
-chain of layers (branches, ``Add``, ``Concatenate``, several inputs/outputs, a layer used
-twice, nested models), layers other than those listed above, ``channels_first``,
-grouped convolutions, and any result whose outputs differ from the original's.
+Removing units can disconnect others, so this runs to a fixed point. Units reaching the
+model output are kept; every layer keeps at least one unit, every attention layer one
+head.
+
+What is refused (:class:`ShrinkError`, naming the layer): several inputs, a layer used
+twice, nested models, layers other than those listed above (LayerNormalization
+included), ``channels_first``, grouped convolutions, and any result whose outputs differ
+from the original's.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import keras
@@ -56,8 +63,9 @@ _ELEMENTWISE = {
 _IDENTITY = (L.Dropout, L.GaussianNoise, L.GaussianDropout, L.AlphaDropout,
              L.ActivityRegularization, L.Identity)
 _ELEMENTWISE_LAYERS = (L.ReLU, L.LeakyReLU, L.ELU)
-_POOLING = (L.MaxPooling2D, L.AveragePooling2D)
-_GLOBAL_POOLING = (L.GlobalAveragePooling2D, L.GlobalMaxPooling2D)
+_POOLING = (L.MaxPooling2D, L.AveragePooling2D, L.MaxPooling1D, L.AveragePooling1D)
+_GLOBAL_POOLING = (L.GlobalAveragePooling2D, L.GlobalMaxPooling2D, L.GlobalAveragePooling1D,
+                   L.GlobalMaxPooling1D)
 
 
 def _describe(layer):
@@ -128,56 +136,22 @@ class ShrinkReport:
                 f"max_abs_diff={self.max_abs_diff:.3g})")
 
 
-# ------------------------------------------------------------------------- the chain
 
 
-def _chain(model):
-    """The layers of a single-chain model, in order (no InputLayer), and its input."""
-    try:
-        inputs, outputs = model.inputs, model.outputs
-    except AttributeError:
-        inputs = outputs = None
-    if not inputs or not outputs:
-        raise ShrinkError(f"model '{model.name}' has no defined input; build it with "
-                          "keras.Input(shape) first")
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ShrinkError(
-            f"model '{model.name}' must have exactly one input and one output (build a "
-            "Sequential model with keras.Input(shape) first); got "
-            f"{len(model.inputs or [])} inputs and {len(model.outputs or [])} outputs")
-    layers = [layer for layer in model.layers if not isinstance(layer, L.InputLayer)]
-    for layer in layers:
-        if isinstance(layer, keras.Model):
-            raise ShrinkError(f"{_describe(layer)} is a nested model; shrink needs a flat "
-                              "chain of layers")
-        # (a layer also used in another model counts as shared too: refused, not guessed)
-        if len(getattr(layer, "_inbound_nodes", [])) > 1:
-            raise ShrinkError(f"{_describe(layer)} is called more than once (shared "
-                              "weights); shrink needs a chain of distinct layers")
-    if isinstance(model, keras.Sequential):
-        return layers, model.inputs[0]
-    prev = model.inputs[0]
-    for layer in layers:
-        try:
-            inp, out = layer.input, layer.output
-        except (AttributeError, ValueError) as exc:
-            raise ShrinkError(f"{_describe(layer)} is called more than once; shrink needs "
-                              f"a chain of layers ({exc})") from None
-        if isinstance(inp, (list, tuple, dict)) or inp is not prev:
-            raise ShrinkError(
-                f"{_describe(layer)} does not take the previous layer's output as its only "
-                "input; branching, residual (Add) and concatenation structures are not "
-                "supported")
-        prev = out
-    if prev is not model.outputs[0]:
-        raise ShrinkError(f"the output of model '{model.name}' is not the last layer's "
-                          "output; shrink needs a chain of layers")
-    return layers, model.inputs[0]
+# ------------------------------------------------------------------------- the graph
+
+
+_MERGES = (L.Add, L.Subtract, L.Average, L.Maximum, L.Minimum, L.Multiply)
 
 
 def _kind(layer):
-    """'dense', 'conv', 'flatten', 'unit' (per-unit, maybe with per-unit weights),
-    'pool' (per-channel, spatial), or raise."""
+    """How shrink treats ``layer`` ('dense', 'conv', 'mha', 'merge', 'concat', 'flatten',
+    'unit', 'pool', 'mixing', 'input'), or raise naming it."""
+    if isinstance(layer, L.InputLayer):
+        return "input"
+    if isinstance(layer, keras.Model):
+        raise ShrinkError(f"{_describe(layer)} is a nested model; shrink needs a flat "
+                          "model of layers")
     if isinstance(layer, L.Dense):
         return "dense"
     if isinstance(layer, L.Conv2D) and type(layer) is L.Conv2D:
@@ -187,6 +161,14 @@ def _kind(layer):
         if layer.groups != 1:
             raise ShrinkError(f"{_describe(layer)}: grouped convolutions are not supported")
         return "conv"
+    if isinstance(layer, L.MultiHeadAttention):
+        if getattr(layer, "_use_gate", False) or layer.get_config().get("use_gate"):
+            raise ShrinkError(f"{_describe(layer)}: gated attention is not supported")
+        return "mha"
+    if isinstance(layer, _MERGES):
+        return "merge"
+    if isinstance(layer, L.Concatenate):
+        return "concat"
     if isinstance(layer, L.Flatten):
         if getattr(layer, "data_format", "channels_last") != "channels_last":
             raise ShrinkError(f"{_describe(layer)}: data_format='channels_first' is not "
@@ -209,23 +191,454 @@ def _kind(layer):
         return "mixing"
     raise ShrinkError(
         f"{_describe(layer)} is not supported by shrink (supported: Dense, Conv2D, "
-        "elementwise activations, Dropout and noise layers, BatchNormalization, "
-        "Max/AveragePooling2D, Global pooling, Flatten)")
+        "MultiHeadAttention, Add and the other merges, Concatenate, elementwise activations, "
+        "Dropout and noise layers, BatchNormalization, Max/AveragePooling2D, Global "
+        "pooling, Flatten)")
+
+
+class _UF:
+    def __init__(self):
+        self.parent = []
+
+    def new(self, n):
+        start = len(self.parent)
+        self.parent.extend(range(start, start + n))
+        return np.arange(start, start + n, dtype=np.int64)
+
+    def find(self, a):
+        p = self.parent
+        while p[a] != a:
+            p[a] = p[p[a]]
+            a = p[a]
+        return a
+
+    def union(self, a, b):
+        for x, y in zip(np.asarray(a).ravel().tolist(), np.asarray(b).ravel().tolist()):
+            if x >= 0 and y >= 0:
+                rx, ry = self.find(x), self.find(y)
+                if rx != ry:
+                    self.parent[max(rx, ry)] = min(rx, ry)
+
+
+def _np(v):
+    return np.array(ops.convert_to_numpy(v), dtype=np.float64)
+
+
+class _Use:
+    """A Dense, Conv2D or MultiHeadAttention layer: its atoms, inputs and weights."""
+
+    def __init__(self, layer, kind, uf):
+        self.layer, self.kind = layer, kind
+        self.w = {v.path.rsplit("/", 2)[-2] + "/" + v.path.rsplit("/", 1)[-1]
+                  if kind == "mha" else v.path.rsplit("/", 1)[-1]: _np(v)
+                  for v in layer.weights}
+        self.out = uf.new(self.n_out())
+        self.heads = uf.new(layer._num_heads) if kind == "mha" else None
+        self.inputs = {}          # port -> (atoms, const, tensor)
+        self.note = None
+
+    def kernel(self, port=0):
+        if self.kind != "mha":
+            return self.w["kernel"]
+        return self.w[("query", "key", "value")[port] + "/kernel"]
+
+    def n_out(self):
+        if self.kind == "mha":
+            return self.w["attention_output/kernel"].shape[-1]
+        return self.w["kernel"].shape[-1]
+
+    def rows(self, port=0):
+        """Bool (n_in, n_out-ish): input i reaches output j through a nonzero weight."""
+        k = self.kernel(port) != 0
+        return k.reshape(-1, k.shape[-2], k.shape[-1]).any(axis=0) if self.kind == "conv" \
+            else k.reshape(k.shape[0], -1)
+
+    def const_out(self, const_in):
+        if self.kind == "mha":
+            return ~(self.w["attention_output/kernel"] != 0).reshape(-1, self.n_out()).any(0)
+        r = self.rows()
+        return ~(r & ~const_in[:, None]).any(axis=0) if const_in is not None else ~r.any(0)
+
+    def unused(self, port=0):
+        return ~self.rows(port).any(axis=1)
+
+    def head_state(self):
+        wo = (self.w["attention_output/kernel"] != 0)
+        unused = ~wo.reshape(wo.shape[0], -1).any(axis=1)
+        wv = (self.w["value/kernel"] != 0)
+        const = ~wv.transpose(1, 0, 2).reshape(wv.shape[1], -1).any(axis=1)
+        return unused, const
+
+
+class _Graph:
+    """Channel atoms along the last axis of every tensor of a functional model."""
+
+    def __init__(self, model):
+        model = getattr(model, "_functional", None) or model   # a Sequential's graph
+        self.uf = _UF()
+        self.info, self.uses, self.bns, self.pins, self.readers = {}, {}, {}, {}, []
+        self.input_readers = []
+        if not model.inputs or not model.outputs:
+            raise ShrinkError(f"model '{model.name}' has no defined input; build it with "
+                              "keras.Input(shape) first")
+        if len(model.inputs) != 1:
+            raise ShrinkError(f"model '{model.name}' must have exactly one input, got "
+                              f"{len(model.inputs)}")
+        for depth in sorted(model._nodes_by_depth, reverse=True):
+            for node in model._nodes_by_depth[depth]:
+                self._visit(node)
+        for t in model.outputs:
+            self.pin(self.info[id(t)][0], "it is an output of the model")
+
+    def pin(self, atoms, reason):
+        for a in np.asarray(atoms).ravel().tolist():
+            if a >= 0:
+                self.pins.setdefault(a, reason)
+
+    def _in(self, t):
+        return self.info[id(t)]
+
+    def _visit(self, node):
+        layer = node.operation
+        kind = _kind(layer)
+        if kind != "input" and len(getattr(layer, "_inbound_nodes", [])) > 1:
+            raise ShrinkError(f"{_describe(layer)} is called more than once (shared "
+                              "weights); shrink needs each layer used once")
+        outs = node.output_tensors
+        if kind == "input":
+            n = outs[0].shape[-1]
+            self.info[id(outs[0])] = (np.full(n, -1), np.zeros(n, bool), True)
+            return
+        ins = node.input_tensors
+        getattr(self, "_" + kind)(layer, ins, outs, node)
+
+    def _set(self, t, atoms, const, from_input=False):
+        self.info[id(t)] = (np.asarray(atoms), np.asarray(const, bool), from_input)
+
+    def _reader(self, use, port, t):
+        atoms, const, from_input = self._in(t)
+        use.inputs[port] = (atoms, const, t)
+        self.readers.append((use, port))
+        if from_input and port == 0:
+            self.input_readers.append(use)
+
+    def _dense(self, layer, ins, outs, node, kind="dense"):
+        use = self.uses[layer.name] = _Use(layer, kind, self.uf)
+        self._reader(use, 0, ins[0])
+        self._out(use, layer, outs[0])
+
+    def _conv(self, layer, ins, outs, node):
+        self._dense(layer, ins, outs, node, kind="conv")
+
+    def _out(self, use, layer, t):
+        const = use.const_out(use.inputs[0][1] if use.kind != "mha" else None)
+        if use.kind != "mha" and _act_name(layer.activation) not in _ELEMENTWISE:
+            why = f"its activation '{_act_name(layer.activation)}' mixes units"
+            self.pin(use.out, why)
+            use.note = f"units kept: {why}"
+        self._set(t, use.out, const)
+
+    def _mha(self, layer, ins, outs, node):
+        use = self.uses[layer.name] = _Use(layer, "mha", self.uf)
+        args = node.arguments.args
+        q = args[0]
+        v = args[1] if len(args) > 1 else node.arguments.kwargs["value"]
+        k = args[2] if len(args) > 2 and args[2] is not None else node.arguments.kwargs.get(
+            "key", v)
+        if k is None:
+            k = v
+        for port, t in enumerate((q, k, v)):
+            self._reader(use, port, t)
+        self._out(use, layer, outs[0])
+        if len(outs) > 1:
+            self.pin(use.heads, f"the attention scores of {_describe(layer)} are an output")
+
+    def _unit(self, layer, ins, outs, node):
+        atoms, const, from_input = self._in(ins[0])
+        if isinstance(layer, L.BatchNormalization):
+            self.bns[layer.name] = (layer, atoms)
+            gamma = _np(layer.gamma) if layer.scale else None
+            if gamma is not None:
+                const = const | (gamma == 0)
+        self._set(outs[0], atoms, const, from_input)
+
+    _pool = _unit
+
+    def _mixing(self, layer, ins, outs, node):
+        atoms, const, _ = self._in(ins[0])
+        self.pin(atoms, f"{_describe(layer)} mixes units")
+        self._set(outs[0], atoms, np.zeros_like(const))
+
+    def _flatten(self, layer, ins, outs, node):
+        atoms, const, _ = self._in(ins[0])
+        reps = int(np.prod(ins[0].shape[1:-1])) if len(ins[0].shape) > 2 else 1
+        # channels_last: column p * C + c holds channel c at position p
+        self._set(outs[0], np.tile(atoms, reps), np.tile(const, reps))
+
+    def _merge(self, layer, ins, outs, node):
+        infos = [self._in(t) for t in ins]
+        atoms = infos[0][0].copy()
+        for other, _, _ in infos[1:]:
+            self.uf.union(atoms, other)
+            atoms = np.where(atoms >= 0, atoms, other)
+        const = np.logical_and.reduce([c for _, c, _ in infos])
+        self._set(outs[0], atoms, const)
+
+    def _concat(self, layer, ins, outs, node):
+        if layer.axis not in (-1, len(outs[0].shape) - 1):
+            return self._merge(layer, ins, outs, node)
+        infos = [self._in(t) for t in ins]
+        self._set(outs[0], np.concatenate([a for a, _, _ in infos]),
+                  np.concatenate([c for _, c, _ in infos]))
+
+
+# -------------------------------------------------------------------------- the plan
+
+
+def _statuses(g):
+    st = {}
+
+    def get(a):
+        return st.setdefault(g.uf.find(int(a)), {"ok": True, "unused": True, "pin": None,
+                                                 "producers": []})
+    for use in g.uses.values():
+        for j, a in enumerate(use.out.tolist()):
+            get(a)["producers"].append((use.layer.name, j))
+        if use.heads is not None:
+            unused, const = use.head_state()
+            for h, a in enumerate(use.heads.tolist()):
+                s = get(a)
+                s["producers"].append((use.layer.name, f"head {h}"))
+                s["ok"] &= bool(unused[h] or const[h])
+                s["unused"] &= bool(unused[h])
+    for a, why in g.pins.items():
+        get(a)["pin"] = get(a)["pin"] or why
+    for use, port in g.readers:
+        atoms, const, _ = use.inputs[port]
+        unused = use.unused(port)
+        for a in set(atoms[atoms >= 0].tolist()):
+            s = get(a)
+            pos = np.array([g.uf.find(int(x)) == g.uf.find(a) if x >= 0 else False
+                            for x in atoms])
+            u = bool(unused[pos].all())
+            s["unused"] &= u
+            s["ok"] &= u or bool(const[pos].all())
+    return st
+
+
+def _removed(g, remove):
+    def gone(atoms):
+        return np.array([a >= 0 and g.uf.find(int(a)) in remove for a in np.ravel(atoms)],
+                        dtype=bool).reshape(np.shape(atoms))
+    return gone
+
+
+def _keep_one(g, remove):
+    changed = True
+    while changed:
+        changed = False
+        gone = _removed(g, remove)
+        for use in g.uses.values():
+            for atoms in (use.out, use.heads):
+                if atoms is not None and len(atoms) and gone(atoms).all():
+                    remove.discard(g.uf.find(int(atoms[0])))
+                    changed = True
+        for atoms, _, _ in g.info.values():
+            if len(atoms) and gone(atoms).all():
+                remove.discard(g.uf.find(int(atoms[0])))
+                changed = True
+    return _removed(g, remove)
+
+
+def _fold_values(model, g, tensors):
+    """Constant values along the last axis of ``tensors`` (None where not the same at
+    every position)."""
+    if not tensors:
+        return {}
+    probe = keras.Model(model.inputs[0], list(tensors))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4,) + tuple(model.inputs[0].shape[1:])).astype("float32")
+    outs = probe(x, training=False)
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    vals = {}
+    for t, v in zip(tensors, outs):
+        v = _np(v)
+        flat = v.reshape(-1, v.shape[-1])
+        c = flat.mean(axis=0)
+        same = np.abs(flat - c).max(axis=0) <= 1e-6 * (1.0 + np.abs(c))
+        vals[id(t)] = (c, same)
+    return vals
+
+
+def _fold_delta(use, port, c):
+    """Output-bias (or q/k/v-bias) change from constant inputs ``c``; None if inexact."""
+    if not np.any(c):
+        return 0.0
+    k = use.kernel(port)
+    if use.kind == "conv":
+        if use.layer.padding != "valid":
+            return None
+        return np.einsum("hwio,i->o", k, c)
+    return np.tensordot(c, k, axes=(0, 0))
+
+
+def _plan(model, g, st):
+    remove = {r for r, s in st.items() if s["pin"] is None and s["ok"]}
+    notes = {}
+    while True:
+        gone = _keep_one(g, remove)
+        need = [(use, port) for use, port in g.readers
+                if (gone(use.inputs[port][0]) & ~use.unused(port)).any()]
+        vals = _fold_values(model, g, list({id(use.inputs[p][2]): use.inputs[p][2]
+                                            for use, p in need}.values()))
+        folds, bad = [], set()
+        for use, port in need:
+            atoms, _, t = use.inputs[port]
+            pos = gone(atoms) & ~use.unused(port)
+            c, same = vals[id(t)]
+            roots = np.array([g.uf.find(int(a)) if a >= 0 else -1 for a in atoms])
+            delta = _fold_delta(use, port, np.where(pos, c, 0.0)) if same[pos].all() else None
+            if delta is not None:
+                folds.append((use, port, delta))
+                continue
+            for root in set(roots[pos].tolist()):
+                one = pos & (roots == root)
+                if same[one].all() and _fold_delta(use, port, np.where(one, c, 0.0)) is not None:
+                    continue
+                bad.add(root)
+                for layer, _ in st[root]["producers"]:
+                    notes[layer] = ("unit(s) kept: their constant output is not the same at "
+                                    "every position where it is read (padding='same')")
+        if not bad:
+            return remove, gone, folds, notes
+        remove -= bad
+
+
+# ------------------------------------------------------------------------ rebuilding
+
+
+def _new_weights(g, gone, folds):
+    """``{layer name: (config changes, weights)}`` for every layer that changes."""
+    bias = {}
+    for use, port, delta in folds:
+        key = (use.layer.name, port)
+        bias[key] = bias.get(key, 0.0) + delta
+    out = {}
+    for use in g.uses.values():
+        keep_out = np.flatnonzero(~gone(use.out))
+        if use.kind == "mha":
+            out[use.layer.name] = _mha_weights(use, gone, keep_out, bias)
+            continue
+        keep_in = np.flatnonzero(~gone(use.inputs[0][0]))
+        k = np.take(np.take(use.w["kernel"], keep_in, axis=-2), keep_out, axis=-1)
+        b = use.w.get("bias", np.zeros(use.n_out())) + bias.get((use.layer.name, 0), 0.0)
+        cfg = {"units" if use.kind == "dense" else "filters": int(keep_out.size)}
+        needs_bias = "bias" in use.w or np.any(b != 0)
+        cfg["use_bias"] = bool(needs_bias)
+        out[use.layer.name] = (cfg, [k] + ([b[keep_out]] if needs_bias else []))
+    for name, (layer, atoms) in g.bns.items():
+        keep = np.flatnonzero(~gone(atoms))
+        out[name] = ({}, [np.take(_np(w), keep, axis=-1) for w in layer.weights])
+    return out
+
+
+def _mha_weights(use, gone, keep_out, bias):
+    heads = np.flatnonzero(~gone(use.heads))
+    unused, const = use.head_state()
+    w = use.w
+    bo = w.get("attention_output/bias", np.zeros(use.n_out())).copy()
+    if "value/bias" in w:
+        for h in np.flatnonzero(gone(use.heads) & ~unused & const):
+            # a head with zero value rows emits its value bias (attention sums to one)
+            bo += w["value/bias"][h] @ w["attention_output/kernel"][h]
+    weights = []
+    for port, name in enumerate(("query", "key", "value")):
+        keep_in = np.flatnonzero(~gone(use.inputs[port][0]))
+        weights.append(w[name + "/kernel"][keep_in][:, heads])
+        if name + "/bias" in w:
+            weights.append((w[name + "/bias"] + bias.get((use.layer.name, port), 0.0))[heads])
+    weights.append(w["attention_output/kernel"][heads][:, :, keep_out])
+    if "attention_output/bias" in w:
+        weights.append(bo[keep_out])
+    n_query = int((~gone(use.inputs[0][0])).sum())
+    cfg = {"num_heads": int(heads.size)}
+    if keep_out.size != n_query or use.layer.get_config().get("output_shape") is not None:
+        cfg["output_shape"] = (int(keep_out.size),)
+    return cfg, weights
+
+
+def _rebuild(model, changes):
+    def clone(layer):
+        cfg = layer.get_config()
+        if layer.name in changes:
+            cfg.update(changes[layer.name][0])
+        return type(layer).from_config(cfg)
+    kw = {}
+    if not isinstance(model, keras.Sequential):
+        # the same input layer name as the original
+        t = model.inputs[0]
+        history = getattr(t, "_keras_history", None)
+        name = getattr(history[0], "name", None) if history else None
+        kw["input_tensors"] = keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=name)
+    new = keras.models.clone_model(model, clone_function=clone, **kw)
+    for layer, old in zip(new.layers, model.layers):
+        if layer.name in changes:
+            ws = changes[layer.name][1]
+            layer.set_weights([np.asarray(x, dtype=v.dtype) for x, v in zip(ws, layer.weights)])
+        elif old.weights:
+            layer.set_weights(old.get_weights())
+    return new
 
 
 # ------------------------------------------------------------------------------- main
 
 
+def _validate(model, example_inputs, atol, rtol, n_random, check):
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    for name, v in (("atol", atol), ("rtol", rtol)):
+        if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
+        raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
+    if example_inputs is not None:
+        example_inputs = np.asarray(example_inputs)
+        if example_inputs.size == 0:
+            raise ValueError("example_inputs is empty")
+        if not np.all(np.isfinite(example_inputs)):
+            raise ValueError("example_inputs contains NaN or inf")
+    if check and example_inputs is None and n_random == 0:
+        raise ValueError("check=True needs example_inputs or n_random > 0")
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise ShrinkError(f"model '{model.name}' has no defined input; build it with "
+                          "keras.Input(shape) first")
+    in_shape = tuple(inputs[0].shape)
+    if example_inputs is not None and tuple(example_inputs.shape[1:]) != in_shape[1:]:
+        raise ValueError(f"example_inputs has shape {example_inputs.shape}, the model takes "
+                         f"(batch,) + {in_shape[1:]}")
+    return example_inputs, in_shape
+
+
+def _weights_count(layer):
+    return int(sum(np.prod(v.shape) for v in layer.weights))
+
+
 def shrink(model, example_inputs=None, *, check=True, atol=1e-5, rtol=1e-6, n_random=3,
            seed=0):
-    r"""A new Keras model with dead units physically removed, and a report.
+    r"""A new Keras model with dead units and attention heads physically removed, and a
+    report.
 
     A unit of a Dense/Conv2D layer (with its bias, BatchNormalization entries and the
-    matching rows/input channels of the next layer) is removed when no weight of the next
-    layer reads it, or when all its incoming weights are zero: it then emits a constant
-    :math:`c_j = g(b_j)` whose contribution :math:`C_{:,j} c_j` is added to the next
-    layer's bias :math:`b_C`, so :math:`C z + b_C` is unchanged (see the module
-    documentation for the rules and what is refused).
+    matching rows/input channels of the layers reading it, across ``Add`` and
+    ``Concatenate``), or a ``MultiHeadAttention`` head, is removed when no weight of the
+    layers reading it is nonzero, or when it is constant: all its incoming weights are
+    zero, and its constant :math:`c_j = g(b_j)` (a head: its value bias) is folded into
+    the readers' biases, so their outputs are unchanged (see the module documentation
+    for the rules and what is refused).
 
     The result is checked against the original on ``example_inputs`` and on ``n_random``
     standard normal batches of 16: :math:`\max|f_\text{shrunk}(x) - f(x)| \le
@@ -234,8 +647,7 @@ def shrink(model, example_inputs=None, *, check=True, atol=1e-5, rtol=1e-6, n_ra
     Parameters
     ----------
     model : keras.Sequential or keras.Model
-        A single chain of layers with a defined input shape (``keras.Input``). Not
-        modified.
+        A model with a defined input shape (``keras.Input``), one input. Not modified.
     example_inputs : array-like, optional
         A batch for the first check (its mean and standard deviation also scale the
         random batches).
@@ -252,7 +664,7 @@ def shrink(model, example_inputs=None, *, check=True, atol=1e-5, rtol=1e-6, n_ra
     -------
     shrunk : keras.Model
         Same kind (Sequential or functional), same layer names and configurations, fewer
-        units, weights copied.
+        units and heads, weights copied.
     report : ShrinkReport
         Units removed per layer, parameters before/after, unused inputs and the measured
         maximum output difference.
@@ -260,7 +672,7 @@ def shrink(model, example_inputs=None, *, check=True, atol=1e-5, rtol=1e-6, n_ra
     Raises
     ------
     ShrinkError
-        Unsupported structure or layer (named), or the check failed.
+        Unsupported layer (named), or the check failed.
     TypeError, ValueError
         Bad arguments, naming the argument.
 
@@ -281,218 +693,56 @@ def shrink(model, example_inputs=None, *, check=True, atol=1e-5, rtol=1e-6, n_ra
     >>> report.params_before, report.params_after, report.max_abs_diff <= 1e-5
     (44, 16, True)
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    for name, v in (("atol", atol), ("rtol", rtol)):
-        if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
-        raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
-    if example_inputs is not None:
-        example_inputs = np.asarray(example_inputs)
-        if example_inputs.size == 0:
-            raise ValueError("example_inputs is empty")
-        if not np.all(np.isfinite(example_inputs)):
-            raise ValueError("example_inputs contains NaN or inf")
-    if check and example_inputs is None and n_random == 0:
-        raise ValueError("check=True needs example_inputs or n_random > 0")
+    example_inputs, in_shape = _validate(model, example_inputs, atol, rtol, n_random, check)
+    current, counts, notes, first, all_dead = model, {}, {}, None, set()
+    for _ in range(100):
+        g = _Graph(current)
+        first = first or g
+        st = _statuses(g)
+        remove, gone, folds, nt = _plan(current, g, st)
+        notes.update(nt)
+        for use in g.uses.values():
+            roots = {g.uf.find(int(a)) for a in use.out}
+            if all(st[r]["pin"] is None and st[r]["ok"] for r in roots) and len(use.out) > 1:
+                all_dead.add(use.layer.name)
+        if not remove:
+            break
+        for use in g.uses.values():
+            c = counts.setdefault(use.layer.name, {"dead_in": 0, "dead_out": 0})
+            for a in use.out[gone(use.out)]:
+                c["dead_out" if st[g.uf.find(int(a))]["unused"] else "dead_in"] += 1
+        current = _rebuild(current, _new_weights(g, gone, folds))
+    report = _report(model, current, first, counts, notes, all_dead)
+    if check:
+        _check(model, current, in_shape, example_inputs, report, atol, rtol, n_random, seed)
+    return current, report
 
-    layers, model_input = _chain(model)
-    kinds = [_kind(layer) for layer in layers]
-    in_shape = tuple(model_input.shape)
-    if example_inputs is not None and tuple(example_inputs.shape[1:]) != in_shape[1:]:
-        raise ValueError(f"example_inputs has shape {example_inputs.shape}, the model takes "
-                         f"(batch,) + {in_shape[1:]}")
-    # shapes along the chain
-    shapes, s = [], in_shape
-    for layer in layers:
-        s = tuple(layer.compute_output_shape(s))
-        shapes.append(s)
-    W = [i for i, k in enumerate(kinds) if k in ("dense", "conv")]
-    if not W:
-        raise ShrinkError(f"model '{model.name}' has no Dense or Conv2D layer")
 
-    state = {}
-    for i in W:
-        layer = layers[i]
-        k = np.array(ops.convert_to_numpy(layer.kernel), dtype=np.float64)
-        b = (np.array(ops.convert_to_numpy(layer.bias), dtype=np.float64)
-             if layer.use_bias else np.zeros(k.shape[-1]))
-        state[i] = {"kernel": k, "bias": b, "has_bias": bool(layer.use_bias),
-                    "alive": np.ones(k.shape[-1], dtype=bool), "dead_in": 0, "dead_out": 0,
-                    "note": None}
-
-    links = []  # (P, C, between, blocked reason)
-    for a, c in itertools.pairwise(W):
-        between = list(range(a + 1, c))
-        why = None
-        if _act_name(layers[a].activation) not in _ELEMENTWISE:
-            why = (f"its activation '{_act_name(layers[a].activation)}' mixes units")
-        for j in between:
-            if kinds[j] == "mixing":
-                why = f"{_describe(layers[j])} mixes units"
-        if kinds[c] == "conv" and any(kinds[j] == "flatten" for j in between):
-            why = "a Flatten feeds a Conv2D"
-        links.append((a, c, between, why))
-        if why is not None:
-            state[a]["note"] = f"units kept: {why}"
-
-    changed = True
-    while changed:
-        changed = False
-        for a, c, between, why in links:
-            if why is None:
-                changed |= _shrink_link(layers, kinds, shapes, state, a, c, between)
-
-    # ------------------------------------------------------------------ new model
-    keep = {i: np.flatnonzero(state[i]["alive"]) for i in W}
-    for i in W:
-        if keep[i].size == 0:
-            # every unit is dead: the next layer already holds their (folded) contribution
-            # and no longer reads them; keep one, as a Keras layer needs at least one unit
-            keep[i] = np.array([0])
-            state[i]["note"] = ("all units were dead; unit 0 kept (a Keras layer needs one), "
-                                "the next layer does not read it")
-    new_layers, weights = [], []
-    feats = None  # kept feature indices of the current tensor's last axis (None: all)
-    unused = None
-    first = W[0]
-    if all(kinds[j] in ("unit",) for j in range(first)):
-        k0 = state[first]["kernel"]
-        nz = k0 != 0
-        unused = np.flatnonzero(~nz.any(axis=tuple(d for d in range(nz.ndim)
-                                                   if d != nz.ndim - 2))).tolist()
-    for i, layer in enumerate(layers):
-        cfg = layer.get_config()
-        kind = kinds[i]
-        n_feat = (shapes[i - 1] if i else in_shape)[-1]
-        if kind in ("dense", "conv"):
-            st = state[i]
-            kernel = st["kernel"]
-            if feats is not None:
-                kernel = np.take(kernel, feats, axis=-2)
-            kernel = kernel[..., keep[i]]
-            bias = st["bias"][keep[i]]
-            cfg["units" if kind == "dense" else "filters"] = int(keep[i].size)
-            need_bias = st["has_bias"] or bool(np.any(bias != 0))
-            cfg["use_bias"] = need_bias
-            w = [kernel] + ([bias] if need_bias else [])
-            feats = None if keep[i].size == shapes[i][-1] else keep[i]
-        elif kind == "flatten":
-            if feats is not None:
-                n_pos = int(np.prod(shapes[i - 1][1:-1])) if len(shapes[i - 1]) > 2 else 1
-                feats = (np.arange(n_pos)[:, None] * n_feat + feats[None, :]).ravel()
-            w = []
-        else:
-            w = [ops.convert_to_numpy(x) for x in layer.weights]
-            if feats is not None:
-                for x in w:
-                    if x.shape[-1] != n_feat:
-                        raise ShrinkError(f"{_describe(layer)} has a weight of shape "
-                                          f"{x.shape} that is not per unit")
-                w = [np.take(x, feats, axis=-1) for x in w]
-        new_layers.append(type(layer).from_config(cfg))
-        weights.append(w)
-
-    history = getattr(model_input, "_keras_history", None)
-    in_name = getattr(history[0], "name", None) if history else None
-    inp = keras.Input(shape=in_shape[1:], dtype=model_input.dtype, name=in_name)
-    if isinstance(model, keras.Sequential):
-        new = keras.Sequential([inp, *new_layers], name=model.name)
-    else:
-        x = inp
-        for layer in new_layers:
-            x = layer(x)
-        new = keras.Model(inp, x, name=model.name)
-    for layer, w in zip(new_layers, weights):
-        if w:
-            dtypes = [v.dtype for v in layer.weights]
-            layer.set_weights([np.asarray(x, dtype=d) for x, d in zip(w, dtypes)])
-
-    report = ShrinkReport(unused_inputs=unused)
+def _report(model, new, g, counts, notes, all_dead):
+    report = ShrinkReport()
     report.params_before = int(sum(np.prod(v.shape) for v in model.weights))
     report.params_after = int(sum(np.prod(v.shape) for v in new.weights))
-    for i, layer in zip(W, [new_layers[i] for i in W]):
-        st = state[i]
-        report.layers.append({
-            "layer": layers[i].name, "type": type(layers[i]).__name__,
-            "out_before": int(st["alive"].size), "out_after": int(keep[i].size),
-            "removed_dead_in": st["dead_in"], "removed_dead_out": st["dead_out"],
-            "params_before": int(sum(np.prod(v.shape) for v in layers[i].weights)),
-            "params_after": int(sum(np.prod(v.shape) for v in layer.weights)),
-            "note": st["note"]})
-    if check:
-        _check(model, new, in_shape, example_inputs, report, atol, rtol, n_random, seed)
-    return new, report
-
-
-def _features(kinds, shapes, between, a, j, n_units):
-    """Indices (on the consumer's input last axis) carrying unit ``j`` of layer ``a``."""
-    flat = [k for k in between if kinds[k] == "flatten"]
-    if not flat:
-        return np.array([j])
-    before = shapes[flat[0] - 1]
-    n_pos = int(np.prod(before[1:-1])) if len(before) > 2 else 1
-    return np.arange(n_pos) * n_units + j
-
-
-def _constant_output(layers, shapes, state, a, between):
-    """What the units of layer ``a`` emit at the consumer's input when they get no input:
-    their bias through the activation and the layers in between, for one sample."""
-    pre = np.broadcast_to(state[a]["bias"], (1,) + tuple(shapes[a][1:]))
-    dtype = layers[a].compute_dtype
-    z = layers[a].activation(ops.convert_to_tensor(pre.astype(dtype)))
-    for k in between:
-        z = layers[k](z, training=False)
-    return np.asarray(ops.convert_to_numpy(z), dtype=np.float64)[0]
-
-
-def _shrink_link(layers, kinds, shapes, state, a, c, between):
-    P, C = state[a], state[c]
-    n_units = P["kernel"].shape[-1]
-    kc = C["kernel"]
-    changed = False
-    z = None
-    for j in np.flatnonzero(P["alive"]):
-        cols = _features(kinds, shapes, between, a, j, n_units)
-        reads = np.take(kc, cols, axis=-2)
-        if not np.any(reads):
-            P["alive"][j] = False
-            P["dead_out"] += 1
-            changed = True
-            continue
-        if np.any(P["kernel"][..., j]):
-            continue
-        # dead on the way in: a constant; fold it into C's bias when that is exact
-        if z is None:
-            z = _constant_output(layers, shapes, state, a, between)
-        if kinds[c] == "dense" and len(cols) > 1:
-            vals = z.reshape(-1)[cols]                      # after a Flatten: per column
-            contrib = vals @ kc[cols, :]
-        else:
-            vals = z[..., j].reshape(-1)
-            if not np.all(vals == vals[0]):
-                P["note"] = f"unit {j} kept: its constant output varies across positions"
-                continue
-            cj = vals[0]
-            if kinds[c] == "conv":
-                if layers[c].padding != "valid" and cj != 0:
-                    P["note"] = (f"unit {j} kept: its constant output {cj:.3g} enters a "
-                                 f"padding='{layers[c].padding}' convolution (differs at "
-                                 "the borders)")
-                    continue
-                contrib = cj * kc[:, :, j, :].sum(axis=(0, 1))
-            else:
-                contrib = cj * kc[j, :]
-        C["bias"] = C["bias"] + contrib
-        if kinds[c] == "conv":
-            kc[:, :, j, :] = 0
-        else:
-            kc[cols, :] = 0
-        P["alive"][j] = False
-        P["dead_in"] += 1
-        changed = True
-    return changed
+    if len(g.input_readers) == 1:
+        use = g.input_readers[0]
+        report.unused_inputs = np.flatnonzero(use.unused(0)).tolist()
+    for use in g.uses.values():
+        name = use.layer.name
+        after = new.get_layer(name)
+        c = counts.get(name, {"dead_in": 0, "dead_out": 0})
+        note = use.note or notes.get(name)
+        out_after = (_Use(after, use.kind, _UF()).n_out())
+        if name in all_dead and out_after == 1 and len(use.out) > 1:
+            note = ("all units were dead; unit 0 kept (a Keras layer needs one), the next "
+                    "layer does not read it")
+        row = {"layer": name, "type": type(use.layer).__name__, "out_before": len(use.out),
+               "out_after": out_after, "removed_dead_in": c["dead_in"],
+               "removed_dead_out": c["dead_out"],
+               "params_before": _weights_count(use.layer), "params_after": _weights_count(after),
+               "note": note}
+        if use.kind == "mha":
+            row["heads_before"], row["heads_after"] = use.layer._num_heads, after._num_heads
+        report.layers.append(row)
+    return report
 
 
 def _check(model, new, in_shape, example_inputs, report, atol, rtol, n_random, seed):

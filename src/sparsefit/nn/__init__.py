@@ -9,6 +9,10 @@ Needs torch (``pip install sparsefit[torch]``); ``import sparsefit`` does not im
 - :class:`Proximal`: wraps any optimizer; exact prox after each step, with the step the
   optimizer took (per coordinate for Adam).
 - :func:`sparsity_report`, :func:`summary`: what is zero, what is dead, what is attached.
+- :func:`structured_groups`, :func:`regularize_structured`: group-lasso groups from the
+  model's channel dependency graph (residual channels, attention heads, ...), so that
+  proximal training zeroes what :func:`shrink` removes.
+- :func:`shrink`: physically smaller model, same outputs.
 
 Examples
 --------
@@ -37,11 +41,18 @@ from ._attach import (
     summary,
     unregularize,
 )
+from ._modules import ReducedLayerNorm, ShrunkMultiheadAttention
 from .optim import Proximal, register_step_rule, step_rules
 from .prune import apply_masks, is_pruned, keep_masks, masks, prune, unprune
 from .report import SparsityReport, dead_units, sparsity_report
 from .shrink import ShrinkError, ShrinkReport, shrink
 from .shrink import register_handler as register_shrink_handler
+from .structured import (
+    CoupledPenalty,
+    StructuredGroup,
+    regularize_structured,
+    structured_groups,
+)
 
 __all__ = [
     "AttachedPenalty",
@@ -69,4 +80,10 @@ __all__ = [
     "ShrinkError",
     "ShrinkReport",
     "register_shrink_handler",
+    "structured_groups",
+    "regularize_structured",
+    "StructuredGroup",
+    "CoupledPenalty",
+    "ShrunkMultiheadAttention",
+    "ReducedLayerNorm",
 ]

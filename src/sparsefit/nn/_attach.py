@@ -587,7 +587,8 @@ def penalty_config(model):
 
     ``regularize(other_model, penalty_config(model))`` attaches the same penalties.
     """
-    return {q: att.config() for q, _, att in _iter_attached(model)}
+    return {q: att.config() for q, _, att in _iter_attached(model)
+            if not hasattr(att, "optimizer_entry")}  # structured groups: regularize_structured
 
 
 def penalty(model, *, breakdown=False):
@@ -652,7 +653,8 @@ def summary(model):
     rows = [("parameter", "layer", "shape", "penalty", "value")]
     with torch.no_grad():
         for qual, module, att in _iter_attached(model):
-            shape = tuple(module._parameters[att.name].shape)
+            shape = (tuple(module._parameters[att.name].shape) if att.group_by != "structured"
+                     else f"{len(att.groups)} groups")
             rows.append((qual, type(module).__name__, str(shape), att.describe(),
                          f"{float(att.value(module)):.6g}"))
     if len(rows) == 1:

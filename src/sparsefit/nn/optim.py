@@ -348,6 +348,12 @@ class Proximal(torch.optim.Optimizer):
             if st is None:
                 continue
             for att in st.items.values():
+                hook = getattr(att, "optimizer_entry", None)  # penalties over several params
+                if hook is not None:
+                    entry = hook(module, owner)
+                    if entry is not None:
+                        entries.append(entry)
+                    continue
                 w = module._parameters.get(att.name)
                 if w is None or id(w) not in owner:
                     continue
