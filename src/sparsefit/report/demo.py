@@ -188,6 +188,12 @@ def run_demo(out_dir="sparsefit-report", *, seed=0, quick=False, stream=None,
     sections.append(sec)
     say("6. Compressed sensing")
     say(text)
+    say("")
+    from .shrink_section import section_shrink
+
+    sec, text, shrinking = section_shrink(seed=seed, quick=quick)
+    sections.append(sec)
+    say(text)
     from .. import __version__
 
     path = write_report(sections, out_dir, title="sparsefit demo: is it really L1?",
@@ -198,4 +204,4 @@ def run_demo(out_dir="sparsefit-report", *, seed=0, quick=False, stream=None,
     say("")
     say(f"Report: {path} (figures as PNG beside it) -- {seconds:.1f} s")
     return {"report": path, "keras": keras, "classifier": rows, "lasso": lasso,
-            "compressed_sensing": cs, "seconds": seconds}
+            "compressed_sensing": cs, "shrink": shrinking, "seconds": seconds}
