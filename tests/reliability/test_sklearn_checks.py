@@ -15,6 +15,10 @@ from sparsefit.linear_model import (
     LassoCV,
     LogSumRegressor,
     MCPRegressor,
+    PriorLasso,
+    PriorLassoCV,
+    RelaxedLasso,
+    RelaxedLassoCV,
     SCADRegressor,
     SparseGroupLasso,
     SparseLogisticRegression,
@@ -36,6 +40,10 @@ ESTIMATORS = [
     MCPRegressor(alpha=0.1),
     SCADRegressor(alpha=0.1),
     LogSumRegressor(alpha=0.1),
+    RelaxedLasso(alpha=0.1),
+    RelaxedLassoCV(n_alphas=5, cv=3, tol=1e-10),
+    PriorLasso(alpha=0.1),
+    PriorLassoCV(etas=(0.0, 1.0), n_alphas=5, cv=3, tol=1e-10),
     FusedLasso(alpha=0.1),
 ]
 

@@ -4,6 +4,7 @@ from ._cv import ElasticNetCV, LassoCV
 from ._fused import FusedLasso
 from ._logistic import SparseLogisticRegression, SparseLogisticRegressionCV
 from ._path import regularization_path
+from ._prior import PriorLasso, PriorLassoCV
 from ._regression import (
     AdaptiveLasso,
     ElasticNet,
@@ -14,6 +15,7 @@ from ._regression import (
     SCADRegressor,
     SparseGroupLasso,
 )
+from ._relaxed import RelaxedLasso, RelaxedLassoCV
 
 __all__ = [
     "Lasso",
@@ -29,6 +31,10 @@ __all__ = [
     "SCADRegressor",
     "LogSumRegressor",
     "FusedLasso",
+    "PriorLasso",
+    "PriorLassoCV",
+    "RelaxedLasso",
+    "RelaxedLassoCV",
     "regularization_path",
     "registry",
 ]

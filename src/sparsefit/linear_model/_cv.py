@@ -33,6 +33,8 @@ CV_CONSTRAINTS = {
     "n_jobs": [Integral, None],
     "selection": [StrOptions({"min", "1se"})],
     "verbose": ["verbose"],
+    "dfmax": [Interval(Integral, 0, None, closed="left"), None],
+    "pmax": [Interval(Integral, 0, None, closed="left"), None],
 }
 
 
@@ -137,14 +139,17 @@ class CVPath:
 
 
 def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_alphas=100,
-            cv=5, n_jobs=None, verbose=0, stratify_y=None, progress=None, **opts):
+            cv=5, n_jobs=None, verbose=0, stratify_y=None, progress=None, dfmax=None,
+            pmax=None, **opts):
     """Grid (from ``alpha_max`` unless ``alphas`` is given), per-fold paths, selection.
 
     ``make_penalty(alpha)`` builds the penalty at strength ``alpha`` (any family: L1,
     elastic net, group lasso, ...); ``loss(X, y, sw, coef, intercept)`` scores a fold;
     ``opts`` go to the solver (``fit_intercept``, ``tol``, ``max_iter``, ``positive``);
     ``progress`` is called with the number of path problems solved (see
-    :func:`cross_validate_path`).
+    :func:`cross_validate_path`). ``dfmax`` / ``pmax`` cap the non-zero features as
+    glmnet does: the path on all the data stops where a cap is passed, and the folds are
+    cross-validated on that shorter grid.
 
     Examples
     --------
@@ -163,6 +168,9 @@ def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_a
                              fit_intercept=opts.get("fit_intercept", False), sample_weight=sw)
     else:
         alphas = check_alphas(alphas)
+    if dfmax is not None or pmax is not None:
+        alphas = solve_path(X, y, datafit, make_penalty, alphas=alphas, sample_weight=sw,
+                            dfmax=dfmax, pmax=pmax, **opts).alphas
     losses = cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, cv=cv,
                                  n_jobs=n_jobs, verbose=verbose, stratify_y=stratify_y,
                                  progress=progress, **opts)
@@ -187,7 +195,9 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
 
     def __init__(self, *, eps=1e-3, n_alphas=100, alphas=None, fit_intercept=True, tol=1e-4,
                  max_iter=100, cv=5, n_jobs=None, positive=False, selection="min", verbose=0,
-                 bounds=None, penalty_factor=None):
+                 bounds=None, penalty_factor=None, dfmax=None, pmax=None):
+        self.dfmax = dfmax
+        self.pmax = pmax
         self.bounds = bounds
         self.penalty_factor = penalty_factor
         self.eps = eps
@@ -213,7 +223,8 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
                                X.shape[1]) for r in ratios]
         paths = [cv_path(X, y, sw, datafit, make, weighted_mse, alphas=self.alphas,
                          eps=self.eps, n_alphas=self.n_alphas, cv=self.cv, n_jobs=self.n_jobs,
-                         verbose=self.verbose, **opts) for make in makers]
+                         verbose=self.verbose, dfmax=self.dfmax, pmax=self.pmax, **opts)
+                 for make in makers]
         # scikit-learn's shapes: one l1_ratio drops the leading axis
         squeeze = (lambda a: a[0]) if len(ratios) == 1 else (lambda a: a)
         self.alphas_ = squeeze(np.asarray([p.alphas for p in paths]))
@@ -264,6 +275,10 @@ class ElasticNetCV(_RegressionCV):
         Box constraints on the coefficients (see :class:`Lasso`).
     penalty_factor : array-like of shape (n_features,), optional
         Per-feature multipliers of the penalty; 0 leaves a feature unpenalized.
+    dfmax, pmax : int, optional
+        Cap the selected features (glmnet's): the grid stops where the path on all the
+        data has more than ``dfmax`` non-zero features, or more than ``pmax`` ever; the
+        folds are cross-validated on that shorter grid.
 
     Attributes
     ----------
@@ -295,11 +310,13 @@ class ElasticNetCV(_RegressionCV):
 
     def __init__(self, *, l1_ratio=0.5, eps=1e-3, n_alphas=100, alphas=None,
                  fit_intercept=True, tol=1e-4, max_iter=100, cv=5, n_jobs=None,
-                 positive=False, selection="min", verbose=0, bounds=None, penalty_factor=None):
+                 positive=False, selection="min", verbose=0, bounds=None, penalty_factor=None,
+                 dfmax=None, pmax=None):
         super().__init__(eps=eps, n_alphas=n_alphas, alphas=alphas,
                          fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, cv=cv,
                          n_jobs=n_jobs, positive=positive, selection=selection,
-                         verbose=verbose, bounds=bounds, penalty_factor=penalty_factor)
+                         verbose=verbose, bounds=bounds, penalty_factor=penalty_factor,
+                         dfmax=dfmax, pmax=pmax)
         self.l1_ratio = l1_ratio
 
     def _l1_ratios(self):

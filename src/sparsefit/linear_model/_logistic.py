@@ -214,6 +214,8 @@ class SparseLogisticRegressionCV(_LogisticBase):
     fit_intercept, tol, max_iter, verbose
     bounds, penalty_factor
         As for :class:`SparseLogisticRegression`.
+    dfmax, pmax : int, optional
+        Cap the selected features (see :class:`ElasticNetCV`).
 
     Attributes
     ----------
@@ -241,7 +243,10 @@ class SparseLogisticRegressionCV(_LogisticBase):
 
     def __init__(self, *, l1_ratio=1.0, multiclass_penalty="l1", eps=1e-3, n_alphas=50,
                  alphas=None, fit_intercept=True, tol=1e-4, max_iter=100, cv=5, n_jobs=None,
-                 selection="min", verbose=0, bounds=None, penalty_factor=None):
+                 selection="min", verbose=0, bounds=None, penalty_factor=None, dfmax=None,
+                 pmax=None):
+        self.dfmax = dfmax
+        self.pmax = pmax
         self.bounds = bounds
         self.penalty_factor = penalty_factor
         self.l1_ratio = l1_ratio
@@ -267,7 +272,7 @@ class SparseLogisticRegressionCV(_LogisticBase):
         res = cv_path(X, yt, sw, datafit, make, log_loss_at, alphas=self.alphas, eps=self.eps,
                       n_alphas=self.n_alphas, cv=self.cv, n_jobs=self.n_jobs,
                       verbose=self.verbose, stratify_y=y, fit_intercept=self.fit_intercept,
-                      tol=self.tol, max_iter=self.max_iter)
+                      tol=self.tol, max_iter=self.max_iter, dfmax=self.dfmax, pmax=self.pmax)
         self.alphas_ = res.alphas
         self.loss_path_ = res.losses
         self.cv_mean_, self.cv_std_error_ = res.mean, res.std_error

@@ -20,14 +20,13 @@ def _family(penalty, l1_ratio):
     pen = P.get(penalty)
     if pen is None:
         raise ValueError("penalty must not be None for a regularization path")
-    config = pen.get_config()
-    name = pen.strength_name
-    return lambda a: type(pen)(**{**config, name: a})
+    return pen.with_strength
 
 
 def regularization_path(X, y, *, penalty="l1", datafit="quadratic", l1_ratio=0.5,
                         alphas=None, n_alphas=100, eps=1e-3, fit_intercept=True,
-                        sample_weight=None, tol=1e-6, max_iter=100, positive=False):
+                        sample_weight=None, tol=1e-6, max_iter=100, positive=False,
+                        dfmax=None, pmax=None):
     r"""Solutions along a decreasing grid of strengths, with warm starts and screening.
 
     Minimizes :math:`F(Xw + b) + \mathrm{pen}_\alpha(w)` for every ``alpha`` of a geometric
@@ -49,6 +48,9 @@ def regularization_path(X, y, *, penalty="l1", datafit="quadratic", l1_ratio=0.5
     fit_intercept : bool, default=True
     sample_weight : array-like, optional
     tol, max_iter, positive : solver settings
+    dfmax, pmax : int, optional
+        Stop the path when more than ``dfmax`` features are non-zero, or more than ``pmax``
+        have ever been (glmnet's caps); the returned arrays are then shorter.
 
     Returns
     -------
@@ -81,5 +83,5 @@ def regularization_path(X, y, *, penalty="l1", datafit="quadratic", l1_ratio=0.5
     path = solve_path(X, y, datafit, make, alphas=None if alphas is None else
                       check_alphas(alphas), n_alphas=n_alphas, eps=eps,
                       fit_intercept=fit_intercept, sample_weight=sw, tol=tol,
-                      max_iter=max_iter, positive=positive)
+                      max_iter=max_iter, positive=positive, dfmax=dfmax, pmax=pmax)
     return path.alphas, path.coefs, path.intercepts

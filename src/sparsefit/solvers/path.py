@@ -52,6 +52,14 @@ class PathResult:
     converged: np.ndarray
 
 
+def _check_cap(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0 or None, got {value!r}")
+    return int(value)
+
+
 def _positive(make_penalty):
     def make(alpha):
         return Box(make_penalty(alpha), 0.0, np.inf)
@@ -77,7 +85,8 @@ def _strong_set(penalty_new, penalty_old, grad):
 
 def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e-3,
                fit_intercept=False, sample_weight=None, tol=1e-6, max_iter=100,
-               positive=False, screening="strong", verbose=0, progress=None, **solver_kw):
+               positive=False, screening="strong", verbose=0, progress=None, dfmax=None,
+               pmax=None, **solver_kw):
     r"""Solve along a decreasing grid of strengths with warm starts.
 
     ``make_penalty(alpha)`` builds the penalty at strength ``alpha`` (its first parameter
@@ -91,6 +100,11 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
 
     With ``screening="strong"`` the strong rule seeds each working set. ``progress``, if
     given, is called with 1 after every solve (a :class:`sparsefit._progress.Progress`).
+
+    ``dfmax`` / ``pmax`` (glmnet's): the path stops, without the solution that broke the
+    cap, as soon as more than ``dfmax`` features are non-zero, or more than ``pmax``
+    features have been non-zero somewhere along the path (a feature counts once for all
+    its classes). The returned arrays are then shorter than the grid.
 
     Returns
     -------
@@ -142,6 +156,9 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
         if alphas.size == 0 or np.any(alphas < 0) or not np.all(np.isfinite(alphas)):
             raise ValueError("alphas must be a non-empty array of non-negative finite numbers")
         alphas = np.sort(alphas)[::-1]
+    dfmax = _check_cap(dfmax, "dfmax")
+    pmax = _check_cap(pmax, "pmax")
+    ever = np.zeros(store.p, dtype=bool)
     coefs, intercepts, gaps, iters, conv = [], [], [], [], []
     w = None
     b = None
@@ -163,6 +180,13 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
             xt_prev = -res.gradient if (col_norms is not None and res.gradient is not None
                                         and pen.is_separable) else None
             w, b = res.coef, res.intercept
+            active = np.any(w.reshape(store.p, -1) != 0, axis=1)
+            ever |= active
+            if (dfmax is not None and active.sum() > dfmax) or (
+                    pmax is not None and ever.sum() > pmax):
+                if progress is not None:
+                    progress(len(alphas) - k)  # the rest of the grid is skipped
+                break
             coefs.append(w.copy())
             intercepts.append(b)
             gaps.append(res.dual_gap)
@@ -174,6 +198,10 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
             prev_alpha = alpha
             if progress is not None:
                 progress(1)
+    alphas = np.asarray(alphas)[:len(coefs)]
+    if not coefs:
+        raise ValueError(f"dfmax={dfmax} / pmax={pmax} stop the path before its first point: "
+                         "raise them (the first alpha already has more non-zero features)")
     if not all(conv):
         bad = int(np.sum(~np.asarray(conv)))
         warnings.warn(f"{bad} of {len(alphas)} path problems did not reach tol={tol:.1e}",
