@@ -357,9 +357,23 @@ def _param_names(module):
     return names
 
 
+def _held_names(module):
+    """:func:`_param_names` and the names held by parametrizations or ``weight_norm``
+    (which :func:`_attach` refuses by name)."""
+    from torch.nn.utils import parametrize
+
+    names = _param_names(module)
+    if parametrize.is_parametrized(module):
+        names += [n for n in module.parametrizations if n not in names]
+    for hook in module._forward_pre_hooks.values():
+        if _is_weight_norm(hook) and hook.name not in names:
+            names.append(hook.name)
+    return names
+
+
 def _keras_names(module, kind):
     """Parameter names a Keras-style keyword (``kernel``, ``recurrent``, ``bias``) means."""
-    names = _param_names(module)
+    names = _held_names(module)
     if isinstance(module, nn.RNNBase):
         prefix = {"kernel": "weight_ih_", "recurrent": "weight_hh_", "bias": "bias_"}[kind]
         found = [n for n in names if n.startswith(prefix)]

@@ -207,6 +207,21 @@ def _group_step_nb(v, t, seg, a, out):  # pragma: no cover - compiled
             out[i] = v[i] * rho[g] / den if den > 0 else v[i]
 
 
+def rows_metric_shrink(v, t, a):
+    """Block soft-thresholding of the rows of a 2-D CPU tensor ``v`` in the metric
+    ``diag(1/t)`` (``t`` like ``v``, ``a`` one threshold per row): the group step of
+    :func:`group_metric_prox`, for callers that hold rows already (the Keras
+    regularizers on the torch backend)."""
+    return _group_step_cpu(_Rows(v.shape[0]), v, t, a)
+
+
+class _Rows:
+    seg = None
+
+    def __init__(self, n):
+        self.n = n
+
+
 def _group_step_cpu(seg, v, t, a):
     """:func:`_group_step` through the compiled loop (CPU tensors)."""
     ids = (torch.arange(seg.n).repeat_interleave(v.numel() // max(seg.n, 1))
