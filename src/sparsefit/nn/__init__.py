@@ -9,6 +9,7 @@ Needs torch (``pip install sparsefit[torch]``); ``import sparsefit`` does not im
 - :class:`Proximal`: wraps any optimizer; exact prox after each step, with the step the
   optimizer took (per coordinate for Adam).
 - :func:`sparsity_report`, :func:`summary`: what is zero, what is dead, what is attached.
+- :func:`sparsity_path`: accuracy against sparsity along a grid of strengths.
 
 Examples
 --------
@@ -38,6 +39,7 @@ from ._attach import (
     unregularize,
 )
 from .optim import Proximal, register_step_rule, step_rules
+from .path import SparsityPath, sparsity_path
 from .prune import apply_masks, is_pruned, keep_masks, masks, prune, unprune
 from .report import SparsityReport, dead_units, sparsity_report
 from .shrink import ShrinkError, ShrinkReport, shrink
@@ -46,6 +48,7 @@ from .shrink import register_handler as register_shrink_handler
 __all__ = [
     "AttachedPenalty",
     "Proximal",
+    "SparsityPath",
     "SparsityReport",
     "attachments",
     "dead_units",
@@ -55,6 +58,7 @@ __all__ = [
     "register_step_rule",
     "regularize",
     "regularize_model",
+    "sparsity_path",
     "sparsity_report",
     "step_rules",
     "summary",

@@ -790,6 +790,8 @@ class Proximal(torch.optim.Optimizer):
         attachments to leave.
         """
         state = self.optimizer.state
+        exact = self._control is not None and self._control.exact(self.n_steps)
+        prepared = []
         for module, att, pairs, fast in self._entries():
             if skip and id(att) in skip:
                 continue
@@ -803,7 +805,7 @@ class Proximal(torch.optim.Optimizer):
             before = [self._before.get(id(p)) for p, _ in pairs]
             if any(b is None for b in before):
                 before = None
-            if fast is not None:
+            if fast is not None and not exact:
                 step, pen = steps[0], att.penalty
                 l1, l2 = pen.l1 * scale, getattr(pen, "l2", 0.0) * scale
                 if isinstance(step, SqrtMetricStep):
@@ -815,11 +817,20 @@ class Proximal(torch.optim.Optimizer):
                 if done:
                     continue
             with torch.no_grad():
-                self._prox_torch(module, att, pairs, steps, before, scale)
+                x, t = self._prepare(module, att, pairs, steps, before, scale)
+                if exact:
+                    prepared.append((module, att, x, t, scale))
+                else:
+                    self._apply(module, att, x, t, scale)
+        if prepared:
+            with torch.no_grad():
+                factor = self._control.exact_factor(self, prepared)
+                for module, att, x, t, scale in prepared:
+                    self._apply(module, att, x, t, scale * factor)
 
-    def _prox_torch(self, module, att, pairs, steps, before, scale):
-        """The general path: bounded denominators, then the penalty's prox in the
-        optimizer's metric on (a view of) the parameter(s)."""
+    def _prepare(self, module, att, pairs, steps, before, scale):
+        """``(x, t)``: the weights after the step, as the penalty sees them, and the prox
+        steps (a float or a tensor like ``x``), denominators bounded."""
         pen = att.penalty
         targets = att.targets(module)
         x = att.assemble(*[t.param if t.mask is None else t.param * t.mask for t in targets])
@@ -827,33 +838,36 @@ class Proximal(torch.optim.Optimizer):
             vals = [self._check_scalar(s) for s in steps]
             t = vals[0] if all(v == vals[0] for v in vals) else att.assemble(
                 *[torch.full_like(p, v) for (p, _), v in zip(pairs, vals)])
-        else:
-            t_parts, den_parts, c_parts = [], [], []
-            for (p, _), s in zip(pairs, steps):
-                if isinstance(s, MetricStep):
-                    den = s.denominator().expand(p.shape)
-                    t_parts.append(s.c / den)
-                    den_parts.append(den)
-                    c_parts.append(torch.full_like(p, s.c))
-                else:
-                    t_parts.append(s.expand(p.shape) if torch.is_tensor(s)
-                                   else torch.full_like(p, self._check_scalar(s)))
-                    den_parts.append(torch.full_like(p, torch.inf))  # never bounded
-                    c_parts.append(torch.zeros_like(p))
-            t = att.assemble(*t_parts)
-            if before is not None:
-                den, c = att.assemble(*den_parts), att.assemble(*c_parts)
-                b = att.assemble(*before)
-                if any(tg.mask is not None for tg in targets):
-                    b = att.assemble(*[bb if tg.mask is None else bb * tg.mask
-                                       for bb, tg in zip(before, targets)])
-                fl = _floor(pen, b)
-                fl = fl * scale if not torch.is_tensor(fl) else fl.mul(scale)
-                low = den < fl
-                if bool(low.any()):
-                    fl = torch.as_tensor(fl, dtype=x.dtype, device=x.device).expand(x.shape)
-                    x = torch.where(low, b + (x - b) * (den / fl), x)
-                    t = torch.where(low, c / fl, t)
+            return x, t
+        t_parts, den_parts, c_parts = [], [], []
+        for (p, _), s in zip(pairs, steps):
+            if isinstance(s, MetricStep):
+                den = s.denominator().expand(p.shape)
+                t_parts.append(s.c / den)
+                den_parts.append(den)
+                c_parts.append(torch.full_like(p, s.c))
+            else:
+                t_parts.append(s.expand(p.shape) if torch.is_tensor(s)
+                               else torch.full_like(p, self._check_scalar(s)))
+                den_parts.append(torch.full_like(p, torch.inf))  # never bounded
+                c_parts.append(torch.zeros_like(p))
+        t = att.assemble(*t_parts)
+        if before is not None:
+            den, c = att.assemble(*den_parts), att.assemble(*c_parts)
+            b = att.assemble(*[bb if tg.mask is None else bb * tg.mask
+                               for bb, tg in zip(before, targets)])
+            fl = _floor(pen, b)
+            fl = fl * scale if not torch.is_tensor(fl) else fl.mul(scale)
+            low = den < fl
+            if bool(low.any()):
+                fl = torch.as_tensor(fl, dtype=x.dtype, device=x.device).expand(x.shape)
+                x = torch.where(low, b + (x - b) * (den / fl), x)
+                t = torch.where(low, c / fl, t)
+        return x, t
+
+    def _apply(self, module, att, x, t, scale):
+        """The penalty's prox, in the optimizer's metric, at ``x``; written back."""
+        pen = att.penalty
         if pen.is_separable:
             new = pen.prox(x, t * scale)
         elif has_metric_prox(pen) and self.group_step == "metric" and torch.is_tensor(t):
@@ -915,24 +929,38 @@ class Proximal(torch.optim.Optimizer):
 
 
 class _SparsityControl:
-    r"""Adapts one factor on every attached penalty so the sparsity reaches a target.
+    r"""Adapts one factor on every attached penalty so the sparsity ends at a target.
 
-    Every ``interval`` steps the sparsity :math:`s` (fraction of exact zeros) is measured
-    and the factor's logarithm moves by :math:`\eta_k (s^* - s)`: up while there are too
-    few zeros, down while there are too many. :math:`\eta_k` is constant over the first
-    40% of ``total_steps``, falls linearly to 0 at 70%, and the factor is held from there
-    on, so the weights settle under a fixed penalty for the last 30%. The factor
-    multiplies the ``penalty_scale`` of every param group (so it travels with the state
-    dict of the wrapped optimizer too).
+    Two phases over ``total_steps``:
+
+    - the first half, a ramp: every ``interval`` steps the sparsity :math:`s` (fraction
+      of exact zeros) is measured and the factor's logarithm moves by
+      :math:`\eta (a - s) / a` toward :math:`a = 0.85 s^*` (below the target: the
+      sparsity lags the factor, and zeros of dead units do not come back), :math:`\eta`
+      such that without any zero the factor would grow a thousandfold over the half. The
+      network trains while it sparsifies, at a pace the weights can follow (the prox
+      moves a weight about ``lr`` per step).
+    - the second half: at every step the factor moves a tenth of the way (in logarithm)
+      toward the one that makes *this* prox produce exactly the target, read from the
+      weights about to be proxed: coordinate :math:`j` is zeroed when the factor is at
+      least :math:`r_j = |x_j| / (t_j l_1)` (L1 family, :math:`t_j` the prox step), or,
+      for a group lasso, :math:`\|x_g / t_g\| / (\alpha c_g)` for its whole group; the
+      wanted factor is the target quantile of the :math:`r_j`. Measuring the prox's input
+      instead of the sparsity it leaves behind removes the lag (weights on their way to
+      zero) that makes a plain controller overshoot.
+
+    The factor multiplies the ``penalty_scale`` of every param group (so it travels with
+    the state dict of the wrapped optimizer).
     """
 
-    RAMP_END, SETTLE = 0.4, 0.7
+    RAMP_END = 0.5
+    RAMP_AIM = 0.85
+    SMOOTHING = 0.1
 
     def __init__(self, target, total_steps):
         self.target, self.total = target, total_steps
         self.interval = max(1, total_steps // 400)
-        # the log-factor may rise by ~ln(1e3) over the ramp when no weight is zero
-        self.gain = math.log(1e3) / (self.RAMP_END * total_steps / self.interval) / target
+        self.gain = math.log(1e3) / (self.RAMP_END * total_steps / self.interval)
         self.log_factor, self.last, self.history = 0.0, 0.0, []
 
     @classmethod
@@ -951,28 +979,41 @@ class _SparsityControl:
                 f"training) with target_sparsity, got {total_steps!r}")
         return cls(float(target), total_steps)
 
-    def rate(self, k):
-        frac = k / self.total
-        if frac <= self.RAMP_END:
-            return self.gain
-        if frac >= self.SETTLE:
-            return 0.0
-        return self.gain * (self.SETTLE - frac) / (self.SETTLE - self.RAMP_END)
+    def exact(self, k):
+        return k > self.RAMP_END * self.total
 
-    def update(self, opt):
-        k = opt.n_steps
-        if k % self.interval:
-            return
-        eta = self.rate(k)
-        self.last = opt.sparsity()
-        if eta == 0.0:
-            return
-        delta = eta * (self.target - self.last)
+    def _scale_groups(self, opt, delta):
         self.log_factor += delta
         mult = math.exp(delta)
         for g in opt.optimizer.param_groups:
             g["penalty_scale"] = float(g.get("penalty_scale", 1.0)) * mult
+
+    def update(self, opt):
+        """After a step: measure; in the ramp, move the factor."""
+        k = opt.n_steps
+        if k % self.interval and not self.exact(k):
+            return
+        self.last = opt.sparsity()
+        if not self.exact(k):
+            # aim below the target: the sparsity lags the factor, and zeros of dead units
+            # do not come back; the second phase finishes the way up
+            aim = self.RAMP_AIM * self.target
+            self._scale_groups(opt, self.gain * (aim - self.last) / aim)
         self.history.append((k, math.exp(self.log_factor), self.last))
+
+    def exact_factor(self, opt, prepared):
+        """The second phase: the factor (relative to the current scales) to prox with, and
+        the move of the scales toward it."""
+        ratios = [_zero_ratios(att.penalty, x, t * scale) for _, att, x, t, scale in prepared]
+        r = torch.cat([q.reshape(-1).to(torch.float64) for q in ratios])
+        if r.numel() == 0:
+            return 1.0
+        kth = min(r.numel(), max(1, math.ceil(self.target * r.numel())))
+        wanted = float(torch.kthvalue(r.cpu(), kth).values)
+        wanted = min(max(wanted, 1e-3), 1e3)   # one step moves the factor at most 1000x
+        delta = self.SMOOTHING * math.log(wanted)
+        self._scale_groups(opt, delta)
+        return math.exp(delta)
 
     def state(self):
         return {"log_factor": self.log_factor, "last_sparsity": self.last}
@@ -984,3 +1025,31 @@ class _SparsityControl:
     def report(self):
         return {"target": self.target, "factor": math.exp(self.log_factor),
                 "sparsity": self.last, "history": list(self.history)}
+
+
+def _zero_ratios(pen, x, t):
+    """Per coordinate, the smallest factor on ``pen`` at which its prox at ``x`` with steps
+    ``t`` sets the coordinate to zero (``inf``: never; 0: already zero)."""
+    from ..penalties import GroupL1 as _GroupL1
+    from ..penalties._base import ops_for
+    from ._metric import _Segments
+
+    t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape)
+    if type(pen) in (L1, L1L2) or isinstance(pen, WeightedL1):
+        lam = (pen.alpha * pen._weights_for(ops_for(x)[0], x)
+               if isinstance(pen, WeightedL1) else torch.full_like(x, pen.l1))
+        den = t * lam
+        return torch.where(x == 0, torch.zeros_like(x), torch.where(
+            den > 0, x.abs() / torch.where(den > 0, den, torch.ones_like(den)),
+            torch.full_like(x, torch.inf)))
+    if type(pen) is _GroupL1:
+        seg = _Segments(pen, x)
+        a = pen.alpha * pen._group_weights(ops_for(x)[0], x)
+        q = torch.where(t > 0, x / torch.where(t > 0, t, torch.ones_like(t)),
+                        torch.where(x == 0, torch.zeros_like(x), torch.full_like(x, torch.inf)))
+        ratio = seg.sum(q * q).sqrt() / torch.where(a > 0, a, torch.full_like(a, torch.nan))
+        ratio = torch.where(a > 0, ratio, torch.full_like(ratio, torch.inf))
+        return seg.expand(ratio)
+    raise ValueError(
+        f"target_sparsity supports L1, L1L2, WeightedL1 and GroupL1 penalties, not "
+        f"{type(pen).__name__}")
