@@ -363,3 +363,22 @@ def test_keras_fixed_point_is_the_exact_solution(opt_name, pen_name, stacked_lea
     assert np.abs(w - refs[pen_name]).max() < 1e-6, (opt_name, pen_name,
                                                      np.abs(w - refs[pen_name]).max())
     np.testing.assert_array_equal(w == 0, refs[pen_name] == 0)
+
+
+def test_embedding_rows_outside_the_batch_are_not_wiped():
+    # Keras' Adam: second moment 0 and an exact-zero gradient for the rows not in the
+    # batch; the bounded denominator keeps the prox to at most ~lr per step there
+    keras.utils.set_random_seed(0)
+    emb = keras.layers.Embedding(100, 8, embeddings_initializer="random_normal",
+                                 embeddings_regularizer=sfk.L1(1e-4, proximal=True))
+    model = keras.Sequential([keras.Input((2,), dtype="int32"), emb, keras.layers.Flatten(),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    before = to_np(emb.embeddings)
+    model.fit(np.array([[0, 1]]), np.ones((1, 1)), epochs=1, verbose=0,
+              callbacks=[sfk.ProximalCallback()])
+    after = to_np(emb.embeddings)
+    rest, rest0 = after[2:], before[2:]
+    assert np.abs(rest - rest0).max() <= 1e-3 * (1 + 1e-4) + 1e-7
+    assert (rest == 0).sum() == (np.abs(rest0) <= 1e-3).sum()   # only the tiny ones
+    assert np.abs(after[:2] - before[:2]).max() > 0.9e-3         # Adam's step on rows 0, 1

@@ -336,3 +336,40 @@ def test_penalties_travel_with_a_checkpoint_through_penalty_config():
     sfnn.regularize(new, ckpt["penalties"])
     assert sfnn.penalty_config(new) == sfnn.penalty_config(net)
     assert float(sfnn.penalty(new)) == pytest.approx(float(sfnn.penalty(net)))
+
+
+# -- subgradient steps, then proximal steps ---------------------------------------------------
+
+def test_subgradient_steps_then_prox():
+    x = torch.randn(16, 5)
+    lin, twin = _layer(), _layer()
+    opt = sfnn.Proximal(torch.optim.Adam(lin.parameters(), lr=0.05), subgradient_steps=3)
+    ref = sfnn.Proximal(torch.optim.Adam(twin.parameters(), lr=0.05), mode="loss")
+    for k in range(6):
+        if k == 3:
+            ref.mode = "prox"   # from the 4th step on both take proximal steps
+        for m, o in ((lin, opt), (twin, ref)):
+            o.zero_grad()
+            m(x).pow(2).mean().backward()
+            o.step()
+        if k < 3:   # the same as the penalty in the loss, no exact zero
+            torch.testing.assert_close(lin.weight, twin.weight)
+            assert opt.mode == "loss" and int((lin.weight == 0).sum()) == 0
+    assert opt.mode == "prox" and int((lin.weight == 0).sum()) > 0
+    torch.testing.assert_close(lin.weight, twin.weight)
+    sd = opt.state_dict()
+    again = sfnn.Proximal(torch.optim.Adam(lin.parameters(), lr=0.05), subgradient_steps=3)
+    again.load_state_dict(sd)
+    assert again.n_steps == 6
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"subgradient_steps": -1}, "subgradient_steps must be an int >= 0"),
+    ({"subgradient_steps": 2.5}, "subgradient_steps must be an int >= 0"),
+    ({"subgradient_steps": 3, "mode": "orthant"}, "switches from mode 'loss' to 'prox'"),
+    ({"subgradient_steps": 3, "target_sparsity": 0.5, "total_steps": 9},
+     "cannot be combined"),
+])
+def test_subgradient_steps_is_validated(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sfnn.Proximal(torch.optim.SGD(_layer().parameters(), lr=0.1), **kwargs)

@@ -319,10 +319,12 @@ class ProximalCallback(keras.callbacks.Callback):
     ``proximal=True`` (:class:`~sparsefit.keras.L1`, :class:`~sparsefit.keras.L1L2`
     (its ``l1`` part), :class:`~sparsefit.keras.GroupL1`,
     :class:`~sparsefit.keras.SparseGroupL1`) gets, after each update,
-    :math:`w \leftarrow \mathrm{prox}_{t\,\mathrm{pen}}(w)` with the optimizer's step
-    :math:`t` (see the module documentation: ``lr`` for SGD,
-    ``lr sqrt(1 - beta_2^k) / (sqrt(v) + eps)`` per coordinate for Adam). For L1 it is
-    soft-thresholding: :math:`w_j` is set exactly to zero where
+    :math:`w \leftarrow \mathrm{prox}_{t\,\mathrm{pen}}(w)` with the step :math:`t` the
+    optimizer applies per unit of gradient at a fixed point, so that training converges
+    to the exact solution of ``loss + penalty`` (see the module documentation: ``lr /
+    (1 - momentum)`` for SGD, ``lr sqrt(1 - beta_2^k) / (sqrt(v) + eps)`` per coordinate
+    for Adam, adaptive denominators bounded below by the regularizer's pull). For L1 it
+    is soft-thresholding: :math:`w_j` is set exactly to zero where
     :math:`|w_j| \le t_j l_1`. The proximal regularizers leave their non-smooth part out
     of the loss, so it is not counted twice; ``model.losses`` and ``evaluate()`` then
     hold only the smooth part (use :func:`penalty` for the full value).
