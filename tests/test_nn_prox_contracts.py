@@ -244,7 +244,8 @@ def test_torch_prune_after_regularize_composes():
     mask = lin.weight_mask.bool()
     # the penalty is that of the masked weight, and is differentiable in weight_orig
     value = sfnn.penalty(lin)
-    assert float(value) == pytest.approx(0.5 * float((lin.weight_orig * mask).abs().sum()))
+    assert float(value.detach()) == pytest.approx(
+        0.5 * float((lin.weight_orig * mask).abs().sum().detach()))
     opt = sfnn.Proximal(torch.optim.SGD(lin.parameters(), lr=0.1))
     orig0 = lin.weight_orig.detach().clone()
     lin.weight_orig.grad = torch.zeros_like(orig0)
