@@ -260,8 +260,8 @@ def test_sparsefit_prune_mask_composes():
     sfnn.prune(lin, 0.4)
     orig = lin.parametrizations.weight.original
     mask = lin.parametrizations.weight[0].mask
-    assert float(sfnn.penalty(lin)) == pytest.approx(
-        0.5 * float((orig * mask).abs().sum()), rel=1e-6)
+    assert float(sfnn.penalty(lin).detach()) == pytest.approx(
+        0.5 * float((orig * mask).abs().sum().detach()), rel=1e-6)
     opt = sfnn.Proximal(torch.optim.SGD(lin.parameters(), lr=0.1))
     orig0 = orig.detach().clone()
     orig.grad = torch.zeros_like(orig0)
