@@ -4,6 +4,7 @@ penalty; exact zeros with the prox, never with the penalty in the loss."""
 import copy
 import math
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -16,9 +17,13 @@ from sparsefit.penalties import L1, L1L2, MCP, TV1D, GroupL1, SparseGroupL1, Wei
 OPTIMIZERS = {
     "sgd": lambda ps: torch.optim.SGD(ps, lr=0.1),
     "sgd_momentum": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+    "sgd_dampening": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.5, dampening=0.3),
     "adam": lambda ps: torch.optim.Adam(ps, lr=0.01),
     "adam_amsgrad": lambda ps: torch.optim.Adam(ps, lr=0.01, amsgrad=True, eps=1e-6),
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    "adamax": lambda ps: torch.optim.Adamax(ps, lr=0.01),
+    "nadam": lambda ps: torch.optim.NAdam(ps, lr=0.01),
+    "radam": lambda ps: torch.optim.RAdam(ps, lr=0.01),
     "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=0.01, momentum=0.5),
     "rmsprop_centered": lambda ps: torch.optim.RMSprop(ps, lr=0.01, centered=True),
     "adagrad": lambda ps: torch.optim.Adagrad(ps, lr=0.1, lr_decay=0.01),
@@ -40,7 +45,10 @@ def make_layer(name):
     if name == "convtranspose2d":
         return torch.nn.ConvTranspose2d(3, 4, 2), torch.randn(2, 3, 4, 4, generator=g)
     if name == "embedding":
-        return torch.nn.Embedding(10, 5), torch.randint(0, 10, (20,), generator=g)
+        # std 0.05, not 1: the bounded prox moves a weight at most ~lr per step with Adam
+        emb = torch.nn.Embedding(10, 5)
+        torch.nn.init.normal_(emb.weight, std=0.05)
+        return emb, torch.randint(0, 10, (20,), generator=g)
     if name == "lstm":
         return torch.nn.LSTM(4, 3), torch.randn(5, 2, 4, generator=g)
     if name == "gru":
@@ -61,35 +69,100 @@ def loss_fn(layer, x, target):
 
 
 def expected_step(opt, group, p):
-    """The prox step, written out from each optimizer's update rule."""
+    """``(c, d)``: the optimizer's step per unit gradient at a fixed point is ``c / d``,
+    written out from each optimizer's update rule (``d`` None for a scalar step)."""
     st, lr = opt.state[p], group["lr"]
     if isinstance(opt, torch.optim.SGD):
-        return lr
+        b, damp = group["momentum"], group["dampening"]
+        if b == 0:
+            return lr, None
+        if group["nesterov"]:   # g + b * buf, buf -> (1 - damp) g / (1 - b)
+            return lr * (1 + b * (1 - damp) / (1 - b)), None
+        return lr * (1 - damp) / (1 - b), None
+    k = float(st.get("step", 0))
     if isinstance(opt, torch.optim.Adam | torch.optim.AdamW):
-        k = float(st["step"])
         v = st["max_exp_avg_sq"] if group["amsgrad"] else st["exp_avg_sq"]
-        v_hat = v.double() / (1 - group["betas"][1] ** k)
-        return lr / (v_hat.sqrt() + group["eps"])
+        return lr, (v.double() / (1 - group["betas"][1] ** k)).sqrt() + group["eps"]
+    if isinstance(opt, torch.optim.Adamax):
+        return lr, st["exp_inf"].double()
+    if isinstance(opt, torch.optim.NAdam):
+        b1, b2 = group["betas"]
+        mu = [b1 * (1 - 0.5 * 0.96 ** (j * group["momentum_decay"])) for j in (k, k + 1)]
+        prod = float(st["mu_product"])
+        c = lr * ((1 - mu[0]) / (1 - prod) + mu[1] / (1 - prod * mu[1]))
+        return c, (st["exp_avg_sq"].double() / (1 - b2 ** k)).sqrt() + group["eps"]
+    if isinstance(opt, torch.optim.RAdam):
+        b2 = group["betas"][1]
+        rho_inf = 2 / (1 - b2) - 1
+        rho = rho_inf - 2 * k * b2 ** k / (1 - b2 ** k)
+        if rho <= 5:
+            return lr, None
+        r = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+        return lr * r * math.sqrt(1 - b2 ** k), st["exp_avg_sq"].double().sqrt() + group["eps"]
     if isinstance(opt, torch.optim.RMSprop):
         v = st["square_avg"].double()
         if group["centered"]:
             v = v - st["grad_avg"].double() ** 2
-        return lr / (v.sqrt() + group["eps"])
+        return lr / (1 - group["momentum"]), v.sqrt() + group["eps"]
     if isinstance(opt, torch.optim.Adagrad):
-        k = float(st["step"])
         clr = lr / (1 + (k - 1) * group["lr_decay"])
-        return clr / (st["sum"].double().sqrt() + group["eps"])
+        return clr, st["sum"].double().sqrt() + group["eps"]
     raise TypeError(type(opt))
 
 
-def expected_prox(pen, w_half, t, *, rows=True):
-    """``pen.prox`` at the optimizer's step; group penalties get the harmonic mean step per
-    row (for Adam: lr over the mean of sqrt(v_hat) + eps)."""
-    w64 = w_half.double()
-    if torch.is_tensor(t) and not pen.is_separable:
-        inv = 1.0 / t
-        t = 1.0 / inv.reshape(t.shape[0], -1).mean(1) if rows else 1.0 / float(inv.mean())
-    return pen.prox(w64, t)
+def reference_floor(pen, before):
+    """The penalty's pull bounding the denominators (documented in sparsefit.nn.optim)."""
+    if isinstance(pen, L1L2):
+        return pen.l1 + 2 * pen.l2 * before.abs()
+    if isinstance(pen, WeightedL1):
+        return pen.alpha * torch.tensor(pen.weights.tolist(), dtype=before.dtype).reshape(
+            before.shape)
+    if isinstance(pen, GroupL1 | SparseGroupL1):  # default c_g = sqrt(|g|): alpha per coord
+        tau = getattr(pen, "tau", 0.0)
+        return torch.full_like(before, pen.alpha * tau + pen.alpha * (1 - tau))
+    if isinstance(pen, L1):
+        return torch.full_like(before, pen.l1)
+    return torch.full_like(before, pen.strength)
+
+
+def metric_group_prox(pen, v, t):
+    """Independent reference: prox of a row-group penalty in the metric diag(1/t), by
+    bisection on the norm of each row (float64, NumPy)."""
+    v, t = v.double().numpy().reshape(v.shape[0], -1), t.double().numpy().reshape(v.shape[0], -1)
+    tau = getattr(pen, "tau", 0.0)
+    z = np.sign(v) * np.maximum(np.abs(v) - t * pen.alpha * tau, 0.0)
+    out = np.zeros_like(z)
+    for g in range(z.shape[0]):
+        a = pen.alpha * (1 - tau) * math.sqrt(z.shape[1])
+        if np.linalg.norm(z[g] / t[g]) <= a:
+            continue
+        lo, hi = 0.0, float(np.linalg.norm(z[g]))
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if np.sum(z[g] ** 2 / (mid + a * t[g]) ** 2) > 1:
+                lo = mid
+            else:
+                hi = mid
+        out[g] = z[g] * lo / (lo + a * t[g])
+    return torch.from_numpy(out)
+
+
+def expected_prox(pen, before, w_half, c, d):
+    """The composite's result from the plain optimizer's step: denominators bounded below
+    by the penalty's pull (the step on those coordinates rescaled by d / floor), then the
+    prox in the metric of ``t = c / d``; TV1D takes the harmonic mean of t."""
+    w64, b64 = w_half.double(), before.double()
+    if d is None:
+        return pen.prox(w64, float(c))
+    fl = reference_floor(pen, b64)
+    low = d < fl
+    x = torch.where(low, b64 + (w64 - b64) * d / fl, w64)
+    t = c / torch.maximum(d, fl)
+    if pen.is_separable:
+        return pen.prox(x, t)
+    if isinstance(pen, GroupL1 | SparseGroupL1):
+        return metric_group_prox(pen, x, t).reshape(x.shape)
+    return pen.prox(x, 1.0 / float((1.0 / t).mean()))
 
 
 def run_pair(layer_name, opt_name, pen, *, kernel="kernel", n_steps=3):
@@ -104,13 +177,14 @@ def run_pair(layer_name, opt_name, pen, *, kernel="kernel", n_steps=3):
     plain = OPTIMIZERS[opt_name](twin.parameters())
     n_zero = n_nonzero = 0
     for _ in range(n_steps):
+        before = getattr(twin, name).detach().clone()
         for m, o in ((layer, prox), (twin, plain)):
             o.zero_grad()
             loss_fn(m, x, target).backward()
             o.step()
         w_half = getattr(twin, name).detach()
-        t = expected_step(plain, plain.param_groups[0], getattr(twin, name))
-        want = expected_prox(pen, w_half, t)
+        c, d = expected_step(plain, plain.param_groups[0], getattr(twin, name))
+        want = expected_prox(pen, before, w_half, c, d)
         got = getattr(layer, name).detach()
         torch.testing.assert_close(got.double(), want, rtol=2e-5, atol=1e-7)
         # the zero pattern is the prox's, exactly (up to a tie at the threshold)
@@ -125,13 +199,16 @@ def run_pair(layer_name, opt_name, pen, *, kernel="kernel", n_steps=3):
 
 
 # a strength that zeroes some weights, not all, within 3 steps
-L1_STRENGTH = {"sgd": 0.3, "sgd_momentum": 0.5}
+L1_STRENGTH = {"sgd": 0.3, "sgd_momentum": 0.05, "sgd_dampening": 0.2, "radam": 1.0}
+# RAdam rectifies from its 6th step on (lr before): cover both
+N_STEPS = {"radam": 8}
 
 
 @pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
 @pytest.mark.parametrize("layer_name", LAYERS)
 def test_l1_prox_step_matches_formula(layer_name, opt_name):
-    n_zero, n_nonzero = run_pair(layer_name, opt_name, L1(L1_STRENGTH.get(opt_name, 0.02)))
+    n_zero, n_nonzero = run_pair(layer_name, opt_name, L1(L1_STRENGTH.get(opt_name, 0.02)),
+                                 n_steps=N_STEPS.get(opt_name, 3))
     assert n_zero > 0, "a strong L1 prox should produce exact zeros within 3 steps"
     assert n_nonzero > 0
 
@@ -155,13 +232,14 @@ def test_recurrent_and_group_by_in(opt_name):
     prox = sfnn.Proximal(OPTIMIZERS[opt_name](layer.parameters()))
     plain = OPTIMIZERS[opt_name](twin.parameters())
     target = torch.randn(16, 5)
+    before = twin.weight.detach().clone()
     for m, o in ((layer, prox), (twin, plain)):
         o.zero_grad()
         loss_fn(m, x, target).backward()
         o.step()
-    t = expected_step(plain, plain.param_groups[0], twin.weight)
-    t = t.T if torch.is_tensor(t) else t
-    want = expected_prox(pen, twin.weight.detach().T, t).T
+    c, d = expected_step(plain, plain.param_groups[0], twin.weight)
+    want = expected_prox(pen, before.T, twin.weight.detach().T, c,
+                         None if d is None else d.T).T
     torch.testing.assert_close(layer.weight.detach().double(), want, rtol=2e-5, atol=1e-7)
 
 
@@ -180,24 +258,33 @@ def test_hand_computed_sgd_l1_step():
 
 
 def test_hand_computed_adam_group_step():
-    # Adam, one step, gradient g: v_hat = g**2, so t = lr / (|g| + eps) per coordinate; the
-    # group step is the harmonic mean over the row, lr / mean(|g|) (documented rule)
-    lin = torch.nn.Linear(2, 2, bias=False)
+    # Adam, one step, gradient g, eps = 0: v_hat = g**2, so d = |g| and Adam moves every
+    # coordinate by lr * sign(g); the group lasso's prox is then taken in the metric
+    # diag(|g| / lr): x_j = v_j rho / (rho + a t_j), t_j = lr / |g_j|, rho = ||x|| the root
+    # of sum_j v_j**2 / (rho + a t_j)**2 = 1
+    lin = torch.nn.Linear(2, 2, bias=False).double()
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[3.0, 4.0], [0.3, 0.4]]))
-    pen = GroupL1(1.0, weights=[1.0, 1.0])
+    pen = GroupL1(1.0, weights=[1.0, 1.0])   # pull 1 / sqrt(2) per coordinate < |g|
     sfnn.regularize(lin, kernel=pen)
     opt = sfnn.Proximal(torch.optim.Adam(lin.parameters(), lr=0.1, eps=0.0))
-    lin.weight.grad = torch.tensor([[1.0, 0.5], [2.0, 4.0]])
+    lin.weight.grad = torch.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=torch.float64)
     opt.step()
-    # Adam's first step moves every coordinate by lr * sign(g) = 0.1
-    w_half = torch.tensor([[2.9, 3.9], [0.2, 0.3]])
-    t = torch.tensor([0.1 / ((1.0 + 0.5) / 2), 0.1 / ((2.0 + 4.0) / 2)])
-    norms = w_half.norm(dim=1)
-    scale = torch.clamp(1 - t / norms, min=0)
-    torch.testing.assert_close(lin.weight.detach(), w_half * scale[:, None])
-    # second row: ||(0.2, 0.3)|| = 0.36 <= 0.0375? no -> shrunk but kept; first: shrunk
-    assert (lin.weight.detach() != 0).all()
+    v = torch.tensor([[2.9, 3.9], [0.2, 0.3]], dtype=torch.float64)
+    t = 0.1 / lin.weight.grad.abs()
+    # row 1: ||v / t|| = ||(4, 12)|| > 1, kept; solve for rho by bisection
+    lo, hi = 0.0, float(v[0].norm())
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if float((v[0] ** 2 / (mid + t[0]) ** 2).sum()) > 1 else (lo, mid)
+    row0 = v[0] * lo / (lo + t[0])
+    torch.testing.assert_close(lin.weight.detach()[0], row0)
+    # the optimality condition of the metric prox: (x - v) / t + x / ||x|| = 0
+    x = lin.weight.detach()[0]
+    torch.testing.assert_close((x - v[0]) / t[0] + x / x.norm(), torch.zeros(2,
+                               dtype=torch.float64), atol=1e-12, rtol=0)
+    # row 2: ||v / t|| = ||(0.2 / 0.05, 0.3 / 0.025)|| = 12.6 > 1 as well: shrunk, kept
+    assert bool((lin.weight.detach() != 0).all())
     opt2 = sfnn.Proximal(torch.optim.Adam(lin.parameters(), lr=0.1), group_step="max")
     assert opt2.group_step == "max"
 
@@ -230,7 +317,7 @@ def test_exact_zeros_with_prox_never_with_loss(opt_name):
         w_true = torch.randn(5, 6, generator=g) * (torch.rand(5, 6, generator=g) < 0.3)
         target = x @ w_true.T
         opt = sfnn.Proximal(OPTIMIZERS[opt_name](layer.parameters()), mode=mode)
-        for _ in range(60):
+        for _ in range(300 if opt_name == "radam" else 150):  # RAdam starts slowly
             opt.zero_grad()
             loss_fn(layer, x, target).backward()
             opt.step()
@@ -369,7 +456,10 @@ class _NoRule(torch.optim.Optimizer):
 @pytest.mark.parametrize("make, exc, match", [
     (lambda ps: torch.optim.LBFGS(ps), TypeError, "optimizer: cannot read a step size"),
     (lambda ps: _NoRule(ps), TypeError, "optimizer: cannot read a step size from _NoRule"),
-    (lambda ps: torch.optim.SGD(ps, lr=0.0), ValueError, "lr must be finite and > 0"),
+    (lambda ps: torch.optim.SGD(ps, lr=float("nan")), ValueError, "lr must be finite"),
+    (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=1.0), ValueError, "momentum must be < 1"),
+    (lambda ps: torch.optim.SGD([{"params": ps, "penalty_scale": -1.0}], lr=0.1), ValueError,
+     r"penalty_scale must be finite and >= 0, got -1.0 in param_groups\[0\]"),
     (lambda ps: torch.optim.Adam([{"params": ps, "lr": -1.0}], lr=0.1), ValueError,
      r"lr=-1.0 in param_groups\[0\]"),
     (lambda ps: torch.optim.SGD(ps, lr=0.1, maximize=True), ValueError, "maximize"),
@@ -390,7 +480,7 @@ def test_bad_arguments_and_custom_rules():
         sfnn.Proximal(sfnn.Proximal(torch.optim.SGD(ps, lr=0.1)))
     opt = sfnn.Proximal(torch.optim.SGD(ps, lr=0.1))
     opt.param_groups[0]["lr"] = -0.5  # e.g. a broken scheduler
-    with pytest.raises(ValueError, match="lr must be finite and > 0"):
+    with pytest.raises(ValueError, match="lr must be finite and >= 0"):
         opt.step()
     # an optimizer taught through step_size= or register_step_rule works
     lin = sfnn.regularize(torch.nn.Linear(2, 2), kernel=L1(1.0))
@@ -419,19 +509,19 @@ def test_include_bias_requires_the_bias_in_the_optimizer():
 
 
 def test_adam_threshold_is_not_lr_times_lambda():
-    # the point of the per-coordinate step: with small gradients, Adam's step is
-    # lr / sqrt(v_hat) >> lr, so the same lambda zeroes far more than lr * lambda would
+    # the point of the per-coordinate step: Adam moves a weight by ~lr whatever the size of
+    # its gradient, so its threshold is lr * lambda / (sqrt(v_hat) + eps), not lr * lambda
     lin = torch.nn.Linear(50, 1, bias=False)
-    sfnn.regularize(lin, kernel=L1(0.5))
-    opt = sfnn.Proximal(torch.optim.Adam(lin.parameters(), lr=1e-3))
-    lin.weight.grad = torch.full_like(lin.weight, 1e-3)
+    sfnn.regularize(lin, kernel=L1(0.05))
+    opt = sfnn.Proximal(torch.optim.Adam(lin.parameters(), lr=1e-2))
+    lin.weight.grad = torch.full_like(lin.weight, 0.1)   # above the pull 0.05: not bounded
     w0 = lin.weight.detach().clone()
     opt.step()
-    naive = L1(0.5).prox(w0 - 1e-3, 1e-3)  # threshold lr * lambda = 5e-4
-    assert int((lin.weight == 0).sum()) > 5 * max(1, int((naive == 0).sum()))
-    assert math.isclose(float(expected_step(opt.optimizer, opt.param_groups[0],
-                                            lin.weight)[0, 0]), 1e-3 / (1e-3 + 1e-8),
-                        rel_tol=1e-6)
+    # first step: Adam moves every weight by lr; threshold lr * 0.05 / 0.1 = 5e-3
+    want = L1(0.05).prox(w0 - 1e-2, 1e-2 / 0.1)
+    torch.testing.assert_close(lin.weight.detach(), want, rtol=1e-5, atol=1e-7)
+    naive = L1(0.05).prox(w0 - 1e-2, 1e-2)  # threshold lr * lambda = 5e-4
+    assert int((lin.weight == 0).sum()) > 3 * max(1, int((naive == 0).sum()))
 
 
 def test_step_hooks_run_on_the_wrapper():
@@ -489,3 +579,80 @@ def test_orthant_phase_keeps_zeros_and_adds_some():
     zeros = layer.weight.detach() == 0
     assert bool(zeros[zeros_at_switch].all()), "zeros stay zero in the orthant phase"
     assert int(zeros.sum()) >= int(zeros_at_switch.sum())
+
+
+# -- exact fixed points under every optimizer ------------------------------------------------
+# Full-batch least squares, loss 1/(2n) ||y - Xw||^2 (the Quadratic datafit's scaling): each
+# supported optimizer, wrapped, must converge to the solution of our own solver. Constant
+# learning rates: on this problem every optimizer, Adam included, reaches its fixed point
+# without a decaying schedule (the bounded denominators make centered RMSprop converge).
+
+def _least_squares():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 20))
+    w = np.zeros(20)
+    w[:6] = [3.0, -2.0, 1.5, 1.0, -0.5, 0.8]
+    return X, X @ w + 0.5 * rng.standard_normal(50)
+
+
+FIXED_POINT_PENALTIES = {
+    "l1": L1(0.2),
+    "l1l2": L1L2(0.2, 0.1),
+    "group_l1": GroupL1(0.3, groups=[4] * 5),
+}
+_O = torch.optim
+# name -> (optimizer factory, steps); the steps are ~1.4x what reaches 1e-8 here
+FIXED_POINT_ROWS = {
+    "sgd": (lambda p: _O.SGD(p, lr=0.4), 250),
+    "sgd_momentum": (lambda p: _O.SGD(p, lr=0.2, momentum=0.8), 250),
+    "sgd_nesterov": (lambda p: _O.SGD(p, lr=0.2, momentum=0.8, nesterov=True), 200),
+    "sgd_dampening": (lambda p: _O.SGD(p, lr=0.3, momentum=0.5, dampening=0.5), 250),
+    "adam": (lambda p: _O.Adam(p, lr=0.05), 550),
+    "adam_amsgrad": (lambda p: _O.Adam(p, lr=0.05, amsgrad=True), 550),
+    "adamw": (lambda p: _O.AdamW(p, lr=0.05, weight_decay=0.0), 550),
+    "adamax": (lambda p: _O.Adamax(p, lr=0.1), 600),
+    "nadam": (lambda p: _O.NAdam(p, lr=0.05), 550),
+    "radam": (lambda p: _O.RAdam(p, lr=0.2), 650),
+    "rmsprop": (lambda p: _O.RMSprop(p, lr=0.06), 350),
+    "rmsprop_momentum": (lambda p: _O.RMSprop(p, lr=0.02, momentum=0.5), 1800),
+    "rmsprop_centered": (lambda p: _O.RMSprop(p, lr=0.06, centered=True), 350),
+    "adagrad": (lambda p: _O.Adagrad(p, lr=1.0), 250),
+}
+
+
+def test_every_supported_optimizer_has_a_fixed_point_row():
+    supported = {c for c in sfnn.step_rules() if c.__module__.startswith("torch.optim")}
+    dummy = [torch.zeros(1, requires_grad=True)]
+    covered = {type(make(dummy)) for make, _ in FIXED_POINT_ROWS.values()}
+    assert supported <= covered, f"no fixed-point row for {supported - covered}"
+
+
+@pytest.fixture(scope="module")
+def least_squares_solutions():
+    from sparsefit.datafits import Quadratic
+    from sparsefit.solvers import solve
+
+    X, y = _least_squares()
+    return X, y, {k: solve(X, y, Quadratic(), p, tol=1e-12).coef
+                  for k, p in FIXED_POINT_PENALTIES.items()}
+
+
+@pytest.mark.parametrize("pen_name", FIXED_POINT_PENALTIES)
+@pytest.mark.parametrize("opt_name", FIXED_POINT_ROWS)
+def test_fixed_point_is_the_exact_solution(opt_name, pen_name, least_squares_solutions):
+    X, y, refs = least_squares_solutions
+    ref = refs[pen_name]
+    make, steps = FIXED_POINT_ROWS[opt_name]
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    lin = torch.nn.Linear(20, 1, bias=False).double()
+    torch.nn.init.zeros_(lin.weight)
+    sfnn.regularize(lin, kernel=FIXED_POINT_PENALTIES[pen_name])
+    opt = sfnn.Proximal(make(lin.parameters()))
+    for _ in range(steps):
+        opt.zero_grad()
+        (0.5 * (yt - Xt @ lin.weight[0]).pow(2).mean()).backward()
+        opt.step()
+    w = lin.weight.detach().numpy()[0]
+    assert np.abs(w - ref).max() < 1e-6, (opt_name, pen_name, np.abs(w - ref).max())
+    np.testing.assert_array_equal(w == 0, ref == 0)   # the exact zeros of the solution
+    assert 0 < np.count_nonzero(ref) < 20

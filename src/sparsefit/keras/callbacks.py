@@ -4,35 +4,42 @@ r"""Proximal training of Keras models: exact zeros after every optimizer update.
 ``proximal=True`` sparsefit regularizer,
 
 .. math::
-    w \leftarrow \mathrm{prox}_{t\,\mathrm{pen}}(w) = \arg\min_x \tfrac12\|x - w\|^2
-    + t\,\mathrm{pen}(x),
+    w \leftarrow \mathrm{prox}^{D}_{\mathrm{pen}}(w) = \arg\min_x \tfrac12 (x - w)^\top D
+    (x - w) + \mathrm{pen}(x), \qquad D = \mathrm{diag}(1/t),
 
-with the step :math:`t` the optimizer just took, read from the optimizer (per
-coordinate for adaptive methods):
+with :math:`t` the step the optimizer applies per unit of gradient at a fixed point (where
+the gradient no longer changes), read from the optimizer (per coordinate for adaptive
+methods). With that :math:`t` the fixed points of training are exactly the solutions of
+``min loss + penalty`` (``k`` = the step count including this update):
 
 ===============  =========================================================================
-optimizer        prox step ``t`` (``k`` = the step count including this update)
+optimizer        ``t``
 ===============  =========================================================================
-SGD              ``lr`` (with or without momentum/Nesterov: the gradient's own scaling)
-Adam, AdamW      ``lr * sqrt(1 - beta_2**k) / (sqrt(v) + epsilon)`` per coordinate, i.e.
-                 ``lr / (sqrt(v_hat) + epsilon / sqrt(1 - beta_2**k))``, exactly the
-                 scaling Keras' Adam applies to the gradient (Keras puts ``epsilon`` on
-                 ``sqrt(v)``, not on ``sqrt(v_hat)`` as PyTorch does); ``v`` is the
-                 second-moment variable (its running maximum with ``amsgrad``)
-RMSprop          ``lr / sqrt(v + epsilon)`` (``v - avg_grad**2 + epsilon`` when centered;
-                 momentum is not accounted for)
+SGD              ``lr / (1 - momentum)`` (with or without Nesterov: its velocity holds
+                 ``-lr g / (1 - momentum)`` at a fixed point); ``lr`` without momentum
+Adam, AdamW      ``lr / d``, ``d = (sqrt(v) + epsilon) / sqrt(1 - beta_2**k)``: Keras puts
+                 ``epsilon`` on ``sqrt(v)``, not on ``sqrt(v_hat)`` as PyTorch does; ``v``
+                 is the second moment (its running maximum with ``amsgrad``)
+Adamax           ``lr / (u + epsilon)``
+Nadam            ``lr (u_{k+1} / (1 - P_k u_{k+1}) + (1 - u_k) / (1 - P_k)) / d``, ``d``
+                 as Adam's with ``epsilon`` on ``sqrt(v_hat)``, ``P_k`` its ``u_product``
+RMSprop          ``lr / ((1 - momentum) sqrt(v + epsilon))`` (``v - avg_grad**2 + epsilon``
+                 when centered)
 Adagrad          ``lr / sqrt(accumulator + epsilon)``
 other            refused with a TypeError, unless ``step_size`` is given or a rule is
-                 registered with :func:`register_step_rule` (Nadam, Adamax, Lion, Ftrl,
-                 Adadelta, ... scale their steps in ways not read here)
+                 registered with :func:`register_step_rule` (Lion, Ftrl, Adadelta, ...
+                 scale their steps in ways not read here)
 ===============  =========================================================================
 
-``lr`` is the learning rate of the current step (schedules are followed). With Adam a
-plain ``lr * l1`` threshold would be a thousand times too small where ``sqrt(v_hat)`` is
-~1e-3 and would do almost nothing. Group penalties take one step per group: the
-*harmonic* mean of their coordinates' steps, ``1 / mean(1 / t_j)``, i.e. Adam's step for
-the group's mean ``sqrt(v) + eps``. (The arithmetic mean is dominated by coordinates whose
-gradient is ~0, whose Adam step ``lr / eps`` is huge, and wipes out useful units.)
+``lr`` is the learning rate of the current step (schedules are followed; ``lr = 0`` makes
+the prox the identity). As in :class:`sparsefit.nn.Proximal`, the denominator ``d`` of an
+adaptive method is bounded below by the regularizer's pull (``l1`` for L1,
+``alpha c_g / sqrt(|g|)`` for a group lasso: ``Regularizer.floor``), for the prox and for
+the update just applied on those coordinates (rescaled by ``d / floor`` from the weight
+before the update): the fixed points stay exact, a weight with a zero gradient and no
+history is not wiped out by a threshold ``lr l1 / epsilon``, and the prox moves a weight
+by at most about ``lr`` per step with Adam. Group penalties take their prox in the metric
+``diag(1/t)``.
 
 How it works, and why not ``on_train_batch_end``: the JAX trainer keeps the weights in
 a functional state during an epoch, so a callback that assigns variables between batches
@@ -40,7 +47,9 @@ is overwritten. The callback instead installs the prox as the weight's *constrai
 (``variable.constraint``, which every Keras optimizer applies right after its update,
 inside the compiled train step, on every backend), chained after any constraint the
 weight already had, and rebuilds the train function; :meth:`on_train_end` removes it.
-Layer configs (``kernel_constraint``) are not touched, so saving is unaffected.
+To know the weight before the update, it wraps the optimizer's ``_backend_update_step``
+for the duration of ``fit`` (adaptive optimizers only). Layer configs
+(``kernel_constraint``) are not touched, so saving is unaffected.
 """
 
 from __future__ import annotations
@@ -92,23 +101,62 @@ def _lr(opt, var):
     return fast if fast is not None else ops.cast(lr, var.dtype)
 
 
+class _Metric:
+    """An adaptive step ``c / den`` with its denominator apart (bounded by the callback)."""
+
+    __slots__ = ("c", "den")
+
+    def __init__(self, c, den):
+        self.c, self.den = c, den
+
+    def step(self):
+        return self.c / self.den
+
+
+def _k(opt, var):
+    """This update's step count (Keras increments ``iterations`` after the update)."""
+    k = _eager_float(opt.iterations)
+    return k + 1.0 if k is not None else ops.cast(opt.iterations + 1, var.dtype)
+
+
 def _sgd_rule(opt, var):
-    return _lr(opt, var)
+    momentum = float(opt.momentum)
+    return _lr(opt, var) / (1.0 - momentum) if momentum else _lr(opt, var)
 
 
 def _adam_rule(opt, var):
     i = opt._get_variable_index(var)
     v = opt._velocity_hats[i] if getattr(opt, "amsgrad", False) else opt._velocities[i]
-    # Keras increments iterations after the update: this step is iterations + 1
-    k, lr = _eager_float(opt.iterations), _eager_float(opt.learning_rate)
-    if k is not None and lr is not None:
-        scale = lr * math.sqrt(1.0 - float(opt.beta_2) ** (k + 1.0))
+    k = _k(opt, var)
+    bc2 = (1.0 - float(opt.beta_2) ** k if isinstance(k, float)
+           else 1.0 - ops.power(ops.cast(opt.beta_2, var.dtype), k))
+    sq = math.sqrt(bc2) if isinstance(bc2, float) else ops.sqrt(bc2)
+    return _Metric(_lr(opt, var), (ops.sqrt(_cast(v, var)) + opt.epsilon) / sq)
+
+
+def _adamax_rule(opt, var):
+    u = _cast(opt._u[opt._get_variable_index(var)], var)
+    return _Metric(_lr(opt, var), u + opt.epsilon)
+
+
+def _nadam_rule(opt, var):
+    i = opt._get_variable_index(var)
+    k = _k(opt, var)
+    b1, b2 = float(opt.beta_1), float(opt.beta_2)
+    prod = _eager_float(opt._u_product)
+    if isinstance(k, float) and prod is not None:
+        u, u_next = (b1 * (1.0 - 0.5 * 0.96 ** j) for j in (k, k + 1.0))
+        c = _lr(opt, var) * (u_next / (1.0 - prod * u_next) + (1.0 - u) / (1.0 - prod))
+        bc2 = 1.0 - b2 ** k
     else:
-        dtype = var.dtype
-        k = ops.cast(opt.iterations + 1, dtype)
-        bc2 = 1.0 - ops.power(ops.cast(opt.beta_2, dtype), k)
-        scale = _lr(opt, var) * ops.sqrt(bc2)
-    return scale / (ops.sqrt(_cast(v, var)) + opt.epsilon)
+        k = ops.cast(k, var.dtype)
+        prod = ops.cast(opt._u_product, var.dtype)
+        u = b1 * (1.0 - 0.5 * ops.power(ops.cast(0.96, var.dtype), k))
+        u_next = b1 * (1.0 - 0.5 * ops.power(ops.cast(0.96, var.dtype), k + 1.0))
+        c = _lr(opt, var) * (u_next / (1.0 - prod * u_next) + (1.0 - u) / (1.0 - prod))
+        bc2 = 1.0 - ops.power(ops.cast(b2, var.dtype), k)
+    v = _cast(opt._velocities[i], var)
+    return _Metric(c, ops.sqrt(v / bc2) + opt.epsilon)
 
 
 def _rmsprop_rule(opt, var):
@@ -116,20 +164,25 @@ def _rmsprop_rule(opt, var):
     v = _cast(opt._velocities[i], var)
     if opt.centered:
         v = v - ops.square(_cast(opt._average_gradients[i], var))
-    return _lr(opt, var) / ops.sqrt(v + opt.epsilon)
+    momentum = float(opt.momentum)
+    c = _lr(opt, var) / (1.0 - momentum) if momentum else _lr(opt, var)
+    return _Metric(c, ops.sqrt(v + opt.epsilon))
 
 
 def _adagrad_rule(opt, var):
     acc = _cast(opt._accumulators[opt._get_variable_index(var)], var)
-    return _lr(opt, var) / ops.sqrt(acc + opt.epsilon)
+    return _Metric(_lr(opt, var), ops.sqrt(acc + opt.epsilon))
 
 
 _RULES = {
     keras.optimizers.SGD: _sgd_rule,
     keras.optimizers.Adam: _adam_rule,  # AdamW subclasses Adam
+    keras.optimizers.Adamax: _adamax_rule,
+    keras.optimizers.Nadam: _nadam_rule,
     keras.optimizers.RMSprop: _rmsprop_rule,
     keras.optimizers.Adagrad: _adagrad_rule,
 }
+_SCALAR_RULES = {_sgd_rule}
 
 
 def register_step_rule(optimizer_class, rule):
@@ -140,10 +193,11 @@ def register_step_rule(optimizer_class, rule):
     optimizer_class : type
         A ``keras.optimizers.Optimizer`` subclass (its subclasses inherit the rule).
     rule : callable
-        ``rule(optimizer, variable) -> scalar or tensor``: the step the optimizer just
-        took on ``variable`` (a tensor broadcastable to it for per-coordinate steps),
-        written with ``keras.ops``. It is called inside the train step right after the
-        update and before ``optimizer.iterations`` is incremented.
+        ``rule(optimizer, variable) -> scalar or tensor``: the step the optimizer applies
+        per unit of gradient at a fixed point on ``variable`` (a tensor broadcastable to
+        it for per-coordinate steps), written with ``keras.ops``. It is called inside the
+        train step right after the update and before ``optimizer.iterations`` is
+        incremented.
 
     Examples
     --------
@@ -225,10 +279,26 @@ class _ProxConstraint:
         self.variable = variable
         self.rule = rule
         self.previous = previous
+        self.before = None   # the weight before this update (set by the update wrapper)
 
     def __call__(self, w):
         step = self.rule(self.optimizer, self.variable)
-        out = self.regularizer.prox(w, step)
+        before, self.before = self.before, None
+        if isinstance(step, _Metric):
+            c, den = step.c, step.den
+            t = c / den
+            if before is not None:
+                floor = self.regularizer.floor(before)
+                if not (isinstance(floor, float) and floor == 0.0):
+                    floor = ops.cast(floor, w.dtype) if not isinstance(floor, float) else floor
+                    low = den < floor
+                    bounded = ops.maximum(den, floor)
+                    # the update just applied, rescaled to the bounded denominator
+                    w = ops.where(low, before + (w - before) * (den / bounded), w)
+                    t = c / bounded
+        else:
+            t = step
+        out = self.regularizer.prox(w, t)
         if self.previous is not None:
             out = self.previous(out)
         return out
@@ -249,10 +319,12 @@ class ProximalCallback(keras.callbacks.Callback):
     ``proximal=True`` (:class:`~sparsefit.keras.L1`, :class:`~sparsefit.keras.L1L2`
     (its ``l1`` part), :class:`~sparsefit.keras.GroupL1`,
     :class:`~sparsefit.keras.SparseGroupL1`) gets, after each update,
-    :math:`w \leftarrow \mathrm{prox}_{t\,\mathrm{pen}}(w)` with the optimizer's step
-    :math:`t` (see the module documentation: ``lr`` for SGD,
-    ``lr sqrt(1 - beta_2^k) / (sqrt(v) + eps)`` per coordinate for Adam). For L1 it is
-    soft-thresholding: :math:`w_j` is set exactly to zero where
+    :math:`w \leftarrow \mathrm{prox}_{t\,\mathrm{pen}}(w)` with the step :math:`t` the
+    optimizer applies per unit of gradient at a fixed point, so that training converges
+    to the exact solution of ``loss + penalty`` (see the module documentation: ``lr /
+    (1 - momentum)`` for SGD, ``lr sqrt(1 - beta_2^k) / (sqrt(v) + eps)`` per coordinate
+    for Adam, adaptive denominators bounded below by the regularizer's pull). For L1 it
+    is soft-thresholding: :math:`w_j` is set exactly to zero where
     :math:`|w_j| \le t_j l_1`. The proximal regularizers leave their non-smooth part out
     of the loss, so it is not counted twice; ``model.losses`` and ``evaluate()`` then
     hold only the smooth part (use :func:`penalty` for the full value).
@@ -334,19 +406,41 @@ class ProximalCallback(keras.callbacks.Callback):
                 "proximal=True (e.g. kernel_regularizer=sparsefit.keras.L1(1e-3, "
                 "proximal=True))")
         self._remove()
+        by_id = {}
         for var, reg in entries:
             previous = var.constraint
             if isinstance(previous, _ProxConstraint):  # left over from an interrupted fit
                 previous = previous.previous
             var.constraint = _ProxConstraint(reg, opt, var, rule, previous)
+            by_id[id(var)] = var.constraint
             self._installed.append((var, previous))
+        if rule not in _SCALAR_RULES:
+            self._wrap_update(opt, by_id)
         # a train function traced before (JAX, jit_compile) would not see the constraints
         model.make_train_function(force=True)
+
+    def _wrap_update(self, opt, constraints):
+        """Keep the weights before each update, for the bounded denominators."""
+        original = opt._backend_update_step
+
+        def update_step(grads, trainable_variables, learning_rate):
+            for var in trainable_variables:
+                con = constraints.get(id(var))
+                if con is not None:
+                    con.before = ops.copy(var.value)
+            return original(grads, trainable_variables, learning_rate)
+
+        opt._backend_update_step = update_step
+        self._wrapped = opt
 
     def _remove(self):
         for var, previous in self._installed:
             var.constraint = previous
         self._installed = []
+        opt = getattr(self, "_wrapped", None)
+        if opt is not None:
+            opt.__dict__.pop("_backend_update_step", None)
+            self._wrapped = None
 
     def on_train_end(self, logs=None):
         self._remove()

@@ -44,6 +44,37 @@ __all__ = [
 _register = keras.saving.register_keras_serializable(package="sparsefit")
 
 
+def _eager_torch():
+    """True when the code runs eagerly on the torch backend (not under torch.compile):
+    loops may then stop as soon as they converge."""
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+
+    return not torch.compiler.is_compiling()
+
+
+def _compiled_rows(reg, w, t, a):
+    """Eager torch on the CPU: the compiled loop of :mod:`sparsefit.nn._metric` (the same
+    computation as the ``keras.ops`` loop, without an operation per Newton step)."""
+    if not _eager_torch():
+        return None
+    import torch
+
+    wt = w.value if isinstance(w, keras.Variable) else w
+    if not (torch.is_tensor(wt) and wt.device.type == "cpu"):
+        return None
+    from ..nn._metric import rows_metric_shrink
+
+    ax, _ = reg._axes(w)
+    moved = torch.movedim(wt, ax, 0)
+    n = int(moved.shape[0])
+    out = rows_metric_shrink(moved.reshape(n, -1),
+                             torch.movedim(torch.as_tensor(t), ax, 0).reshape(n, -1),
+                             torch.as_tensor(a).reshape(-1).expand(n))
+    return torch.movedim(out.reshape(moved.shape), 0, ax)
+
+
 def _check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
@@ -94,6 +125,12 @@ class Regularizer(keras.regularizers.Regularizer):
 
     def prox(self, w, step):  # pragma: no cover - every subclass overrides
         raise NotImplementedError
+
+    def floor(self, w):
+        """The pull of the proximal part on each coordinate of ``w``: the lower bound that
+        :class:`~sparsefit.keras.ProximalCallback` puts on an adaptive optimizer's
+        denominator (a float, or a tensor broadcastable to ``w``)."""
+        return 0.0
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -148,6 +185,9 @@ class L1(Regularizer):
         """Soft-thresholding at ``step * l1`` (``step`` scalar or per coordinate)."""
         w = ops.convert_to_tensor(w)
         return _soft_threshold(w, _cast_step(step, w) * self.l1)
+
+    def floor(self, w):
+        return self.l1
 
     @property
     def penalty(self):
@@ -245,6 +285,12 @@ class L1L2(Regularizer):
         z = _soft_threshold(w, step * self.l1)
         return z if self.proximal else z / (1.0 + 2.0 * step * self.l2)
 
+    def floor(self, w):
+        # in proximal mode the prox is that of the l1 term alone
+        if self.proximal or not self.l2:
+            return self.l1
+        return self.l1 + 2.0 * self.l2 * ops.abs(ops.convert_to_tensor(w))
+
     @property
     def penalty(self):
         return _pen.L1L2(self.l1, self.l2)
@@ -304,25 +350,77 @@ class _Group(Regularizer):
     def _group_l1(self, x):
         return ops.sum(self._coef(x) * self._norms(x))
 
-    def _group_step(self, step, w):
-        """Scalar steps as they are; per-coordinate steps -> one per group, their harmonic
-        mean ``1 / mean_g(1 / t_j)``.
-
-        Why not the arithmetic mean: with Adam, ``t_j = lr / (sqrt(v_j) + eps)`` is huge
-        for a coordinate whose gradient is ~0, and the arithmetic mean would follow it and
-        wipe out a useful unit that has one quiet weight. The harmonic mean is the step
-        for the group's mean ``sqrt(v) + eps``: set by the coordinates that move.
-        """
-        step = _cast_step(step, w)
-        if isinstance(step, float) or len(step.shape) == 0:
-            return step
-        _, other = self._axes(w)
-        inv = 1.0 / ops.broadcast_to(step, ops.shape(w))
+    def _reduce(self, x, how):
+        _, other = self._axes(x)
         if not other:
-            return 1.0 / inv
-        # sum / n, not ops.mean: Keras' torch mean loses float64 precision (keras 3.15)
-        n = int(np.prod([int(w.shape[d]) for d in other]))
-        return n / ops.sum(inv, axis=other, keepdims=True)
+            return x
+        f = {"sum": ops.sum, "max": ops.max, "min": ops.min}[how]
+        return f(x, axis=other, keepdims=True)
+
+    def _metric_block_shrink(self, w, t, a):
+        """``argmin_x sum_j (x_j - w_j)**2 / (2 t_j) + sum_g a_g ||x_g||``: block
+        soft-thresholding in the metric ``diag(1/t)`` (per-coordinate steps ``t``).
+
+        ``x_j = w_j rho / (rho + a_g t_j)`` with ``rho = ||x_g||`` the root of
+        ``sum_j w_j**2 / (rho + a_g t_j)**2 = 1``; ``x_g = 0`` where
+        ``||w_g / t_g|| <= a_g``. Safeguarded Newton steps on ``S(rho)**-0.5 - 1``, a fixed
+        number of them under tracing (JAX, torch.compile), until converged in eager torch.
+        Equal steps in a group give block soft-thresholding at once.
+        """
+        dtype = w.dtype
+        t = ops.broadcast_to(ops.cast(t, dtype), ops.shape(w))
+        fast = _compiled_rows(self, w, t, a)
+        if fast is not None:
+            return fast
+        zero_t = ops.zeros_like(t)
+        one = ops.ones_like(t)
+        inf = ops.full_like(t, float("inf"))
+        v2 = ops.square(w)
+        pos_t = t > 0
+        ratio = ops.where(pos_t, w / ops.where(pos_t, t, one), ops.where(v2 > 0, inf, zero_t))
+        zero = self._reduce(ops.square(ratio), "sum") <= ops.square(a)
+        nrm = ops.sqrt(self._reduce(v2, "sum"))
+        n = self._reduce(one, "sum")
+        lo = ops.relu(nrm - a * self._reduce(t, "max"))
+        hi = ops.relu(nrm - a * self._reduce(t, "min"))
+        rho = ops.minimum(ops.maximum(nrm - a * self._reduce(t, "sum") / n, lo), hi)
+        at = a * t
+        eager = _eager_torch()
+        eps = float(np.finfo(keras.backend.standardize_dtype(dtype)).eps)
+        for _ in range(60 if eager else 30):
+            den = rho + at
+            pos = den > 0
+            inv = ops.where(pos, 1.0 / ops.where(pos, den, one), ops.where(v2 > 0, inf, zero_t))
+            q = ops.where(v2 > 0, v2 * inv * inv, zero_t)
+            s = self._reduce(q, "sum")
+            s3 = self._reduce(q * inv, "sum")
+            r = 1.0 / ops.sqrt(s)
+            psi = r - 1.0
+            lo = ops.where(psi < 0, rho, lo)
+            hi = ops.where(psi > 0, rho, hi)
+            newton = rho - psi * s / (s3 * r)
+            ok = ops.isfinite(newton) & (newton >= lo) & (newton <= hi)
+            new = ops.where(ok, newton, 0.5 * (lo + hi))
+            new = ops.where(zero | (psi == 0), rho, new)
+            moved = ops.abs(new - rho) > 16 * eps * new
+            rho = new
+            if eager and not bool(ops.convert_to_numpy(ops.any(moved))):
+                break
+        den = rho + at
+        pos = den > 0
+        x = ops.where(pos, w * rho / ops.where(pos, den, one), w)
+        return ops.where(zero, ops.zeros_like(x), x)
+
+    def _is_scalar_step(self, step, w):
+        step = _cast_step(step, w)
+        return isinstance(step, float) or len(step.shape) == 0, step
+
+    def _pull(self, w):
+        """``c_g / sqrt(|g|)`` shaped to broadcast against ``w``: the root mean square of
+        the group norm's subgradient per coordinate, for unit strength."""
+        _, other = self._axes(w)
+        size = int(np.prod([int(w.shape[d]) for d in other])) if other else 1
+        return self._coef(w) / float(np.sqrt(size))
 
     def _block_shrink(self, w, thresh):
         nrm = self._norms(w)
@@ -343,9 +441,11 @@ class GroupL1(_Group):
     the filters of a ``Conv2D`` kernel ``(kh, kw, in, out)``; with ``-2`` its inputs
     (input features, input channels). :math:`c_g` defaults to :math:`\sqrt{|g|}`.
     The prox is block soft-thresholding,
-    :math:`w_g \max(0, 1 - t_g \alpha c_g / \|w_g\|)`, with one step :math:`t_g` per group
-    (the harmonic mean of the coordinates' steps, see ``_group_step``): whole units
-    become exactly zero, which :func:`~sparsefit.keras.shrink` then removes. It equals
+    :math:`w_g \max(0, 1 - t \alpha c_g / \|w_g\|)` for a scalar step :math:`t`, and the
+    same in the metric :math:`\mathrm{diag}(1/t)` for per-coordinate steps (an adaptive
+    optimizer's; no closed form, a few Newton steps on the group norm, see
+    ``_metric_block_shrink``): whole units become exactly zero, which
+    :func:`~sparsefit.keras.shrink` then removes. It equals
     ``sparsefit.penalties.GroupL1(alpha)`` on the weight with ``axis`` moved first.
 
     Parameters
@@ -381,10 +481,15 @@ class GroupL1(_Group):
         return self.alpha * self._group_l1(x)
 
     def prox(self, w, step):
-        """Block soft-thresholding with one step per group."""
+        """Block soft-thresholding; with per-coordinate steps, in their metric."""
         w = ops.convert_to_tensor(w)
-        t = self._group_step(step, w)
-        return self._block_shrink(w, t * self.alpha * self._coef(w))
+        scalar, t = self._is_scalar_step(step, w)
+        if scalar:
+            return self._block_shrink(w, t * self.alpha * self._coef(w))
+        return self._metric_block_shrink(w, t, self.alpha * self._coef(w))
+
+    def floor(self, w):
+        return self.alpha * self._pull(ops.convert_to_tensor(w))
 
     @property
     def penalty(self):
@@ -401,10 +506,10 @@ class SparseGroupL1(_Group):
     r"""Sparse group lasso, :math:`\alpha\tau\|w\|_1 + \alpha(1-\tau)\sum_g c_g\|w_g\|_2`.
 
     Groups as for :class:`GroupL1` (slices along ``axis``). The exact prox is
-    soft-thresholding at :math:`t_g\alpha\tau` followed by block soft-thresholding at
-    :math:`t_g\alpha(1-\tau)c_g`, with one step per group (the harmonic mean of the
-    coordinates' steps), as ``sparsefit.penalties.SparseGroupL1`` does on the weight with ``axis``
-    moved first. Zeros appear inside units and as whole units.
+    soft-thresholding at :math:`t\alpha\tau` followed by block soft-thresholding at
+    :math:`t\alpha(1-\tau)c_g` (in the metric of per-coordinate steps, as for
+    :class:`GroupL1`), as ``sparsefit.penalties.SparseGroupL1`` does on the weight with
+    ``axis`` moved first. Zeros appear inside units and as whole units.
 
     Parameters
     ----------
@@ -436,11 +541,19 @@ class SparseGroupL1(_Group):
                 + self.alpha * (1.0 - self.tau) * self._group_l1(x))
 
     def prox(self, w, step):
-        """Soft-thresholding, then block soft-thresholding, one step per group."""
+        """Soft-thresholding, then block soft-thresholding (in the metric of
+        per-coordinate steps: the composition is exact there too)."""
         w = ops.convert_to_tensor(w)
-        t = self._group_step(step, w)
+        scalar, t = self._is_scalar_step(step, w)
         z = _soft_threshold(w, t * self.alpha * self.tau)
-        return self._block_shrink(z, t * self.alpha * (1.0 - self.tau) * self._coef(w))
+        a = self.alpha * (1.0 - self.tau) * self._coef(w)
+        if scalar:
+            return self._block_shrink(z, t * a)
+        return self._metric_block_shrink(z, t, a)
+
+    def floor(self, w):
+        w = ops.convert_to_tensor(w)
+        return self.alpha * self.tau + self.alpha * (1.0 - self.tau) * self._pull(w)
 
     @property
     def penalty(self):
@@ -486,9 +599,11 @@ def get(identifier, *, proximal=None):
         Strings and dicts as :func:`sparsefit.penalties.get` reads them (``"l1"``,
         ``"l2"``, ``"l1_l2"`` -> ``L1L2(0.01, 0.01)`` -- the one Keras 3's own
         ``keras.regularizers.get`` rejects --, ``"group_lasso"``,
-        ``"sparse_group_lasso"``, class names with their defaults); also the dicts
-        ``keras.saving.serialize_keras_object`` writes for these classes.
-        ``None`` is returned as is.
+        ``"sparse_group_lasso"``, class names with their defaults); ``"l1l2"``, Keras 3's
+        name for its ``L1L2`` class, gives ``L1L2()`` (0 and 0, as Keras); also the dicts
+        ``keras.saving.serialize_keras_object`` writes for these classes. Identifiers
+        only Keras knows (``"orthogonal_regularizer"``) give Keras' own regularizer, so
+        this function can replace ``keras.regularizers.get``. ``None`` is returned as is.
     proximal : bool, optional
         Set the mode of the result (ignored for L2, which has none).
 
@@ -509,6 +624,8 @@ def get(identifier, *, proximal=None):
     L1L2(l1=0.01, l2=0.01, proximal=False)
     >>> get("l1", proximal=True)
     L1(l1=0.01, proximal=True)
+    >>> get("l1l2")
+    L1L2(l1=0.0, l2=0.0, proximal=False)
     """
     if identifier is None:
         return None
@@ -523,8 +640,19 @@ def get(identifier, *, proximal=None):
     elif isinstance(identifier, dict) and _is_ours(identifier):
         name = str(identifier["class_name"]).rsplit(">", 1)[-1]
         reg = _CLASSES[name].from_config(dict(identifier.get("config") or {}))
+    elif isinstance(identifier, str) and identifier.lower() == "l1l2":
+        reg = L1L2()   # Keras 3's own name for its L1L2 class (defaults 0 and 0)
     else:
-        pen = _pen.get(identifier)
+        try:
+            pen = _pen.get(identifier)
+        except ValueError:
+            keras_reg = _keras_only(identifier)
+            if keras_reg is None:
+                raise
+            if proximal:
+                raise ValueError(f"{identifier!r} is a Keras regularizer without a proximal "
+                                 "mode in sparsefit") from None
+            return keras_reg
         reg = _from_penalty(pen)
     if proximal is not None and not isinstance(reg, L2):
         config = dict(reg.get_config(), proximal=_check_bool(proximal, "proximal"))
@@ -533,6 +661,17 @@ def get(identifier, *, proximal=None):
 
 
 _CLASSES = {c.__name__: c for c in (L1, L2, L1L2, GroupL1, SparseGroupL1)}
+
+
+def _keras_only(identifier):
+    """Keras' own regularizer for an identifier sparsefit has none for (e.g.
+    ``"orthogonal_regularizer"``), or None."""
+    if not isinstance(identifier, (str, dict)):
+        return None
+    try:
+        return keras.regularizers.get(identifier)
+    except (ValueError, TypeError):
+        return None
 
 
 def _is_ours(d):

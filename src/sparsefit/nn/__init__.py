@@ -9,6 +9,7 @@ Needs torch (``pip install sparsefit[torch]``); ``import sparsefit`` does not im
 - :class:`Proximal`: wraps any optimizer; exact prox after each step, with the step the
   optimizer took (per coordinate for Adam).
 - :func:`sparsity_report`, :func:`summary`: what is zero, what is dead, what is attached.
+- :func:`sparsity_path`: accuracy against sparsity along a grid of strengths.
 - :func:`structured_groups`, :func:`regularize_structured`: group-lasso groups from the
   model's channel dependency graph (residual channels, attention heads, ...), so that
   proximal training zeroes what :func:`shrink` removes.
@@ -43,6 +44,7 @@ from ._attach import (
 )
 from ._modules import ReducedLayerNorm, ShrunkMultiheadAttention
 from .optim import Proximal, register_step_rule, step_rules
+from .path import SparsityPath, sparsity_path
 from .prune import apply_masks, is_pruned, keep_masks, masks, prune, unprune
 from .report import SparsityReport, dead_units, sparsity_report
 from .shrink import ShrinkError, ShrinkReport, shrink
@@ -57,6 +59,7 @@ from .structured import (
 __all__ = [
     "AttachedPenalty",
     "Proximal",
+    "SparsityPath",
     "SparsityReport",
     "attachments",
     "dead_units",
@@ -66,6 +69,7 @@ __all__ = [
     "register_step_rule",
     "regularize",
     "regularize_model",
+    "sparsity_path",
     "sparsity_report",
     "step_rules",
     "summary",

@@ -4,6 +4,17 @@ An attachment lives in the module's ``__dict__`` (attribute ``_sparsefit``): par
 buffers and therefore ``state_dict()`` keys are untouched, ``copy.deepcopy`` and pickling
 carry it along, and ``unregularize`` removes it without a trace. The module's ``repr``
 shows it (the instance's ``extra_repr`` is extended while something is attached).
+
+An attachment names a parameter (``"weight"``); what holds that parameter may change after
+:func:`regularize`. Masks compose: after ``torch.nn.utils.prune`` (``weight_orig`` times
+``weight_mask``) or :func:`sparsefit.nn.prune` (a ``Mask`` parametrization), the penalty is
+that of the masked weight and the prox acts on the tensor the optimizer updates
+(``weight_orig``, ``parametrizations.weight.original``) where the mask keeps it. Other
+parametrizations (``weight_norm``, ``spectral_norm``, orthogonal, your own) and the old
+``torch.nn.utils.weight_norm`` leave the penalty defined (on the weight the layer computes
+with: :func:`penalty` and penalty-in-the-loss training work), but the prox of a penalty on
+``P(original)`` is not a prox on ``original``: :class:`~sparsefit.nn.Proximal` refuses them
+at its first step, naming the layer.
 """
 
 from __future__ import annotations
@@ -63,6 +74,95 @@ def _is_group_penalty(pen):
     return not pen.is_separable and hasattr(pen, "groups")
 
 
+class Target:
+    """How an attached parameter is held now (see the module documentation).
+
+    Attributes
+    ----------
+    kind : {"plain", "masked", "parametrized", "weight_norm"}
+    param : torch.nn.Parameter or None
+        The tensor the optimizer updates (``None`` for the kinds the prox cannot act on).
+    mask : torch.Tensor or None
+        ``kind == "masked"``: where the layer uses ``param`` (bool, its shape).
+    how : str
+        What holds it, for messages.
+    """
+
+    __slots__ = ("how", "kind", "mask", "module", "name", "param")
+
+    def __init__(self, module, name, kind, param=None, mask=None, how=""):
+        self.module, self.name, self.kind = module, name, kind
+        self.param, self.mask, self.how = param, mask, how
+
+    def effective(self):
+        """The tensor the layer computes with, differentiable in what the optimizer updates."""
+        if self.kind == "plain":
+            return self.param
+        if self.kind == "masked":
+            return self.param * self.mask
+        # parametrized: the parametrization's forward; weight_norm: recompute it
+        if self.kind == "weight_norm":
+            return self.how_obj().compute_weight(self.module)
+        return getattr(self.module, self.name)
+
+    def how_obj(self):
+        for hook in self.module._forward_pre_hooks.values():
+            if _is_weight_norm(hook) and hook.name == self.name:
+                return hook
+        raise AssertionError("weight_norm hook vanished")  # pragma: no cover
+
+
+def _is_weight_norm(hook):
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    return isinstance(hook, WeightNorm)
+
+
+def _is_torch_prune(hook, name):
+    from torch.nn.utils import prune as torch_prune
+
+    return isinstance(hook, torch_prune.BasePruningMethod) and hook._tensor_name == name
+
+
+def resolve(module, name):
+    """The :class:`Target` of ``module``'s parameter ``name`` as it is held now.
+
+    Raises
+    ------
+    ValueError
+        If the module holds no such parameter any more (naming what it has).
+    """
+    from torch.nn.utils import parametrize
+
+    p = module._parameters.get(name)
+    if p is not None:
+        return Target(module, name, "plain", p)
+    if parametrize.is_parametrized(module, name):
+        from .prune import Mask
+
+        plist = module.parametrizations[name]
+        if all(isinstance(m, Mask) for m in plist):
+            mask = plist[0].mask
+            for m in list(plist)[1:]:
+                mask = mask & m.mask
+            return Target(module, name, "masked", plist.original, mask,
+                          "sparsefit.nn.prune (a Mask parametrization)")
+        kinds = ", ".join(type(m).__name__ for m in plist)
+        return Target(module, name, "parametrized", None, None,
+                      f"torch.nn.utils.parametrize ({kinds})")
+    for hook in module._forward_pre_hooks.values():
+        if _is_torch_prune(hook, name):
+            return Target(module, name, "masked", module._parameters[name + "_orig"],
+                          module._buffers[name + "_mask"].to(torch.bool),
+                          "torch.nn.utils.prune")
+        if _is_weight_norm(hook) and hook.name == name:
+            return Target(module, name, "weight_norm", None, None,
+                          "torch.nn.utils.weight_norm")
+    raise ValueError(
+        f"{type(module).__name__} has no parameter {name!r} any more (a penalty is attached "
+        f"to it); its parameters are {_param_names(module)}")
+
+
 class AttachedPenalty:
     """A penalty attached to one parameter of a module (and optionally its bias).
 
@@ -96,12 +196,17 @@ class AttachedPenalty:
             v = torch.cat([v.reshape(v.shape[0], -1), b.reshape(-1, 1)], dim=1)
         return v
 
-    def params(self, module):
-        """The parameters this attachment covers: ``[weight]`` or ``[weight, bias]``."""
-        out = [module._parameters[self.name]]
+    def targets(self, module):
+        """:class:`Target` of the weight (and of the bias): what the optimizer updates."""
+        out = [resolve(module, self.name)]
         if self.bias_name is not None:
-            out.append(module._parameters[self.bias_name])
+            out.append(resolve(module, self.bias_name))
         return out
+
+    def params(self, module):
+        """The tensors this attachment covers as the layer computes with them: ``[weight]``
+        or ``[weight, bias]`` (masked or parametrized ones included, differentiably)."""
+        return [t.effective() for t in self.targets(module)]
 
     def view(self, module):
         return self.assemble(*self.params(module))
@@ -110,18 +215,38 @@ class AttachedPenalty:
         """Differentiable penalty value of the module's current parameter."""
         return self.penalty.value(self.view(module))
 
-    @torch.no_grad()
-    def write(self, module, new):
-        """Copy ``new`` (shaped like :meth:`view`) back into the parameter(s), in place."""
-        params = self.params(module)
-        w = params[0]
+    def split(self, new, w_shape, b_shape=None):
+        """The inverse of :meth:`assemble`: ``new`` (shaped like the view) as ``[w]`` or
+        ``[w, b]`` tensors of the parameters' shapes."""
+        out = []
         if self.bias_name is not None:
             k = new.shape[1] - 1
-            params[1].copy_(new[:, k].reshape(params[1].shape))
+            b = new[:, k].reshape(b_shape)
             new = new[:, :k]
-            moved = w.shape if not self.axis else w.movedim(self.axis, 0).shape
+            moved = tuple(w_shape) if not self.axis else (w_shape[self.axis], *(
+                d for i, d in enumerate(w_shape) if i != self.axis))
             new = new.reshape(moved)
-        w.copy_(new if not self.axis else new.movedim(0, self.axis))
+            out.append(b)
+        w = new if not self.axis else new.movedim(0, self.axis)
+        return [w.reshape(w_shape), *out]
+
+    @torch.no_grad()
+    def write(self, module, new):
+        """Copy ``new`` (shaped like :meth:`view`) back into what the optimizer updates, in
+        place (where a mask keeps it, for masked parameters)."""
+        targets = self.targets(module)
+        for t in targets:
+            if t.param is None:
+                raise ValueError(
+                    f"cannot write the prox of {self.name!r} of {type(module).__name__}: it is "
+                    f"held by {t.how}")
+        parts = self.split(new, targets[0].param.shape,
+                           targets[1].param.shape if len(targets) > 1 else None)
+        for t, part in zip(targets, parts):
+            if t.mask is None:
+                t.param.copy_(part)
+            else:
+                t.param.copy_(torch.where(t.mask, part, t.param))
 
     def describe(self):
         extra = []
@@ -214,12 +339,41 @@ def _resolve_penalty(identifier, argname):
 
 
 def _param_names(module):
-    return [n for n, p in module._parameters.items() if p is not None]
+    """Parameter names, with masked ones (``torch.nn.utils.prune``,
+    :func:`sparsefit.nn.prune`) under the name the layer uses (``weight``)."""
+    from torch.nn.utils import parametrize
+
+    names = [n for n, p in module._parameters.items() if p is not None]
+    for hook in module._forward_pre_hooks.values():
+        if _is_torch_prune(hook, getattr(hook, "_tensor_name", None)):
+            names = [hook._tensor_name if n == hook._tensor_name + "_orig" else n
+                     for n in names]
+    if parametrize.is_parametrized(module):
+        from .prune import Mask
+
+        for n, plist in module.parametrizations.items():
+            if all(isinstance(m, Mask) for m in plist) and n not in names:
+                names.append(n)
+    return names
+
+
+def _held_names(module):
+    """:func:`_param_names` and the names held by parametrizations or ``weight_norm``
+    (which :func:`_attach` refuses by name)."""
+    from torch.nn.utils import parametrize
+
+    names = _param_names(module)
+    if parametrize.is_parametrized(module):
+        names += [n for n in module.parametrizations if n not in names]
+    for hook in module._forward_pre_hooks.values():
+        if _is_weight_norm(hook) and hook.name not in names:
+            names.append(hook.name)
+    return names
 
 
 def _keras_names(module, kind):
     """Parameter names a Keras-style keyword (``kernel``, ``recurrent``, ``bias``) means."""
-    names = _param_names(module)
+    names = _held_names(module)
     if isinstance(module, nn.RNNBase):
         prefix = {"kernel": "weight_ih_", "recurrent": "weight_hh_", "bias": "bias_"}[kind]
         found = [n for n in names if n.startswith(prefix)]
@@ -273,6 +427,17 @@ def _resolve_axis(module, qualname, pname, param, group_by):
 def _attach(module, qualname, pname, identifier, group_by=None, include_bias=False,
             argname=None):
     argname = argname or pname
+    if pname not in module._parameters:
+        try:
+            held = resolve(module, pname)
+        except ValueError:
+            held = None
+        if held is not None and held.param is None:
+            raise ValueError(
+                f"{argname}: {qualname} is held by {held.how}; a prox on the parametrized "
+                "weight is not a step on the tensor the optimizer updates, so penalties "
+                "attach to plain or masked (pruned) parameters only. Remove the "
+                "parametrization, or add the penalty to the loss yourself")
     if pname not in _param_names(module):
         raise ValueError(
             f"{argname}: {type(module).__name__} has no parameter {pname!r}; its "
@@ -281,7 +446,7 @@ def _attach(module, qualname, pname, identifier, group_by=None, include_bias=Fal
     st = _state(module)
     if pen is None:
         return
-    param = module._parameters[pname]
+    param = resolve(module, pname).effective()
     axis = _resolve_axis(module, qualname, pname, param, group_by)
     bias_name = None
     if include_bias:
@@ -653,8 +818,8 @@ def summary(model):
     rows = [("parameter", "layer", "shape", "penalty", "value")]
     with torch.no_grad():
         for qual, module, att in _iter_attached(model):
-            shape = (tuple(module._parameters[att.name].shape) if att.group_by != "structured"
-                     else f"{len(att.groups)} groups")
+            shape = (tuple(resolve(module, att.name).effective().shape)
+                     if att.group_by != "structured" else f"{len(att.groups)} groups")
             rows.append((qual, type(module).__name__, str(shape), att.describe(),
                          f"{float(att.value(module)):.6g}"))
     if len(rows) == 1:

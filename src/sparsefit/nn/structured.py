@@ -251,6 +251,13 @@ class CoupledPenalty:
             p.view(-1).index_copy_(0, i.to(p.device), part.to(p.dtype))
             start += i.numel()
 
+    def targets(self, module=None):
+        """One plain :class:`~sparsefit.nn._attach.Target` per parameter it spans, in the
+        order :meth:`assemble` takes them (what :class:`~sparsefit.nn.Proximal` updates)."""
+        from ._attach import Target
+
+        return [Target(module, n, "plain", p) for n, p in zip(self.param_names, self._params)]
+
     def optimizer_entry(self, module, owner):
         """``(module, self, [(param, param group)...], None)`` for :class:`Proximal`."""
         held = [id(p) in owner for p in self._params]

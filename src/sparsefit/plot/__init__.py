@@ -338,3 +338,44 @@ def plot_fitted_lines(x, y, fits, *, outliers=None, title="Fitted lines"):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_sparsity_path(sparsity, score, lambdas=None, *, metric="validation accuracy",
+                       reference=None, title="Accuracy against sparsity (proximal L1)"):
+    """Score against the fraction of exact zeros, one point per strength.
+
+    Parameters
+    ----------
+    sparsity, score : array of shape (n,)
+        As in :class:`sparsefit.nn.SparsityPath` (fractions; the x axis shows percent).
+    lambdas : array of shape (n,), optional
+        Each point is labelled with its strength.
+    metric : str
+        The y-axis label.
+    reference : float, optional
+        A horizontal line, e.g. the unregularized model's score.
+
+    Examples
+    --------
+    >>> fig = plot_sparsity_path([0.1, 0.6, 0.9], [0.97, 0.96, 0.9], [1e-4, 1e-3, 1e-2])
+    >>> len(fig.axes)
+    1
+    """
+    sparsity = 100 * np.asarray(sparsity, dtype=float)
+    score = np.asarray(score, dtype=float)
+    fig = _figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.plot(sparsity, score, "o-", lw=1.5)
+    if lambdas is not None:
+        for s, a, lam in zip(sparsity, score, np.asarray(lambdas, dtype=float)):
+            ax.annotate(f"{lam:.2g}", (s, a), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    if reference is not None:
+        ax.axhline(reference, color="0.5", ls="--", lw=1, label="unregularized")
+        ax.legend(loc="lower left", fontsize=8)
+    ax.set_xlabel("exact zeros in the regularized weights (%)")
+    ax.set_ylabel(metric)
+    ax.set_xlim(0, 100)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
