@@ -421,3 +421,40 @@ def test_result_gradient_is_the_datafit_gradient(name):
     res = solve(X, y, datafit, pen, fit_intercept=fit_intercept, tol=1e-10)
     np.testing.assert_allclose(res.gradient, datafit.gradient(X, y, res.coef, res.intercept),
                                rtol=1e-6, atol=1e-10)
+
+
+def test_a_solver_names_what_a_datafit_lacks():
+    from sparsefit.datafits import BaseDatafit
+
+    class Half(BaseDatafit):  # no _dual_value, no _optimal_intercept
+        def check_y(self, y, n):
+            return np.asarray(y, dtype=float)
+
+        def _value_u(self, y, u, sw):
+            return 0.5 * float(sw @ (y - u) ** 2)
+
+        def _raw_grad(self, y, u, sw):
+            return sw * (u - y)
+
+        def _hessian_weights(self, y, u, sw):
+            return sw
+
+    X = np.eye(3)
+    with pytest.raises(ValueError, match="_optimal_intercept, _dual_value"):
+        solve(X, np.ones(3), Half(), L1(0.1))
+
+
+@pytest.mark.parametrize("eps", [0.1, 1.0, 5.0])
+def test_log_sum_is_ranked_by_its_own_threshold(eps):
+    # with eps = 5 the zero threshold is alpha / 5: a working set ranked by the L1
+    # threshold (alpha) missed violators and returned a wrong answer (violation 27)
+    from sparsefit.penalties import LogSum
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 300))
+    y = X[:, :10] @ rng.uniform(1, 2, 10) + 0.1 * rng.standard_normal(80)
+    pen = LogSum(0.5, eps)
+    res = solve(X, y, Quadratic(), pen, fit_intercept=True, tol=1e-8)
+    grad = Quadratic().gradient(X, y, res.coef, res.intercept)
+    assert res.converged
+    assert np.max(pen.subdiff_distance(res.coef, grad)) <= 1e-8

@@ -234,11 +234,26 @@ def rank1(spec, x, g, j):
     return max(lo + g, -g - hi)
 
 
-@njit(cache=True, nogil=True, inline="always")
 def coord_update(spec, old, g, L, j):
     """Coordinate step with curvature ``L`` and gradient ``g``: ``(new value, the old
-    value's violation)``."""
+    value's violation)``. Derived from ``prox1`` and ``subdiff1``; a family may register
+    a fused version of its own (``implements(coord_update, Spec)``) for its hot loop."""
+    _missing("coord_update")
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _coord_update(spec, old, g, L, j):
     return prox1(spec, old - g / L, 1.0 / L, j), subdiff1(spec, old, g, j)
+
+
+@overload(coord_update)
+def _ol_coord_update(spec, old, g, L, j):
+    own = _lookup("coord_update", spec)
+    if own is not None:
+        return own
+    if isinstance(spec, types.BaseNamedTuple):
+        return lambda spec, old, g, L, j: _coord_update(spec, old, g, L, j)
+    return None
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -16,6 +16,7 @@ from numba import njit
 from ._base import Penalty, check_strength, is_torch, ops_for
 from ._interface import (
     conj_argmax1,
+    coord_update,
     dual_scale1,
     implements,
     prox1,
@@ -136,6 +137,32 @@ def _l1_dual_scale(spec, v, j):
 @implements(conj_argmax1, L1Spec)
 def _l1_conj_argmax(spec, v, j):
     return _abs_argmax(spec.l1 * weight(spec.weights, j), v)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _l1_l2_step(old, g, L, lam, mu):
+    """The coordinate step of ``lam |x| + mu x^2 / 2`` with curvature ``L`` and gradient
+    ``g``, and the old value's violation, in one pass: the solvers' hottest loop (the
+    covariance-form epochs touch every working-set coordinate at O(1) each)."""
+    s = -g
+    if old == 0.0:
+        d = max(abs(s) - lam, 0.0)
+    elif old > 0.0:
+        d = abs(mu * old + lam - s)
+    else:
+        d = abs(mu * old - lam - s)
+    z = old + s / L
+    t = lam / L
+    if z > t:
+        return (z - t) / (1.0 + mu / L), d
+    if z < -t:
+        return (z + t) / (1.0 + mu / L), d
+    return 0.0, d
+
+
+@implements(coord_update, L1Spec)
+def _l1_coord_update(spec, old, g, L, j):
+    return _l1_l2_step(old, g, L, spec.l1 * weight(spec.weights, j), 0.0)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -342,6 +369,12 @@ def _l1l2_subgrad(spec, x, j):
     if x < 0.0:
         return d - lam, d - lam
     return -lam, lam
+
+
+@implements(coord_update, L1L2Spec)
+def _l1l2_coord_update(spec, old, g, L, j):
+    wj = weight(spec.weights, j)
+    return _l1_l2_step(old, g, L, spec.l1 * wj, 2.0 * spec.l2 * wj)
 
 
 @implements(dual_scale1, L1L2Spec)

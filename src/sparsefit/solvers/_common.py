@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..datafits import Logistic, Multinomial, Quadratic
+from ..datafits import BaseDatafit
 from ..penalties import Box, Penalty
 from ..penalties import _interface as pi
 
@@ -112,10 +112,24 @@ def _check_shapes(spec, is_group, n_coords, penalty):
             raise ValueError(f"{name} {field} has {b.size} entries, expected 1 or {n_coords}")
 
 
+# What the working-set solvers ask of a datafit (the per-sample pieces on u = X w + b);
+# the proximal Newton state of a one-output datafit also needs its Hessian weights (the
+# multinomial one computes the softmax Hessian itself).
+DATAFIT_NEEDS = ("check_y", "_value_u", "_raw_grad", "_optimal_intercept", "_dual_value")
+
+
 def check_datafit(datafit):
-    if not isinstance(datafit, (Quadratic, Logistic, Multinomial)):
+    """A :class:`~sparsefit.datafits.BaseDatafit` with every piece the solvers call, or a
+    ValueError naming what is missing. Quadratic is solved by coordinate descent, every
+    other datafit by proximal Newton (Multinomial: its class-coupled variant)."""
+    if not isinstance(datafit, BaseDatafit):
         raise ValueError(  # noqa: TRY004 - the project reports bad arguments as ValueError
-            "datafit must be a sparsefit datafit (Quadratic, Logistic or Multinomial), "
-            f"got {type(datafit).__name__}"
-        )
+            "datafit must be a sparsefit datafit (a sparsefit.datafits.BaseDatafit such as "
+            f"Quadratic, Logistic or Multinomial), got {type(datafit).__name__}")
+    needs = DATAFIT_NEEDS + (("_hessian_weights",) if datafit.n_classes is None else ())
+    missing = [m for m in needs
+               if getattr(type(datafit), m, None) is getattr(BaseDatafit, m, None)]
+    if missing:
+        raise ValueError(f"datafit {type(datafit).__name__} does not define "
+                         f"{', '.join(missing)}, which the solvers need")
     return datafit
