@@ -360,7 +360,7 @@ def test_alpha_to_zero_tends_to_least_squares():
         ({"penalty": GroupL1(0.1, [4, 4])}, "outside"),
         ({"penalty": GroupL1(0.1, [1, 1])}, "groups cover 2 features"),
         ({"penalty": WeightedL1(0.1, [1.0, 2.0])}, "weights have length"),
-        ({"tol": -1.0}, "tol must be a positive"),
+        ({"tol": -1.0}, "tol must be a number >= 0"),
         ({"max_iter": 0}, "max_iter"),
         ({"sample_weight": -np.ones(5)}, "sample_weight"),
         ({"w_init": np.ones(4)}, "w_init has shape"),
