@@ -1,6 +1,7 @@
 """scikit-learn estimators: thin shells over a datafit, a penalty and a solver."""
 
 from ._cv import ElasticNetCV, LassoCV
+from ._folds import HashKFold
 from ._fused import FusedLasso
 from ._logistic import SparseLogisticRegression, SparseLogisticRegressionCV
 from ._path import regularization_path
@@ -36,6 +37,7 @@ __all__ = [
     "RelaxedLasso",
     "RelaxedLassoCV",
     "regularization_path",
+    "HashKFold",
     "registry",
 ]
 

@@ -88,14 +88,16 @@ def _fold_losses(X, y, sw, train, test, datafit, make_penalty, alphas, loss, opt
 
 
 def cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, *, cv, n_jobs,
-                        verbose, stratify_y=None, progress=None, **opts):
+                        verbose, stratify_y=None, progress=None, groups=None, **opts):
     """Per-alpha test losses, shape ``(n_alphas, n_folds)``; folds run through joblib.
 
     No backend is hard-coded, so ``joblib.parallel_backend("dask")`` (or Ray) spreads the
     folds over a cluster. ``progress`` is called with the number of path problems solved:
     after each one when the folds run in this process, after each fold otherwise.
+    ``groups`` go to the splitter (``GroupKFold``, :class:`HashKFold`).
     """
-    folds = list(check_cv(cv, stratify_y, classifier=stratify_y is not None).split(X, stratify_y))
+    folds = list(check_cv(cv, stratify_y, classifier=stratify_y is not None).split(
+        X, stratify_y, groups))
     if n_jobs in (None, 1):
         losses = [_fold_losses(X, y, sw, tr, te, datafit, make_penalty, alphas, loss, opts,
                                progress) for tr, te in folds]
@@ -140,7 +142,7 @@ class CVPath:
 
 def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_alphas=100,
             cv=5, n_jobs=None, verbose=0, stratify_y=None, progress=None, dfmax=None,
-            pmax=None, **opts):
+            pmax=None, groups=None, **opts):
     """Grid (from ``alpha_max`` unless ``alphas`` is given), per-fold paths, selection.
 
     ``make_penalty(alpha)`` builds the penalty at strength ``alpha`` (any family: L1,
@@ -173,7 +175,7 @@ def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_a
                             dfmax=dfmax, pmax=pmax, **opts).alphas
     losses = cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, cv=cv,
                                  n_jobs=n_jobs, verbose=verbose, stratify_y=stratify_y,
-                                 progress=progress, **opts)
+                                 progress=progress, groups=groups, **opts)
     mean, se, i_min, i_1se = select_alpha(alphas, losses)
     return CVPath(alphas, losses, mean, se, float(alphas[i_min]), float(alphas[i_1se]))
 
@@ -212,19 +214,39 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
         self.selection = selection
         self.verbose = verbose
 
-    def fit(self, X, y, sample_weight=None):
-        """Cross-validate the paths and refit the selected model on all of ``X, y``."""
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Cross-validate the paths and refit the selected model on all of ``X, y``.
+
+        ``groups`` (one label per row) go to the splitter: :class:`HashKFold` or
+        ``GroupKFold`` keep each group in one fold. On dask input (see
+        :mod:`sparsefit.distributed`) the folds and the whole path come from one pass."""
         self._validate_params()
         ratios = self._l1_ratios()
         X, y, sw = check_fit_data(self, X, y, sample_weight)
-        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter)
-        datafit = Quadratic()
-        makers = [PenaltyMaker(partial(_elastic_net_penalty, l1_ratio=float(r)), self,
-                               X.shape[1]) for r in ratios]
-        paths = [cv_path(X, y, sw, datafit, make, weighted_mse, alphas=self.alphas,
+        opts = self._solver_options()
+        makers = self._makers(ratios, X.shape[1])
+        paths = [cv_path(X, y, sw, Quadratic(), make, weighted_mse, alphas=self.alphas,
                          eps=self.eps, n_alphas=self.n_alphas, cv=self.cv, n_jobs=self.n_jobs,
-                         verbose=self.verbose, dfmax=self.dfmax, pmax=self.pmax, **opts)
+                         verbose=self.verbose, dfmax=self.dfmax, pmax=self.pmax,
+                         groups=groups, **opts)
                  for make in makers]
+        best = self._store_paths(ratios, paths)
+        res = solve(validated_store(X), y, Quadratic(), makers[best](self.alpha_),
+                    sample_weight=sw, **opts)
+        SparseLinearRegressor._set_solution(self, res, X.dtype)
+        return self
+
+    def _solver_options(self):
+        return dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter)
+
+    def _makers(self, ratios, n_features):
+        """``alpha -> penalty`` for every ``l1_ratio``."""
+        return [PenaltyMaker(partial(_elastic_net_penalty, l1_ratio=float(r)), self,
+                             n_features) for r in ratios]
+
+    def _store_paths(self, ratios, paths):
+        """Set the CV attributes from the :class:`CVPath` of every ratio; returns the index
+        of the selected ratio."""
         # scikit-learn's shapes: one l1_ratio drops the leading axis
         squeeze = (lambda a: a[0]) if len(ratios) == 1 else (lambda a: a)
         self.alphas_ = squeeze(np.asarray([p.alphas for p in paths]))
@@ -236,10 +258,7 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
         self.alpha_min_ = paths[best].alpha_min
         self.alpha_1se_ = paths[best].alpha_1se
         self.alpha_ = self.alpha_min_ if self.selection == "min" else self.alpha_1se_
-        res = solve(validated_store(X), y, datafit, makers[best](self.alpha_), sample_weight=sw,
-                    **opts)
-        SparseLinearRegressor._set_solution(self, res, X.dtype)
-        return self
+        return best
 
     predict = SparseLinearRegressor.predict
 

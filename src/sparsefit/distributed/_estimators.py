@@ -1,0 +1,137 @@
+"""The estimators of :mod:`sparsefit.linear_model` on dask input: which fits which
+route, and the one-line refusal of the others."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..datafits import Quadratic
+from ..linear_model import _base, _cv, _logistic, _regression
+from ..linear_model._folds import HashKFold
+from ..solvers import solve
+from ._data import as_dask_data
+from ._pass import FoldRule, gram_max_features, moments_pass
+from ._paths import cv_path_from_moments, fold_mse
+
+
+class DaskInputError(TypeError):
+    """An estimator, or an option of one, that cannot take dask input."""
+
+
+def _defining_class(cls, name="fit"):
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass
+    return None
+
+
+def _handler(est):
+    """The function fitting ``est`` on dask data, found by the class that defines its
+    ``fit`` (an estimator that overrides ``fit`` has its own handler, or none)."""
+    return _HANDLERS.get(_defining_class(type(est)))
+
+
+def supports(estimator):
+    """Whether ``estimator`` (an instance or a class of :mod:`sparsefit.linear_model`)
+    can be fitted on dask input."""
+    cls = estimator if isinstance(estimator, type) else type(estimator)
+    return _HANDLERS.get(_defining_class(cls)) is not None
+
+
+def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
+    """``est.fit(X, y, sample_weight)`` on dask input (see :mod:`sparsefit.distributed`):
+    the same estimator, the same fitted attributes, ``X`` never collected."""
+    name = type(est).__name__
+    handler = _handler(est)
+    if handler is None:
+        raise DaskInputError(
+            f"{name} does not take dask input: fit it on data in memory (X.compute(), or a "
+            "sample that fits), or use an estimator that does (Lasso, ElasticNet, LassoCV, "
+            "GroupLasso, SparseLogisticRegression, ...; see sparsefit.distributed)")
+    if fit_params:
+        raise DaskInputError(f"{name}.fit on dask input takes X, y, sample_weight (and groups "
+                             f"for a CV estimator), not {sorted(fit_params)}")
+    est._validate_params()
+    if groups is not None and handler is not _fit_regression_cv:
+        raise DaskInputError(f"{name}.fit takes no groups")
+    data = as_dask_data(X, y, sample_weight, groups)
+    handler(est, data)
+    data.set_feature_attributes(est)
+    return est
+
+
+def check_gram_limit(est, p, what="the one-pass covariance route"):
+    """Refuse more features than the covariance route takes, with the advice."""
+    limit = gram_max_features()
+    if p > limit:
+        raise ValueError(
+            f"{type(est).__name__} on dask input: X has p={p} features, more than the "
+            f"{limit} of {what} (its statistics hold p^2 = {float(p) ** 2:.1e} numbers per "
+            "fold); fit Lasso or ElasticNet (the wide solver takes any p), select features "
+            "first, or fit in memory. The limit is dask.config 'sparsefit.gram_max_features'.")
+
+
+def _total_moments(est, data):
+    check_gram_limit(est, data.n_features)
+    return moments_pass(data, label=type(est).__name__)
+
+
+def _fit_regressor(est, data):
+    """Every least-squares estimator whose ``fit`` is :class:`SparseLinearRegressor`'s:
+    one pass for the moments, then its own ``_fit_validated`` in covariance form."""
+    mom = _total_moments(est, data)
+    _base.warn_if_unpenalized(est)
+    est._fit_validated(mom, None, None, *est._warm_init(mom))
+
+
+def _fit_adaptive(est, data):
+    mom = _total_moments(est, data)
+    _base.warn_if_unpenalized(est)
+    est._fit_reweighted(mom, None, None, *est._warm_init(mom))
+
+
+def fold_rule(est, data):
+    """The folds of a CV estimator on dask input: ``cv`` an int (hashed positions, seed 0)
+    or a :class:`HashKFold`; with ``groups``, the hashed group labels."""
+    cv = est.cv
+    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        cv = HashKFold(int(cv), seed=0)
+    if not isinstance(cv, HashKFold):
+        raise DaskInputError(
+            f"{type(est).__name__} on dask input: cv={cv!r} needs the rows in memory; give "
+            "cv as an int or sparsefit.linear_model.HashKFold(n_splits, seed) (folds from a "
+            "seeded hash of the row positions, or of the groups)")
+    return FoldRule(cv.n_splits, cv.seed, data.groups is not None)
+
+
+def _fit_regression_cv(est, data):
+    """LassoCV / ElasticNetCV: the per-fold moments in one pass, then every fold's path and
+    validation error, the selection and the refit, from them."""
+    ratios = est._l1_ratios()
+    check_gram_limit(est, data.n_features)
+    folds = moments_pass(data, folds=fold_rule(est, data), label=type(est).__name__)
+    total = folds[0]
+    for f in folds[1:]:
+        total = total.combine(f)
+    opts = est._solver_options()
+    makers = est._makers(ratios, data.n_features)
+    paths = [cv_path_from_moments(folds, total, make, fold_mse, alphas=est.alphas,
+                                  eps=est.eps, n_alphas=est.n_alphas, dfmax=est.dfmax,
+                                  pmax=est.pmax, **opts) for make in makers]
+    best = est._store_paths(ratios, paths)
+    res = solve(total, None, Quadratic(), makers[best](est.alpha_), **opts)
+    _base.SparseLinearRegressor._set_solution(est, res, total.dtype)
+
+
+def _fit_logistic(est, data):
+    from ._logistic import fit_logistic
+
+    fit_logistic(est, data)
+
+
+_HANDLERS = {
+    _base.SparseLinearRegressor: _fit_regressor,
+    _regression.AdaptiveLasso: _fit_adaptive,
+    _cv._RegressionCV: _fit_regression_cv,
+    _logistic.SparseLogisticRegression: _fit_logistic,
+}
