@@ -49,7 +49,7 @@ except ImportError as err:  # pragma: no cover - the message is the point
     raise ImportError("sparsefit.distributed needs dask: pip install 'sparsefit[dask]'") \
         from err
 
-from ._estimators import DaskInputError, check_gram_limit, fit_dask, supports
+from ._estimators import DaskInputError, check_gram_limit, fit_dask, moments, supports
 from ._pass import GRAM_MAX_FEATURES, gram_max_features
 from ._predict import predict_dask
 
@@ -59,6 +59,7 @@ __all__ = [
     "check_gram_limit",
     "fit_dask",
     "gram_max_features",
+    "moments",
     "predict_dask",
     "supports",
 ]

@@ -60,6 +60,38 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     return est
 
 
+def moments(X, y, sample_weight=None, *, n_splits=None, seed=0, groups=None):
+    """The weighted :class:`~sparsefit.solvers.moments.Moments` of dask ``(X, y)``, in one
+    pass (pairwise tree reduction on the active scheduler).
+
+    With ``n_splits``, a list of per-fold moments instead: a row's fold is a seeded hash of
+    its global position, or of its ``groups`` label (see
+    :class:`~sparsefit.linear_model.HashKFold`); their :meth:`~sparsefit.solvers.moments.
+    Moments.combine` is the total. ``solve(moments, None, Quadratic(), penalty, ...)``
+    then solves any least-squares problem on the data without another pass.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from sparsefit.datafits import Quadratic
+    >>> from sparsefit.distributed import moments
+    >>> from sparsefit.penalties import L1
+    >>> from sparsefit.solvers import solve
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 4)); y = X[:, 0] + 1.0
+    >>> m = moments(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
+    >>> m.count, solve(m, None, Quadratic(), L1(0.1), fit_intercept=True).coef.round(2)
+    (200, array([0.89, 0.  , 0.  , 0.  ]))
+    """
+    data = as_dask_data(X, y, sample_weight, groups)
+    folds = None
+    if n_splits is not None:
+        cv = HashKFold(n_splits, seed)
+        folds = FoldRule(cv.n_splits, cv.seed, groups is not None)
+    return moments_pass(data, folds=folds)
+
+
 def check_gram_limit(est, p, what="the one-pass covariance route"):
     """Refuse more features than the covariance route takes, with the advice."""
     limit = gram_max_features()
