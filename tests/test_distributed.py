@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 from sklearn.base import clone, is_classifier
 
 dask = pytest.importorskip("dask")
@@ -31,6 +32,7 @@ from sparsefit.linear_model import (
     HashKFold,
     Lasso,
     LassoCV,
+    LogisticRegression,
     SparseLogisticRegression,
 )
 from sparsefit.penalties import (
@@ -196,8 +198,14 @@ def test_moments_combine_pairwise_without_raw_sums():
     y = X[:, 0] - 1e8 + 0.1 * rng.standard_normal(400)
     m = moments(da.from_array(X, chunks=37), da.from_array(y, chunks=37))
     Xc = X - X.mean(axis=0)
-    assert np.allclose(m.xx, Xc.T @ Xc, rtol=1e-9)
-    assert np.allclose(m.xy, Xc.T @ (y - y.mean()), rtol=1e-9)
+    yc = y - y.mean()
+    # a chunk's mean is stored to float64's spacing at 1e8 (1.5e-8), so the combined
+    # co-moments are exact to about n * 1e-8 relative to sqrt(C_ii C_jj); raw sums of
+    # squares (4e18 per entry) would keep no digit of C (errors of order 1e3)
+    scale = np.sqrt(np.outer(np.diag(Xc.T @ Xc), np.diag(Xc.T @ Xc)))
+    assert np.max(np.abs(m.xx - Xc.T @ Xc) / scale) < 1e-7
+    assert np.max(np.abs(m.xy - Xc.T @ yc) / np.sqrt(np.diag(Xc.T @ Xc) * (yc @ yc))) < 1e-7
+    assert m.yy == pytest.approx(yc @ yc, rel=1e-7)
 
 
 # -- options, storage and input types -------------------------------------------------
@@ -243,7 +251,7 @@ def test_dask_dataframe_input(client):
     assert list(got.feature_names_in_) == cols
     pred = got.predict(ddf[cols])
     assert isinstance(pred, da.Array) and np.allclose(pred.compute(), ref.predict(df[cols]))
-    cv = LassoCV(cv=HashKFold(3, seed=2), n_alphas=5, tol=1e-10)
+    cv = LassoCV(cv=HashKFold(3, seed=2), alphas=5, tol=1e-10)
     assert _close(clone(cv).fit(df[cols], y).coef_, clone(cv).fit(ddf[cols],
                                                                    ddf["target"]).coef_)
 
@@ -277,11 +285,33 @@ def test_logistic_without_intercept_and_with_elastic_net(client):
         assert _close(ref.coef_, got.coef_) and got.converged_ and got.dual_gap_ <= 1e-10
 
 
-def test_logistic_multiclass_is_refused(client):
-    X, y, _ = _data(classifier=True)
-    y = y + (X[:, 0] > 0)
-    with pytest.raises(DaskInputError, match="two classes; y has 3"):
-        SparseLogisticRegression(alpha=0.01).fit(*_dask(X, y))
+LOGISTIC_CASES = [  # (estimator, number of classes)
+    (SparseLogisticRegression(alpha=0.01, tol=1e-10), 3),
+    (SparseLogisticRegression(alpha=0.02, multiclass_penalty="group", tol=1e-10), 3),
+    (SparseLogisticRegression(alpha=0.01, l1_ratio=0.5, fit_intercept=False, tol=1e-10), 4),
+    (SparseLogisticRegression(alpha=0.01, class_weight="balanced", tol=1e-10), 2),
+    (SparseLogisticRegression(alpha=0.01, class_weight={0: 2.0, 2: 0.5}, tol=1e-10), 3),
+    (LogisticRegression(penalty="l1", C=0.5, tol=1e-10), 3),
+    (LogisticRegression(C=0.1, l1_ratio=0.3, class_weight="balanced", tol=1e-10), 2),
+]
+
+
+@pytest.mark.parametrize("case", range(len(LOGISTIC_CASES)))
+def test_logistic_binary_and_multinomial_on_dask(client, case):
+    est, n_classes = LOGISTIC_CASES[case]
+    X, y, sw = _data(classifier=True, seed=case)
+    if n_classes > 2:  # labels from quantiles of a linear score: every class present
+        score = X @ np.array([1.0, -1.0, 0.5, 0.0, 0.0, 0.2])
+        y = np.searchsorted(np.quantile(score, np.linspace(0, 1, n_classes + 1)[1:-1]),
+                            score)
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    got = clone(est).fit(*_dask(X, y, sw)[:2], sample_weight=_dask(sw)[0])
+    assert got.coef_.shape == ref.coef_.shape == (1 if n_classes == 2 else n_classes, P)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert _close(ref.intercept_, got.intercept_, rtol=1e-5)
+    assert got.converged_ and np.array_equal(got.classes_, ref.classes_)
+    if hasattr(ref, "alpha_"):
+        assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
 
 
 # -- cross-validation: the folds and the whole path in one pass ------------------------
@@ -289,7 +319,7 @@ def test_logistic_multiclass_is_refused(client):
 def test_cv_on_dask_equals_hashkfold_in_memory(client):
     X, y, sw = _data()
     Xd, yd, swd = _dask(X, y, sw)
-    est = ElasticNetCV(l1_ratio=[0.5, 1.0], n_alphas=8, cv=HashKFold(4, seed=7), tol=1e-10)
+    est = ElasticNetCV(l1_ratio=[0.5, 1.0], alphas=8, cv=HashKFold(4, seed=7), tol=1e-10)
     ref = clone(est).fit(X, y, sample_weight=sw)
     got = clone(est).fit(Xd, yd, sample_weight=swd)
     assert np.allclose(ref.alphas_, got.alphas_, rtol=1e-9)
@@ -302,20 +332,23 @@ def test_cv_folds_from_groups(client):
     X, y, _ = _data()
     groups = np.repeat(np.arange(N // 10), 10)
     Xd, yd, gd = _dask(X, y, groups)
-    est = LassoCV(n_alphas=6, cv=HashKFold(3, seed=5), tol=1e-10)
-    ref = clone(est).fit(X, y, groups=groups)
+    est = LassoCV(alphas=6, cv=HashKFold(3, seed=5), tol=1e-10)
+    with sklearn.config_context(enable_metadata_routing=True):  # groups in memory: routed
+        ref = clone(est).fit(X, y, groups=groups)
     got = clone(est).fit(Xd, yd, groups=gd)
     assert np.allclose(ref.mse_path_, got.mse_path_, rtol=1e-6)
     assert _close(ref.coef_, got.coef_)
 
 
-def test_whole_cv_path_costs_one_pass_over_the_data(client, monkeypatch):
+def test_whole_cv_path_costs_one_pass_over_the_data(client, monkeypatch, tmp_path):
+    import uuid
+
     import sparsefit.distributed._pass as passes
 
-    loads = []
-
-    def load(block, block_info=None):  # every read of a chunk of X or y
-        loads.append(block_info[None]["chunk-location"][0])
+    def load(block, block_info=None):  # every read of a chunk of X or y, as a file: the
+        if block_info is not None:     # function runs pickled on the workers
+            loc = block_info[None]["chunk-location"][0]
+            (tmp_path / f"{loc}-{uuid.uuid4().hex}").touch()
         return block
 
     X, y, _ = _data()
@@ -325,8 +358,9 @@ def test_whole_cv_path_costs_one_pass_over_the_data(client, monkeypatch):
     real_run = passes.run
     monkeypatch.setattr(passes, "run", lambda g, label: computes.append(label) or real_run(
         g, label))
-    est = ElasticNetCV(l1_ratio=[0.5, 1.0], n_alphas=20, cv=5).fit(Xd, yd)
+    est = ElasticNetCV(l1_ratio=[0.5, 1.0], alphas=20, cv=5).fit(Xd, yd)
     assert len(computes) == 1
+    loads = [int(f.name.split("-")[0]) for f in tmp_path.iterdir()]
     assert sorted(loads) == sorted(2 * list(range(len(CHUNKS))))  # each chunk of X, y once
     assert est.mse_path_.shape == (2, 20, 5)
 

@@ -49,8 +49,8 @@ except ImportError as err:  # pragma: no cover - the message is the point
     raise ImportError("sparsefit.distributed needs dask: pip install 'sparsefit[dask]'") \
         from err
 
-from ._estimators import DaskInputError, check_gram_limit, fit_dask, moments, supports
-from ._pass import GRAM_MAX_FEATURES, gram_max_features
+from ._estimators import DaskInputError, fit_dask, moments, supports
+from ._pass import GRAM_MAX_FEATURES, check_gram_limit, gram_max_features
 from ._predict import predict_dask
 
 __all__ = [

@@ -10,13 +10,23 @@ import numpy as np
 from dask import is_dask_collection
 
 
+def _dd():
+    """``dask.dataframe`` when it imports (it needs pandas), else None."""
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        return None
+    return dd
+
+
 def _is_frame(obj):
-    return is_dask_collection(obj) and hasattr(obj, "columns") and hasattr(obj, "dtypes")
+    dd = _dd() if is_dask_collection(obj) else None
+    return dd is not None and isinstance(obj, dd.DataFrame)
 
 
 def _is_series(obj):
-    return is_dask_collection(obj) and hasattr(obj, "dtype") and hasattr(obj, "index") \
-        and not hasattr(obj, "columns")
+    dd = _dd() if is_dask_collection(obj) else None
+    return dd is not None and isinstance(obj, dd.Series)
 
 
 def _frame_to_array(df, name):

@@ -10,7 +10,7 @@ from ..linear_model import _base, _cv, _logistic, _regression
 from ..linear_model._folds import HashKFold
 from ..solvers import solve
 from ._data import as_dask_data
-from ._pass import FoldRule, gram_max_features, moments_pass
+from ._pass import FoldRule, check_gram_limit, moments_pass
 from ._paths import cv_path_from_moments, fold_mse
 
 
@@ -92,17 +92,6 @@ def moments(X, y, sample_weight=None, *, n_splits=None, seed=0, groups=None):
     return moments_pass(data, folds=folds)
 
 
-def check_gram_limit(est, p, what="the one-pass covariance route"):
-    """Refuse more features than the covariance route takes, with the advice."""
-    limit = gram_max_features()
-    if p > limit:
-        raise ValueError(
-            f"{type(est).__name__} on dask input: X has p={p} features, more than the "
-            f"{limit} of {what} (its statistics hold p^2 = {float(p) ** 2:.1e} numbers per "
-            "fold); fit Lasso or ElasticNet (the wide solver takes any p), select features "
-            "first, or fit in memory. The limit is dask.config 'sparsefit.gram_max_features'.")
-
-
 def _total_moments(est, data):
     check_gram_limit(est, data.n_features)
     return moments_pass(data, label=type(est).__name__)
@@ -140,15 +129,17 @@ def _fit_regression_cv(est, data):
     """LassoCV / ElasticNetCV: the per-fold moments in one pass, then every fold's path and
     validation error, the selection and the refit, from them."""
     ratios = est._l1_ratios()
+    alphas, n_alphas = est._grid()
     check_gram_limit(est, data.n_features)
     folds = moments_pass(data, folds=fold_rule(est, data), label=type(est).__name__)
     total = folds[0]
     for f in folds[1:]:
         total = total.combine(f)
-    opts = est._solver_options()
+    opts = {k: v for k, v in est._solver_options().items()
+            if k in ("fit_intercept", "tol", "max_iter")}  # covariance CD has no order option
     makers = est._makers(ratios, data.n_features)
-    paths = [cv_path_from_moments(folds, total, make, fold_mse, alphas=est.alphas,
-                                  eps=est.eps, n_alphas=est.n_alphas, dfmax=est.dfmax,
+    paths = [cv_path_from_moments(folds, total, make, fold_mse, alphas=alphas,
+                                  eps=est.eps, n_alphas=n_alphas, dfmax=est.dfmax,
                                   pmax=est.pmax, **opts) for make in makers]
     best = est._store_paths(ratios, paths)
     res = solve(total, None, Quadratic(), makers[best](est.alpha_), **opts)
@@ -161,9 +152,29 @@ def _fit_logistic(est, data):
     fit_logistic(est, data)
 
 
+def _fit_sklearn_logistic(est, data):
+    """:class:`~sparsefit.linear_model.LogisticRegression`: ``alpha = 1 / (C * sum of the
+    sample and class weights)``, the sum from the label pass."""
+    import warnings
+
+    from ._logistic import fit_logistic
+
+    if est.dual:
+        raise ValueError("dual=True: sparsefit solves the primal problem only; use "
+                         "dual=False (the result is the same optimum)")
+    no_penalty = est.penalty is None or np.isinf(est.C)
+    with warnings.catch_warnings():
+        if no_penalty:  # the unpenalized fit is what was asked: no alpha=0 advice
+            warnings.simplefilter("ignore", UserWarning)
+        est.alpha_ = fit_logistic(est, data, alpha=lambda total: 0.0 if no_penalty
+                                  else 1.0 / (est.C * total), l1_ratio=est._ratio())
+    est.n_iter_ = np.array([est.n_iter_], dtype=np.int32)
+
+
 _HANDLERS = {
     _base.SparseLinearRegressor: _fit_regressor,
     _regression.AdaptiveLasso: _fit_adaptive,
     _cv._RegressionCV: _fit_regression_cv,
     _logistic.SparseLogisticRegression: _fit_logistic,
+    _logistic.LogisticRegression: _fit_sklearn_logistic,
 }

@@ -23,6 +23,18 @@ def gram_max_features():
     return int(dask.config.get("sparsefit.gram_max_features", GRAM_MAX_FEATURES))
 
 
+def check_gram_limit(est, p, what="the one-pass covariance route",
+                     advice="fit Lasso or ElasticNet (their wide route takes any p), select "
+                     "features first, or fit in memory"):
+    """Refuse more features than the covariance / Hessian routes take, with the advice."""
+    limit = gram_max_features()
+    if p > limit:
+        raise ValueError(
+            f"{type(est).__name__} on dask input: X has p={p} features, more than the "
+            f"{limit} of {what} (its statistics hold p^2 = {float(p) ** 2:.1e} numbers); "
+            f"{advice}. The limit is dask.config 'sparsefit.gram_max_features'.")
+
+
 def _where(index, start, n):
     if start is None:
         return f"chunk {index}"

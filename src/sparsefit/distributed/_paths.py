@@ -99,7 +99,7 @@ def cv_path_from_moments(folds, total, make_penalty, loss_of, *, alphas, eps, n_
         alphas = alpha_grid_from_moments(total, make_penalty, eps=eps, n_alphas=n_alphas,
                                          fit_intercept=opts["fit_intercept"])
     else:
-        alphas = check_alphas(alphas)
+        alphas = check_alphas(alphas)  # (already checked by the estimator: idempotent)
     if dfmax is not None or pmax is not None:
         alphas = moments_path(total, make_penalty, alphas, dfmax=dfmax, pmax=pmax, **opts)[0]
     losses = []

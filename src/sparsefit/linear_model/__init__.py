@@ -3,8 +3,8 @@
 from ._cv import ElasticNetCV, LassoCV
 from ._folds import HashKFold
 from ._fused import FusedLasso
-from ._logistic import SparseLogisticRegression, SparseLogisticRegressionCV
-from ._path import regularization_path
+from ._logistic import LogisticRegression, SparseLogisticRegression, SparseLogisticRegressionCV
+from ._path import enet_path, lasso_path, regularization_path
 from ._prior import PriorLasso, PriorLassoCV
 from ._regression import (
     AdaptiveLasso,
@@ -25,6 +25,7 @@ __all__ = [
     "ElasticNetCV",
     "SparseLogisticRegression",
     "SparseLogisticRegressionCV",
+    "LogisticRegression",
     "GroupLasso",
     "SparseGroupLasso",
     "AdaptiveLasso",
@@ -38,6 +39,8 @@ __all__ = [
     "RelaxedLassoCV",
     "regularization_path",
     "HashKFold",
+    "lasso_path",
+    "enet_path",
     "registry",
 ]
 

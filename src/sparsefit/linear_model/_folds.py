@@ -16,6 +16,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+from sklearn.model_selection._split import GroupsConsumerMixin
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -74,9 +75,14 @@ def group_folds(groups, n_splits, seed=0):
                 % np.uint64(n_splits)).astype(np.int64)
 
 
-class HashKFold:
+class HashKFold(GroupsConsumerMixin):
     """K-fold cross-validation with folds from a seeded hash of the row positions (or of
     the ``groups`` labels, when given: then no group is split across folds).
+
+    It requests ``groups`` through scikit-learn's metadata routing (as ``GroupKFold``
+    does): ``LassoCV(cv=HashKFold(5)).fit(X, y, groups=g)`` under
+    ``sklearn.set_config(enable_metadata_routing=True)``. On dask input the groups are
+    taken directly.
 
     The folds of a dask input are computed the same way chunk by chunk, so ``LassoCV(cv=
     HashKFold(5, seed=1))`` selects the same ``alpha_`` in memory and on a cluster, and an
