@@ -10,7 +10,7 @@ from ..linear_model import _base, _cv, _logistic, _regression
 from ..linear_model._folds import HashKFold
 from ..solvers import solve
 from ._data import as_dask_data
-from ._pass import FoldRule, check_gram_limit, moments_pass
+from ._pass import FoldRule, check_gram_limit, gram_max_features, moments_pass
 from ._paths import cv_path_from_moments, fold_mse
 
 
@@ -97,9 +97,28 @@ def _total_moments(est, data):
     return moments_pass(data, label=type(est).__name__)
 
 
+def takes_wide_route(est):
+    """Whether ``est`` fits wide dask data (more features than the covariance route takes)
+    by :mod:`~sparsefit.distributed._wide`: least squares with a separable convex penalty,
+    solved by :class:`SparseLinearRegressor`'s own ``_fit_validated`` (Lasso, ElasticNet)."""
+    if type(est)._fit_validated is not _base.SparseLinearRegressor._fit_validated:
+        return False
+    pen = est._penalty(1)
+    return bool(pen.is_separable and pen.is_convex)
+
+
 def _fit_regressor(est, data):
     """Every least-squares estimator whose ``fit`` is :class:`SparseLinearRegressor`'s:
-    one pass for the moments, then its own ``_fit_validated`` in covariance form."""
+    one pass for the moments, then its own ``_fit_validated`` in covariance form; beyond
+    the feature limit, the wide route (Lasso, ElasticNet)."""
+    if isinstance(getattr(est, "precompute", None), np.ndarray):
+        raise DaskInputError(f"{type(est).__name__} on dask input: precompute must be True, "
+                             "False or 'auto' (a Gram matrix is computed in the pass)")
+    if data.n_features > gram_max_features() and takes_wide_route(est):
+        from ._wide import fit_wide
+
+        _base.warn_if_unpenalized(est)
+        return fit_wide(est, data)
     mom = _total_moments(est, data)
     _base.warn_if_unpenalized(est)
     est._fit_validated(mom, None, None, *est._warm_init(mom))

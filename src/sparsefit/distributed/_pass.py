@@ -94,11 +94,13 @@ class FoldRule:
         return position_folds(start, start + n, self.n_splits, self.seed)
 
 
-def chunk_moments(X, y, sw, groups, index, start, folds=None):
+def chunk_moments(X, y, sw, groups, index, start, folds=None, cols=None):
     """The kernel of the one pass: this chunk's :class:`Moments` (a list, one per fold,
-    when ``folds`` is a :class:`FoldRule`)."""
+    when ``folds`` is a :class:`FoldRule`), of the columns ``cols`` only when given."""
     X, y, sw = as_block(X), as_vector(y), as_vector(sw)
     g = None if groups is None else np.asarray(groups).reshape(-1)
+    if cols is not None:
+        X = X[:, cols]
     check_chunk(index, start, X, y, sw, g)
     if folds is None:
         return Moments.from_arrays(X, y, sw)
@@ -156,10 +158,11 @@ def _client():
         return None
 
 
-def moments_pass(data, folds=None, label="the moments"):
-    """:class:`Moments` of the whole data (or the list of per-fold moments) in one pass."""
+def moments_pass(data, folds=None, label="the moments", cols=None):
+    """:class:`Moments` of the whole data (or the list of per-fold moments) in one pass;
+    of the columns ``cols`` of ``X`` only, when given."""
     offsets = data.row_offsets(need=folds is not None and not folds.by_groups)
     parts = [dask.delayed(chunk_moments, pure=True)(
-        Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), folds)
+        Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), folds, cols)
         for i, (Xb, yb, wb, gb) in enumerate(data.blocks())]
     return run(tree_reduce(parts), label)
