@@ -27,6 +27,7 @@ from sparsefit import linear_model, penalties
 from sparsefit.datafits import Quadratic
 from sparsefit.distributed import DaskInputError, moments, supports
 from sparsefit.linear_model import (
+    ElasticNet,
     ElasticNetCV,
     GroupLasso,
     HashKFold,
@@ -403,6 +404,65 @@ def test_feature_limit_is_refused_with_advice(client):
     with dask.config.set({"sparsefit.gram_max_features": 4}):
         with pytest.raises(ValueError, match=r"p=6 features, more than the 4 .*in memory"):
             GroupLasso(alpha=0.1, groups=2).fit(*_dask(X, y))
+
+
+# -- wide problems: beyond the feature limit, screened working sets + a KKT pass ---------
+
+WIDE_P, WIDE_LIMIT = 40, 12  # the limit lowered through dask.config: the route at small scale
+
+WIDE_CASES = {
+    "lasso": Lasso(alpha=0.08),
+    "elastic net": ElasticNet(alpha=0.1, l1_ratio=0.5),
+    "penalty_factor with a free feature": Lasso(alpha=0.08, penalty_factor=np.r_[
+        0.0, np.linspace(0.5, 2.0, WIDE_P - 1)]),
+    "positive": Lasso(alpha=0.12, positive=True),
+    "bounds": ElasticNet(alpha=0.15, l1_ratio=0.8, bounds=(-1.0, 1.2)),
+    "no intercept": Lasso(alpha=0.15, fit_intercept=False),
+    "sparse chunks": Lasso(alpha=0.01),
+}
+
+
+def _wide_data(sparse=False, seed=0):
+    rng = np.random.default_rng(seed)
+    if sparse:
+        X = sp.random(N, WIDE_P, density=0.15, random_state=seed, format="csr").toarray()
+    else:
+        X = rng.standard_normal((N, WIDE_P)) + rng.uniform(-2, 2, WIDE_P)
+    beta = np.zeros(WIDE_P)
+    beta[[1, 7, 22, 35]] = [1.0, -2.0, 0.7, 1.5]
+    return X, X @ beta + 0.3 * rng.standard_normal(N) + 1.0, rng.uniform(0.0, 2.0, N)
+
+
+@pytest.mark.parametrize("name", sorted(WIDE_CASES))
+def test_wide_route_equals_in_memory(client, monkeypatch, name):
+    import sparsefit.distributed._wide as wide
+
+    sparse = name == "sparse chunks"
+    X, y, sw = _wide_data(sparse)
+    Xd, yd, swd = _dask(X, y, sw)
+    if sparse:
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    widths = []  # the columns of every moments pass: never all of X
+    real = wide.moments_pass
+    monkeypatch.setattr(wide, "moments_pass", lambda data, **kw: widths.append(
+        kw["cols"].size) or real(data, **kw))
+    est = clone(WIDE_CASES[name]).set_params(tol=1e-10)
+    ref = clone(est).fit(sp.csc_matrix(X) if sparse else X, y, sample_weight=sw)
+    assert 0 < np.count_nonzero(ref.coef_) < WIDE_LIMIT  # a support the route can hold
+    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}):
+        got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert widths and max(widths) <= WIDE_LIMIT
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
+    assert got.converged_ and got.dual_gap_ <= 1e-10
+
+
+def test_wide_route_refuses_a_support_beyond_the_limit(client):
+    X, y, _ = _wide_data()
+    with dask.config.set({"sparsefit.gram_max_features": 3}), \
+            pytest.raises(ValueError, match="more than sparsefit.gram_max_features=3; raise "
+                          "alpha"):
+        Lasso(alpha=0.01).fit(*_dask(X, y))
 
 
 def test_inputs_are_not_modified(client):

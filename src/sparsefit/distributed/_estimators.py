@@ -97,13 +97,13 @@ def _total_moments(est, data):
     return moments_pass(data, label=type(est).__name__)
 
 
-def takes_wide_route(est):
+def takes_wide_route(est, n_features):
     """Whether ``est`` fits wide dask data (more features than the covariance route takes)
     by :mod:`~sparsefit.distributed._wide`: least squares with a separable convex penalty,
     solved by :class:`SparseLinearRegressor`'s own ``_fit_validated`` (Lasso, ElasticNet)."""
     if type(est)._fit_validated is not _base.SparseLinearRegressor._fit_validated:
         return False
-    pen = est._penalty(1)
+    pen = est._penalty(n_features)
     return bool(pen.is_separable and pen.is_convex)
 
 
@@ -114,7 +114,7 @@ def _fit_regressor(est, data):
     if isinstance(getattr(est, "precompute", None), np.ndarray):
         raise DaskInputError(f"{type(est).__name__} on dask input: precompute must be True, "
                              "False or 'auto' (a Gram matrix is computed in the pass)")
-    if data.n_features > gram_max_features() and takes_wide_route(est):
+    if data.n_features > gram_max_features() and takes_wide_route(est, data.n_features):
         from ._wide import fit_wide
 
         _base.warn_if_unpenalized(est)
