@@ -473,6 +473,50 @@ def test_inputs_are_not_modified(client):
         assert np.array_equal(a, b)
 
 
+# -- the command line: sparsefit fit 'data/*.parquet' --engine dask ---------------------
+
+def test_cli_fit_parquet_folder_with_dask(client, tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from sparsefit import cli, tabular
+
+    X, y, _ = _data()
+    cols = [f"x{j}" for j in range(P)]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for k, (a, b) in enumerate(zip(np.cumsum((0,) + CHUNKS[:-1]), np.cumsum(CHUNKS))):
+        pd.DataFrame(X[a:b], columns=cols).assign(y=y[a:b]).to_parquet(
+            folder / f"part{k}.parquet")
+    out = tmp_path / "stdout.txt"
+    with open(out, "w") as fh:
+        code = cli.cmd_fit(cli.build_parser().parse_args([
+            "fit", str(folder / "*.parquet"), "--target", "y", "--engine", "dask",
+            "--scheduler", client.scheduler.address, "--cv", "3", "--n-alphas", "8",
+            "--selection", "min", "--no-progress", "--out", str(tmp_path / "report"),
+            "--save", str(tmp_path / "model")]), out=fh)
+    text = out.read_text()
+    assert code == 0, text
+    assert "dashboard:" in text and "features selected" in text
+    params, arrays = tabular.load_fitted(str(tmp_path / "model"))
+    # the saved model is the lasso at the selected alpha on the standardized columns
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    ref = Lasso(alpha=params["alpha"], tol=1e-10).fit(Xs, y)
+    assert _close(ref.coef_, arrays["coef"][0], rtol=1e-4)
+    assert np.allclose(arrays["mean"], X.mean(axis=0)) and np.allclose(arrays["scale"],
+                                                                        X.std(axis=0))
+
+
+def test_cli_dask_engine_refuses_what_it_cannot_do(tmp_path, capsys):
+    from sparsefit import cli
+
+    code = cli.main(["fit", str(tmp_path / "*.parquet"), "--target", "y", "--engine", "dask",
+                     "--task", "binary", "--out", str(tmp_path / "r")])
+    assert code != 0 and "--engine local for classification" in capsys.readouterr().err
+    code = cli.main(["fit", str(tmp_path / "x.csv"), "--target", "y", "--scheduler",
+                     "tcp://127.0.0.1:1", "--out", str(tmp_path / "r")])
+    assert code != 0 and "--scheduler needs --engine dask" in capsys.readouterr().err
+
+
 # -- a worker lost mid-fit: retried, or a clear error, never a wrong model --------------
 
 def test_worker_killed_mid_fit_is_retried_or_fails_clearly(tmp_path):
