@@ -21,9 +21,14 @@ Routes (see ``docs/distributed.md``):
   fold from a seeded hash of its global position, or of its ``groups`` label: see
   :class:`~sparsefit.linear_model.HashKFold`); each fold trains on the total minus the
   fold, is validated from its own moments; the whole path over every alpha costs one pass.
-- ``SparseLogisticRegression`` (binary): distributed proximal Newton, one pass per outer
-  iteration (gradient, ``X'DX``, the line search and the duality gap of the previous
-  point), the inner coordinate descent local in covariance form.
+- ``SparseLogisticRegression`` and ``LogisticRegression`` (binary and multinomial,
+  ``class_weight``): distributed proximal Newton, one pass per outer iteration (gradient,
+  Hessian statistics, the line search and the duality gap of the previous point), the
+  inner coordinate descent local in covariance form. Multinomial counts ``p * n_classes``
+  against the limit.
+- ``Lasso`` / ``ElasticNet`` beyond the limit (wide data): strong-rule working sets solved
+  from the moments of their columns, a KKT pass over every feature certifying the answer
+  (see :mod:`sparsefit.distributed._wide`).
 
 The other estimators refuse dask input with a one-line :class:`DaskInputError` naming
 the workaround.
