@@ -85,11 +85,17 @@ def cmd_fit(args, out=None):
         tabular.check_options(**options, tol=1e-6)
         if args.save:
             tabular.check_save_folder(args.save, report_dir=args.out)
-        df = tabular.read_table(args.data)
-        total = (args.cv + 1) * args.n_alphas + 1
-        with Progress(total, "fit: cross-validated path", enabled=not args.no_progress) as bar:
-            model = tabular.fit_table(df, args.target, one_hot=args.one_hot, dropna=args.dropna,
-                                      progress=bar, **options)
+        if args.engine == "dask":
+            model = _fit_dask(args, options, out)
+        else:
+            if args.scheduler:
+                raise tabular.DataError("--scheduler needs --engine dask")
+            df = tabular.read_table(args.data)
+            total = (args.cv + 1) * args.n_alphas + 1
+            with Progress(total, "fit: cross-validated path",
+                          enabled=not args.no_progress) as bar:
+                model = tabular.fit_table(df, args.target, one_hot=args.one_hot,
+                                          dropna=args.dropna, progress=bar, **options)
     except tabular.DataError as exc:
         return _fail("fit", exc)
     _print_fit(model, args, out)
@@ -108,6 +114,54 @@ def cmd_fit(args, out=None):
     print(f"Report: {path}" + (" (replaced the fit report that was there)" if replaced
                                else ""), file=out)
     return 0
+
+
+def _fit_dask(args, options, out):
+    """``fit --engine dask``: the files (a glob) read by dask.dataframe, one pass on the
+    cluster at ``--scheduler`` or on a new LocalCluster; dask's progress bar and the
+    dashboard address on the way."""
+    from ._table_read import DataError
+
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise DataError("--engine dask needs dask and distributed: pip install "
+                        "'sparsefit[dask]'") from None
+    from .distributed._table import fit_table_dask
+
+    for flag, given in (("--one-hot", args.one_hot), ("--dropna", args.dropna),
+                        ("--groups", options["groups"])):
+        if given:
+            raise DataError(f"{flag} is not available with --engine dask (numeric columns, "
+                            "no NaN); use --engine local")
+    if options["task"] not in (None, "regression"):
+        raise DataError(f"--task {options['task']}: --engine dask fits regression targets; "
+                        "use --engine local for classification")
+    if options["penalty"] not in ("l1", "elastic_net"):
+        raise DataError(f"--penalty {options['penalty']}: --engine dask takes l1 or "
+                        "elastic_net")
+    kw = {k: options[k] for k in ("task", "penalty", "l1_ratio", "cv", "n_alphas",
+                                  "selection", "seed")}
+    cluster = None
+    try:
+        if args.scheduler:
+            client = Client(args.scheduler)
+        else:
+            cluster = LocalCluster(processes=True, dashboard_address=":0")
+            client = Client(cluster)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise DataError(f"--scheduler {args.scheduler}: cannot connect ({exc})") from None
+    try:
+        where = args.scheduler or "a new LocalCluster"
+        print(f"dask: {where}, {len(client.scheduler_info().get('workers', {}))} workers; "
+              f"dashboard: {client.dashboard_link}", file=out)
+        with dask.config.set({"sparsefit.progress": not args.no_progress}):
+            return fit_table_dask(args.data, args.target, **kw)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _print_fit(model, args, out):
@@ -230,7 +284,8 @@ def build_parser():
                          description="Fit the cross-validated regularization path (L1 by "
                                      "default) for one target column; print the selected "
                                      "features, write a report, optionally save the model.")
-    fit.add_argument("data", help="a .csv, .tsv or .parquet file")
+    fit.add_argument("data", help="a .csv, .tsv or .parquet file (with --engine dask: a "
+                     "glob of Parquet or CSV files, quoted: 'data/*.parquet')")
     fit.add_argument("--target", required=True, help="the column to predict")
     fit.add_argument("--task", choices=["regression", "binary", "multiclass"],
                      help="what to predict; read off the target when not given (the choice "
@@ -250,6 +305,12 @@ def build_parser():
                      help="alpha with the lowest CV error, or the largest within one "
                           "standard error of it (default)")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--engine", choices=["local", "dask"], default="local",
+                     help="local: read the file into memory; dask: out of core on a dask "
+                     "cluster, one pass over the data (regression, l1/elastic_net)")
+    fit.add_argument("--scheduler", metavar="ADDRESS",
+                     help="with --engine dask: the scheduler to use (default: start a "
+                     "LocalCluster)")
     fit.add_argument("--no-progress", action="store_true", help="no progress display")
     fit.add_argument("--out", default="sparsefit-report", metavar="DIR",
                      help="folder of fit-report.html and its PNGs (default: sparsefit-report/)")

@@ -1,6 +1,7 @@
 """scikit-learn estimators: thin shells over a datafit, a penalty and a solver."""
 
 from ._cv import ElasticNetCV, LassoCV
+from ._folds import HashKFold
 from ._fused import FusedLasso
 from ._logistic import LogisticRegression, SparseLogisticRegression, SparseLogisticRegressionCV
 from ._path import enet_path, lasso_path, regularization_path
@@ -37,6 +38,7 @@ __all__ = [
     "RelaxedLasso",
     "RelaxedLassoCV",
     "regularization_path",
+    "HashKFold",
     "lasso_path",
     "enet_path",
     "registry",

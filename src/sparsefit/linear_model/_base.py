@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -14,6 +16,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ..datafits import Quadratic
 from ..datafits._validation import as_column_store
 from ..solvers import solve
+from ..solvers.moments import Moments
 
 FLOATS = [np.float64, np.float32]
 
@@ -113,7 +116,10 @@ def _unchecked_input(est, X, y):
 def validated_store(X):
     """The :class:`~sparsefit.datafits._validation.ColumnStore` of an ``X`` that
     :func:`check_fit_data` returned (no second finiteness check); :func:`solve` accepts it
-    in place of ``X``."""
+    in place of ``X``. The :class:`~sparsefit.solvers.moments.Moments` of a dask input
+    pass through (:func:`solve` solves from them in covariance form)."""
+    if isinstance(X, Moments):
+        return X
     return as_column_store(X, check_finite=False)
 
 
@@ -263,8 +269,61 @@ class PenaltyMaker:
         return finish_penalty(self, self.base(alpha), self.n_features, self.n_classes)
 
 
-class SparseInputMixin:
-    """Declares that the estimator accepts scipy sparse ``X``."""
+def is_dask(*objs):
+    """Whether any of ``objs`` is a dask collection. Never imports dask: a program that has
+    not imported it holds no dask collection."""
+    if "dask" not in sys.modules:
+        return False
+    from dask import is_dask_collection
+
+    return any(is_dask_collection(o) for o in objs)
+
+
+_PREDICT_METHODS = ("predict", "decision_function", "predict_proba", "predict_log_proba")
+
+
+def _route_fit(fit):
+    @functools.wraps(fit)
+    def routed(self, X, y=None, *args, **kwargs):
+        if is_dask(X, y, *args, *kwargs.values()):
+            from ..distributed import fit_dask
+
+            return fit_dask(self, X, y, *args, **kwargs)
+        return fit(self, X, y, *args, **kwargs)
+    return routed
+
+
+def _route_method(name, method):
+    @functools.wraps(method)
+    def routed(self, X, *args, **kwargs):
+        if is_dask(X):
+            from ..distributed import predict_dask
+
+            return predict_dask(self, name, X, *args, **kwargs)
+        return method(self, X, *args, **kwargs)
+    return routed
+
+
+class DaskDispatch:
+    """Sends ``fit`` and the prediction methods to :mod:`sparsefit.distributed` when they
+    are given dask input: the methods a subclass defines are wrapped when the class is
+    created, so every estimator, including one added later, is routed (the distributed
+    module fits the estimators it knows and refuses the others with a one-line error;
+    it is imported only then)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("fit",) + _PREDICT_METHODS:
+            fn = cls.__dict__.get(name)
+            if callable(fn) and not getattr(fn, "dask_routed", False):
+                routed = _route_fit(fn) if name == "fit" else _route_method(name, fn)
+                routed.dask_routed = True
+                setattr(cls, name, routed)
+
+
+class SparseInputMixin(DaskDispatch):
+    """Declares that the estimator accepts scipy sparse ``X`` (and dask input, see
+    :class:`DaskDispatch`)."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -304,25 +304,43 @@ class _RegressionCV(CVMixin, SparseInputMixin, RegressorMixin, BaseEstimator):
 
         ``params`` are routed to the splitter (``groups=`` for a group splitter) when
         scikit-learn's metadata routing is enabled, and refused otherwise, as scikit-learn
-        does."""
+        does. On dask input (see :mod:`sparsefit.distributed`) the folds and the whole
+        path come from one pass, and ``groups`` (a dask column) is taken directly."""
         self._validate_params()
         split_params = self._split_params(params)
         ratios = self._l1_ratios()
         alphas, n_alphas = self._grid()
         X, y, sw = check_fit_data(self, X, y, sample_weight)
         refit_opts = solver_options(self, X, sw)
-        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
-                    selection=self.selection, random_state=self.random_state)
+        opts = self._solver_options()
         fold_pre = refit_opts["precompute"]
         opts["precompute"] = fold_pre if isinstance(fold_pre, (bool, str)) else True
         datafit = Quadratic()
-        makers = [PenaltyMaker(partial(_elastic_net_penalty, l1_ratio=float(r)), self,
-                               X.shape[1]) for r in ratios]
+        makers = self._makers(ratios, X.shape[1])
         paths = [cv_path(X, y, sw, datafit, make, weighted_mse, alphas=alphas,
                          eps=self.eps, n_alphas=n_alphas, cv=self.cv, n_jobs=self.n_jobs,
                          verbose=self.verbose, dfmax=self.dfmax, pmax=self.pmax,
                          split_params=split_params, **opts)
                  for make in makers]
+        best = self._store_paths(ratios, paths)
+        res = solve(validated_store(X), y, datafit, makers[best](self.alpha_), sample_weight=sw,
+                    fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                    **refit_opts)
+        SparseLinearRegressor._set_solution(self, res, X.dtype)
+        return self
+
+    def _solver_options(self):
+        return dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                    selection=self.selection, random_state=self.random_state)
+
+    def _makers(self, ratios, n_features):
+        """``alpha -> penalty`` for every ``l1_ratio``."""
+        return [PenaltyMaker(partial(_elastic_net_penalty, l1_ratio=float(r)), self,
+                             n_features) for r in ratios]
+
+    def _store_paths(self, ratios, paths):
+        """Set the CV attributes from the :class:`CVPath` of every ratio; returns the index
+        of the selected ratio."""
         # scikit-learn's shapes: one l1_ratio drops the leading axis
         squeeze = (lambda a: a[0]) if len(ratios) == 1 else (lambda a: a)
         self.alphas_ = squeeze(np.asarray([p.alphas for p in paths]))
@@ -334,11 +352,7 @@ class _RegressionCV(CVMixin, SparseInputMixin, RegressorMixin, BaseEstimator):
         self.alpha_min_ = paths[best].alpha_min
         self.alpha_1se_ = paths[best].alpha_1se
         self.alpha_ = self._chosen_alpha(self.alpha_min_, self.alpha_1se_)
-        res = solve(validated_store(X), y, datafit, makers[best](self.alpha_), sample_weight=sw,
-                    fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
-                    **refit_opts)
-        SparseLinearRegressor._set_solution(self, res, X.dtype)
-        return self
+        return best
 
     predict = SparseLinearRegressor.predict
 

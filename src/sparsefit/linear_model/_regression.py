@@ -454,7 +454,11 @@ class AdaptiveLasso(SparseLinearRegressor):
         # validate once here; each inner fit sees the validated arrays
         X, y, sw = check_fit_data(self, X, y, sample_weight)
         warn_if_unpenalized(self)
-        w0, b0 = self._warm_init(X)
+        return self._fit_reweighted(X, y, sw, *self._warm_init(X))
+
+    def _fit_reweighted(self, X, y, sw, w0=None, b0=None):
+        """The lasso, then ``n_reweightings`` weighted lassos, on validated data (or on the
+        data's :class:`~sparsefit.solvers.moments.Moments`, ``y`` and ``sw`` None)."""
         self._current_weights = None
         try:
             self._fit_validated(X, y, sw, w0, b0)

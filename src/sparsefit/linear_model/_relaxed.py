@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval
 from ..datafits import Quadratic
 from ..penalties import L1, Box
 from ..solvers import solve, solve_path
+from ..solvers.moments import Moments
 from ._base import (
     PenaltyMaker,
     SparseLinearRegressor,
@@ -47,6 +48,9 @@ def relax(X, y, sw, coef, intercept, gamma, fit_intercept=True, bounds=None):
     """
     gammas = np.atleast_1d(np.asarray(gamma, dtype=np.float64))
     S = np.flatnonzero(coef)
+    if isinstance(X, Moments):
+        ls, b_ls = _least_squares_from_moments(X, S, fit_intercept, bounds)
+        return _blend(gamma, gammas, coef, intercept, ls, b_ls)
     n = X.shape[0]
     s = np.full(n, 1.0 / n) if sw is None else sw / sw.sum()
     root = np.sqrt(s)
@@ -63,11 +67,33 @@ def relax(X, y, sw, coef, intercept, gamma, fit_intercept=True, bounds=None):
             else np.zeros(0)
         ls[S] = sol[:S.size]
         b_ls = sol[-1] if fit_intercept else 0.0
+    return _blend(gamma, gammas, coef, intercept, ls, b_ls)
+
+
+def _blend(gamma, gammas, coef, intercept, ls, b_ls):
     coefs = gammas[:, None] * coef[None, :] + (1.0 - gammas)[:, None] * ls[None, :]
     intercepts = gammas * intercept + (1.0 - gammas) * b_ls
     if np.ndim(gamma) == 0:
         return coefs[0], float(intercepts[0])
     return coefs, intercepts
+
+
+def _least_squares_from_moments(moments, S, fit_intercept, bounds):
+    """:func:`relax`'s least-squares fit on the columns ``S``, from the data's moments:
+    the normal equations ``G_SS w = c_S`` (minimum norm when singular), or the bounded
+    problem in covariance form."""
+    ls = np.zeros(moments.n_features)
+    if S.size == 0:
+        return ls, float(moments.intercept(ls)) if fit_intercept else 0.0
+    sub = moments.restrict(S)
+    if bounds is not None:
+        res = solve(sub, None, Quadratic(), Box(L1(0.0), bounds[0][S], bounds[1][S]),
+                    fit_intercept=fit_intercept, tol=1e-10, max_iter=1000)
+        ls[S] = res.coef
+        return ls, res.intercept
+    G, c, _ = sub.quadratic_form(fit_intercept)
+    ls[S] = np.linalg.lstsq(G, c, rcond=None)[0]
+    return ls, float(sub.intercept(ls[S])) if fit_intercept else 0.0
 
 
 def relaxed_bounds(est, n_features):

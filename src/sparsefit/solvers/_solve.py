@@ -15,6 +15,8 @@ from ._common import check_datafit, describe
 from ._gap import StopRule, null_grad_scale, null_primal
 from ._outer import outer_loop
 from .cd import QuadraticCD, gram_cache
+from .covariance import solve_covariance
+from .moments import Moments
 from .prox_newton import BinaryNewton, MultinomialNewton
 
 
@@ -51,9 +53,12 @@ def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_
 
     Parameters
     ----------
-    X : ndarray or sparse matrix, shape (n_samples, n_features)
+    X : ndarray or sparse matrix, shape (n_samples, n_features), or Moments
         Dense (Fortran order avoids a copy) or sparse (CSC avoids a copy); float32/float64
-        (computations accumulate in float64).
+        (computations accumulate in float64). For the Quadratic datafit, the data's
+        :class:`~sparsefit.solvers.moments.Moments` instead (``y`` and ``sample_weight``
+        None): solved in covariance form by
+        :func:`~sparsefit.solvers.covariance.solve_covariance`.
     y : ndarray, shape (n_samples,)
         Targets; -1/+1 labels for Logistic, class indices for Multinomial.
     datafit : Quadratic, Logistic or Multinomial
@@ -128,6 +133,15 @@ def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_
     >>> res.converged, np.flatnonzero(res.coef).tolist()
     (True, [0, 3])
     """
+    if isinstance(X, Moments):  # the data given by their sufficient statistics
+        if y is not None or sample_weight is not None:
+            raise ValueError("X is a Moments object: y and the sample weights are in it; "
+                             "pass y=None and sample_weight=None")
+        return solve_covariance(X, datafit, penalty, fit_intercept=fit_intercept,
+                                w_init=w_init, tol=tol, max_iter=max_iter,
+                                max_epochs=max_epochs, p0=p0, anderson=anderson,
+                                positive=positive, inner_tol_ratio=inner_tol_ratio,
+                                verbose=verbose, stacklevel=3)
     store = as_column_store(X)
     gram = None
     if (precompute is not False and isinstance(datafit, Quadratic) and store.dense

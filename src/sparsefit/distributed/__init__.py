@@ -1,0 +1,70 @@
+"""Sparse linear models on Dask: the estimators of :mod:`sparsefit.linear_model` fitted on
+dask arrays and dask DataFrames, out of core, with the answers of the in-memory fits.
+
+Give ``fit`` a dask array (dense, or with scipy.sparse chunks) or a dask DataFrame for
+``X``, and ``y`` (and ``sample_weight``) as dask arrays or Series with the same rows. The
+estimator routes itself here (this module, and dask, are imported only then) and keeps
+its class and fitted attributes; ``predict`` / ``decision_function`` / ``predict_proba``
+on dask input return dask arrays. Work runs on the active scheduler: a
+``distributed.Client`` when one exists.
+
+Routes (see ``docs/distributed.md``):
+
+- least squares (``Lasso``, ``ElasticNet``, ``GroupLasso``, ``SparseGroupLasso``,
+  ``AdaptiveLasso``, ``MCPRegressor``, ``SCADRegressor``, ``LogSumRegressor``,
+  ``RelaxedLasso``; bounds, ``positive``, ``penalty_factor``, sample weights): one pass
+  accumulates the weighted moments (count, means, co-moments ``X'WX``, ``X'Wy``, ``y'Wy``),
+  combined pairwise by Chan et al.'s update; the solve runs in covariance form
+  (:func:`~sparsefit.solvers.covariance.solve_covariance`), certified by the same duality
+  gap. Up to ``sparsefit.gram_max_features`` features (``dask.config``, default 10,000).
+- ``LassoCV`` / ``ElasticNetCV``: the per-fold moments in the same single pass (a row's
+  fold from a seeded hash of its global position, or of its ``groups`` label: see
+  :class:`~sparsefit.linear_model.HashKFold`); each fold trains on the total minus the
+  fold, is validated from its own moments; the whole path over every alpha costs one pass.
+- ``SparseLogisticRegression`` and ``LogisticRegression`` (binary and multinomial,
+  ``class_weight``): distributed proximal Newton, one pass per outer iteration (gradient,
+  Hessian statistics, the line search and the duality gap of the previous point), the
+  inner coordinate descent local in covariance form. Multinomial counts ``p * n_classes``
+  against the limit.
+- ``Lasso`` / ``ElasticNet`` beyond the limit (wide data): strong-rule working sets solved
+  from the moments of their columns, a KKT pass over every feature certifying the answer
+  (see :mod:`sparsefit.distributed._wide`).
+
+The other estimators refuse dask input with a one-line :class:`DaskInputError` naming
+the workaround.
+
+Examples
+--------
+>>> import dask.array as da
+>>> import numpy as np
+>>> from sparsefit.linear_model import Lasso
+>>> rng = np.random.default_rng(0)
+>>> X = rng.standard_normal((1000, 5)); y = X @ [1.0, 0, 0, -2, 0] + 0.1
+>>> Xd, yd = da.from_array(X, chunks=(300, 5)), da.from_array(y, chunks=300)
+>>> model = Lasso(alpha=0.01).fit(Xd, yd)
+>>> bool(np.allclose(model.coef_, Lasso(alpha=0.01).fit(X, y).coef_, atol=1e-8))
+True
+>>> type(model.predict(Xd)).__name__
+'Array'
+"""
+
+try:
+    import dask  # noqa: F401
+except ImportError as err:  # pragma: no cover - the message is the point
+    raise ImportError("sparsefit.distributed needs dask: pip install 'sparsefit[dask]'") \
+        from err
+
+from ._estimators import DaskInputError, fit_dask, moments, supports
+from ._pass import GRAM_MAX_FEATURES, check_gram_limit, gram_max_features
+from ._predict import predict_dask
+
+__all__ = [
+    "DaskInputError",
+    "GRAM_MAX_FEATURES",
+    "check_gram_limit",
+    "fit_dask",
+    "gram_max_features",
+    "moments",
+    "predict_dask",
+    "supports",
+]

@@ -1,0 +1,173 @@
+"""Dask input as aligned blocks of rows: ``X`` (a dask array, dense or with scipy.sparse
+chunks, or a dask DataFrame), ``y``, the sample weights and CV groups, chunk by chunk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+from dask import is_dask_collection
+
+
+def _dd():
+    """``dask.dataframe`` when it imports (it needs pandas), else None."""
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        return None
+    return dd
+
+
+def _is_frame(obj):
+    dd = _dd() if is_dask_collection(obj) else None
+    return dd is not None and isinstance(obj, dd.DataFrame)
+
+
+def _is_series(obj):
+    dd = _dd() if is_dask_collection(obj) else None
+    return dd is not None and isinstance(obj, dd.Series)
+
+
+def _frame_to_array(df, name):
+    """A dask DataFrame of numeric columns as a dask array (one column chunk)."""
+    bad = [str(c) for c, t in df.dtypes.items() if not (np.issubdtype(t, np.number) or
+                                                        np.issubdtype(t, np.bool_))]
+    if bad:
+        raise ValueError(f"{name} must have numeric columns only; column {bad[0]!r} has dtype "
+                         f"{df.dtypes[bad[0]]}")
+    f32 = all(t == np.float32 for t in df.dtypes)
+    return df.to_dask_array().astype(np.float32 if f32 else np.float64)
+
+
+def _as_vector(v, name, X):
+    """``y`` / ``sample_weight`` / ``groups`` as a 1-D dask array row-aligned with ``X``
+    (a dask array with ``X.numblocks[0]`` blocks)."""
+    if v is None:
+        return None
+    if _is_frame(v):
+        if len(v.columns) != 1:
+            raise ValueError(f"{name} must be one column, got a DataFrame of "
+                             f"{len(v.columns)}")
+        v = v[v.columns[0]]
+    if _is_series(v):
+        v = v.to_dask_array()
+    elif not is_dask_collection(v):
+        arr = np.asarray(v)
+        if not all(np.isfinite(c) for c in X.chunks[0]):
+            raise ValueError(f"{name} is in memory but X is a dask collection of unknown "
+                             f"chunk sizes: give {name} as a dask array or Series from the "
+                             "same DataFrame as X")
+        if arr.ndim != 1 or arr.shape[0] != X.shape[0]:
+            raise ValueError(f"{name} must be 1-D with one entry per row of X ({X.shape[0]}), "
+                             f"got shape {arr.shape}")
+        return da.from_array(arr, chunks=(X.chunks[0],))
+    if v.ndim == 2 and v.shape[1] == 1:
+        v = v[:, 0]
+    if v.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got {v.ndim} dimensions")
+    return _align(v, X, name)
+
+
+def _align(v, X, name):
+    known = all(np.isfinite(c) for c in X.chunks[0]) and all(np.isfinite(c)
+                                                              for c in v.chunks[0])
+    if known:
+        if v.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but {name} has {v.shape[0]}")
+        return v if v.chunks[0] == X.chunks[0] else v.rechunk((X.chunks[0],))
+    if v.numblocks[0] != X.numblocks[0]:
+        raise ValueError(f"X has {X.numblocks[0]} partitions but {name} has "
+                         f"{v.numblocks[0]}: take both from the same dask DataFrame")
+    return v  # row counts are checked chunk by chunk
+
+
+@dataclass
+class DaskData:
+    """Row-aligned dask inputs of a fit (see :func:`as_dask_data`)."""
+
+    X: object
+    y: object
+    sample_weight: object
+    groups: object
+    feature_names: np.ndarray | None
+    frame: object  # the DataFrame X came from, if any (its partition lengths)
+
+    @property
+    def n_features(self):
+        return int(self.X.shape[1])
+
+    @property
+    def n_chunks(self):
+        return int(self.X.numblocks[0])
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float32 if self.X.dtype == np.float32 else np.float64)
+
+    def row_offsets(self, need):
+        """Global position of every chunk's first row (and the total), or None when the
+        chunk sizes are unknown and ``need`` is False; with ``need`` they are computed (a
+        dask DataFrame's partition lengths)."""
+        sizes = self.X.chunks[0]
+        if not all(np.isfinite(c) for c in sizes):
+            if not need:
+                return None
+            source = self.frame if self.frame is not None else self.X
+            sizes = (source.map_partitions(len) if self.frame is not None else
+                     source.map_blocks(lambda b: np.array([b.shape[0]]), dtype=np.int64,
+                                       chunks=((1,) * source.numblocks[0],),
+                                       drop_axis=1)).compute()
+        return np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+
+    def blocks(self):
+        """One tuple ``(X, y, sample_weight, groups)`` of delayed blocks per chunk of rows
+        (None for the inputs not given)."""
+        Xb = self.X.to_delayed().ravel()
+        parts = [Xb] + [None if v is None else v.to_delayed().ravel()
+                        for v in (self.y, self.sample_weight, self.groups)]
+        return [tuple(None if p is None else p[i] for p in parts) for i in range(len(Xb))]
+
+    def set_feature_attributes(self, est):
+        """``n_features_in_`` (and ``feature_names_in_`` for a DataFrame), as scikit-learn's
+        validation sets them."""
+        est.n_features_in_ = self.n_features
+        if self.feature_names is not None:
+            est.feature_names_in_ = self.feature_names
+        elif hasattr(est, "feature_names_in_"):
+            del est.feature_names_in_
+
+
+def as_dask_x(X, name="X"):
+    """``X`` as a 2-D dask array with one chunk of columns, and its column names."""
+    names = None
+    if _is_frame(X):
+        names = np.asarray([str(c) for c in X.columns], dtype=object)
+        X = _frame_to_array(X, name)
+    elif _is_series(X):
+        raise ValueError(f"{name} must be 2-D: got a dask Series (use df[[column]])")
+    elif not is_dask_collection(X) or not hasattr(X, "chunks"):
+        raise ValueError(f"{name} must be a dask array or dask DataFrame when y or the "
+                         f"sample weights are dask collections, got {type(X).__name__}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got an array of {X.ndim} dimensions")
+    if not np.isfinite(X.shape[1]):
+        raise ValueError(f"{name} has an unknown number of columns")
+    if X.shape[1] == 0 or (np.isfinite(X.shape[0]) and X.shape[0] == 0):
+        raise ValueError(f"{name} is empty: shape {X.shape}")
+    if X.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})  # whole rows per chunk: no shuffle, only concatenations
+    return X, names
+
+
+def as_dask_data(X, y, sample_weight=None, groups=None):
+    """Validate and align the inputs of a fit on dask data (shapes and types now; values
+    chunk by chunk during the pass, which names the chunk of a bad value)."""
+    frame = X if _is_frame(X) else None
+    Xa, names = as_dask_x(X)
+    if y is None:
+        raise ValueError("y is required")
+    return DaskData(Xa, _as_vector(y, "y", Xa), _as_vector(sample_weight, "sample_weight", Xa),
+                    _as_vector(groups, "groups", Xa), names, frame)

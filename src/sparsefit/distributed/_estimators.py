@@ -1,0 +1,199 @@
+"""The estimators of :mod:`sparsefit.linear_model` on dask input: which fits which
+route, and the one-line refusal of the others."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..datafits import Quadratic
+from ..linear_model import _base, _cv, _logistic, _regression
+from ..linear_model._folds import HashKFold
+from ..solvers import solve
+from ._data import as_dask_data
+from ._pass import FoldRule, check_gram_limit, gram_max_features, moments_pass
+from ._paths import cv_path_from_moments, fold_mse
+
+
+class DaskInputError(TypeError):
+    """An estimator, or an option of one, that cannot take dask input."""
+
+
+def _defining_class(cls, name="fit"):
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass
+    return None
+
+
+def _handler(est):
+    """The function fitting ``est`` on dask data, found by the class that defines its
+    ``fit`` (an estimator that overrides ``fit`` has its own handler, or none)."""
+    return _HANDLERS.get(_defining_class(type(est)))
+
+
+def supports(estimator):
+    """Whether ``estimator`` (an instance or a class of :mod:`sparsefit.linear_model`)
+    can be fitted on dask input."""
+    cls = estimator if isinstance(estimator, type) else type(estimator)
+    return _HANDLERS.get(_defining_class(cls)) is not None
+
+
+def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
+    """``est.fit(X, y, sample_weight)`` on dask input (see :mod:`sparsefit.distributed`):
+    the same estimator, the same fitted attributes, ``X`` never collected."""
+    name = type(est).__name__
+    handler = _handler(est)
+    if handler is None:
+        raise DaskInputError(
+            f"{name} does not take dask input: fit it on data in memory (X.compute(), or a "
+            "sample that fits), or use an estimator that does (Lasso, ElasticNet, LassoCV, "
+            "GroupLasso, SparseLogisticRegression, ...; see sparsefit.distributed)")
+    if fit_params:
+        raise DaskInputError(f"{name}.fit on dask input takes X, y, sample_weight (and groups "
+                             f"for a CV estimator), not {sorted(fit_params)}")
+    est._validate_params()
+    if groups is not None and handler is not _fit_regression_cv:
+        raise DaskInputError(f"{name}.fit takes no groups")
+    data = as_dask_data(X, y, sample_weight, groups)
+    handler(est, data)
+    data.set_feature_attributes(est)
+    return est
+
+
+def moments(X, y, sample_weight=None, *, n_splits=None, seed=0, groups=None):
+    """The weighted :class:`~sparsefit.solvers.moments.Moments` of dask ``(X, y)``, in one
+    pass (pairwise tree reduction on the active scheduler).
+
+    With ``n_splits``, a list of per-fold moments instead: a row's fold is a seeded hash of
+    its global position, or of its ``groups`` label (see
+    :class:`~sparsefit.linear_model.HashKFold`); their :meth:`~sparsefit.solvers.moments.
+    Moments.combine` is the total. ``solve(moments, None, Quadratic(), penalty, ...)``
+    then solves any least-squares problem on the data without another pass.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from sparsefit.datafits import Quadratic
+    >>> from sparsefit.distributed import moments
+    >>> from sparsefit.penalties import L1
+    >>> from sparsefit.solvers import solve
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 4)); y = X[:, 0] + 1.0
+    >>> m = moments(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
+    >>> m.count, solve(m, None, Quadratic(), L1(0.1), fit_intercept=True).coef.round(2)
+    (200, array([0.89, 0.  , 0.  , 0.  ]))
+    """
+    data = as_dask_data(X, y, sample_weight, groups)
+    folds = None
+    if n_splits is not None:
+        cv = HashKFold(n_splits, seed)
+        folds = FoldRule(cv.n_splits, cv.seed, groups is not None)
+    return moments_pass(data, folds=folds)
+
+
+def _total_moments(est, data):
+    check_gram_limit(est, data.n_features)
+    return moments_pass(data, label=type(est).__name__)
+
+
+def takes_wide_route(est, n_features):
+    """Whether ``est`` fits wide dask data (more features than the covariance route takes)
+    by :mod:`~sparsefit.distributed._wide`: least squares with a separable convex penalty,
+    solved by :class:`SparseLinearRegressor`'s own ``_fit_validated`` (Lasso, ElasticNet)."""
+    if type(est)._fit_validated is not _base.SparseLinearRegressor._fit_validated:
+        return False
+    pen = est._penalty(n_features)
+    return bool(pen.is_separable and pen.is_convex)
+
+
+def _fit_regressor(est, data):
+    """Every least-squares estimator whose ``fit`` is :class:`SparseLinearRegressor`'s:
+    one pass for the moments, then its own ``_fit_validated`` in covariance form; beyond
+    the feature limit, the wide route (Lasso, ElasticNet)."""
+    if isinstance(getattr(est, "precompute", None), np.ndarray):
+        raise DaskInputError(f"{type(est).__name__} on dask input: precompute must be True, "
+                             "False or 'auto' (a Gram matrix is computed in the pass)")
+    if data.n_features > gram_max_features() and takes_wide_route(est, data.n_features):
+        from ._wide import fit_wide
+
+        _base.warn_if_unpenalized(est)
+        return fit_wide(est, data)
+    mom = _total_moments(est, data)
+    _base.warn_if_unpenalized(est)
+    est._fit_validated(mom, None, None, *est._warm_init(mom))
+
+
+def _fit_adaptive(est, data):
+    mom = _total_moments(est, data)
+    _base.warn_if_unpenalized(est)
+    est._fit_reweighted(mom, None, None, *est._warm_init(mom))
+
+
+def fold_rule(est, data):
+    """The folds of a CV estimator on dask input: ``cv`` an int (hashed positions, seed 0)
+    or a :class:`HashKFold`; with ``groups``, the hashed group labels."""
+    cv = est.cv
+    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        cv = HashKFold(int(cv), seed=0)
+    if not isinstance(cv, HashKFold):
+        raise DaskInputError(
+            f"{type(est).__name__} on dask input: cv={cv!r} needs the rows in memory; give "
+            "cv as an int or sparsefit.linear_model.HashKFold(n_splits, seed) (folds from a "
+            "seeded hash of the row positions, or of the groups)")
+    return FoldRule(cv.n_splits, cv.seed, data.groups is not None)
+
+
+def _fit_regression_cv(est, data):
+    """LassoCV / ElasticNetCV: the per-fold moments in one pass, then every fold's path and
+    validation error, the selection and the refit, from them."""
+    ratios = est._l1_ratios()
+    alphas, n_alphas = est._grid()
+    check_gram_limit(est, data.n_features)
+    folds = moments_pass(data, folds=fold_rule(est, data), label=type(est).__name__)
+    total = folds[0]
+    for f in folds[1:]:
+        total = total.combine(f)
+    opts = {k: v for k, v in est._solver_options().items()
+            if k in ("fit_intercept", "tol", "max_iter")}  # covariance CD has no order option
+    makers = est._makers(ratios, data.n_features)
+    paths = [cv_path_from_moments(folds, total, make, fold_mse, alphas=alphas,
+                                  eps=est.eps, n_alphas=n_alphas, dfmax=est.dfmax,
+                                  pmax=est.pmax, **opts) for make in makers]
+    best = est._store_paths(ratios, paths)
+    res = solve(total, None, Quadratic(), makers[best](est.alpha_), **opts)
+    _base.SparseLinearRegressor._set_solution(est, res, total.dtype)
+
+
+def _fit_logistic(est, data):
+    from ._logistic import fit_logistic
+
+    fit_logistic(est, data)
+
+
+def _fit_sklearn_logistic(est, data):
+    """:class:`~sparsefit.linear_model.LogisticRegression`: ``alpha = 1 / (C * sum of the
+    sample and class weights)``, the sum from the label pass."""
+    import warnings
+
+    from ._logistic import fit_logistic
+
+    if est.dual:
+        raise ValueError("dual=True: sparsefit solves the primal problem only; use "
+                         "dual=False (the result is the same optimum)")
+    no_penalty = est.penalty is None or np.isinf(est.C)
+    with warnings.catch_warnings():
+        if no_penalty:  # the unpenalized fit is what was asked: no alpha=0 advice
+            warnings.simplefilter("ignore", UserWarning)
+        est.alpha_ = fit_logistic(est, data, alpha=lambda total: 0.0 if no_penalty
+                                  else 1.0 / (est.C * total), l1_ratio=est._ratio())
+    est.n_iter_ = np.array([est.n_iter_], dtype=np.int32)
+
+
+_HANDLERS = {
+    _base.SparseLinearRegressor: _fit_regressor,
+    _regression.AdaptiveLasso: _fit_adaptive,
+    _cv._RegressionCV: _fit_regression_cv,
+    _logistic.SparseLogisticRegression: _fit_logistic,
+    _logistic.LogisticRegression: _fit_sklearn_logistic,
+}

@@ -1,0 +1,461 @@
+r"""Binary sparse logistic regression on dask input: proximal Newton, one pass per outer
+iteration.
+
+At the current point :math:`(w, b)` the pass returns the gradient :math:`g = X^\top r`
+(:math:`r_i = \partial F / \partial u_i`), :math:`g_b = \sum_i r_i` and the Hessian moments
+(:math:`h_i = \partial^2 F / \partial u_i^2` as weights: :math:`S_h`, the mean
+:math:`\bar x_h` and the co-moment :math:`C_h = \sum_i h_i (x_i - \bar x_h)(x_i -
+\bar x_h)^\top`, combined pairwise as for least squares). Minimizing the Newton model
+over the intercept leaves, in :math:`w`, the quadratic
+
+.. math:: \tfrac12 v^\top C_h v - (C_h w - g + g_b \bar x_h)^\top v + \mathrm{pen}(v),
+
+solved locally by coordinate descent in covariance form
+(:func:`~sparsefit.solvers.covariance.covariance_cd`); the intercept step follows in closed
+form. The next pass evaluates, for the direction found, the objective at a grid of step
+sizes (the Armijo line search on the full data), the statistics at the full step, and the
+duality gap of the current point: the dual point :math:`\theta = -r` shifted by
+:math:`\kappa h` so that it sums to zero (the intercept's dual constraint) and rescaled
+into the penalty's dual domain, exactly as :func:`~sparsefit.solvers.dual_gap` does with
+the optimal intercept. The fit stops on that certified gap.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+
+import dask
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, xlogy
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import type_of_target
+
+from ..linear_model._base import warm_start_point
+from ..solvers._common import describe
+from ..solvers._gap import StopRule
+from ..solvers._outer import SolverResult
+from ..solvers._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
+from ..solvers.covariance import ViolationRule, covariance_cd
+from ..solvers.moments import Moments
+from ._pass import as_block, as_vector, check_chunk, check_gram_limit, run, tree_reduce
+
+TAUS = 0.5 ** np.arange(12)  # the step sizes the line search tries, in one pass (1 first)
+
+
+def _label_weights(y, sw, index):
+    """Per chunk: ``{label: summed sample weight}``."""
+    y = np.asarray(y).reshape(-1)
+    w = np.ones(y.shape[0]) if sw is None else as_vector(sw)
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"Input y contains NaN or infinity in chunk {index}")
+    labels, inv = np.unique(y, return_inverse=True)
+    return dict(zip(labels.tolist(), np.bincount(inv, weights=w, minlength=labels.size)))
+
+
+def _merge_counts(a, b):
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0.0) + v
+    return out
+
+
+@dataclass
+class NewtonPart:
+    """What a chunk contributes to one pass (raw sample weights; sums)."""
+
+    weight: float
+    values: np.ndarray  # sum_i sw_i f_i at every step size
+    grad: np.ndarray  # X.T r at the full step
+    grad_b: float
+    hess: Moments  # the Hessian weights' moments at the full step
+    dual: float  # sum_i sw_i (q log q + (1 - q) log(1 - q)) at the base point
+    dual_ok: bool  # whether the shifted dual point stayed in [0, 1]
+
+    def combine(self, o):
+        return NewtonPart(self.weight + o.weight, self.values + o.values, self.grad + o.grad,
+                          self.grad_b + o.grad_b, self.hess.combine(o.hess),
+                          self.dual + o.dual, self.dual_ok and o.dual_ok)
+
+
+def _class_indices(y, labels):
+    """Positions of the labels of ``y`` in the sorted ``labels``."""
+    y = np.asarray(y).reshape(-1)
+    return np.searchsorted(labels, y)
+
+
+def chunk_weights(X, y, sw, index, start, labels, class_weights):
+    """A chunk's dense/CSR block, class indices and sample weights times class weights."""
+    X, sw = as_block(X), as_vector(sw)
+    yi = _class_indices(y, labels)
+    check_chunk(index, start, X, yi, sw, y_numeric=False)
+    sw = np.ones(X.shape[0]) if sw is None else sw
+    return X, yi, sw * class_weights[yi]
+
+
+def chunk_newton(X, y, sw, index, start, labels, class_weights, point, direction, dual):
+    """One chunk's :class:`NewtonPart`: ``point = (w, b)``, ``direction = (d, db)`` (the
+    statistics are taken at ``point + direction``), ``dual = (s, kappa)`` or None."""
+    X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights)
+    y = np.where(yi == 1, 1.0, -1.0)
+    (w, b), (d, db) = point, direction
+    u0 = X @ w + b
+    du = X @ d + db
+    yu0, ydu = y * u0, y * du
+    values = np.array([float(sw @ np.logaddexp(0.0, -(yu0 + t * ydu))) for t in TAUS])
+    yu = yu0 + ydu
+    sig = expit(yu)
+    r = -sw * y * (1.0 - sig)
+    h = sw * sig * (1.0 - sig)
+    hess = Moments.from_arrays(X, np.zeros(X.shape[0]), h)
+    dual_sum, ok = 0.0, True
+    if dual is not None:
+        s, kappa = dual
+        pos = sw > 0
+        p0 = expit(-yu0[pos])
+        p = p0 - kappa * y[pos] * p0 * (1.0 - p0)
+        ok = bool(np.all((p >= -1e-12) & (p <= 1.0 + 1e-12)))
+        q = np.clip(s * p, 0.0, 1.0)
+        dual_sum = float(sw[pos] @ (xlogy(q, q) + xlogy(1.0 - q, 1.0 - q)))
+    return NewtonPart(float(sw.sum()), values, np.asarray(X.T @ r).ravel(), float(r.sum()),
+                      hess, dual_sum, ok)
+
+
+def _combine(a, b):
+    return a.combine(b)
+
+
+def classes_pass(data, label):
+    """The labels of ``y`` and their summed weights (a pass over ``y`` only)."""
+    parts = [dask.delayed(_label_weights, pure=True)(yb, wb, i)
+             for i, (_, yb, wb, _) in enumerate(data.blocks())]
+    counts = run(tree_reduce(parts, _merge_counts), label)
+    classes = np.array(sorted(counts))
+    kind = type_of_target(classes)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(f"Unknown label type: {kind}; {label} needs class labels")
+    return classes, counts
+
+
+class DaskNewton:
+    """The outer loop of the distributed proximal Newton method (see the module
+    docstring). ``run()`` returns a :class:`SolverResult`."""
+
+    def __init__(self, est, data, classes, weights, class_weights, penalty):
+        self.est, self.data, self.penalty = est, data, penalty
+        self.labels, self.class_weights = classes, class_weights
+        self.fit_intercept = bool(est.fit_intercept)
+        self.info = describe(penalty, data.n_features)
+        self.offsets = data.row_offsets(need=False)
+        s_pos = weights[1] / weights.sum()
+        self.b_null = float(np.log(s_pos / (1.0 - s_pos))) if self.fit_intercept else 0.0
+        self.P0 = float(-(xlogy(s_pos, s_pos) + xlogy(1 - s_pos, 1 - s_pos))) \
+            if self.fit_intercept else float(np.log(2.0))
+        self.n_passes = 0
+
+    def shaped(self, w):
+        return w
+
+    def shaped_b(self, b):
+        return float(b)
+
+    def evaluate(self, w, b, d=None, db=0.0, dual=None):
+        """One pass: the combined :class:`NewtonPart` (normalized by the total weight)."""
+        p = self.data.n_features
+        d = np.zeros(p) if d is None else d
+        parts = [dask.delayed(chunk_newton, pure=True)(
+            Xb, yb, wb, i, None if self.offsets is None else int(self.offsets[i]),
+            self.labels, self.class_weights, (w, b), (d, db), dual)
+            for i, (Xb, yb, wb, _) in enumerate(self.data.blocks())]
+        self.n_passes += 1
+        out = run(tree_reduce(parts, _combine), type(self.est).__name__)
+        S = out.weight
+        return replace(out, values=out.values / S, grad=out.grad / S, grad_b=out.grad_b / S,
+                       dual=out.dual / S, hess=replace(out.hess, weight=out.hess.weight / S,
+                                                       xx=out.hess.xx / S))
+
+    def dual_request(self, st):
+        """``(s, kappa, conj)``: the shift making the dual point sum to zero, its rescaling
+        and the penalty's conjugate there."""
+        kappa = 0.0
+        if self.fit_intercept and st.hess.weight > 0:
+            kappa = -st.grad_b / st.hess.weight
+        v = -st.grad - kappa * st.hess.weight * st.hess.x_mean
+        s, conj = compiled_dual_terms(self.info.spec, np.ascontiguousarray(v),
+                                      self.info.free_or_empty)
+        return s, kappa, conj
+
+    def direction(self, st, w, tol_in):
+        """The proximal Newton direction ``(d, db)`` and the model decrease it predicts."""
+        G, _, _ = st.hess.quadratic_form(self.fit_intercept)
+        G *= st.hess.weight
+        gc = st.grad - (st.grad_b * st.hess.x_mean if self.fit_intercept else 0.0)
+        c = G @ w - gc
+        v = w.copy()
+        covariance_cd(G, c, None, self.info, v, tol=tol_in, max_iter=100,
+                      rule=ViolationRule(tol_in))
+        d = v - w
+        db = (-st.grad_b / st.hess.weight - st.hess.x_mean @ d
+              if self.fit_intercept and st.hess.weight > 0 else 0.0)
+        spec = self.info.spec
+        delta = float(st.grad @ d + st.grad_b * db) + compiled_penalty_value(spec, v) - \
+            compiled_penalty_value(spec, w)
+        return d, db, delta
+
+    def step_size(self, w, d, delta, F_w, values):
+        """The largest step of :data:`TAUS` passing Armijo's test (``F_w`` the loss at
+        ``w``, ``values`` along the direction), or None."""
+        spec = self.info.spec
+        F0 = F_w + compiled_penalty_value(spec, w)
+        if -delta <= 1e-13 * abs(F0):
+            return 1.0  # a decrease below float64's resolution of F: take the full step
+        for t, Ft in zip(TAUS, values):
+            if Ft + compiled_penalty_value(spec, w + t * d) <= F0 + 1e-4 * t * min(delta, 0.0):
+                return float(t)
+        return None
+
+    def run(self, w, b, tol, max_iter):
+        rule = StopRule(self.info, tol, self.P0, lambda: self.g0)
+        st = self.evaluate(w, b)
+        self.g0 = float(np.max(np.abs(st.grad), initial=0.0))
+        scores, rank = np.empty(self.info.n_units), np.empty(self.info.n_units)
+        history, crit, gap, it, converged = [], np.nan, np.nan, 0, False
+        for it in range(max_iter + 1):
+            kkt = compiled_unit_scores(self.info.spec, w, st.grad, scores, rank)
+            s, kappa, conj = self.dual_request(st)
+            d, db, delta = self.direction(st, w, max(1e-3 * kkt, 1e-15 * max(self.g0, 1.0)))
+            nxt = self.evaluate(w, b, d, db, (s, kappa) if rule.uses_gap else None)
+            P = float(st.values[0]) + compiled_penalty_value(self.info.spec, w)
+            D = -nxt.dual - conj if nxt.dual_ok else -np.inf
+            crit, gap = rule.measure(kkt, scores, P, D)
+            history.append(crit)
+            if rule.converged(crit, kkt) or it == max_iter:
+                converged = rule.converged(crit, kkt)
+                break
+            t = self.step_size(w, d, delta, float(st.values[0]), nxt.values)
+            if t is None:
+                break  # no decrease along the Newton direction: float64's floor
+            w, b = w + t * d, b + t * db
+            st = nxt if t == 1.0 else self.evaluate(w, b)
+        return SolverResult(coef=self.shaped(w), intercept=self.shaped_b(b), dual_gap=gap,
+                            n_iter=it,
+                            converged=converged, stop_crit=crit, kkt_max=float(scores.max(
+                                initial=0.0)), history=history, gradient=st.grad)
+
+
+@dataclass
+class SoftmaxPart:
+    """What a chunk contributes to one multinomial pass (sums, raw weights). ``hww`` is
+    indexed feature-major (coefficient ``(j, k)`` at ``j * K + k``)."""
+
+    weight: float
+    values: np.ndarray  # sum_i s_i f_i at every step size
+    grad: np.ndarray  # (p*K,) X.T R at the full step
+    grad_b: np.ndarray  # (K,) sum_i r_i
+    hww: np.ndarray  # (p*K, p*K) sum_i s_i (x_i x_i') kron A_i
+    hwb: np.ndarray  # (p*K, K) sum_i s_i x_i kron A_i
+    hbb: np.ndarray  # (K, K) sum_i s_i A_i, A_i = diag(q_i) - q_i q_i'
+    dual: float
+    dual_ok: bool
+
+    def combine(self, o):
+        return SoftmaxPart(self.weight + o.weight, self.values + o.values, self.grad + o.grad,
+                           self.grad_b + o.grad_b, self.hww + o.hww, self.hwb + o.hwb,
+                           self.hbb + o.hbb, self.dual + o.dual, self.dual_ok and o.dual_ok)
+
+
+def _log_softmax(U):
+    m = U.max(axis=1, keepdims=True)
+    return U - m - np.log(np.exp(U - m).sum(axis=1, keepdims=True))
+
+
+def _weighted_gram(X, c):
+    """``X' diag(c) X`` as a dense array (X dense or CSR)."""
+    if sp.issparse(X):
+        return np.asarray((X.T @ X.multiply(c[:, None]).tocsr()).todense())
+    return X.T @ (X * c[:, None])
+
+
+def chunk_softmax(X, y, sw, index, start, labels, class_weights, point, direction, dual):
+    r"""One chunk's :class:`SoftmaxPart`: ``point = (W, b)`` with ``W`` of shape (p, K),
+    ``direction = (D, db)``, ``dual = (s, delta)`` or None: the dual point's
+    probabilities :math:`(1 - s) e_{y_i} + s (q_i + A_i \delta)` at the base point (the
+    intercept shift ``delta`` makes it sum to zero over the rows, ``s`` rescales it into
+    the penalty's dual domain, as :func:`~sparsefit.solvers.dual_gap` does)."""
+    X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights)
+    n, K = X.shape[0], labels.size
+    (W, b), (D, db) = point, direction
+    U0 = np.asarray(X @ W) + b
+    dU = np.asarray(X @ D) + db
+    rows = np.arange(n)
+    values = np.array([float(sw @ -_log_softmax(U0 + t * dU)[rows, yi]) for t in TAUS])
+    Q = np.exp(_log_softmax(U0 + dU))
+    R = Q.copy()
+    R[rows, yi] -= 1.0
+    R *= sw[:, None]
+    p = X.shape[1]
+    hww = np.zeros((p, K, p, K))
+    hwb = np.zeros((p, K, K))
+    hbb = np.zeros((K, K))
+    for k in range(K):
+        for m in range(k, K):
+            c = sw * Q[:, k] * ((k == m) - Q[:, m])
+            g = _weighted_gram(X, c)
+            hww[:, k, :, m] = g
+            hww[:, m, :, k] = g.T
+            xc = np.asarray(X.T @ c).ravel()
+            hwb[:, k, m] = xc
+            hwb[:, m, k] = xc
+            hbb[k, m] = hbb[m, k] = c.sum()
+    dual_sum, ok = 0.0, True
+    if dual is not None:
+        scale, delta = dual
+        pos = sw > 0
+        Q0 = np.exp(_log_softmax(U0[pos]))
+        Qd = Q0 * (delta[None, :] - (Q0 @ delta)[:, None]) + Q0
+        ok = bool(np.all((Qd >= -1e-12) & (Qd <= 1.0 + 1e-12)))
+        Qd *= scale
+        Qd[np.arange(Qd.shape[0]), yi[pos]] += 1.0 - scale
+        Qd = np.clip(Qd, 0.0, 1.0)
+        dual_sum = float(sw[pos] @ xlogy(Qd, Qd).sum(axis=1))
+    return SoftmaxPart(float(sw.sum()), values, np.asarray(X.T @ R).ravel(), R.sum(axis=0),
+                       hww.reshape(p * K, p * K), hwb.reshape(p * K, K), hbb, dual_sum, ok)
+
+
+class DaskSoftmaxNewton(DaskNewton):
+    r"""The distributed proximal Newton method for the multinomial loss: the same outer
+    loop as :class:`DaskNewton`; the pass returns the full Hessian in ``(W, b)`` (raw
+    weighted sums, ``(pK)^2`` numbers) and the intercepts are eliminated from the Newton
+    model by the Schur complement with the pseudo-inverse of :math:`H_{bb}` (singular
+    along the all-classes shift, which changes no probability)."""
+
+    def __init__(self, est, data, classes, weights, class_weights, penalty):
+        self.est, self.data, self.penalty = est, data, penalty
+        self.labels, self.class_weights = classes, class_weights
+        self.K = classes.size
+        self.fit_intercept = bool(est.fit_intercept)
+        self.info = describe(penalty, data.n_features * self.K)
+        self.offsets = data.row_offsets(need=False)
+        prior = weights / weights.sum()
+        logp = np.log(np.where(prior > 0, prior, 1.0))
+        self.b_null = logp - logp.mean() if self.fit_intercept else np.zeros(self.K)
+        self.P0 = float(-(xlogy(prior, prior)).sum()) if self.fit_intercept \
+            else float(np.log(self.K))
+        self.n_passes = 0
+
+    def shaped(self, w):
+        return w.reshape(-1, self.K)
+
+    def shaped_b(self, b):
+        return np.asarray(b, dtype=np.float64).reshape(self.K)
+
+    def evaluate(self, w, b, d=None, db=None, dual=None):
+        p, K = self.data.n_features, self.K
+        W = w.reshape(p, K)
+        D = np.zeros((p, K)) if d is None else d.reshape(p, K)
+        db = np.zeros(K) if db is None or np.ndim(db) == 0 else db
+        parts = [dask.delayed(chunk_softmax, pure=True)(
+            Xb, yb, wb, i, None if self.offsets is None else int(self.offsets[i]),
+            self.labels, self.class_weights, (W, np.asarray(b, dtype=np.float64)), (D, db),
+            dual)
+            for i, (Xb, yb, wb, _) in enumerate(self.data.blocks())]
+        self.n_passes += 1
+        out = run(tree_reduce(parts, _combine), type(self.est).__name__)
+        S = out.weight
+        return SoftmaxPart(S, out.values / S, out.grad / S, out.grad_b / S, out.hww / S,
+                           out.hwb / S, out.hbb / S, out.dual / S, out.dual_ok)
+
+    def _intercept_step(self, st, d=None):
+        """``-H_bb^+ (g_b + H_bw d)``: the intercept step minimizing the Newton model."""
+        if not self.fit_intercept:
+            return np.zeros(self.K)
+        rhs = st.grad_b if d is None else st.grad_b + st.hwb.T @ d
+        return -np.linalg.pinv(st.hbb, rcond=1e-12, hermitian=True) @ rhs
+
+    def dual_request(self, st):
+        delta = self._intercept_step(st)
+        v = -st.grad - st.hwb @ delta
+        s, conj = compiled_dual_terms(self.info.spec, np.ascontiguousarray(v),
+                                      self.info.free_or_empty)
+        return s, delta, conj
+
+    def direction(self, st, w, tol_in):
+        G, gc = st.hww, st.grad
+        if self.fit_intercept:
+            Hp = np.linalg.pinv(st.hbb, rcond=1e-12, hermitian=True)
+            G = G - st.hwb @ Hp @ st.hwb.T
+            gc = gc - st.hwb @ (Hp @ st.grad_b)
+        G = np.ascontiguousarray(0.5 * (G + G.T))
+        c = G @ w - gc
+        v = w.copy()
+        covariance_cd(G, c, None, self.info, v, tol=tol_in, max_iter=100,
+                      rule=ViolationRule(tol_in))
+        d = v - w
+        db = self._intercept_step(st, d)
+        spec = self.info.spec
+        delta = float(st.grad @ d + st.grad_b @ db) + compiled_penalty_value(spec, v) - \
+            compiled_penalty_value(spec, w)
+        return d, db, delta
+
+
+def class_weight_vector(est, classes, counts):
+    """Per-class multipliers of the sample weights (``class_weight``, as
+    :meth:`~sparsefit.linear_model._logistic._LogisticBase._prepare` computes them: for
+    ``"balanced"``, from the weighted counts of the labels)."""
+    cw = getattr(est, "class_weight", None)
+    if cw is None:
+        return np.ones(classes.size)
+    if isinstance(cw, dict) and not set(cw) <= set(classes.tolist()):
+        raise ValueError(f"class_weight: the keys must be class labels {classes.tolist()}, "
+                         f"got {list(cw)}")
+    return compute_class_weight(cw, classes=classes, y=classes,
+                                sample_weight=np.array([counts[c] for c in classes.tolist()]))
+
+
+def fit_logistic(est, data, alpha=None, l1_ratio=None):
+    """:class:`~sparsefit.linear_model.SparseLogisticRegression` (and scikit-learn's
+    spelling, :class:`~sparsefit.linear_model.LogisticRegression`: pass ``alpha`` as a
+    callable of the total weight) on dask input, binary or multinomial; sets the fitted
+    attributes."""
+    name = type(est).__name__
+    classes, counts = classes_pass(data, name)
+    if classes.size < 2:
+        raise ValueError(f"{name} needs samples of at least 2 classes in y; got one class: "
+                         f"{classes[0]!r}")
+    K = classes.size
+    check_gram_limit(est, data.n_features * (1 if K == 2 else K),
+                     what="distributed proximal Newton" + (
+                         f" (p = n_features * {K} classes)" if K > 2 else ""),
+                     advice="select features first (e.g. a Lasso on dask input, whose wide "
+                     "route takes any p), or fit in memory")
+    cw = class_weight_vector(est, classes, counts)
+    weights = np.array([counts[c] for c in classes.tolist()]) * cw
+    if not np.any(weights > 0):
+        raise ValueError("class_weight and sample_weight leave every sample with weight 0")
+    if callable(alpha):
+        alpha = alpha(float(weights.sum()))
+    alpha = est.alpha if alpha is None else alpha
+    p = data.n_features
+    penalty = est._make_penalty(p, K, l1_ratio)(alpha)
+    cls = DaskNewton if K == 2 else DaskSoftmaxNewton
+    solver = cls(est, data, classes, weights, cw, penalty)
+    w0, b0 = warm_start_point(est, (1 if K == 2 else K, p))
+    if w0 is None:
+        w = np.zeros(p * (1 if K == 2 else K))
+    else:
+        w = np.ascontiguousarray(w0.ravel() if K == 2 else w0.T).ravel().copy()
+    if b0 is None or not est.fit_intercept:
+        b = solver.b_null
+    else:
+        b = float(np.ravel(b0)[0]) if K == 2 else np.asarray(b0, dtype=np.float64).ravel()
+    res = solver.run(w, b, float(est.tol), int(est.max_iter))
+    if not res.converged:
+        warnings.warn(f"Solver did not converge after max_iter={est.max_iter} iterations: "
+                      f"relative duality gap {res.stop_crit:.3e} > tol={est.tol:.1e}. "
+                      "Increase max_iter or tol, or scale X.", ConvergenceWarning,
+                      stacklevel=4)
+    est.classes_ = classes
+    est._set_solution(res, data.dtype, K)
+    return alpha

@@ -1,0 +1,168 @@
+"""One pass over the chunks of a dask input: a NumPy kernel per chunk, a pairwise tree
+reduction, one ``compute``; chunk checks that name the chunk of a bad value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dask
+import numpy as np
+import scipy.sparse as sp
+
+from ..linear_model._folds import group_folds, position_folds
+from ..solvers.moments import Moments
+
+#: Default for ``dask.config`` key ``sparsefit.gram_max_features``: the most features the
+#: one-pass covariance route takes (its statistics are ``p^2`` float64 per fold).
+GRAM_MAX_FEATURES = 10_000
+
+
+def gram_max_features():
+    """The feature limit of the covariance route: ``dask.config`` key
+    ``sparsefit.gram_max_features`` (default 10,000)."""
+    return int(dask.config.get("sparsefit.gram_max_features", GRAM_MAX_FEATURES))
+
+
+def check_gram_limit(est, p, what="the one-pass covariance route",
+                     advice="fit Lasso or ElasticNet (their wide route takes any p), select "
+                     "features first, or fit in memory"):
+    """Refuse more features than the covariance / Hessian routes take, with the advice."""
+    limit = gram_max_features()
+    if p > limit:
+        raise ValueError(
+            f"{type(est).__name__} on dask input: X has p={p} features, more than the "
+            f"{limit} of {what} (its statistics hold p^2 = {float(p) ** 2:.1e} numbers); "
+            f"{advice}. The limit is dask.config 'sparsefit.gram_max_features'.")
+
+
+def _where(index, start, n):
+    if start is None:
+        return f"chunk {index}"
+    return f"chunk {index} (rows {start}..{start + n - 1})"
+
+
+def _finite(a):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(a))) or bool(np.all(np.isfinite(a)))
+
+
+def check_chunk(index, start, X, y, sw=None, groups=None, y_numeric=True):
+    """Refuse a chunk whose values are unusable, naming the chunk (and its rows when the
+    chunk offsets are known): NaN or infinity, negative weights, lengths that differ."""
+    n = X.shape[0]
+    where = _where(index, start, n)
+    for name, v in (("y", y), ("sample_weight", sw), ("groups", groups)):
+        if v is not None and v.shape[0] != n:
+            raise ValueError(f"{where}: X has {n} rows but {name} has {v.shape[0]}")
+    data = X.data if sp.issparse(X) else X
+    if data.size and not _finite(data):
+        raise ValueError(f"Input X contains NaN or infinity in {where}")
+    if y is not None and y_numeric and y.size and not _finite(y):
+        raise ValueError(f"Input y contains NaN or infinity in {where}")
+    if sw is not None and sw.size:
+        if not _finite(sw):
+            raise ValueError(f"sample_weight contains NaN or infinity in {where}")
+        if np.any(sw < 0):
+            raise ValueError(f"sample_weight has negative values in {where}")
+
+
+def as_block(X):
+    """A chunk of ``X`` as float64 dense or CSR (a float32 chunk stays float32)."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+    X = np.asarray(X)
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+
+
+def as_vector(v, dtype=np.float64):
+    return None if v is None else np.asarray(v, dtype=dtype).reshape(-1)
+
+
+@dataclass(frozen=True)
+class FoldRule:
+    """How a chunk's rows get their folds: from a seeded hash of their global positions,
+    or of their ``groups`` labels (see :mod:`sparsefit.linear_model._folds`)."""
+
+    n_splits: int
+    seed: int
+    by_groups: bool
+
+    def ids(self, start, n, groups):
+        if self.by_groups:
+            return group_folds(groups, self.n_splits, self.seed)
+        return position_folds(start, start + n, self.n_splits, self.seed)
+
+
+def chunk_moments(X, y, sw, groups, index, start, folds=None, cols=None):
+    """The kernel of the one pass: this chunk's :class:`Moments` (a list, one per fold,
+    when ``folds`` is a :class:`FoldRule`), of the columns ``cols`` only when given."""
+    X, y, sw = as_block(X), as_vector(y), as_vector(sw)
+    g = None if groups is None else np.asarray(groups).reshape(-1)
+    if cols is not None:
+        X = X[:, cols]
+    check_chunk(index, start, X, y, sw, g)
+    if folds is None:
+        return Moments.from_arrays(X, y, sw)
+    ids = folds.ids(start, X.shape[0], g)
+    return [Moments.from_arrays(X[ids == k], y[ids == k], None if sw is None else
+                                sw[ids == k]) for k in range(folds.n_splits)]
+
+
+def combine_pair(a, b):
+    """Chan's pairwise combination, element by element for per-fold lists."""
+    if isinstance(a, list):
+        return [x.combine(z) for x, z in zip(a, b, strict=True)]
+    return a.combine(b)
+
+
+def tree_reduce(parts, combine=combine_pair):
+    """Delayed pairwise tree over ``parts`` (depth ``log2(len(parts))``)."""
+    parts = list(parts)
+    while len(parts) > 1:
+        parts = [dask.delayed(combine, pure=True)(parts[i], parts[i + 1])
+                 if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
+    return parts[0]
+
+
+def run(graph, label):
+    """Compute a delayed object on the active scheduler (a ``distributed.Client`` when one
+    exists), with a progress bar when ``dask.config`` key ``sparsefit.progress`` is true.
+    A worker lost for good (``KilledWorker``) or a cancelled computation is reported as
+    one error: no model is fitted from a partial pass."""
+    client = _client()
+    try:
+        if client is not None and dask.config.get("sparsefit.progress", False):
+            from distributed import progress
+
+            future = client.compute(graph)
+            progress(future)
+            return future.result()
+        return dask.compute(graph)[0]
+    except Exception as err:
+        if type(err).__name__ in ("KilledWorker", "CancelledError", "FutureCancelledError"):
+            raise RuntimeError(f"the distributed pass for {label} failed ({type(err).__name__}:"
+                               f" {err}); no model was fitted. Check the workers' memory "
+                               "and logs, then fit again.") from err
+        raise
+
+
+def _client():
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def moments_pass(data, folds=None, label="the moments", cols=None):
+    """:class:`Moments` of the whole data (or the list of per-fold moments) in one pass;
+    of the columns ``cols`` of ``X`` only, when given."""
+    offsets = data.row_offsets(need=folds is not None and not folds.by_groups)
+    parts = [dask.delayed(chunk_moments, pure=True)(
+        Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), folds, cols)
+        for i, (Xb, yb, wb, gb) in enumerate(data.blocks())]
+    return run(tree_reduce(parts), label)

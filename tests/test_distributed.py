@@ -1,0 +1,550 @@
+"""Estimators on dask input (issue 16): the same answers as in memory, one pass for least
+squares and its whole CV path, clear refusals. Tables come from the registries: a new
+estimator or penalty cannot go untested.
+
+References are the in-memory fits (certified by their duality gaps), solved to tol=1e-10.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn
+from sklearn.base import clone, is_classifier
+
+dask = pytest.importorskip("dask")
+pytest.importorskip("distributed")
+import dask.array as da
+from distributed import Client, LocalCluster
+
+from sparsefit import linear_model, penalties
+from sparsefit.datafits import Quadratic
+from sparsefit.distributed import DaskInputError, moments, supports
+from sparsefit.linear_model import (
+    ElasticNet,
+    ElasticNetCV,
+    GroupLasso,
+    HashKFold,
+    Lasso,
+    LassoCV,
+    LogisticRegression,
+    SparseLogisticRegression,
+)
+from sparsefit.penalties import (
+    L1,
+    L1L2,
+    L2,
+    MCP,
+    SCAD,
+    TV1D,
+    Box,
+    GroupL1,
+    LogSum,
+    Scaled,
+    SparseGroupL1,
+    WeightedL1,
+)
+from sparsefit.solvers import solve
+from tests.reliability.test_estimators import ESTIMATORS
+
+CHUNKS = (70, 30, 120, 80)  # unequal on purpose
+N, P = sum(CHUNKS), 6
+RTOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+def _data(classifier=False, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, P)) * rng.uniform(0.5, 2.0, P) + rng.uniform(-3, 3, P)
+    y = X @ np.array([1.0, -2.0, 0.0, 0.5, 0.0, 0.0]) + 0.5 * rng.standard_normal(N) + 2.0
+    if classifier:
+        y = (y > np.median(y)).astype(np.int64)
+    sw = rng.uniform(0.0, 2.0, N)
+    return X, y, sw
+
+
+def _dask(*arrays):
+    out = []
+    for a in arrays:
+        chunks = (CHUNKS,) + tuple((s,) for s in a.shape[1:])
+        out.append(da.from_array(a, chunks=chunks))
+    return out
+
+
+def _close(a, b, rtol=RTOL):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(float(np.max(np.abs(a), initial=0.0)), 1e-12)
+    return float(np.max(np.abs(a - b), initial=0.0)) <= rtol * scale
+
+
+# -- packaging --------------------------------------------------------------------------
+
+def test_import_sparsefit_does_not_import_dask():
+    code = ("import sys, numpy as np, sparsefit, sparsefit.linear_model as lm\n"
+            "lm.Lasso(alpha=0.1).fit(np.eye(3), [1.0, 2.0, 3.0])\n"
+            "assert 'dask' not in sys.modules, 'dask imported'\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+# -- every estimator of the registry: the same model, or a clear refusal ---------------
+
+# what does not take dask input today (each refusal is tested below): a change to this set
+# is a decision, not an accident
+REFUSED = {"FusedLasso", "PriorLasso", "PriorLassoCV", "RelaxedLassoCV",
+           "SparseLogisticRegressionCV"}
+
+
+def _tight(est):
+    params = est.get_params()
+    if "tol" in params:
+        est.set_params(tol=1e-10)
+    if "cv" in params:
+        est.set_params(cv=HashKFold(3, seed=1))
+    return est
+
+
+def test_refused_set_is_what_supports_says():
+    refused = {name for name, cls in linear_model.registry().items() if not supports(cls)}
+    assert refused == REFUSED
+
+
+@pytest.mark.parametrize("name", sorted(linear_model.registry()))
+def test_every_estimator_on_dask_equals_in_memory_or_is_refused(client, name):
+    est = _tight(clone(ESTIMATORS[name]))
+    X, y, sw = _data(is_classifier(est))
+    Xd, yd, swd = _dask(X, y, sw)
+    if name in REFUSED:
+        with pytest.raises(DaskInputError, match=f"^{name} .*(memory|dask)"):
+            clone(est).fit(Xd, yd)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # alpha=0 warnings, identical both ways
+        ref = clone(est).fit(X, y, sample_weight=sw)
+        got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert _close(np.atleast_1d(ref.intercept_), np.atleast_1d(got.intercept_),
+                  rtol=RTOL * 10)
+    assert got.n_features_in_ == P
+    for attr in ("alpha_", "l1_ratio_"):
+        if hasattr(ref, attr):
+            assert getattr(got, attr) == pytest.approx(getattr(ref, attr), rel=1e-9)
+    assert set(vars(ref)) == set(vars(got)), set(vars(ref)) ^ set(vars(got))
+
+
+# -- every penalty of the registry, through the solver, from the moments of one pass ----
+
+def _halves(n):
+    return [n // 2, n - n // 2]
+
+
+PENALTY_CASES = {
+    "L1": L1(0.05),
+    "L2": L2(0.05),
+    "L1L2": L1L2(0.04, 0.02),
+    "WeightedL1": WeightedL1(0.05, np.linspace(0.0, 2.0, P)),
+    "MCP": MCP(0.1, 3.0),
+    "SCAD": SCAD(0.1, 3.7),
+    "LogSum": LogSum(0.02, 0.5),
+    "GroupL1": GroupL1(0.1, _halves(P)),
+    "SparseGroupL1": SparseGroupL1(0.1, 0.5, _halves(P)),
+    "Box": Box(L1L2(0.04, 0.02), lower=-0.5, upper=np.linspace(0.0, 2.0, P)),
+    "Scaled": Scaled(SparseGroupL1(0.1, 0.4, _halves(P)), [1.5, 0.0]),
+    "TV1D": TV1D(0.1),
+}
+
+
+def test_penalty_table_covers_the_registry():
+    assert set(penalties.registry()) <= set(PENALTY_CASES), \
+        f"add {sorted(set(penalties.registry()) - set(PENALTY_CASES))} to PENALTY_CASES"
+
+
+@pytest.mark.parametrize("name", sorted(PENALTY_CASES))
+def test_every_penalty_from_the_moments_equals_the_rows(client, name):
+    X, y, sw = _data()
+    m = moments(*_dask(X, y, sw))
+    pen = PENALTY_CASES[name]
+    for fit_intercept in (True, False):
+        kw = dict(fit_intercept=fit_intercept, tol=1e-10, max_iter=500)
+        if not hasattr(pen, "numba_spec"):  # no compiled kernels: the same refusal
+            with pytest.raises(ValueError, match="FISTA"):
+                solve(m, None, Quadratic(), pen, **kw)
+            continue
+        ref = solve(X, y, Quadratic(), pen, sample_weight=sw, **kw)
+        got = solve(m, None, Quadratic(), pen, **kw)
+        assert _close(ref.coef, got.coef), (name, fit_intercept, ref.coef, got.coef)
+        assert got.intercept == pytest.approx(ref.intercept, rel=1e-6, abs=1e-9)
+        assert got.converged
+        if np.isfinite(ref.dual_gap):
+            assert got.dual_gap <= 1e-10
+
+
+def test_moments_combine_pairwise_without_raw_sums():
+    # columns whose mean dwarfs their spread: raw sums of squares keep no digits of it
+    rng = np.random.default_rng(0)
+    X = 1e8 + rng.standard_normal((400, 3))
+    y = X[:, 0] - 1e8 + 0.1 * rng.standard_normal(400)
+    m = moments(da.from_array(X, chunks=37), da.from_array(y, chunks=37))
+    Xc = X - X.mean(axis=0)
+    yc = y - y.mean()
+    # a chunk's mean is stored to float64's spacing at 1e8 (1.5e-8), so the combined
+    # co-moments are exact to about n * 1e-8 relative to sqrt(C_ii C_jj); raw sums of
+    # squares (4e18 per entry) would keep no digit of C (errors of order 1e3)
+    scale = np.sqrt(np.outer(np.diag(Xc.T @ Xc), np.diag(Xc.T @ Xc)))
+    assert np.max(np.abs(m.xx - Xc.T @ Xc) / scale) < 1e-7
+    assert np.max(np.abs(m.xy - Xc.T @ yc) / np.sqrt(np.diag(Xc.T @ Xc) * (yc @ yc))) < 1e-7
+    assert m.yy == pytest.approx(yc @ yc, rel=1e-7)
+
+
+# -- options, storage and input types -------------------------------------------------
+
+@pytest.mark.parametrize("params", [
+    dict(positive=True), dict(bounds=(-0.5, 0.8)),
+    dict(penalty_factor=[0.0, 1.0, 2.0, 1.0, 1.0, 0.5]), dict(fit_intercept=False)])
+def test_lasso_options_on_dask(client, params):
+    X, y, sw = _data()
+    Xd, yd, swd = _dask(X, y, sw)
+    est = Lasso(alpha=0.05, tol=1e-10, **params)
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert _close(ref.coef_, got.coef_)
+    assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
+
+
+def test_sparse_chunks(client):
+    rng = np.random.default_rng(1)
+    X = sp.random(N, 40, density=0.2, random_state=1, format="csr").toarray()
+    y = X[:, :3].sum(axis=1) + 0.1 * rng.standard_normal(N)
+    Xd = da.from_array(X, chunks=(CHUNKS, 40)).map_blocks(sp.csr_matrix)
+    yd = da.from_array(y, chunks=(CHUNKS,))
+    assert sp.issparse(Xd.blocks[0].compute())
+    ref = Lasso(alpha=0.01, tol=1e-10).fit(sp.csc_matrix(X), y)
+    got = Lasso(alpha=0.01, tol=1e-10).fit(Xd, yd)
+    assert _close(ref.coef_, got.coef_)
+    pred = got.predict(Xd)
+    assert isinstance(pred, da.Array)
+    assert np.allclose(pred.compute(), ref.predict(X))
+
+
+def test_dask_dataframe_input(client):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y, sw = _data()
+    cols = [f"f{j}" for j in range(P)]
+    df = pd.DataFrame(X, columns=cols).assign(target=y)
+    ddf = dd.from_pandas(df, npartitions=4)
+    ref = Lasso(alpha=0.05, tol=1e-10).fit(df[cols], y)
+    got = Lasso(alpha=0.05, tol=1e-10).fit(ddf[cols], ddf["target"])
+    assert _close(ref.coef_, got.coef_)
+    assert list(got.feature_names_in_) == cols
+    pred = got.predict(ddf[cols])
+    assert isinstance(pred, da.Array) and np.allclose(pred.compute(), ref.predict(df[cols]))
+    cv = LassoCV(cv=HashKFold(3, seed=2), alphas=5, tol=1e-10)
+    assert _close(clone(cv).fit(df[cols], y).coef_, clone(cv).fit(ddf[cols],
+                                                                   ddf["target"]).coef_)
+
+
+def test_float32_dask_input_gives_float32_coefficients(client):
+    X, y, _ = _data()
+    Xd, yd = _dask(X.astype(np.float32), y)
+    got = Lasso(alpha=0.05).fit(Xd, yd)
+    assert got.coef_.dtype == np.float32
+    assert _close(Lasso(alpha=0.05).fit(X.astype(np.float32), y).coef_, got.coef_, 1e-5)
+
+
+def test_predictions_are_dask_arrays(client):
+    X, y, _ = _data(classifier=True)
+    Xd, yd = _dask(X, y)
+    ref = SparseLogisticRegression(alpha=0.01, tol=1e-10).fit(X, y)
+    got = SparseLogisticRegression(alpha=0.01, tol=1e-10).fit(Xd, yd)
+    for method in ("predict", "decision_function", "predict_proba", "predict_log_proba"):
+        out = getattr(got, method)(Xd)
+        assert isinstance(out, da.Array), method
+        assert np.allclose(out.compute(), getattr(ref, method)(X), atol=1e-8), method
+
+
+def test_logistic_without_intercept_and_with_elastic_net(client):
+    X, y, sw = _data(classifier=True, seed=3)
+    Xd, yd, swd = _dask(X, y, sw)
+    for est in (SparseLogisticRegression(alpha=0.02, fit_intercept=False, tol=1e-10),
+                SparseLogisticRegression(alpha=0.01, l1_ratio=0.5, tol=1e-10)):
+        ref = clone(est).fit(X, y, sample_weight=sw)
+        got = clone(est).fit(Xd, yd, sample_weight=swd)
+        assert _close(ref.coef_, got.coef_) and got.converged_ and got.dual_gap_ <= 1e-10
+
+
+LOGISTIC_CASES = [  # (estimator, number of classes)
+    (SparseLogisticRegression(alpha=0.01, tol=1e-10), 3),
+    (SparseLogisticRegression(alpha=0.02, multiclass_penalty="group", tol=1e-10), 3),
+    (SparseLogisticRegression(alpha=0.01, l1_ratio=0.5, fit_intercept=False, tol=1e-10), 4),
+    (SparseLogisticRegression(alpha=0.01, class_weight="balanced", tol=1e-10), 2),
+    (SparseLogisticRegression(alpha=0.01, class_weight={0: 2.0, 2: 0.5}, tol=1e-10), 3),
+    (LogisticRegression(penalty="l1", C=0.5, tol=1e-10), 3),
+    (LogisticRegression(C=0.1, l1_ratio=0.3, class_weight="balanced", tol=1e-10), 2),
+]
+
+
+@pytest.mark.parametrize("case", range(len(LOGISTIC_CASES)))
+def test_logistic_binary_and_multinomial_on_dask(client, case):
+    est, n_classes = LOGISTIC_CASES[case]
+    X, y, sw = _data(classifier=True, seed=case)
+    if n_classes > 2:  # labels from quantiles of a linear score: every class present
+        score = X @ np.array([1.0, -1.0, 0.5, 0.0, 0.0, 0.2])
+        y = np.searchsorted(np.quantile(score, np.linspace(0, 1, n_classes + 1)[1:-1]),
+                            score)
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    got = clone(est).fit(*_dask(X, y, sw)[:2], sample_weight=_dask(sw)[0])
+    assert got.coef_.shape == ref.coef_.shape == (1 if n_classes == 2 else n_classes, P)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert _close(ref.intercept_, got.intercept_, rtol=1e-5)
+    assert got.converged_ and np.array_equal(got.classes_, ref.classes_)
+    if hasattr(ref, "alpha_"):
+        assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
+
+
+# -- cross-validation: the folds and the whole path in one pass ------------------------
+
+def test_cv_on_dask_equals_hashkfold_in_memory(client):
+    X, y, sw = _data()
+    Xd, yd, swd = _dask(X, y, sw)
+    est = ElasticNetCV(l1_ratio=[0.5, 1.0], alphas=8, cv=HashKFold(4, seed=7), tol=1e-10)
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert np.allclose(ref.alphas_, got.alphas_, rtol=1e-9)
+    assert np.allclose(ref.mse_path_, got.mse_path_, rtol=1e-6)
+    assert (got.alpha_, got.l1_ratio_) == pytest.approx((ref.alpha_, ref.l1_ratio_))
+    assert _close(ref.coef_, got.coef_)
+
+
+def test_cv_folds_from_groups(client):
+    X, y, _ = _data()
+    groups = np.repeat(np.arange(N // 10), 10)
+    Xd, yd, gd = _dask(X, y, groups)
+    est = LassoCV(alphas=6, cv=HashKFold(3, seed=5), tol=1e-10)
+    with sklearn.config_context(enable_metadata_routing=True):  # groups in memory: routed
+        ref = clone(est).fit(X, y, groups=groups)
+    got = clone(est).fit(Xd, yd, groups=gd)
+    assert np.allclose(ref.mse_path_, got.mse_path_, rtol=1e-6)
+    assert _close(ref.coef_, got.coef_)
+
+
+def test_whole_cv_path_costs_one_pass_over_the_data(client, monkeypatch, tmp_path):
+    import uuid
+
+    import sparsefit.distributed._pass as passes
+
+    def load(block, block_info=None):  # every read of a chunk of X or y, as a file: the
+        if block_info is not None:     # function runs pickled on the workers
+            loc = block_info[None]["chunk-location"][0]
+            (tmp_path / f"{loc}-{uuid.uuid4().hex}").touch()
+        return block
+
+    X, y, _ = _data()
+    Xd = da.from_array(X, chunks=(CHUNKS, P)).map_blocks(load, dtype=X.dtype)
+    yd = da.from_array(y, chunks=(CHUNKS,)).map_blocks(load, dtype=y.dtype)
+    computes = []
+    real_run = passes.run
+    monkeypatch.setattr(passes, "run", lambda g, label: computes.append(label) or real_run(
+        g, label))
+    est = ElasticNetCV(l1_ratio=[0.5, 1.0], alphas=20, cv=5).fit(Xd, yd)
+    assert len(computes) == 1
+    loads = [int(f.name.split("-")[0]) for f in tmp_path.iterdir()]
+    assert sorted(loads) == sorted(2 * list(range(len(CHUNKS))))  # each chunk of X, y once
+    assert est.mse_path_.shape == (2, 20, 5)
+
+
+def test_cv_splitter_needing_rows_is_refused(client):
+    from sklearn.model_selection import KFold
+
+    X, y, _ = _data()
+    with pytest.raises(DaskInputError, match="cv=KFold.*HashKFold"):
+        LassoCV(cv=KFold(3)).fit(*_dask(X, y))
+
+
+# -- bad input: refused, naming the argument or the chunk ------------------------------
+
+def test_nan_in_one_chunk_is_refused_naming_it(client):
+    X, y, _ = _data()
+    X[CHUNKS[0] + CHUNKS[1] + 5, 2] = np.nan  # in chunk 2
+    with pytest.raises(ValueError, match=r"NaN or infinity in chunk 2 \(rows 100\.\.219\)"):
+        Lasso(alpha=0.1).fit(*_dask(X, y))
+    y2 = _data()[1]
+    y2[3] = np.inf
+    with pytest.raises(ValueError, match="Input y contains NaN or infinity in chunk 0"):
+        Lasso(alpha=0.1).fit(*_dask(_data()[0], y2))
+
+
+def test_bad_shapes_and_weights_are_refused(client):
+    X, y, sw = _data()
+    Xd, yd, swd = _dask(X, y, sw)
+    with pytest.raises(ValueError, match="X has 300 rows but y has 299"):
+        Lasso().fit(Xd, da.from_array(y[:-1], chunks=100))
+    sw[150] = -1.0
+    with pytest.raises(ValueError, match="sample_weight has negative values in chunk 2"):
+        Lasso().fit(Xd, yd, sample_weight=_dask(sw)[0])
+    with pytest.raises(ValueError, match="X must be a dask array or dask DataFrame"):
+        Lasso().fit(X, yd)
+
+
+def test_feature_limit_is_refused_with_advice(client):
+    X, y, _ = _data()
+    with dask.config.set({"sparsefit.gram_max_features": 4}):
+        with pytest.raises(ValueError, match=r"p=6 features, more than the 4 .*in memory"):
+            GroupLasso(alpha=0.1, groups=2).fit(*_dask(X, y))
+
+
+# -- wide problems: beyond the feature limit, screened working sets + a KKT pass ---------
+
+WIDE_P, WIDE_LIMIT = 40, 12  # the limit lowered through dask.config: the route at small scale
+
+WIDE_CASES = {
+    "lasso": Lasso(alpha=0.08),
+    "elastic net": ElasticNet(alpha=0.1, l1_ratio=0.5),
+    "penalty_factor with a free feature": Lasso(alpha=0.08, penalty_factor=np.r_[
+        0.0, np.linspace(0.5, 2.0, WIDE_P - 1)]),
+    "positive": Lasso(alpha=0.12, positive=True),
+    "bounds": ElasticNet(alpha=0.15, l1_ratio=0.8, bounds=(-1.0, 1.2)),
+    "no intercept": Lasso(alpha=0.15, fit_intercept=False),
+    "sparse chunks": Lasso(alpha=0.01),
+}
+
+
+def _wide_data(sparse=False, seed=0):
+    rng = np.random.default_rng(seed)
+    if sparse:
+        X = sp.random(N, WIDE_P, density=0.15, random_state=seed, format="csr").toarray()
+    else:
+        X = rng.standard_normal((N, WIDE_P)) + rng.uniform(-2, 2, WIDE_P)
+    beta = np.zeros(WIDE_P)
+    beta[[1, 7, 22, 35]] = [1.0, -2.0, 0.7, 1.5]
+    return X, X @ beta + 0.3 * rng.standard_normal(N) + 1.0, rng.uniform(0.0, 2.0, N)
+
+
+@pytest.mark.parametrize("name", sorted(WIDE_CASES))
+def test_wide_route_equals_in_memory(client, monkeypatch, name):
+    import sparsefit.distributed._wide as wide
+
+    sparse = name == "sparse chunks"
+    X, y, sw = _wide_data(sparse)
+    Xd, yd, swd = _dask(X, y, sw)
+    if sparse:
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    widths = []  # the columns of every moments pass: never all of X
+    real = wide.moments_pass
+    monkeypatch.setattr(wide, "moments_pass", lambda data, **kw: widths.append(
+        kw["cols"].size) or real(data, **kw))
+    est = clone(WIDE_CASES[name]).set_params(tol=1e-10)
+    ref = clone(est).fit(sp.csc_matrix(X) if sparse else X, y, sample_weight=sw)
+    assert 0 < np.count_nonzero(ref.coef_) < WIDE_LIMIT  # a support the route can hold
+    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}):
+        got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert widths and max(widths) <= WIDE_LIMIT
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
+    assert got.converged_ and got.dual_gap_ <= 1e-10
+
+
+def test_wide_route_refuses_a_support_beyond_the_limit(client):
+    X, y, _ = _wide_data()
+    with dask.config.set({"sparsefit.gram_max_features": 3}), \
+            pytest.raises(ValueError, match="more than sparsefit.gram_max_features=3; raise "
+                          "alpha"):
+        Lasso(alpha=0.01).fit(*_dask(X, y))
+
+
+def test_inputs_are_not_modified(client):
+    X, y, sw = _data()
+    copies = (X.copy(), y.copy(), sw.copy())
+    Lasso(alpha=0.05).fit(*_dask(X, y), sample_weight=sw)
+    for a, b in zip((X, y, sw), copies):
+        assert np.array_equal(a, b)
+
+
+# -- the command line: sparsefit fit 'data/*.parquet' --engine dask ---------------------
+
+def test_cli_fit_parquet_folder_with_dask(client, tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from sparsefit import cli, tabular
+
+    X, y, _ = _data()
+    cols = [f"x{j}" for j in range(P)]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for k, (a, b) in enumerate(zip(np.cumsum((0,) + CHUNKS[:-1]), np.cumsum(CHUNKS))):
+        pd.DataFrame(X[a:b], columns=cols).assign(y=y[a:b]).to_parquet(
+            folder / f"part{k}.parquet")
+    out = tmp_path / "stdout.txt"
+    with open(out, "w") as fh:
+        code = cli.cmd_fit(cli.build_parser().parse_args([
+            "fit", str(folder / "*.parquet"), "--target", "y", "--engine", "dask",
+            "--scheduler", client.scheduler.address, "--cv", "3", "--n-alphas", "8",
+            "--selection", "min", "--no-progress", "--out", str(tmp_path / "report"),
+            "--save", str(tmp_path / "model")]), out=fh)
+    text = out.read_text()
+    assert code == 0, text
+    assert "dashboard:" in text and "features selected" in text
+    params, arrays = tabular.load_fitted(str(tmp_path / "model"))
+    # the saved model is the lasso at the selected alpha on the standardized columns
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    ref = Lasso(alpha=params["alpha"], tol=1e-10).fit(Xs, y)
+    assert _close(ref.coef_, arrays["coef"][0], rtol=1e-4)
+    assert np.allclose(arrays["mean"], X.mean(axis=0)) and np.allclose(arrays["scale"],
+                                                                        X.std(axis=0))
+
+
+def test_cli_dask_engine_refuses_what_it_cannot_do(tmp_path, capsys):
+    from sparsefit import cli
+
+    code = cli.main(["fit", str(tmp_path / "*.parquet"), "--target", "y", "--engine", "dask",
+                     "--task", "binary", "--out", str(tmp_path / "r")])
+    assert code != 0 and "--engine local for classification" in capsys.readouterr().err
+    code = cli.main(["fit", str(tmp_path / "x.csv"), "--target", "y", "--scheduler",
+                     "tcp://127.0.0.1:1", "--out", str(tmp_path / "r")])
+    assert code != 0 and "--scheduler needs --engine dask" in capsys.readouterr().err
+
+
+# -- a worker lost mid-fit: retried, or a clear error, never a wrong model --------------
+
+def test_worker_killed_mid_fit_is_retried_or_fails_clearly(tmp_path):
+    X, y, _ = _data()
+    marker = str(tmp_path / "killed-once")
+
+    def die_once(block, block_info=None):  # the first read of chunk 1 kills its worker
+        if block_info[None]["chunk-location"][0] == 1 and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+        return block
+
+    def die_always(block, block_info=None):
+        if block_info[None]["chunk-location"][0] == 1:
+            os._exit(1)
+        return block
+
+    ref = Lasso(alpha=0.05, tol=1e-10).fit(X, y)
+    yd = da.from_array(y, chunks=(CHUNKS,))
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                         dashboard_address=None) as cluster, Client(cluster):
+        Xd = da.from_array(X, chunks=(CHUNKS, P)).map_blocks(die_once, dtype=X.dtype)
+        got = Lasso(alpha=0.05, tol=1e-10).fit(Xd, yd)
+        assert os.path.exists(marker)  # a worker did die
+        assert _close(ref.coef_, got.coef_)
+        Xd = da.from_array(X, chunks=(CHUNKS, P)).map_blocks(die_always, dtype=X.dtype)
+        est = Lasso(alpha=0.05)
+        with pytest.raises(RuntimeError, match="failed .*no model was fitted"):
+            est.fit(Xd, yd)
+        assert not hasattr(est, "coef_")
