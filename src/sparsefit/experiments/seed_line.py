@@ -65,18 +65,29 @@ import math
 
 import numpy as np
 
-__all__ = ["make_data", "make_net", "run", "total_errors", "train"]
+__all__ = ["is_flat", "make_data", "make_net", "run", "total_errors", "train"]
 
 SLOPE, INTERCEPT = 0.5, 0.2
+# the seed's picture at the seed's settings (lambda 0.3, SGD lr 0.01, batch 1, absolute
+# error): the data scale and network found by the scan in the module documentation
+SCALE = 10.0
+ACTIVATION = "relu"
+INIT = "keras"
 
 
-def make_data(n=40, n_outliers=4, noise=0.1, seed=0):
-    """Noisy points on ``y = 0.5 x + 0.2`` with outliers.
+def make_data(n=40, n_outliers=4, noise=0.1, seed=0, scale=1.0):
+    """Noisy points on ``y = 0.5 x + 0.2`` with outliers, in units of ``scale``.
+
+    ``scale`` multiplies everything: ``x`` is evenly spaced in ``[-scale, scale]``, the
+    line is ``y = 0.5 x + 0.2 scale``, the noise has sd ``noise * scale`` and the outliers
+    move by ``(2 to 3) * scale``: the same picture in other units. The penalty and the
+    learning rate do not change with the units, so ``scale`` decides how strong a fixed
+    lambda is against the data.
 
     Returns
     -------
     dict with ``x``, ``y``, ``y_line`` (noise-free), ``outliers`` (indices), float64
-    arrays of shape ``(n,)``.
+    arrays of shape ``(n,)``; ``slope``, ``intercept`` and ``scale``.
 
     Examples
     --------
@@ -89,27 +100,39 @@ def make_data(n=40, n_outliers=4, noise=0.1, seed=0):
                          f"n_outliers={n_outliers}")
     if not (math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
     rng = np.random.default_rng(seed)
     x = np.linspace(-1.0, 1.0, n)
     y_line = SLOPE * x + INTERCEPT
     y = y_line + noise * rng.standard_normal(n)
     out = np.sort(rng.choice(n, size=n_outliers, replace=False))
     y[out] += rng.choice([-1.0, 1.0], size=n_outliers) * rng.uniform(2.0, 3.0, n_outliers)
-    return {"x": x, "y": y, "y_line": y_line, "outliers": out}
+    return {"x": scale * x, "y": scale * y, "y_line": scale * y_line, "outliers": out,
+            "slope": SLOPE, "intercept": INTERCEPT * scale, "scale": float(scale)}
 
 
-def make_net(seed=0, sizes=(1, 10, 10, 10, 1), activation="tanh"):
-    """The 1-10-10-10-1 network (torch), tanh between layers, PyTorch's default init."""
+def make_net(seed=0, sizes=(1, 10, 10, 10, 1), activation="tanh", init="torch"):
+    """The 1-10-10-10-1 network (torch, float64), ``activation`` between layers.
+
+    ``init="torch"`` is PyTorch's default initialization; ``init="keras"`` is Keras'
+    default for ``Dense`` (Glorot-uniform kernels, zero biases), the seed's.
+    """
     import torch
     from torch import nn
 
     acts = {"tanh": nn.Tanh, "relu": nn.ReLU}
     if activation not in acts:
         raise ValueError(f"activation must be 'tanh' or 'relu', got {activation!r}")
+    if init not in ("torch", "keras"):
+        raise ValueError(f"init must be 'torch' or 'keras', got {init!r}")
     torch.manual_seed(seed)
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
+        if init == "keras":
+            nn.init.xavier_uniform_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
         if i < len(sizes) - 2:
             layers.append(acts[activation]())
     return nn.Sequential(*layers).double()
@@ -120,8 +143,12 @@ def _kernels(net):
     return [m.weight for m in net if isinstance(m, torch.nn.Linear)]
 
 
-def train(net, data, *, variant="l1_prox", lam=0.3, lr=0.01, epochs=100, seed=0):
-    """Train in place with SGD, batch size 1; see the module documentation for variants.
+LOSSES = ("abs", "squared")
+
+
+def train(net, data, *, variant="l1_prox", lam=0.3, lr=0.01, epochs=100, seed=0,
+          loss="abs"):
+    r"""Train in place with SGD, batch size 1; see the module documentation for variants.
 
     The loop is plain NumPy backpropagation on the network's weights (float64), written
     back into ``net`` at the end: at batch size 1 on a 1-10-10-10-1 network, PyTorch's
@@ -139,6 +166,9 @@ def train(net, data, *, variant="l1_prox", lam=0.3, lr=0.01, epochs=100, seed=0)
     epochs : int
     seed : int
         Seed of the sample order.
+    loss : {"abs", "squared"}, default="abs"
+        The error of one sample: :math:`|f(x_i) - y_i|` (the seed's, gradient
+        :math:`\mathrm{sign}(f(x_i) - y_i)`) or :math:`(f(x_i) - y_i)^2`.
 
     Returns
     -------
@@ -156,6 +186,9 @@ def train(net, data, *, variant="l1_prox", lam=0.3, lr=0.01, epochs=100, seed=0)
         raise ValueError(f"variant must be 'l1', 'l2', 'l1_prox' or 'none', got {variant!r}")
     if not (lam >= 0 and lr > 0 and math.isfinite(lam) and math.isfinite(lr)):
         raise ValueError(f"need lam >= 0 and lr > 0, got lam={lam}, lr={lr}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be 'abs' or 'squared', got {loss!r}")
+    squared = loss == "squared"
     lins = [m for m in net if isinstance(m, torch.nn.Linear)]
     acts = [m for m in net if not isinstance(m, torch.nn.Linear)]
     if len(acts) != len(lins) - 1 or not all(isinstance(a, (torch.nn.Tanh, torch.nn.ReLU))
@@ -174,7 +207,7 @@ def train(net, data, *, variant="l1_prox", lam=0.3, lr=0.01, epochs=100, seed=0)
                 z = W[k] @ a[-1] + b[k]
                 zs.append(z)
                 a.append(z if k == L - 1 else (np.maximum(z, 0) if relu else np.tanh(z)))
-            d = 2.0 * (a[-1] - y[i])
+            d = 2.0 * (a[-1] - y[i]) if squared else np.sign(a[-1] - y[i])
             for k in range(L - 1, -1, -1):
                 gW, gb = np.outer(d, a[k]), d
                 if k > 0:
@@ -209,6 +242,20 @@ def total_errors(net, data):
             "line_abs_error": float(np.abs(f - data["y_line"]).sum())}
 
 
+def is_flat(curve, data, tol=0.05):
+    """Whether a fitted function is a flat line: its range over the data's ``x`` is below
+    ``tol`` times the range of the noise-free line there.
+
+    Examples
+    --------
+    >>> d = make_data(n=5)
+    >>> is_flat(0 * d["x"] + 0.3, d), is_flat(d["y_line"], d)
+    (True, False)
+    """
+    line = np.ptp(data["y_line"])
+    return bool(np.ptp(np.asarray(curve, dtype=float)) < tol * line)
+
+
 def _describe(net):
     import torch
     lins = [m for m in net if isinstance(m, torch.nn.Linear)]
@@ -220,7 +267,8 @@ def _describe(net):
 
 
 def run(quick=False, runs=None, epochs=None, lam=0.3, lr=0.01, seed=0, activation="tanh",
-        variants=("l1", "l2", "l1_prox"), on_run=None):
+        variants=("l1", "l2", "l1_prox"), on_run=None, scale=1.0, loss="abs", n=40,
+        init="torch"):
     """The whole experiment; returns plain data (nothing is printed).
 
     Parameters
@@ -237,6 +285,14 @@ def run(quick=False, runs=None, epochs=None, lam=0.3, lr=0.01, seed=0, activatio
     variants : tuple of {"none", "l1", "l2", "l1_prox"}
     on_run : callable, optional
         ``on_run(variant, run)`` after each run (progress display).
+    scale : float, default=1.0
+        The units of the data (:func:`make_data`).
+    loss : {"abs", "squared"}, default="abs"
+        The training error (:func:`train`); the reported errors are always all three.
+    n : int, default=40
+        Points on the line.
+    init : {"torch", "keras"}, default="torch"
+        The networks' initialization (:func:`make_net`).
 
     Returns
     -------
@@ -270,16 +326,16 @@ def run(quick=False, runs=None, epochs=None, lam=0.3, lr=0.01, seed=0, activatio
     bad = set(variants) - {"none", "l1", "l2", "l1_prox"}
     if bad:
         raise ValueError(f"unknown variants {sorted(bad)}")
-    data = make_data(seed=seed)
-    data["grid"] = np.linspace(-1.0, 1.0, 101)
+    data = make_data(n=n, seed=seed, scale=scale)
+    data["grid"] = np.linspace(-1.0, 1.0, 101) * data["scale"]
     xs = torch.as_tensor(data["x"], dtype=torch.float64)[:, None]
     grid = torch.as_tensor(data["grid"], dtype=torch.float64)[:, None]
     results = {v: [] for v in variants}
     for variant in variants:
         for r in range(runs):
-            net = make_net(seed + r, activation=activation)
+            net = make_net(seed + r, activation=activation, init=init)
             train(net, data, variant=variant, lam=lam, lr=lr, epochs=epochs,
-                  seed=seed + 1000 + r)
+                  seed=seed + 1000 + r, loss=loss)
             row = {"run": r, **total_errors(net, data), **_describe(net)}
             with torch.no_grad():
                 row["curve"] = net.eval()(grid).numpy().ravel()
@@ -299,12 +355,12 @@ def run(quick=False, runs=None, epochs=None, lam=0.3, lr=0.01, seed=0, activatio
                           "threshold_change": change,
                           "after_shrink": total_errors(small, data)}
                 again = train(_clone(small), data, variant="none", lr=lr, epochs=epochs,
-                              seed=seed + 2000 + r)
+                              seed=seed + 2000 + r, loss=loss)
                 shrunk["retrain"] = total_errors(again, data)
                 fresh = make_net(seed + 3000 + r, sizes=tuple(shrunk["widths"]),
-                                 activation=activation)
+                                 activation=activation, init=init)
                 train(fresh, data, variant="none", lr=lr, epochs=epochs,
-                      seed=seed + 2000 + r)
+                      seed=seed + 2000 + r, loss=loss)
                 shrunk["retrain_fresh"] = total_errors(fresh, data)
                 row["shrunk"] = shrunk
             results[variant].append(row)
@@ -321,7 +377,8 @@ def run(quick=False, runs=None, epochs=None, lam=0.3, lr=0.01, seed=0, activatio
                     [row["shrunk"][stage]["total_abs_error"] for row in rows]))
         summary[v] = s
     return {"config": {"runs": runs, "epochs": epochs, "lam": lam, "lr": lr, "seed": seed,
-                       "activation": activation, "batch_size": 1, "sizes": [1, 10, 10, 10, 1]},
+                       "activation": activation, "batch_size": 1, "sizes": [1, 10, 10, 10, 1],
+                       "scale": data["scale"], "loss": loss, "n": n, "init": init},
             "data": data, "results": results, "summary": summary}
 
 
