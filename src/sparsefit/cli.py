@@ -310,12 +310,19 @@ def cmd_compare(args, out=None):
     runs, epochs = (2, 30) if args.quick else (args.runs, args.epochs)
     if runs < 1 or epochs < 1 or not 0 <= args.lam < float("inf"):
         return _fail("compare", "--runs and --epochs must be >= 1, --lam finite and >= 0")
+    if args.scale is None:  # the report states the scale it used
+        from .experiments.seed_line import SCALE
+
+        args.scale = SCALE
+    if not 0 < args.scale < float("inf"):
+        return _fail("compare", f"--scale must be a finite number > 0, got {args.scale}")
     problem = _check_out(args.out, args.seed)
     if problem:
         return _fail("compare", problem)
     existed = _replaced_note(args.out, "compare")
     result = run_compare(args.out, lam=args.lam, runs=runs, epochs=epochs, seed=args.seed,
-                         stream=out, progress=not args.no_progress)
+                         scale=args.scale, stream=out, progress=not args.no_progress,
+                         command=command_line(args))
     if existed:
         print(f"(This replaced the compare report that was in {args.out}.)", file=out)
     if args.open:
@@ -385,6 +392,9 @@ def build_parser():
                                      "the loss and proximal L1; errors per run, fitted lines, "
                                      "weights, and the L1 networks shrunk and retrained.")
     cmp.add_argument("--lam", type=float, default=0.3, help="penalty strength (default 0.3)")
+    cmp.add_argument("--scale", type=float, default=None,
+                     help="units of the data: x in [-scale, scale] (default: the scale at "
+                          "which the seed's settings give its picture)")
     cmp.add_argument("--runs", type=int, default=5)
     cmp.add_argument("--epochs", type=int, default=300)
     cmp.add_argument("--seed", type=int, default=0)

@@ -237,6 +237,22 @@ def weight_norm(arrays, linthresh=None):
     return SymLogNorm(linthresh=lt, linscale=0.25, vmin=-vmax, vmax=vmax, base=10)
 
 
+def _tidy_bar(bar):
+    """Short tick labels on a weight colour bar (``0.24``, ``-2.4e-03``), no minor ticks."""
+    from matplotlib.ticker import FuncFormatter
+
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:.2g}"))
+    bar.ax.minorticks_off()
+
+
+def _norm_ticks(norm):
+    """Colour-bar ticks of :func:`weight_norm`: 0 and +-vmax / 10^k down to the linear
+    range (the default ticks crowd and overlap around zero)."""
+    vmax = float(norm.vmax)
+    mags = [vmax * 10.0 ** -k for k in range(4) if vmax * 10.0 ** -k >= norm.linthresh * 0.99]
+    return sorted([-m for m in mags] + [0.0] + mags)
+
+
 def plot_weight_heatmaps(kernels, *, title="Weights (exact zeros in black)", axis_labels=None,
                          linthresh=None):
     """Side-by-side pictures of each layer's kernel, one row per method, one colour scale.
@@ -294,7 +310,8 @@ def plot_weight_heatmaps(kernels, *, title="Weights (exact zeros in black)", axi
                 axis.set_major_locator(MaxNLocator(nbins=5, integer=True))
             ax.tick_params(labelsize=7)
     if img is not None:
-        bar = fig.colorbar(img, ax=axes, shrink=0.9, aspect=40)
+        bar = fig.colorbar(img, ax=axes, shrink=0.9, aspect=40, ticks=_norm_ticks(norm))
+        _tidy_bar(bar)
         bar.set_label("weight (one scale for all panels; symmetric log; black = exactly 0)",
                       fontsize=8)
         bar.ax.tick_params(labelsize=7)
@@ -347,7 +364,8 @@ def plot_input_images(weights, shape, *, names=None, title="Weights as images",
         ax.set_title(names[k] if names is not None else f"{k}", fontsize=8, **USER_TEXT)
         ax.set_xticks([])
         ax.set_yticks([])
-    bar = fig.colorbar(img, ax=axes, shrink=0.9)
+    bar = fig.colorbar(img, ax=axes, shrink=0.9, ticks=_norm_ticks(norm))
+    _tidy_bar(bar)
     bar.set_label("coefficient (black = exactly 0)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     fig.suptitle(title)
