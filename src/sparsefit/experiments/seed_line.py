@@ -58,6 +58,11 @@ Scan, 3 runs x 100 epochs, total |error| of each run against the best constant's
   11-13 of 220 weights (proximal), connected as 1-2-2-2-1 in every run, L2 keeps all 220
   with 85-130 of them below 1e-3, total errors 360-420 (the best constant: 573).
 
+With the report's 5 runs x 300 epochs at scale 30, run 3 (seed 2) still ends flat for
+both L1 variants (4 of 5 fit; the proximal L1 keeps 0-17 of 220 weights, connected as
+1-2-2-2-1, 1-1-1-1-1 or 1-2-1-1-1); ``sparsefit compare`` says so in its summary.
+Scales between 30 and 100 were not scanned.
+
 So :data:`SCALE` = 30 with ReLU and Keras' init (:data:`ACTIVATION`, :data:`INIT`) is
 where ``sparsefit compare`` runs the seed's settings. The seed's own total errors (22.7,
 41.6, 4.8, 24.0, 7.3 for L1; 7.6-25.2 after shrinking) came from data we do not have, so
