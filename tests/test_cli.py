@@ -79,6 +79,7 @@ def test_compare_quick_writes_tables_and_report(tmp_path):
         assert label in text
     page = (tmp_path / "compare.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page
+    assert "--lam 0.01" in page
 
 
 def test_compare_refuses_bad_counts(capsys):

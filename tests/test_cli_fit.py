@@ -230,7 +230,7 @@ def test_a_column_named_like_mathtext_is_shown_as_written(tmp_path):
     fig = plot_path(np.array([1.0, 0.1]), np.array([[0.0, 0.0], [1.0, 2.0]]), names[:2])
     fig.savefig(io.BytesIO(), format="png")  # draws: mathtext would fail on "\foo"
     labels = [t.get_text() for t in fig.axes[0].texts]
-    assert labels == names[:2]
+    assert sorted(labels) == sorted(names[:2])  # the largest trace first
 
 
 def test_the_model_is_saved_before_the_report(diabetes_csv, tmp_path, monkeypatch):
@@ -281,3 +281,119 @@ def test_a_number_target_stored_as_text_is_a_regression():
     assert not pd.api.types.is_numeric_dtype(df["y"])
     model = tabular.fit_table(df, "y", cv=3, n_alphas=5)
     assert model["task"] == "regression" and model["coef"][0, 0] > 1
+
+
+# --- the fit report's quality numbers, groups and summary (issue 18) -------------------------
+
+def test_fit_report_states_cv_score_held_out_score_and_summary(diabetes_csv, tmp_path):
+    from .report_checks import check_structure
+
+    code, text = _run(["fit", str(diabetes_csv), "--target", "target", "--cv", "3",
+                       "--n-alphas", "12", "--test-size", "0.25", "--out", str(tmp_path),
+                       "--no-progress"])
+    assert code == 0, text
+    df = pd.read_csv(diabetes_csv)
+    model = tabular.fit_table(df, "target", cv=3, n_alphas=12, test_size=0.25)
+    mean, se = model["cv_at_alpha"]
+    k = list(model["alphas"]).index(model["alpha"])
+    assert (mean, se) == (model["cv_mean"][k], model["cv_se"][k]) and se > 0
+    held = model["held_out"]
+    assert held["n_rows"] == -(-len(df) // 4) and model["n_rows"] == len(df) - held["n_rows"]
+    # the held-out score is the fitted model's on rows it never saw
+    from sklearn.model_selection import train_test_split
+
+    _, test_rows = train_test_split(np.arange(len(df)), test_size=0.25, random_state=0)
+    X = df.drop(columns="target").to_numpy()[test_rows]
+    pred = ((X - model["mean"]) / model["scale"]) @ model["coef"][0] + model["intercept"][0]
+    y = df["target"].to_numpy()[test_rows]
+    assert held["mse"] == pytest.approx(np.mean((pred - y) ** 2))
+    assert held["r2"] == pytest.approx(1 - held["mse"] / np.var(y)) and 0.2 < held["r2"] < 1
+    page, paras = check_structure(tmp_path, "fit-report.html", command="sparsefit fit")
+    assert f"at the chosen alpha {model['alpha']:.4g}: {mean:.4g} (standard error {se:.2g}" \
+        in paras[1]
+    assert f"R^2 {held['r2']:.3f}" in paras[2] and f"{held['n_rows']} rows" in paras[2]
+    assert f"keeps {len(tabular.selected_features(model))} of 10 features" in paras[0]
+    assert "--test-size 0.25" in page and "--cv 3" in page
+
+
+def test_fit_without_test_size_has_no_held_out_score(diabetes_csv, tmp_path):
+    code, text = _run(["fit", str(diabetes_csv), "--target", "target", "--cv", "3",
+                       "--n-alphas", "8", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0 and "CV mean squared error at the chosen alpha" in text
+    assert "Held-out" not in text
+
+
+@pytest.mark.parametrize("share", ["0", "1", "1.5"])
+def test_fit_refuses_a_bad_test_size(diabetes_csv, tmp_path, capsys, share):
+    assert cli.main(["fit", str(diabetes_csv), "--target", "target", "--out",
+                     str(tmp_path), "--test-size", share, "--no-progress"]) == 2
+    assert "--test-size" in capsys.readouterr().err
+
+
+def test_grouped_path_is_coloured_by_group(diabetes_csv, tmp_path):
+    import json
+
+    groups = tmp_path / "g.json"
+    groups.write_text(json.dumps({"body": ["age", "sex", "bmi"],
+                                  "blood": ["bp", "s1", "s2", "s3", "s4", "s5", "s6"]}))
+    model = tabular.fit_table(pd.read_csv(diabetes_csv), "target", cv=3, n_alphas=8,
+                              penalty="group_lasso", groups=str(groups))
+    assert model["feature_groups"] == ["body"] * 3 + ["blood"] * 7
+    from sparsefit.plot import plot_path
+
+    fig = plot_path(model["alphas"], model["path"], model["feature_names"],
+                    groups=model["feature_groups"])
+    ax = fig.axes[0]
+    colours = {tuple(line.get_color()) if not isinstance(line.get_color(), str)
+               else line.get_color() for line in ax.lines[:3]}
+    assert len(colours) == 1  # one group, one colour
+    assert ax.lines[0].get_color() != ax.lines[3].get_color()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "group body (3 features)" in legend and "group blood (7 features)" in legend
+
+
+def test_digits_coefficients_are_drawn_as_8x8_images(tmp_path):
+    from sklearn.datasets import load_digits
+
+    frame = load_digits(as_frame=True).frame
+    path = tmp_path / "digits.csv"
+    frame[frame["target"] < 3].to_csv(path, index=False)
+    code, text = _run(["fit", str(path), "--target", "target", "--cv", "3", "--n-alphas",
+                       "6", "--out", str(tmp_path / "r"), "--no-progress"])
+    assert code == 0, text
+    assert (tmp_path / "r" / "fit_coef_images.png").exists()
+    page = (tmp_path / "r" / "fit-report.html").read_text()
+    assert "The coefficients as images" in page and page.count("<img ") == 3
+
+
+def test_fit_path_labels_the_top_features_and_lists_the_rest(diabetes_csv, tmp_path):
+    from sparsefit.plot import path_labels, plot_path
+
+    model = tabular.fit_table(pd.read_csv(diabetes_csv), "target", cv=3, n_alphas=10)
+    fig = plot_path(model["alphas"], model["path"], model["feature_names"], top=4)
+    texts = [t for t in fig.axes[0].texts]
+    labelled, rest = path_labels(model["path"], model["feature_names"], top=4)
+    assert [t.get_text() for t in texts] == [model["feature_names"][j] for j in labelled]
+    # the labels do not overlap
+    fig.canvas.draw()
+    boxes = sorted((t.get_window_extent().y0, t.get_window_extent().y1) for t in texts)
+    assert all(b[0] >= a[1] - 0.5 for a, b in zip(boxes, boxes[1:]))
+    code, _ = _run(["fit", str(diabetes_csv), "--target", "target", "--cv", "3",
+                    "--n-alphas", "10", "--out", str(tmp_path), "--no-progress"])
+    page = (tmp_path / "fit-report.html").read_text()
+    _, rest8 = path_labels(model["path"], model["feature_names"])
+    if rest8:
+        assert "the other non-zero traces: " + ", ".join(
+            model["feature_names"][j] for j in rest8) in page
+
+
+@pytest.mark.skipif(__import__("shutil").which("chromium") is None,
+                    reason="no headless Chromium on this machine (.ci/run installs it)")
+def test_fit_report_renders_in_headless_chromium(diabetes_csv, tmp_path):
+    from .report_checks import check_in_chromium
+
+    code, _ = _run(["fit", str(diabetes_csv), "--target", "target", "--cv", "3",
+                    "--n-alphas", "8", "--test-size", "0.2", "--out", str(tmp_path / "r"),
+                    "--no-progress"])
+    assert code == 0
+    check_in_chromium(tmp_path / "r", "fit-report.html", tmp_path)

@@ -33,6 +33,37 @@ def _check_out(path, seed=None):
     return None
 
 
+def command_line(args):
+    """The command that made a report, every option spelled out (defaults included).
+
+    Rebuilt from the parsed ``args`` (not ``sys.argv``), so it is the same however the
+    command was called; quoted for a POSIX shell.
+
+    Examples
+    --------
+    >>> command_line(build_parser().parse_args(["demo", "--quick"]))
+    'sparsefit demo --out sparsefit-report --seed 0 --quick'
+    """
+    import shlex
+
+    parser = getattr(args, "subparser", None)
+    words = ["sparsefit", args.command]
+    if parser is None:
+        return shlex.join(words)
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction) or action.dest in ("open", "no_progress"):
+            continue
+        value = getattr(args, action.dest, None)
+        if not action.option_strings:
+            words.append(str(value))
+        elif isinstance(action, argparse._StoreTrueAction):
+            if value:
+                words.append(action.option_strings[-1])
+        elif value is not None:
+            words += [action.option_strings[-1], str(value)]
+    return shlex.join(words)
+
+
 def _replaced_note(out_dir, command):
     """Whether the command's report exists already (the run will replace it)."""
     return os.path.exists(os.path.join(out_dir, REPORTS[command]))
@@ -48,7 +79,7 @@ def cmd_demo(args, out=None):
         return _fail("demo", problem)
     existed = _replaced_note(args.out, "demo")
     result = run_demo(args.out, seed=args.seed, quick=args.quick, stream=out,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, command=command_line(args))
     if existed:
         print(f"(This replaced the demo report that was in {args.out}.)", file=out)
     if args.open:
@@ -72,9 +103,12 @@ def _open_in_browser(path, out):
 def cmd_fit(args, out=None):
     """Fit a cross-validated sparse model on a user's table; print, save, report."""
     out = sys.stdout if out is None else out
+    import time
+
     from . import tabular
     from ._progress import Progress
 
+    started = time.perf_counter()
     problem = _check_out(args.out)
     if problem:
         return _fail("fit", problem)
@@ -86,6 +120,9 @@ def cmd_fit(args, out=None):
         if args.save:
             tabular.check_save_folder(args.save, report_dir=args.out)
         if args.engine == "dask":
+            if args.test_size:
+                raise tabular.DataError("--test-size needs the local engine (drop --engine "
+                                        "dask, or hold rows out of the dataset yourself)")
             model = _fit_dask(args, options, out)
         else:
             if args.scheduler:
@@ -95,7 +132,8 @@ def cmd_fit(args, out=None):
             with Progress(total, "fit: cross-validated path",
                           enabled=not args.no_progress) as bar:
                 model = tabular.fit_table(df, args.target, one_hot=args.one_hot,
-                                          dropna=args.dropna, progress=bar, **options)
+                                          dropna=args.dropna, progress=bar,
+                                          test_size=args.test_size, **options)
     except tabular.DataError as exc:
         return _fail("fit", exc)
     _print_fit(model, args, out)
@@ -106,7 +144,7 @@ def cmd_fit(args, out=None):
             return _fail("fit", f"--save {args.save}: {exc.strerror or exc}")
         print(f"Model saved to {args.save} (model.json + arrays.npz, no pickle)", file=out)
     try:
-        path, replaced = _fit_report(model, args)
+        path, replaced = _fit_report(model, args, started=started)
     except OSError as exc:
         saved = " (the model was saved)" if args.save else ""
         return _fail("fit", f"--out {args.out}: the report cannot be written: "
@@ -177,35 +215,120 @@ def _print_fit(model, args, out):
       f"{model['penalty']}, {args.cv}-fold CV")
     p(f"alpha_min = {model['alpha_min']:.4g}, alpha_1se = {model['alpha_1se']:.4g}; "
       f"selected ({model['selection']}): {model['alpha']:.4g}")
+    for line in _quality(model):
+        p(line)
     p(f"{len(rows)} of {len(model['feature_names'])} features selected:")
     p(table_text(rows) if rows else "(none: the intercept-only model)")
 
 
-def _fit_report(model, args):
+def _quality(model):
+    """The fit's quality in sentences: the CV score at the chosen alpha with its standard
+    error, and the held-out score (``--test-size``)."""
+    mean, se = model["cv_at_alpha"]
+    metric = "mean squared error" if model["task"] == "regression" else "log-loss"
+    k = model.get("cv")
+    lines = [f"CV {metric} at the chosen alpha {model['alpha']:.4g}: {mean:.4g} "
+             f"(standard error {se:.2g}{f' over {k} folds' if k else ''})."]
+    held = model.get("held_out")
+    if held:
+        share = f"{model['test_size']:g} of the rows, " if model.get("test_size") else ""
+        if model["task"] == "regression":
+            lines.append(f"Held-out ({share}{held['n_rows']} rows, not used in the fit): "
+                         f"R^2 {held['r2']:.3f}, mean squared error {held['mse']:.4g}.")
+        else:
+            lines.append(f"Held-out ({share}{held['n_rows']} rows, not used in the fit): "
+                         f"accuracy {held['accuracy']:.3f}, log-loss {held['log_loss']:.3g}.")
+    return lines
+
+
+def pixel_grid(names):
+    """The image shape when the features are the pixels of an image (``pixel_<row>_<col>``,
+    as scikit-learn names the digits), else None.
+
+    Examples
+    --------
+    >>> pixel_grid([f"pixel_{r}_{c}" for r in range(8) for c in range(8)])
+    (8, 8)
+    >>> pixel_grid(["age", "bmi"]) is None
+    True
+    """
+    import re
+
+    cells = [re.fullmatch(r"pixel_(\d+)_(\d+)", n) for n in names]
+    if not names or not all(cells):
+        return None
+    rc = [(int(m.group(1)), int(m.group(2))) for m in cells]
+    rows, cols = max(r for r, _ in rc) + 1, max(c for _, c in rc) + 1
+    if sorted(rc) != [(r, c) for r in range(rows) for c in range(cols)] or rc != sorted(rc):
+        return None
+    return rows, cols
+
+
+def fit_summary(model, rows):
+    """The fit report's summary: two or three sentences from the fitted model."""
+    n = len(model["feature_names"])
+    kept = ", ".join(r["feature"] for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    first = (f"A {model['penalty']} {model['task']} model of {model['target']} on "
+             f"{model['n_rows']} rows keeps {len(rows)} of {n} features"
+             + (f" ({kept})" if rows else " (the intercept-only model)")
+             + f" at alpha {model['alpha']:.4g}, chosen by the {model['selection']} rule.")
+    return [first] + _quality(model)
+
+
+def _fit_report(model, args, command=None, started=None):
     """Write the fit report; ``(path, whether an earlier fit report was replaced)``."""
+    import numpy as np
+
     from . import tabular
-    from .plot import plot_cv_curve, plot_path
-    from .report import Section, write_report
+    from .plot import path_labels, plot_cv_curve, plot_input_images, plot_path
+    from .report import Provenance, Section, write_report
 
     rows = tabular.selected_features(model)
+    names = model["feature_names"]
     ylabel = "CV mean squared error" if model["task"] == "regression" else "CV log-loss"
+    _, rest = path_labels(model["path"], names)
+    groups = model.get("feature_groups")
+    caption = "Coefficients along the path; the 8 largest traces labelled"
+    if groups is not None:
+        caption += ", each trace coloured by its group"
+    if rest:
+        caption += f"; the other non-zero traces: {', '.join(names[j] for j in rest)}"
     figs = [
-        ("fit_path", plot_path(model["alphas"], model["path"], model["feature_names"],
+        ("fit_path", plot_path(model["alphas"], model["path"], names,
                                alpha_min=model["alpha_min"], alpha_1se=model["alpha_1se"],
-                               title="Regularization path (standardized features)"),
-         "Coefficients along the path"),
+                               title="Regularization path (standardized features)",
+                               groups=groups),
+         caption),
         ("fit_cv_curve", plot_cv_curve(model["alphas"], model["cv_mean"], model["cv_se"],
                                        alpha_min=model["alpha_min"],
                                        alpha_1se=model["alpha_1se"], ylabel=ylabel),
-         "Cross-validation curve"),
+         "Cross-validation curve: mean over the folds with one standard error"),
     ]
+    shape = pixel_grid(names)
+    if shape is not None:
+        coef = np.asarray(model["coef"])
+        labels = ([f"class {c}" for c in model["classes"]] if coef.shape[0] > 1 else
+                  [f"coefficients of {model['target']}"])
+        figs.append(("fit_coef_images", plot_input_images(
+            coef, shape, names=labels, title=f"Coefficients as {shape[0]}x{shape[1]} images"),
+            "Each coefficient at the pixel it reads (standardized features); black pixels "
+            "are exactly zero: the model does not read them"))
+    summary = fit_summary(model, rows)
     sec = Section(f"Sparse model of {model['target']}", [
         f"Task {model['task']} ({model['task_reason']}), penalty {model['penalty']}, "
-        f"{model['n_rows']} rows; selected alpha {model['alpha']:.4g} ({model['selection']})."],
-        tables=[rows] if rows else [], figures=figs)
+        f"{model['n_rows']} rows; selected alpha {model['alpha']:.4g} ({model['selection']})."]
+        + _quality(model), tables=[rows] if rows else [], figures=figs[:1])
+    cv_sec = Section("Cross-validation", [
+        f"alpha_min = {model['alpha_min']:.4g} (lowest CV error), alpha_1se = "
+        f"{model['alpha_1se']:.4g} (the largest alpha within one standard error of it)."],
+        figures=figs[1:2])
+    sections = [sec, cv_sec]
+    if len(figs) > 2:
+        sections.append(Section("The coefficients as images", [], figures=figs[2:]))
     replaced = _replaced_note(args.out, "fit")
-    path = write_report([sec], args.out, title=f"sparsefit fit: {os.path.basename(args.data)}",
-                        filename=REPORTS["fit"])
+    path = write_report(sections, args.out, title=f"sparsefit fit: {os.path.basename(args.data)}",
+                        filename=REPORTS["fit"], summary=summary,
+                        provenance=Provenance(command or command_line(args), started=started))
     return path, replaced
 
 
@@ -245,12 +368,19 @@ def cmd_compare(args, out=None):
     runs, epochs = (2, 30) if args.quick else (args.runs, args.epochs)
     if runs < 1 or epochs < 1 or not 0 <= args.lam < float("inf"):
         return _fail("compare", "--runs and --epochs must be >= 1, --lam finite and >= 0")
+    if args.scale is None:  # the report states the scale it used
+        from .experiments.seed_line import SCALE
+
+        args.scale = SCALE
+    if not 0 < args.scale < float("inf"):
+        return _fail("compare", f"--scale must be a finite number > 0, got {args.scale}")
     problem = _check_out(args.out, args.seed)
     if problem:
         return _fail("compare", problem)
     existed = _replaced_note(args.out, "compare")
     result = run_compare(args.out, lam=args.lam, runs=runs, epochs=epochs, seed=args.seed,
-                         stream=out, progress=not args.no_progress)
+                         scale=args.scale, stream=out, progress=not args.no_progress,
+                         command=command_line(args))
     if existed:
         print(f"(This replaced the compare report that was in {args.out}.)", file=out)
     if args.open:
@@ -278,7 +408,7 @@ def build_parser():
     demo.add_argument("--quick", action="store_true", help="fewer epochs and alphas")
     demo.add_argument("--open", action="store_true", help="open the report in a browser")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, subparser=demo)
 
     fit = sub.add_parser("fit", help="cross-validated sparse model of a CSV/Parquet table",
                          description="Fit the cross-validated regularization path (L1 by "
@@ -304,6 +434,9 @@ def build_parser():
     fit.add_argument("--selection", choices=["min", "1se"], default="1se",
                      help="alpha with the lowest CV error, or the largest within one "
                           "standard error of it (default)")
+    fit.add_argument("--test-size", type=float, metavar="SHARE",
+                     help="hold out this share of the rows, in (0, 1), and report the "
+                          "model's score on them")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--engine", choices=["local", "dask"], default="local",
                      help="local: read the file into memory; dask: out of core on a dask "
@@ -316,7 +449,7 @@ def build_parser():
                      help="folder of fit-report.html and its PNGs (default: sparsefit-report/)")
     fit.add_argument("--save", metavar="DIR", help="save the model into this folder (JSON + "
                                                    "npz, no pickle; a model there is replaced)")
-    fit.set_defaults(func=cmd_fit)
+    fit.set_defaults(func=cmd_fit, subparser=fit)
 
     cmp = sub.add_parser("compare", help="L1 vs L2 vs none on a noisy line; L1 net shrunk",
                          description="The 1-10-10-10-1 network on a noisy straight line with "
@@ -324,6 +457,9 @@ def build_parser():
                                      "the loss and proximal L1; errors per run, fitted lines, "
                                      "weights, and the L1 networks shrunk and retrained.")
     cmp.add_argument("--lam", type=float, default=0.3, help="penalty strength (default 0.3)")
+    cmp.add_argument("--scale", type=float, default=None,
+                     help="units of the data: x in [-scale, scale] (default: the scale at "
+                          "which the seed's settings give its picture)")
     cmp.add_argument("--runs", type=int, default=5)
     cmp.add_argument("--epochs", type=int, default=300)
     cmp.add_argument("--seed", type=int, default=0)
@@ -331,7 +467,7 @@ def build_parser():
     cmp.add_argument("--out", default="sparsefit-report", metavar="DIR")
     cmp.add_argument("--open", action="store_true")
     cmp.add_argument("--no-progress", action="store_true", help="no progress display")
-    cmp.set_defaults(func=cmd_compare)
+    cmp.set_defaults(func=cmd_compare, subparser=cmp)
 
     pred = sub.add_parser("predict", help="predict with a saved model",
                           description="Predictions of a model saved by 'sparsefit fit "

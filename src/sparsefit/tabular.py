@@ -247,7 +247,7 @@ def _model_for(task, y_series, penalty, l1_ratio, tau, group_idx, n_features):
 
 def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, groups=None,
               one_hot=False, dropna=False, cv=5, n_alphas=50, selection="1se", seed=0,
-              tol=1e-6, progress=None):
+              tol=1e-6, progress=None, test_size=None):
     """Fit the cross-validated sparse model for ``target`` on ``df``.
 
     The features are standardized (mean 0, standard deviation 1) before fitting, so the
@@ -274,6 +274,10 @@ def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, g
     progress : callable, optional
         Called with the number of problems solved, ``(cv + 1) * n_alphas + 1`` in all (a
         :class:`sparsefit._progress.Progress`).
+    test_size : float in (0, 1), optional
+        Hold this share of the rows out (stratified by class for classification, shuffled
+        with ``seed``): the model is fitted and cross-validated on the rest, and
+        ``held_out`` gives its score on them.
 
     Returns
     -------
@@ -282,7 +286,10 @@ def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, g
     ``categories``, ``coef`` (n_targets, n_features) on the standardized scale,
     ``intercept``, ``classes``, ``alphas``, ``cv_mean``, ``cv_se``, ``alpha``, ``alpha_min``,
     ``alpha_1se``, ``path`` (coefficients along the grid), scaler ``mean``/``scale`` and
-    the settings.
+    the settings; ``cv_at_alpha`` (the CV score at ``alpha`` and its standard error),
+    ``feature_groups`` (the group of each feature, for the group penalties) and
+    ``held_out`` (with ``test_size``: ``n_rows``, and ``r2`` and ``mse`` for regression,
+    ``accuracy`` and ``log_loss`` for classification; otherwise None).
 
     Raises
     ------
@@ -307,7 +314,13 @@ def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, g
     l1_ratio, tau = check_options(
         task=task, penalty=penalty, l1_ratio=l1_ratio, tau=tau, groups=groups, cv=cv,
         n_alphas=n_alphas, selection=selection, seed=seed, tol=tol)
+    if test_size is not None and not (isinstance(test_size, (int, float)) and
+                                      0 < test_size < 1):
+        raise DataError(f"--test-size must be a number in (0, 1), got {test_size!r}")
     data = _prepare(df, target, one_hot, dropna)
+    test = None
+    if test_size is not None:
+        data, test = _split(data, target, test_size, cv, seed, task)
     min_rows = max(10, 2 * cv)
     if len(data.y) < min_rows:
         raise DataError(f"too few rows: {len(data.y)} usable, at least {min_rows} needed for "
@@ -332,13 +345,24 @@ def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, g
         progress(1)
     coef = np.asarray(final.coef)
     coef = coef.reshape(1, -1) if coef.ndim == 1 else coef.T
+    intercept = np.atleast_1d(np.asarray(final.intercept, dtype=np.float64))
+    held_out = None
+    if test is not None:
+        held_out = _score(task, classes, test, (test.X - mean) / scale @ coef.T + intercept)
+    at = int(np.argmin(np.abs(np.asarray(res.alphas) - alpha)))
+    feature_groups = None
+    if group_idx is not None:
+        feature_groups = [None] * len(data.names)
+        for idx, label in zip(group_idx, group_labels):
+            for i in idx:
+                feature_groups[i] = label
     path_coefs = np.asarray(path.coefs)
     if path_coefs.ndim == 3:  # multinomial: the norm over classes per feature
         path_coefs = np.linalg.norm(path_coefs, axis=2)
     return {
         "task": task, "task_reason": reason, "target": str(target),
         "feature_names": data.names, "columns": data.columns, "categories": data.categories,
-        "coef": coef, "intercept": np.atleast_1d(np.asarray(final.intercept, dtype=np.float64)),
+        "coef": coef, "intercept": intercept,
         "classes": None if classes is None else list(classes),
         "alphas": res.alphas, "cv_mean": res.mean, "cv_se": res.std_error, "alpha": alpha,
         "alpha_min": res.alpha_min, "alpha_1se": res.alpha_1se, "path": path_coefs,
@@ -346,7 +370,57 @@ def fit_table(df, target, *, task=None, penalty="l1", l1_ratio=None, tau=None, g
         "one_hot": bool(one_hot), "groups": group_labels, "n_rows": int(len(y)),
         "n_dropped": data.n_dropped,
         "converged": bool(final.converged),
+        "cv_at_alpha": (float(res.mean[at]), float(res.std_error[at])),
+        "feature_groups": feature_groups, "held_out": held_out, "test_size": test_size,
+        "cv": cv,
     }
+
+
+def _split(data, target, test_size, cv, seed, task):
+    """Rows for fitting and held-out rows (stratified by class when the target is not a
+    continuous number)."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(data.y)
+    task, _ = checks.choose_task(data.y, target, task, cv)
+    strat = data.y.to_numpy() if task != "regression" else None
+    try:
+        fit_rows, test_rows = train_test_split(np.arange(n), test_size=test_size,
+                                               random_state=seed, stratify=strat)
+    except ValueError as exc:
+        raise DataError(f"--test-size {test_size}: {exc}") from None
+    if len(test_rows) == 0 or len(fit_rows) == 0:
+        raise DataError(f"--test-size {test_size} leaves no rows on one side")
+
+    def take(rows):
+        return SimpleNamespace(**{**vars(data), "X": data.X[rows],
+                                  "y": data.y.iloc[rows].reset_index(drop=True)})
+
+    return take(fit_rows), take(test_rows)
+
+
+def _score(task, classes, test, scores):
+    """Held-out score of the linear ``scores`` on the rows of ``test``."""
+    from scipy.special import expit, softmax
+
+    y = test.y.to_numpy()
+    if task == "regression":
+        y = y.astype(float)
+        mse = float(np.mean((scores[:, 0] - y) ** 2))
+        r2 = 1.0 - mse / float(np.var(y)) if np.var(y) > 0 else float("nan")
+        return {"n_rows": int(len(y)), "r2": r2, "mse": mse}
+    classes = np.asarray(classes)
+    if task == "binary":
+        p1 = expit(scores[:, 0])
+        proba = np.column_stack([1 - p1, p1])
+    else:
+        proba = softmax(scores, axis=1)
+    index = {c: k for k, c in enumerate(classes.tolist())}
+    truth = np.array([index.get(v.item() if hasattr(v, "item") else v, -1) for v in y])
+    p_true = np.where(truth >= 0, proba[np.arange(len(y)), np.maximum(truth, 0)], 0.0)
+    return {"n_rows": int(len(y)),
+            "accuracy": float(np.mean(proba.argmax(axis=1) == truth)),
+            "log_loss": float(-np.mean(np.log(np.clip(p_true, 1e-15, 1.0))))}
 
 
 def selected_features(model):

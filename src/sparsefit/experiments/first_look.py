@@ -37,6 +37,60 @@ def keras_dense_check(l1=0.01):
             "output": output, "data_loss": data_loss, "total_loss": data_loss + penalty}
 
 
+def keras_layer_check(l1=0.01):
+    """The same check with Keras itself: a real ``keras.layers.Dense`` and its ``losses``.
+
+    ``Dense(2, use_bias=False, kernel_initializer="ones", kernel_regularizer=R)`` built on
+    3 inputs, once with Keras' own ``R = keras.regularizers.L1(l1)`` and once with
+    ``R = sparsefit.keras.L1(l1)``; ``layer.losses`` holds the penalty Keras adds to the
+    loss. Keras computes it in the kernel's dtype (float32), so 0.06 is the float32 number
+    nearest to 0.06. The data loss is Keras' ``MeanSquaredError`` of ``layer(x)`` against
+    the target.
+
+    Returns
+    -------
+    dict with ``keras_version``, ``backend``, ``keras_losses`` and ``sparsefit_losses``
+    (the values in ``layer.losses``, as Python floats of Keras' float32), ``data_loss``
+    and ``total_loss`` (Keras' layer with its own L1).
+
+    Raises
+    ------
+    ImportError
+        When Keras cannot be used here (see
+        :func:`sparsefit.experiments.l1_classifier.load_keras`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = keras_layer_check()
+    >>> out["keras_losses"] == out["sparsefit_losses"] == [float(np.float32(0.06))]
+    True
+    """
+    from .l1_classifier import load_keras
+
+    sfk, reason = load_keras()
+    if sfk is None:
+        raise ImportError(reason)
+    import keras
+
+    def losses(regularizer):
+        layer = keras.layers.Dense(2, use_bias=False, kernel_initializer="ones",
+                                   kernel_regularizer=regularizer)
+        layer.build((None, 3))
+        return layer, [float(keras.ops.convert_to_numpy(v)) for v in layer.losses]
+
+    layer, own = losses(keras.regularizers.L1(l1))
+    _, ours = losses(sfk.L1(l1))
+    x = np.array([[1.0, 2.0, 3.0]], dtype="float32")
+    out = layer(x)
+    data = float(keras.ops.convert_to_numpy(
+        keras.losses.MeanSquaredError()(np.zeros((1, 2), dtype="float32"), out)))
+    return {"keras_version": keras.__version__, "backend": keras.backend.backend(),
+            "l1": l1, "keras_losses": own, "sparsefit_losses": ours,
+            "output": np.asarray(keras.ops.convert_to_numpy(out)),
+            "data_loss": data, "total_loss": data + sum(own)}
+
+
 def prox_vs_subgradient(n=12, l1=0.5, lr=0.1, seed=0):
     r"""One proximal step against one subgradient step on the same weights.
 

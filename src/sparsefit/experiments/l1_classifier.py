@@ -1,4 +1,4 @@
-"""The classifier of the L1 study notes, trained four ways (needs torch).
+"""The classifier of the L1 study notes, trained four ways, in PyTorch and in Keras 3.
 
 Breast cancer (scikit-learn's bundled copy, standardized); Dense(128, relu) ->
 Dense(64, relu) -> Dense(1, sigmoid); L1(0.001) on both hidden kernels; Adam (lr 1e-3, as
@@ -10,6 +10,12 @@ validation (as Keras' ``validation_split=0.1`` takes them). The four ways:
 - ``l1_penalty``: L1(0.001) in the loss, as Keras' ``kernel_regularizer`` does;
 - ``l1_proximal``: L1(0.001) through :class:`sparsefit.nn.Proximal` (exact prox after
   each Adam step, threshold scaled by Adam's per-coordinate step).
+
+:func:`train` runs it in PyTorch; :func:`train_keras` in Keras 3 exactly as the notes do
+(``model.fit(x, y, epochs=15, batch_size=128, validation_split=0.1)``), with Keras' own
+``keras.regularizers.L2`` / ``L1`` for ``l2`` / ``l1_penalty`` and
+``sparsefit.keras.L1(proximal=True)`` with :class:`sparsefit.keras.ProximalCallback` for
+``l1_proximal``. :func:`load_keras` says whether Keras can be used here, and why not.
 """
 
 from __future__ import annotations
@@ -57,8 +63,9 @@ def train(method, *, epochs=15, batch_size=128, lr=1e-3, strength=1e-3, seed=0,
     -------
     dict with ``history`` (``loss``, ``val_loss``, ``data_loss``, ``val_accuracy`` per
     epoch; losses include the penalty, as Keras reports them), ``kernels`` (the two hidden
-    kernels in Keras' (in, out) layout), ``stats`` (validation accuracy, exact and near
-    zeros, dead units, penalty value) and ``seconds``.
+    kernels in Keras' (in, out) layout), ``model`` (the trained network, penalties
+    detached, in eval mode), ``stats`` (validation accuracy, exact and near zeros, dead
+    units, penalty value) and ``seconds``.
 
     Examples
     --------
@@ -114,22 +121,135 @@ def train(method, *, epochs=15, batch_size=128, lr=1e-3, strength=1e-3, seed=0,
         if on_epoch is not None:
             on_epoch(method, epoch + 1, epochs)
     seconds = time.perf_counter() - t0
+    if pen is not None:
+        sfnn.unregularize(model)
     kernels = [layer.weight.detach().numpy().T.copy() for layer in hidden]
+    return {"history": hist, "kernels": kernels, "model": model.eval(),
+            "stats": _stats(method, kernels, hist["val_accuracy"][-1], strength),
+            "seconds": seconds}
+
+
+def _stats(method, kernels, val_accuracy, strength):
+    """Validation accuracy, exact and near zeros, dead units and penalty of the hidden
+    kernels (Keras' (in, out) layout)."""
     flat = np.concatenate([k.ravel() for k in kernels])
     dead = 0
     for k in kernels:  # a hidden unit is dead when its incoming kernel column is all zero
         dead += int(np.sum(np.all(k == 0, axis=0)))
-    stats = {
+    return {
         "method": method,
-        "val_accuracy": hist["val_accuracy"][-1],
+        "val_accuracy": float(val_accuracy),
         "exact_zeros_%": 100.0 * float(np.mean(flat == 0)),
         "near_zeros_%": 100.0 * float(np.mean(np.abs(flat) < 1e-3)),
         "exact_zeros": int(np.sum(flat == 0)),
+        "weights": int(flat.size),
         "dead_units": dead,
         "penalty": float(L1(strength)(flat)) if method.startswith("l1") else (
             float(L2(strength)(flat)) if method == "l2" else 0.0),
     }
-    return {"history": hist, "kernels": kernels, "stats": stats, "seconds": seconds}
+
+
+def load_keras():
+    """``(sparsefit.keras, None)`` when Keras 3 can be used here, else ``(None, reason)``.
+
+    The reason is one line: the import error (Keras not installed, or its backend
+    missing), as :mod:`sparsefit.keras` words it.
+
+    Examples
+    --------
+    >>> sfk, reason = load_keras()
+    >>> (sfk is None) == (reason is not None)
+    True
+    """
+    try:
+        from .. import keras as sfk
+    except ImportError as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return None, text
+    return sfk, None
+
+
+def train_keras(method, *, epochs=15, batch_size=128, strength=1e-3, seed=0,
+                validation_split=0.1, on_epoch=None):
+    """Train the study's classifier one way in Keras 3, as the L1 notes do.
+
+    ``model.compile("adam", "binary_crossentropy", metrics=["accuracy"])`` and
+    ``model.fit(x, y, epochs, batch_size, validation_split)``; ``keras.utils.
+    set_random_seed(seed)`` first, so a run repeats exactly on one machine.
+
+    Parameters
+    ----------
+    method : {"none", "l2", "l1_penalty", "l1_proximal"}
+        ``l2`` and ``l1_penalty`` use Keras' own ``keras.regularizers.L2`` and ``L1``;
+        ``l1_proximal`` uses ``sparsefit.keras.L1(strength, proximal=True)`` and
+        :class:`sparsefit.keras.ProximalCallback`.
+    epochs, batch_size, strength, seed, validation_split
+        As in :func:`train`.
+    on_epoch : callable, optional
+        ``on_epoch(method, epoch, epochs)`` after each epoch.
+
+    Returns
+    -------
+    dict as :func:`train`, with the Keras ``model``; ``history["loss"]`` and
+    ``["val_loss"]`` include the whole penalty (Keras adds its own regularizers' value to
+    both; the proximal regularizer's value, which is not in Keras' loss, is added at the
+    end of each epoch) and ``history["keras_loss"]`` is the loss as Keras reported it.
+
+    Raises
+    ------
+    ImportError
+        When Keras cannot be used (see :func:`load_keras`).
+
+    Examples
+    --------
+    >>> out = train_keras("l1_proximal", epochs=2)
+    >>> out["stats"]["exact_zeros"] > 0
+    True
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    sfk, reason = load_keras()
+    if sfk is None:
+        raise ImportError(reason)
+    import keras
+
+    X, y, _ = datasets.breast_cancer(standardize=True)
+    x = X.astype("float32")
+    y = y.astype("float32").reshape(-1, 1)
+    keras.utils.set_random_seed(seed)
+    reg = {"none": None, "l2": keras.regularizers.L2(strength),
+           "l1_penalty": keras.regularizers.L1(strength),
+           "l1_proximal": sfk.L1(strength, proximal=True)}[method]
+    model = keras.Sequential([
+        keras.Input((x.shape[1],)),
+        keras.layers.Dense(128, activation="relu", kernel_regularizer=reg),
+        keras.layers.Dense(64, activation="relu", kernel_regularizer=reg),
+        keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    extra = []
+
+    class _Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            extra.append(sfk.penalty(self.model) if method == "l1_proximal" else 0.0)
+            if on_epoch is not None:
+                on_epoch(method, epoch + 1, epochs)
+
+    callbacks = [sfk.ProximalCallback()] if method == "l1_proximal" else []
+    t0 = time.perf_counter()
+    fit = model.fit(x, y, epochs=epochs, batch_size=batch_size,
+                    validation_split=validation_split, verbose=0,
+                    callbacks=callbacks + [_Record()])
+    seconds = time.perf_counter() - t0
+    h = fit.history
+    hist = {"keras_loss": list(h["loss"]),
+            "loss": [a + p for a, p in zip(h["loss"], extra)],
+            "val_loss": [a + p for a, p in zip(h["val_loss"], extra)],
+            "val_accuracy": list(h["val_accuracy"])}
+    kernels = [np.asarray(keras.ops.convert_to_numpy(layer.kernel)).copy()
+               for layer in model.layers[:2]]
+    return {"history": hist, "kernels": kernels, "model": model,
+            "stats": _stats(method, kernels, hist["val_accuracy"][-1], strength),
+            "seconds": seconds}
 
 
 def train_all(methods=METHODS, **kwargs):

@@ -21,18 +21,67 @@ def _figure(*args, **kwargs):
     return Figure(*args, **kwargs)
 
 
+def path_labels(coefs, feature_names=None, top=8):
+    """Which traces of a path get a label: the ``top`` largest, by max |coefficient|.
+
+    Returns
+    -------
+    labelled, unlabelled : lists of feature indices
+        ``labelled`` in decreasing order of max |coefficient|; ``unlabelled`` holds the other
+        features that are non-zero somewhere on the path (in the same order). Features that
+        stay zero on the whole path are in neither.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> path_labels(np.array([[0.0, 0.1, 3.0, 0.0], [0.0, 0.2, -5.0, 0.0]]), top=1)
+    ([2], [1])
+    """
+    coefs = np.asarray(coefs, dtype=float)
+    size = np.max(np.abs(coefs), axis=0) if coefs.size else np.zeros(coefs.shape[-1])
+    order = [int(j) for j in np.argsort(-size, kind="stable") if size[j] > 0]
+    return order[:top], order[top:]
+
+
+def _spread(values, gap, lo, hi):
+    """Label heights at least ``gap`` apart, as close to ``values`` as the order allows."""
+    order = np.argsort(values)
+    pos = np.asarray(values, dtype=float)[order].copy()
+    for i in range(1, len(pos)):
+        pos[i] = max(pos[i], pos[i - 1] + gap)
+    overflow = pos[-1] - hi if len(pos) else 0
+    if overflow > 0:
+        pos -= overflow
+        for i in range(len(pos) - 2, -1, -1):
+            pos[i] = min(pos[i], pos[i + 1] - gap)
+    pos = np.maximum(pos, lo - gap) if len(pos) else pos
+    out = np.empty_like(pos)
+    out[order] = pos
+    return out
+
+
 def plot_path(alphas, coefs, feature_names=None, *, alpha_min=None, alpha_1se=None,
-              title="Lasso regularization path"):
+              title="Lasso regularization path", top=8, groups=None):
     """Coefficient traces against alpha (log scale, decreasing to the right).
+
+    The ``top`` largest traces are labelled at the right end, spread apart so that their
+    labels never overlap (a thin line leads from each to its trace); :func:`path_labels`
+    says which, so a report can list the others.
 
     Parameters
     ----------
     alphas : array of shape (n_alphas,)
     coefs : array of shape (n_alphas, n_features)
     feature_names : list of str, optional
-        Labels at the right end of each trace, shown as written (``$`` is not mathtext).
+        Shown as written (``$`` is not mathtext).
     alpha_min, alpha_1se : float, optional
         Marked with vertical lines.
+    title : str
+    top : int, default=8
+        How many traces are labelled.
+    groups : list of str, optional
+        The group of each feature (a grouped penalty): each trace is coloured by its group,
+        with the groups in the legend.
 
     Examples
     --------
@@ -40,26 +89,60 @@ def plot_path(alphas, coefs, feature_names=None, *, alpha_min=None, alpha_1se=No
     >>> fig = plot_path(np.array([1.0, 0.1]), np.array([[0.0, 0.0], [0.5, -0.2]]), ["a", "b"])
     >>> len(fig.axes)
     1
+    >>> fig = plot_path(np.array([1.0, 0.1]), np.array([[0.0, 0.0], [0.5, -0.2]]), ["a", "b"],
+    ...                 groups=["g", "g"])
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1]
+    'group g (2 features)'
     """
     alphas = np.asarray(alphas)
     coefs = np.asarray(coefs)
-    fig = _figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
+    fig = _figure(figsize=(8.5, 4.8))
+    ax = fig.add_axes((0.09, 0.11, 0.68, 0.8))
     names = feature_names or [f"x{j}" for j in range(coefs.shape[1])]
+    colours = {}
+    if groups is not None:
+        from matplotlib import colormaps
+
+        cmap = colormaps["tab10" if len(set(groups)) <= 10 else "tab20"]
+        for g in groups:
+            colours.setdefault(g, cmap(len(colours) % cmap.N))
+    lines = []
     for j in range(coefs.shape[1]):
-        (line,) = ax.plot(alphas, coefs[:, j], lw=1.5)
-        if np.any(coefs[:, j] != 0):
-            ax.annotate(names[j], (alphas[-1], coefs[-1, j]), fontsize=8, color=line.get_color(),
-                        xytext=(3, 0), textcoords="offset points", va="center",
-                        **USER_TEXT)
+        colour = colours[groups[j]] if groups is not None else None
+        (line,) = ax.plot(alphas, coefs[:, j], lw=1.5, color=colour)
+        lines.append(line)
     ax.set_xscale("log")
     ax.invert_xaxis()
     ax.axhline(0, color="grey", lw=0.5)
-    _mark_alphas(ax, alpha_min, alpha_1se)
     ax.set_xlabel("alpha (log scale)")
     ax.set_ylabel("coefficient")
     ax.set_title(title)
-    fig.tight_layout()
+    labelled, _ = path_labels(coefs, names, top)
+    if labelled:
+        lo, hi = ax.get_ylim()
+        height_pt = ax.get_position().height * fig.get_figheight() * 72
+        gap = (hi - lo) * 10.5 / height_pt  # one 8-point line with spacing
+        ends = coefs[-1, labelled]
+        ys = _spread(ends, gap, lo, hi)
+        for j, y_end, y_text in zip(labelled, ends, ys):
+            ax.annotate(names[j], xy=(alphas[-1], y_end), xycoords="data",
+                        xytext=(1.02, y_text), textcoords=("axes fraction", "data"),
+                        fontsize=8, color=lines[j].get_color(), va="center",
+                        annotation_clip=False,
+                        arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.6"},
+                        **USER_TEXT)
+    _mark_alphas(ax, alpha_min, alpha_1se)
+    if groups is not None:
+        from matplotlib.lines import Line2D
+
+        handles = ax.get_legend().legend_handles if ax.get_legend() else []
+        texts = ([t.get_text() for t in ax.get_legend().get_texts()]
+                 if ax.get_legend() else [])
+        counts = {g: list(groups).count(g) for g in colours}
+        for g, c in colours.items():
+            handles.append(Line2D([], [], color=c, lw=2))
+            texts.append(f"group {g} ({counts[g]} feature{'s' * (counts[g] > 1)})")
+        ax.legend(handles, texts, fontsize=7, loc="best", ncol=1 + len(texts) // 12)
     return fig
 
 
@@ -127,44 +210,165 @@ def plot_loss_curves(histories, *, title="Training and validation loss"):
     return fig
 
 
-def plot_weight_heatmaps(kernels, *, title="Weights (exact zeros in black)"):
-    """Side-by-side heatmaps of each layer's kernel, one row per method.
+def _default_axis_labels(n_layers):
+    rows = ["input"] + [f"unit of layer {j}" for j in range(1, n_layers)]
+    return [(rows[j], f"unit of layer {j + 1}") for j in range(n_layers)]
 
-    Exact zeros are painted in their own colour (``ZERO_COLOUR``), so "near zero" and
+
+def weight_norm(arrays, linthresh=None):
+    """One colour scale for weight pictures compared side by side.
+
+    Symmetric about zero and logarithmic beyond ``linthresh`` (default: 1/1000 of the
+    largest |w| over all ``arrays``), so that a weight of 1e-12 is drawn near white while
+    0.5 is saturated, in every panel alike.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> norm = weight_norm([np.array([0.5, -1e-12]), np.array([1e-12])])
+    >>> float(norm(0.5)), round(float(norm(1e-12)), 6)
+    (1.0, 0.5)
+    """
+    from matplotlib.colors import SymLogNorm
+
+    vmax = max((float(np.max(np.abs(a))) for a in arrays if np.size(a)), default=0.0)
+    vmax = vmax or 1.0
+    lt = linthresh if linthresh is not None else vmax * 1e-3
+    return SymLogNorm(linthresh=lt, linscale=0.25, vmin=-vmax, vmax=vmax, base=10)
+
+
+def _tidy_bar(bar):
+    """Short tick labels on a weight colour bar (``0.24``, ``-2.4e-03``), no minor ticks."""
+    from matplotlib.ticker import FuncFormatter
+
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:.2g}"))
+    bar.ax.minorticks_off()
+
+
+def _norm_ticks(norm):
+    """Colour-bar ticks of :func:`weight_norm`: 0 and +-vmax / 10^k down to the linear
+    range (the default ticks crowd and overlap around zero)."""
+    vmax = float(norm.vmax)
+    mags = [vmax * 10.0 ** -k for k in range(4) if vmax * 10.0 ** -k >= norm.linthresh * 0.99]
+    return sorted([-m for m in mags] + [0.0] + mags)
+
+
+def plot_weight_heatmaps(kernels, *, title="Weights (exact zeros in black)", axis_labels=None,
+                         linthresh=None):
+    """Side-by-side pictures of each layer's kernel, one row per method, one colour scale.
+
+    Kernels are in Keras' layout, ``(inputs, units)``: rows are the inputs of the layer,
+    columns its units. Every panel shares one symmetric logarithmic colour scale
+    (:func:`weight_norm`), so equal colours mean equal weights across methods and layers;
+    exact zeros are painted in their own colour (``ZERO_COLOUR``), so "near zero" and
     "exactly zero" cannot be confused.
 
     Parameters
     ----------
-    kernels : dict of method name -> list of 2-D arrays (one per layer)
+    kernels : dict of method name -> list of 2-D arrays (one per layer, ``(in, out)``)
+    title : str
+    axis_labels : list of (row label, column label), optional
+        One per layer; default ``("input", "unit of layer 1")``, ``("unit of layer 1",
+        "unit of layer 2")``, ...
+    linthresh : float, optional
+        Where the colour scale turns logarithmic (see :func:`weight_norm`).
 
     Examples
     --------
     >>> import numpy as np
     >>> fig = plot_weight_heatmaps({"L1": [np.array([[0.0, 1.0], [-1.0, 0.5]])]})
-    >>> len(fig.axes) >= 1
-    True
+    >>> fig.axes[0].get_ylabel(), fig.axes[0].get_xlabel()
+    ('input (2)', 'unit of layer 1 (2)')
     """
     from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
 
     methods = list(kernels)
     n_layers = max(len(v) for v in kernels.values())
-    fig = _figure(figsize=(3.0 * n_layers + 0.8, 2.6 * len(methods)))
-    cmap = colormaps["coolwarm"].copy()
-    cmap.set_bad(ZERO_COLOUR)
+    labels = axis_labels or _default_axis_labels(n_layers)
+    arrays = [np.asarray(w, dtype=float) for m in methods for w in kernels[m]]
+    norm = weight_norm(arrays, linthresh)
+    fig = _figure(figsize=(3.2 * n_layers + 1.2, 2.7 * len(methods) + 0.6),
+                  layout="constrained")
+    cmap = colormaps["coolwarm"].with_extremes(bad=ZERO_COLOUR)
+    axes, img = [], None
     for i, m in enumerate(methods):
         for j, w in enumerate(kernels[m]):
             ax = fig.add_subplot(len(methods), n_layers, i * n_layers + j + 1)
+            axes.append(ax)
             w = np.asarray(w, dtype=float)
-            lim = float(np.max(np.abs(w))) or 1.0
-            img = ax.imshow(np.ma.masked_where(w == 0, w), cmap=cmap, vmin=-lim, vmax=lim,
+            if w.ndim == 1:
+                w = w[:, None]
+            img = ax.imshow(np.ma.masked_where(w == 0, w), cmap=cmap, norm=norm,
                             aspect="auto", interpolation="nearest")
             zeros = 100.0 * np.mean(w == 0)
-            ax.set_title(f"{m} - layer {j + 1}\n{zeros:.1f}% exact zeros", fontsize=9)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02)
+            ax.set_title(f"{m} - layer {j + 1} {w.shape[0]}x{w.shape[1]}\n"
+                         f"{zeros:.1f}% exact zeros", fontsize=9, **USER_TEXT)
+            ax.set_ylabel(f"{labels[j][0]} ({w.shape[0]})", fontsize=8)
+            ax.set_xlabel(f"{labels[j][1]} ({w.shape[1]})", fontsize=8)
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+            ax.tick_params(labelsize=7)
+    if img is not None:
+        bar = fig.colorbar(img, ax=axes, shrink=0.9, aspect=40, ticks=_norm_ticks(norm))
+        _tidy_bar(bar)
+        bar.set_label("weight (one scale for all panels; symmetric log; black = exactly 0)",
+                      fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
+    return fig
+
+
+def plot_input_images(weights, shape, *, names=None, title="Weights as images",
+                      columns=10, linthresh=None):
+    """Each row of ``weights`` drawn as an image of the input (e.g. the 8x8 digits).
+
+    One symmetric colour scale for all images (:func:`weight_norm`); exact zeros (pixels
+    the model does not read) in ``ZERO_COLOUR``.
+
+    Parameters
+    ----------
+    weights : array of shape (n_images, prod(shape))
+        For a classifier, one row per class; for a first layer, one row per unit.
+    shape : (int, int)
+    names : list of str, optional
+        A title per image.
+    title : str
+    columns : int
+        Images per row of the figure.
+    linthresh : float, optional
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = plot_input_images(np.eye(3, 64), (8, 8), names=["a", "b", "c"])
+    >>> fig.axes[0].get_title()
+    'a'
+    """
+    from matplotlib import colormaps
+
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    n = weights.shape[0]
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    fig = _figure(figsize=(1.5 * cols + 1.2, 1.6 * rows + 0.7), layout="constrained")
+    cmap = colormaps["coolwarm"].with_extremes(bad=ZERO_COLOUR)
+    norm = weight_norm([weights], linthresh)
+    axes, img = [], None
+    for k in range(n):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        axes.append(ax)
+        w = weights[k].reshape(shape)
+        img = ax.imshow(np.ma.masked_where(w == 0, w), cmap=cmap, norm=norm,
+                        interpolation="nearest")
+        ax.set_title(names[k] if names is not None else f"{k}", fontsize=8, **USER_TEXT)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    bar = fig.colorbar(img, ax=axes, shrink=0.9, ticks=_norm_ticks(norm))
+    _tidy_bar(bar)
+    bar.set_label("coefficient (black = exactly 0)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    fig.suptitle(title)
     return fig
 
 
@@ -337,6 +541,58 @@ def plot_fitted_lines(x, y, fits, *, outliers=None, title="Fitted lines"):
     ax.legend(fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
+    return fig
+
+
+def plot_runs(x, y, runs, *, outliers=None, line=None, title="Fitted functions"):
+    """A grid of small panels: one row per method, one column per run.
+
+    Each panel shows the data (outliers marked), the run's fitted function and the error
+    given for it; every panel has the same axes.
+
+    Parameters
+    ----------
+    x, y : arrays of shape (n,)
+    runs : dict of method name -> list of (x_grid, y_grid, panel label)
+    outliers : boolean array of shape (n,), optional
+    line : (x_grid, y_grid), optional
+        The noise-free function, drawn thin in every panel.
+    title : str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.linspace(0, 1, 5)
+    >>> fig = plot_runs(g, g, {"L1": [(g, g, "error 0.0"), (g, 0 * g, "error 2.5")]})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['L1: run 1\\nerror 0.0', 'L1: run 2\\nerror 2.5']
+    """
+    x = np.ravel(x)
+    y = np.ravel(y)
+    mask = np.zeros(x.size, bool) if outliers is None else np.asarray(outliers, bool)
+    methods = list(runs)
+    n_cols = max(len(v) for v in runs.values())
+    fig = _figure(figsize=(2.3 * n_cols + 0.6, 2.1 * len(methods) + 0.6),
+                  layout="constrained")
+    first = None
+    for i, m in enumerate(methods):
+        for j, (gx, gy, label) in enumerate(runs[m]):
+            ax = fig.add_subplot(len(methods), n_cols, i * n_cols + j + 1, sharex=first,
+                                 sharey=first)
+            first = first or ax
+            ax.plot(x[~mask], y[~mask], "o", color="0.55", ms=2.5)
+            if mask.any():
+                ax.plot(x[mask], y[mask], "x", color="k", ms=4)
+            if line is not None:
+                ax.plot(np.ravel(line[0]), np.ravel(line[1]), color="0.3", lw=0.8, ls=":")
+            ax.plot(np.ravel(gx), np.ravel(gy), color=f"C{i}", lw=1.8)
+            ax.set_title(f"{m}: run {j + 1}\n{label}", fontsize=8, **USER_TEXT)
+            ax.tick_params(labelsize=7)
+            if j == 0:
+                ax.set_ylabel("y", fontsize=8)
+            if i == len(methods) - 1:
+                ax.set_xlabel("x", fontsize=8)
+    fig.suptitle(title)
     return fig
 
 
