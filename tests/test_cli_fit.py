@@ -397,3 +397,17 @@ def test_fit_report_renders_in_headless_chromium(diabetes_csv, tmp_path):
                     "--no-progress"])
     assert code == 0
     check_in_chromium(tmp_path / "r", "fit-report.html", tmp_path)
+
+
+@pytest.mark.parametrize("flag", ["--alpha-rule", "--selection"])
+@pytest.mark.parametrize("rule", ["min", "1se"])
+def test_alpha_rule_flag_and_its_old_spelling(flag, rule):
+    args = cli.build_parser().parse_args(["fit", "data.csv", "--target", "y", flag, rule])
+    assert args.selection == rule
+
+
+def test_alpha_rule_flag_refuses_an_unknown_rule(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["fit", "data.csv", "--target", "y",
+                                       "--alpha-rule", "cyclic"])
+    assert "--alpha-rule" in capsys.readouterr().err

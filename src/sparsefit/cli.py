@@ -431,9 +431,11 @@ def build_parser():
     fit.add_argument("--cv", type=int, default=5, help="folds, 2 to 100 (default 5)")
     fit.add_argument("--n-alphas", type=int, default=50,
                      help="penalty strengths on the path, 2 to 1000 (default 50)")
-    fit.add_argument("--selection", choices=["min", "1se"], default="1se",
+    fit.add_argument("--alpha-rule", "--selection", dest="selection", choices=["min", "1se"],
+                     default="1se",
                      help="alpha with the lowest CV error, or the largest within one "
-                          "standard error of it (default)")
+                          "standard error of it (default); --selection is the old "
+                          "spelling (the estimators' alpha_rule)")
     fit.add_argument("--test-size", type=float, metavar="SHARE",
                      help="hold out this share of the rows, in (0, 1), and report the "
                           "model's score on them")
