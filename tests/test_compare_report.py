@@ -12,11 +12,11 @@ from .report_checks import check_in_chromium, check_structure, chromium
 pytest.importorskip("torch")
 
 
-def _compare(out, *argv):
+def _compare(out, *argv, quick=True):
     from sparsefit import cli
 
-    args = cli.build_parser().parse_args(["compare", "--quick", "--out", str(out),
-                                          "--no-progress", *argv])
+    args = cli.build_parser().parse_args(["compare", *(["--quick"] if quick else []),
+                                          "--out", str(out), "--no-progress", *argv])
     buf = io.StringIO()
     from sparsefit.report import compare
 
@@ -70,6 +70,37 @@ def test_the_note_follows_the_results(tmp_path):
     assert all(flat["facts"][v]["flat"] == n for v in ("l2", "l1", "l1_prox"))
     assert f"{3 * n} of the {3 * n} penalized runs end as a flat line" in flat["summary"][0]
     assert calm["summary"] != flat["summary"]
+
+
+def test_compare_runs_the_network_the_scan_found(quick):
+    from sparsefit.experiments.seed_line import ACTIVATION, INIT
+
+    cfg = quick[0]["config"]
+    assert (cfg["activation"], cfg["init"]) == (ACTIVATION, INIT) == ("relu", "keras")
+    assert "Glorot-uniform kernels, zero biases" in (quick[2] / "compare.html").read_text()
+
+
+def test_no_run_collapses_at_the_default(tmp_path):
+    # the real default (5 runs x 300 epochs, the seeds compare uses, data scale SCALE):
+    # every run of every method fits the line, read from the runs and from the note
+    from sparsefit.experiments.seed_line import SCALE, is_flat
+
+    full, _ = _compare(tmp_path, quick=False)
+    cfg, data = full["config"], full["data"]
+    assert (cfg["runs"], cfg["epochs"], cfg["scale"], cfg["seed"]) == (5, 300, SCALE, 0)
+    for v in ("none", "l2", "l1", "l1_prox"):
+        assert [is_flat(r["curve"], data) for r in full["results"][v]] == [False] * 5, v
+        assert full["facts"][v]["flat"] == 0
+    assert "no penalized run ends as a flat line" in full["summary"][0]
+    # the seed's picture: proximal L1 disconnects, L2 keeps every weight, and the shrunk
+    # L1 networks keep their errors
+    weights = full["facts"]["l2"]["weights"]
+    assert all(k < weights // 10 for k in full["facts"]["l1_prox"]["nonzero"])
+    assert full["facts"]["l2"]["nonzero"] == [weights] * 5
+    for r in full["results"]["l1_prox"]:
+        assert r["shrunk"]["params_after"] < r["shrunk"]["params_before"] // 10
+        assert abs(r["shrunk"]["after_shrink"]["total_abs_error"]
+                   - r["total_abs_error"]) < 1e-9
 
 
 def test_l1_networks_are_shrunk_and_their_errors_reported(quick):

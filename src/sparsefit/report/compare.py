@@ -129,7 +129,7 @@ def run_compare(out_dir="sparsefit-report", *, lam=0.3, runs=5, epochs=300, seed
         ``summary``, ``facts`` and ``seconds``.
     """
     from .._progress import Progress
-    from ..experiments.seed_line import ACTIVATION, SCALE, run
+    from ..experiments.seed_line import ACTIVATION, INIT, SCALE, run
     from ..plot import plot_runs, plot_weight_heatmaps
 
     t0 = time.perf_counter()
@@ -139,7 +139,7 @@ def run_compare(out_dir="sparsefit-report", *, lam=0.3, runs=5, epochs=300, seed
     stream = stream or sys.stdout
     with Progress(runs * len(VARIANTS), "compare: training runs", enabled=progress) as bar:
         out = run(runs=runs, epochs=epochs, lam=lam, seed=seed, variants=VARIANTS,
-                  scale=scale, activation=ACTIVATION, loss="abs",
+                  scale=scale, activation=ACTIVATION, init=INIT, loss="abs",
                   on_run=lambda variant, r: bar.update())
     cfg = out["config"]
     data = out["data"]
@@ -188,7 +188,10 @@ def run_compare(out_dir="sparsefit-report", *, lam=0.3, runs=5, epochs=300, seed
          "Run 1's four kernels for each penalty, rows are a layer's inputs and columns its "
          "units; one colour scale for all panels (logarithmic away from zero)"),
     ]
-    intro = (f"A 1-10-10-10-1 {cfg['activation']} network on {len(data['x'])} noisy points of "
+    init = {"keras": "Keras' initialization (Glorot-uniform kernels, zero biases)",
+            "torch": "PyTorch's default initialization"}[cfg["init"]]
+    intro = (f"A 1-10-10-10-1 {cfg['activation']} network with {init} on "
+             f"{len(data['x'])} noisy points of "
              f"y = {data['slope']:g}x + {data['intercept']:g} for x in [-{cfg['scale']:g}, "
              f"{cfg['scale']:g}] with {len(data['outliers'])} outliers; SGD, lr {cfg['lr']:g}, "
              f"batch 1, absolute-error loss, lambda {lam:g} on the kernels, {cfg['epochs']} "
