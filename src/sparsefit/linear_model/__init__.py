@@ -2,7 +2,12 @@
 
 from ._cv import ElasticNetCV, LassoCV
 from ._fused import FusedLasso
-from ._logistic import LogisticRegression, SparseLogisticRegression, SparseLogisticRegressionCV
+from ._logistic import (
+    LogisticRegression,
+    LogisticRegressionCV,
+    SparseLogisticRegression,
+    SparseLogisticRegressionCV,
+)
 from ._path import enet_path, lasso_path, regularization_path
 from ._prior import PriorLasso, PriorLassoCV
 from ._regression import (
@@ -25,6 +30,7 @@ __all__ = [
     "SparseLogisticRegression",
     "SparseLogisticRegressionCV",
     "LogisticRegression",
+    "LogisticRegressionCV",
     "GroupLasso",
     "SparseGroupLasso",
     "AdaptiveLasso",
