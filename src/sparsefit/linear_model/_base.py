@@ -366,13 +366,20 @@ def sklearn_convergence_message():
     scikit-learn's text (:data:`SKLEARN_NOT_CONVERGED`), so code that filters or matches
     scikit-learn's message keeps working; the solver's own detail (achieved criterion,
     ``tol``) follows it. Other warnings are re-emitted unchanged."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
+    caught = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:  # re-emitted even when the block raises
+        _reemit(caught)
+
+
+def _reemit(caught):
     for w in caught:
         if issubclass(w.category, ConvergenceWarning):
             warnings.warn(f"{SKLEARN_NOT_CONVERGED} {w.message}", ConvergenceWarning,
-                          stacklevel=4)
+                          stacklevel=6)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
                                    source=w.source)

@@ -18,7 +18,7 @@ from sklearn.utils._metadata_requests import (
     _routing_enabled,
     process_routing,
 )
-from sklearn.utils._param_validation import Hidden, Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ..datafits import Quadratic
@@ -133,7 +133,8 @@ def check_alphas(alphas):
     """The user's grid, largest first: a non-empty 1-D array of finite numbers >= 0 (strings
     and booleans are refused, not converted). The entry at fault is named as scikit-learn
     names it: ``alphas[i] == v, must be >= 0.0.`` (ValueError) or ``alphas[i] must be an
-    instance of float, not str`` (TypeError)."""
+    instance of float, not str`` (scikit-learn's InvalidParameterError, a TypeError and a
+    ValueError)."""
     a = np.asarray(alphas, dtype=object) if isinstance(alphas, (list, tuple)) else \
         np.asarray(alphas)
     if a.ndim != 1 or a.size == 0:
@@ -141,8 +142,8 @@ def check_alphas(alphas):
                          f"the grid size), got {alphas!r}")
     for i, x in enumerate(a.tolist()):
         if isinstance(x, bool) or not isinstance(x, Real):
-            raise TypeError(f"alphas[{i}] must be an instance of float, not "
-                            f"{type(x).__name__}")
+            raise InvalidParameterError(f"alphas[{i}] must be an instance of float, not "
+                                        f"{type(x).__name__}")
         if not np.isfinite(x):
             raise ValueError(f"alphas[{i}] == {x}, must be finite.")
         if x < 0:
