@@ -25,6 +25,7 @@ from sparsefit.linear_model import (
     Lasso,
     LassoCV,
     LogisticRegression,
+    LogisticRegressionCV,
     LogSumRegressor,
     MCPRegressor,
     PriorLasso,
@@ -58,6 +59,9 @@ ESTIMATORS = {
     "SparseLogisticRegression": SparseLogisticRegression(alpha=0.01),
     "SparseLogisticRegressionCV": SparseLogisticRegressionCV(alphas=5, cv=3),
     "LogisticRegression": LogisticRegression(penalty="l1", C=2.0),
+    "LogisticRegressionCV": LogisticRegressionCV(Cs=3, l1_ratios=[1.0], cv=3,
+                                                 scoring="neg_log_loss",
+                                                 use_legacy_attributes=False),
 }
 REGRESSORS = [k for k, e in ESTIMATORS.items() if not is_classifier(e)]
 

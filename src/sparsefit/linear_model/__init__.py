@@ -3,7 +3,12 @@
 from ._cv import ElasticNetCV, LassoCV
 from ._folds import HashKFold
 from ._fused import FusedLasso
-from ._logistic import LogisticRegression, SparseLogisticRegression, SparseLogisticRegressionCV
+from ._logistic import (
+    LogisticRegression,
+    LogisticRegressionCV,
+    SparseLogisticRegression,
+    SparseLogisticRegressionCV,
+)
 from ._path import enet_path, lasso_path, regularization_path
 from ._prior import PriorLasso, PriorLassoCV
 from ._regression import (
@@ -26,6 +31,7 @@ __all__ = [
     "SparseLogisticRegression",
     "SparseLogisticRegressionCV",
     "LogisticRegression",
+    "LogisticRegressionCV",
     "GroupLasso",
     "SparseGroupLasso",
     "AdaptiveLasso",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -60,9 +62,11 @@ def check_scale(X, y=None):
     if _scale_score(xs, ys, X.shape[0]) > 145:
         big, name = (xs, "X") if xs >= ys else (ys, "y")
         raise ValueError(
-            f"{name} has entries of magnitude {big:.1e}: sums of squares overflow float64. "
-            "Rescale X and y (e.g. sklearn.preprocessing.StandardScaler, or divide y by its "
-            "standard deviation) before fitting.")
+            f"{name} has entries of magnitude {big:.1e}: sums of squares overflow float64 "
+            "(refused before solving, where scikit-learn reports 'Coordinate descent "
+            "iterations resulted in non-finite parameter values'). Rescale X and y (e.g. "
+            "sklearn.preprocessing.StandardScaler, or divide y by its standard deviation) "
+            "before fitting.")
 
 
 def max_abs(a):
@@ -84,9 +88,10 @@ def check_fit_data(est, X, y, sample_weight, *, y_numeric=True, multi_output=Fal
 
     ``check_input=False`` (scikit-learn's, for callers that validated already) skips the
     conversions: ``X`` must then be a Fortran-ordered float array or a CSC matrix, and is
-    refused otherwise rather than copied; ``y`` is cast to ``X``'s dtype."""
+    refused otherwise rather than copied (with sample weights, a C-ordered float array is
+    copied, as scikit-learn copies it to rescale it); ``y`` is cast to ``X``'s dtype."""
     if not check_input:
-        X, y = _unchecked_input(est, X, y)
+        X, y = _unchecked_input(est, X, y, weighted=sample_weight is not None)
     else:
         X, y = validate_data(est, X, y, accept_sparse="csc", dtype=FLOATS, order="F",
                              y_numeric=y_numeric, copy=False, ensure_all_finite=False,
@@ -97,9 +102,13 @@ def check_fit_data(est, X, y, sample_weight, *, y_numeric=True, multi_output=Fal
     return X, y, check_sample_weight(sample_weight, X)
 
 
-def _unchecked_input(est, X, y):
+def _unchecked_input(est, X, y, weighted=False):
     import scipy.sparse as sp
 
+    if weighted and isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in FLOATS:
+        # scikit-learn works on a copy of X rescaled by the weights here, so it takes any
+        # memory order; a C-ordered X is copied to Fortran order likewise
+        X = np.asfortranarray(X)
     ok = (sp.issparse(X) and X.format == "csc") or (
         isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.f_contiguous)
     if not ok or X.dtype not in FLOATS:
@@ -405,6 +414,36 @@ def checked_precompute(precompute, X, sw, fit_intercept):
     return G
 
 
+#: The start of scikit-learn's coordinate-descent ConvergenceWarning, which users filter on.
+SKLEARN_NOT_CONVERGED = ("Objective did not converge. You might want to increase the number "
+                         "of iterations.")
+
+
+@contextmanager
+def sklearn_convergence_message():
+    """Re-emit the solver's ConvergenceWarnings raised inside the block prefixed with
+    scikit-learn's text (:data:`SKLEARN_NOT_CONVERGED`), so code that filters or matches
+    scikit-learn's message keeps working; the solver's own detail (achieved criterion,
+    ``tol``) follows it. Other warnings are re-emitted unchanged."""
+    caught = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:  # re-emitted even when the block raises
+        _reemit(caught)
+
+
+def _reemit(caught):
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            warnings.warn(f"{SKLEARN_NOT_CONVERGED} {w.message}", ConvergenceWarning,
+                          stacklevel=6)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                   source=w.source)
+
+
 class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
     """Base of the regressors: ``1/(2 n) ||y - X w - b||^2 + pen(w)`` through :func:`solve`.
 
@@ -496,10 +535,11 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
 
     def _fit_validated(self, X, y, sw, w0=None, b0=None):
         penalty = finish_penalty(self, self._penalty(X.shape[1]), X.shape[1])
-        res = solve(validated_store(X), y, Quadratic(), penalty,
-                    fit_intercept=self.fit_intercept, sample_weight=sw, w_init=w0,
-                    intercept_init=b0, tol=self.tol, max_iter=self.max_iter,
-                    **solver_options(self, X, sw))
+        with sklearn_convergence_message():
+            res = solve(validated_store(X), y, Quadratic(), penalty,
+                        fit_intercept=self.fit_intercept, sample_weight=sw, w_init=w0,
+                        intercept_init=b0, tol=self.tol, max_iter=self.max_iter,
+                        **solver_options(self, X, sw))
         self._set_solution(res, X.dtype)
         return self
 

@@ -18,7 +18,7 @@ from sklearn.utils._metadata_requests import (
     _routing_enabled,
     process_routing,
 )
-from sklearn.utils._param_validation import Hidden, Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ..datafits import Quadratic
@@ -31,6 +31,7 @@ from ._base import (
     SparseInputMixin,
     SparseLinearRegressor,
     check_fit_data,
+    sklearn_convergence_message,
     solver_options,
     validated_store,
 )
@@ -130,16 +131,24 @@ def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sa
 
 def check_alphas(alphas):
     """The user's grid, largest first: a non-empty 1-D array of finite numbers >= 0 (strings
-    and booleans are refused, not converted)."""
-    msg = "alphas must be a non-empty 1-D array of finite numbers >= 0"
-    a = np.asarray(alphas)
-    mixed = isinstance(alphas, (list, tuple)) and any(
-        isinstance(x, (str, bytes, bool, np.bool_)) for x in alphas)
-    if mixed or a.dtype.kind not in "iuf" or a.ndim > 1:
-        raise ValueError(f"{msg}, got {alphas!r}")
-    a = a.astype(np.float64).ravel()
-    if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise ValueError(f"{msg}, got {alphas!r}")
+    and booleans are refused, not converted). The entry at fault is named as scikit-learn
+    names it: ``alphas[i] == v, must be >= 0.0.`` (ValueError) or ``alphas[i] must be an
+    instance of float, not str`` (scikit-learn's InvalidParameterError, a TypeError and a
+    ValueError)."""
+    a = np.asarray(alphas, dtype=object) if isinstance(alphas, (list, tuple)) else \
+        np.asarray(alphas)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"alphas must be a non-empty 1-D array of numbers >= 0 (or an int, "
+                         f"the grid size), got {alphas!r}")
+    for i, x in enumerate(a.tolist()):
+        if isinstance(x, bool) or not isinstance(x, Real):
+            raise InvalidParameterError(f"alphas[{i}] must be an instance of float, not "
+                                        f"{type(x).__name__}")
+        if not np.isfinite(x):
+            raise ValueError(f"alphas[{i}] == {x}, must be finite.")
+        if x < 0:
+            raise ValueError(f"alphas[{i}] == {x}, must be >= 0.0.")
+    a = a.astype(np.float64)
     return np.sort(a)[::-1]
 
 
@@ -323,9 +332,10 @@ class _RegressionCV(CVMixin, SparseInputMixin, RegressorMixin, BaseEstimator):
                          split_params=split_params, **opts)
                  for make in makers]
         best = self._store_paths(ratios, paths)
-        res = solve(validated_store(X), y, datafit, makers[best](self.alpha_), sample_weight=sw,
-                    fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
-                    **refit_opts)
+        with sklearn_convergence_message():
+            res = solve(validated_store(X), y, datafit, makers[best](self.alpha_),
+                        sample_weight=sw, fit_intercept=self.fit_intercept, tol=self.tol,
+                        max_iter=self.max_iter, **refit_opts)
         SparseLinearRegressor._set_solution(self, res, X.dtype)
         return self
 
@@ -344,6 +354,9 @@ class _RegressionCV(CVMixin, SparseInputMixin, RegressorMixin, BaseEstimator):
         # scikit-learn's shapes: one l1_ratio drops the leading axis
         squeeze = (lambda a: a[0]) if len(ratios) == 1 else (lambda a: a)
         self.alphas_ = squeeze(np.asarray([p.alphas for p in paths]))
+        given = self.alphas is not None and not isinstance(self.alphas, Integral)
+        if given and self.alphas_.ndim == 2 and not (self.dfmax or self.pmax):
+            self.alphas_ = self.alphas_[0]  # a given grid is the same for every l1_ratio
         self.mse_path_ = squeeze(np.asarray([p.losses for p in paths]))
         self.cv_mean_ = squeeze(np.asarray([p.mean for p in paths]))
         self.cv_std_error_ = squeeze(np.asarray([p.std_error for p in paths]))
@@ -393,7 +406,8 @@ _CV_DOC = r"""
     alpha_min_, alpha_1se_ : float
         The best alpha and the 1-SE alpha (for the selected ``l1_ratio``).
     alphas_ : ndarray of shape (n_alphas,) or (n_l1_ratio, n_alphas)
-        One ``l1_ratio`` (and :class:`LassoCV`): 1-D, as in scikit-learn.
+        One ``l1_ratio`` (and :class:`LassoCV`), or a grid given in ``alphas``: 1-D, as
+        in scikit-learn.
     mse_path_ : ndarray of shape (n_alphas, n_folds) or (n_l1_ratio, n_alphas, n_folds)
     cv_mean_, cv_std_error_ : ndarray of shape (n_alphas,) or (n_l1_ratio, n_alphas)
     coef_ : ndarray of shape (n_features,)

@@ -7,8 +7,10 @@ from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy.special import expit, log_softmax, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.metrics import check_scoring, get_scorer, get_scorer_names
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -267,13 +269,15 @@ class LogisticRegression(_LogisticBase):
     penalty : {"l1", "l2", "elasticnet", None}, optional
         scikit-learn's older spelling: "l1" is ``l1_ratio=1``, "l2" is ``l1_ratio=0``,
         "elasticnet" uses ``l1_ratio``, None is no penalty (``C=inf``). Unset: ``l1_ratio``
-        decides.
+        decides. As in scikit-learn, a ``penalty`` that disagrees with ``l1_ratio`` warns
+        (``penalty`` wins).
     C : float, default=1.0
         Inverse regularization strength, > 0 (``np.inf``: no penalty).
     l1_ratio : float, default=0.0
         scikit-learn's default, the ridge penalty; 1 for the lasso.
-    dual : False
-        Only the primal is solved; True is refused.
+    dual : bool, default=False
+        True (liblinear's dual, L2 penalty only, as in scikit-learn) has the same optimum:
+        the primal problem is solved either way.
     tol : float, default=1e-4
         Relative duality gap (scikit-learn's solvers test gradients or steps).
     fit_intercept : bool, default=True
@@ -312,7 +316,7 @@ class LogisticRegression(_LogisticBase):
     >>> from sparsefit.linear_model import LogisticRegression
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> X = StandardScaler().fit_transform(X)
-    >>> clf = LogisticRegression(penalty="l1", C=0.1, solver="liblinear").fit(X, y)
+    >>> clf = LogisticRegression(l1_ratio=1, C=0.1, solver="liblinear").fit(X, y)
     >>> int((clf.coef_ != 0).sum()) < 30, bool(clf.score(X, y) > 0.9)
     (True, True)
     """
@@ -367,12 +371,31 @@ class LogisticRegression(_LogisticBase):
                              f"{self.penalty!r}, got None")
         return float(self.l1_ratio)
 
+    def _check_penalty_spelling(self):
+        """scikit-learn's warnings on ``penalty`` against ``l1_ratio``, and its rules on
+        ``dual``: liblinear's dual exists for the L2 penalty only (it has the same optimum
+        as the primal problem, which is what is solved)."""
+        given = not (isinstance(self.penalty, str) and self.penalty == "deprecated")
+        r = self.l1_ratio
+        if given and self.penalty != "elasticnet" and r is not None and 0 < r < 1:
+            warnings.warn("l1_ratio parameter is only used when penalty is 'elasticnet'. "
+                          f"Got (penalty={self.penalty})", UserWarning, stacklevel=3)
+        if (self.penalty == "l2" and r != 0) or (self.penalty == "l1" and r != 1):
+            warnings.warn(f"Inconsistent values: penalty={self.penalty} with l1_ratio={r}. "
+                          "penalty is deprecated. Please use l1_ratio only.", UserWarning,
+                          stacklevel=3)
+        if self.dual:
+            if self.solver != "liblinear":
+                raise ValueError(f"Solver {self.solver} supports only dual=False, got "
+                                 f"dual={self.dual}")
+            if self._ratio() != 0:
+                raise ValueError(f"dual=True: only the L2 penalty (l1_ratio=0) has a dual "
+                                 f"problem (liblinear's), got l1_ratio={self._ratio()}")
+
     def fit(self, X, y, sample_weight=None):
         """Fit at ``alpha = 1 / (C * sum of the sample and class weights)``."""
         self._validate_params()
-        if self.dual:
-            raise ValueError("dual=True: sparsefit solves the primal problem only; use "
-                             "dual=False (the result is the same optimum)")
+        self._check_penalty_spelling()
         X, datafit, yt, sw = self._prepare(X, y, sample_weight)
         total = float(X.shape[0] if sw is None else sw.sum())
         no_penalty = self.penalty is None or np.isinf(self.C)
@@ -536,3 +559,244 @@ class SparseLogisticRegressionCV(CVMixin, _LogisticBase):
         self.converged_ = True
         return self
 
+
+
+def _fold_path(template, X, y, sw, train, test, Cs, ratio, scorer):
+    """One fold at one ``l1_ratio``: a :class:`LogisticRegression` per ``C`` (each solved
+    from zero, as a grid search would), its coefficients (intercept last), iterations and
+    held-out score."""
+    coefs, iters, scores = [], [], []
+    sw_train = None if sw is None else sw[train]
+    for C in Cs:
+        est = clone(template).set_params(C=C, l1_ratio=ratio)
+        est.fit(X[train], y[train], sample_weight=sw_train)
+        w = est.coef_
+        if est.fit_intercept:
+            w = np.column_stack([w, est.intercept_])
+        coefs.append(w)
+        iters.append(int(est.n_iter_[0]))
+        kw = {} if sw is None else {"sample_weight": sw[test]}
+        scores.append(float(scorer(est, X[test], y[test], **kw)))
+    return np.asarray(coefs), np.asarray(iters), np.asarray(scores)
+
+
+class LogisticRegressionCV(CVMixin, LogisticRegression):
+    __doc__ = r"""scikit-learn's ``LogisticRegressionCV``, same spelling and attributes, every
+    fit solved by sparsefit's :class:`LogisticRegression`.
+
+    Each fold, ``C`` of ``Cs`` and ``l1_ratio`` of ``l1_ratios`` is a
+    :class:`LogisticRegression` fit on the training part, solved from zero (scikit-learn
+    warm-starts along ``Cs``; the optimum is the same, and the choice is the one a
+    ``GridSearchCV`` over :class:`LogisticRegression` with the same folds and scorer
+    makes), scored on the held-out part. The best ``(C, l1_ratio)`` by the sum of the fold
+    scores is refit on all the data (``refit=True``), or the folds' best models are
+    averaged (``refit=False``), as in scikit-learn. For a grid in sparsefit's ``alpha``
+    spelling, with the 1-SE rule, see :class:`SparseLogisticRegressionCV`.
+
+    Parameters
+    ----------
+    Cs : int or array-like, default=10
+        The grid of ``C`` (an int: ``np.logspace(-4, 4, Cs)``, as in scikit-learn).
+    l1_ratios : array-like of float in [0, 1]
+        The ``l1_ratio`` grid. Unset: None with scikit-learn's FutureWarning (the penalty
+        then decides: L2 unless ``penalty="l1"``).
+    scoring : str, callable or None
+        A scikit-learn scorer; None (and unset, with scikit-learn's FutureWarning) is the
+        accuracy.
+    use_legacy_attributes : bool
+        scikit-learn's switch between its old attribute layout (dicts per class, ``C_`` an
+        array; the default, with its FutureWarning) and its new one (arrays, ``C_`` a float).
+    penalty, fit_intercept, cv, dual, solver, tol, max_iter, class_weight, n_jobs, verbose,
+    refit, intercept_scaling, random_state, bounds, penalty_factor
+        As for :class:`LogisticRegression` and scikit-learn's ``LogisticRegressionCV``
+        (``class_weight="balanced"`` is computed once on all the data; ``cv`` stratified
+        5-fold by default; a group splitter takes ``fit(..., groups=...)`` through metadata
+        routing). ``tol`` and ``max_iter`` are sparsefit's (relative duality gap, outer
+        iterations).
+
+    Attributes
+    ----------
+    Cs_, l1_ratios_, C_, l1_ratio_, coefs_paths_, scores_, n_iter_, classes_, coef_,
+    intercept_
+        scikit-learn's, with its shapes (see ``use_legacy_attributes``).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sparsefit.linear_model import LogisticRegressionCV
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = LogisticRegressionCV(Cs=4, l1_ratios=[1.0], cv=3, scoring="neg_log_loss",
+    ...                            use_legacy_attributes=False).fit(X, y)
+    >>> clf.C_ in clf.Cs_, clf.scores_.shape
+    (True, (3, 1, 4))
+    """
+
+    _parameter_constraints = {
+        **{k: v for k, v in LogisticRegression._parameter_constraints.items()
+           if k not in ("C", "l1_ratio", "warm_start")},
+        "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "l1_ratios": ["array-like", None, Hidden(StrOptions({"warn"}))],
+        "cv": ["cv_object"],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None,
+                    Hidden(StrOptions({"warn"}))],
+        "refit": ["boolean"],
+        "use_legacy_attributes": ["boolean", Hidden(StrOptions({"warn"}))],
+    }
+
+    def __init__(self, *, Cs=10, l1_ratios="warn", fit_intercept=True, cv=None, dual=False,
+                 penalty="deprecated", scoring="warn", solver="lbfgs", tol=1e-4,
+                 max_iter=100, class_weight=None, n_jobs=None, verbose=0, refit=True,
+                 intercept_scaling=1.0, random_state=None, use_legacy_attributes="warn",
+                 bounds=None, penalty_factor=None):
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.fit_intercept = fit_intercept
+        self.cv = cv
+        self.dual = dual
+        self.penalty = penalty
+        self.scoring = scoring
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.refit = refit
+        self.intercept_scaling = intercept_scaling
+        self.random_state = random_state
+        self.use_legacy_attributes = use_legacy_attributes
+        self.bounds = bounds
+        self.penalty_factor = penalty_factor
+
+    def _resolve(self):
+        """``(penalty, l1_ratios or None, scoring, legacy)`` with scikit-learn's warnings."""
+        l1_ratios = self.l1_ratios
+        if isinstance(l1_ratios, str) and l1_ratios == "warn":
+            l1_ratios = None
+            warnings.warn("The default value for l1_ratios will change from None to (0.0,) "
+                          "in version 1.10 (as in scikit-learn). To avoid this warning, "
+                          "explicitly set a value, e.g. l1_ratios=(0,).", FutureWarning,
+                          stacklevel=3)
+        if isinstance(self.penalty, str) and self.penalty == "deprecated":
+            if l1_ratios is None or np.all(np.asarray(l1_ratios) == 0):
+                penalty = "l2"
+            elif np.all(np.asarray(l1_ratios) == 1):
+                penalty = "l1"
+            else:
+                penalty = "elasticnet"
+        else:
+            penalty = self.penalty
+        if penalty == "elasticnet":
+            r = None if l1_ratios is None else np.asarray(l1_ratios, dtype=object).ravel()
+            if r is None or r.size == 0 or any(
+                    isinstance(v, bool) or not isinstance(v, Real) or not 0 <= v <= 1
+                    for v in r):
+                raise ValueError("l1_ratios must be an array-like of numbers between 0 and "
+                                 f"1; got (l1_ratios={l1_ratios!r})")
+        elif l1_ratios is not None and not (isinstance(self.penalty, str)
+                                            and self.penalty == "deprecated"):
+            warnings.warn("l1_ratios parameter is only used when penalty is 'elasticnet'. "
+                          f"Got (penalty={penalty})", UserWarning, stacklevel=3)
+        scoring = self.scoring
+        if isinstance(scoring, str) and scoring == "warn":
+            warnings.warn("The default value of the parameter 'scoring' will change from "
+                          "None, i.e. accuracy, to 'neg_log_loss' in version 1.11 (as in "
+                          "scikit-learn). To silence this warning, explicitly set the "
+                          "scoring parameter.", FutureWarning, stacklevel=3)
+            scoring = None
+        legacy = self.use_legacy_attributes
+        if isinstance(legacy, str):
+            warnings.warn(f"The fitted attributes of {type(self).__name__} will be simplified "
+                          "in scikit-learn 1.10; set use_legacy_attributes=False for the new "
+                          "layout now, or True to keep the old one silently.", FutureWarning,
+                          stacklevel=3)
+            legacy = True
+        return penalty, l1_ratios, scoring, legacy
+
+    def fit(self, X, y, sample_weight=None, **params):
+        """Cross-validate the ``(C, l1_ratio)`` grid and refit (or average) the best model
+        (``params``: routed to the splitter, see :meth:`LassoCV.fit`)."""
+        self._validate_params()
+        split_params = self._split_params(params)
+        penalty, l1_ratios, scoring, legacy = self._resolve()
+        if self.dual and self.solver != "liblinear":
+            raise ValueError(f"Solver {self.solver} supports only dual=False, got "
+                             f"dual={self.dual}")
+        X, y, sw = check_fit_data(self, X, y, sample_weight, y_numeric=False)
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if self.classes_.size < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
+                             f"y; got one class: {self.classes_[0]!r}")
+        cw = self.class_weight
+        if isinstance(cw, str):  # "balanced": computed once, on all the data
+            cw = dict(zip(self.classes_, compute_class_weight(
+                cw, classes=self.classes_, y=y, sample_weight=sw)))
+        Cs = (np.logspace(-4, 4, self.Cs) if isinstance(self.Cs, Integral)
+              else np.asarray(self.Cs, dtype=np.float64).ravel())
+        if penalty is None:
+            Cs = np.full(Cs.shape, np.inf)
+        ratios = ([1.0 if penalty == "l1" else 0.0] if l1_ratios is None
+                  else [float(r) for r in np.ravel(l1_ratios)])
+        template = LogisticRegression(
+            fit_intercept=self.fit_intercept, dual=self.dual, tol=self.tol,
+            intercept_scaling=self.intercept_scaling, class_weight=cw,
+            random_state=self.random_state, solver=self.solver, max_iter=self.max_iter,
+            bounds=self.bounds, penalty_factor=self.penalty_factor)
+        scorer = get_scorer("accuracy") if scoring is None else check_scoring(
+            template, scoring=scoring)
+        folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **split_params))
+        out = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+            delayed(_fold_path)(template, X, y, sw, train, test, Cs, r, scorer)
+            for train, test in folds for r in ratios)
+        n_folds, n_r, n_cs = len(folds), len(ratios), Cs.size
+        # coefs: (n_folds, n_l1, n_cs, n_rows, n_dof); iters / scores: (n_folds, n_l1, n_cs)
+        coefs = np.asarray([o[0] for o in out]).reshape(n_folds, n_r, n_cs,
+                                                        *out[0][0].shape[1:])
+        iters = np.asarray([o[1] for o in out]).reshape(n_folds, n_r, n_cs)
+        scores = np.asarray([o[2] for o in out]).reshape(n_folds, n_r, n_cs)
+        self.Cs_ = Cs
+        self.l1_ratios_ = np.asarray([None] if l1_ratios is None else ratios)
+        if self.refit:
+            total = scores.sum(axis=0)  # (n_l1, n_cs): first best in scikit-learn's order
+            ic, ir = np.unravel_index(np.argmax(total.T), (n_cs, n_r))
+            C_, r_ = float(Cs[ic]), ratios[ir]
+            final = clone(template).set_params(C=C_, l1_ratio=r_).fit(
+                X, y, sample_weight=sample_weight)
+            for a in ("coef_", "intercept_", "alpha_", "dual_gap_", "converged_",
+                      "kkt_violation_"):
+                setattr(self, a, getattr(final, a))
+        else:  # each fold's best model, averaged (with its C and l1_ratio)
+            best = [np.unravel_index(np.argmax(s.T), (n_cs, n_r)) for s in scores]
+            w = np.mean([coefs[f, ir, ic] for f, (ic, ir) in enumerate(best)], axis=0)
+            C_ = float(np.mean([Cs[ic] for ic, _ in best]))
+            r_ = float(np.mean([ratios[ir] for _, ir in best])) if penalty == "elasticnet" \
+                else (1.0 if penalty == "l1" else 0.0)
+            p = X.shape[1]
+            self.coef_ = np.ascontiguousarray(w[:, :p])
+            self.intercept_ = w[:, p].copy() if self.fit_intercept else np.zeros(w.shape[0])
+        self._set_cv_attributes(coefs, iters, scores, C_, r_, l1_ratios is None, legacy)
+        return self
+
+    def _set_cv_attributes(self, coefs, iters, scores, C_, r_, no_ratio_axis, legacy):
+        """scikit-learn's layouts: legacy (dicts per class, the l1_ratio axis after Cs and
+        dropped without ``l1_ratios``) or new (arrays, folds x l1_ratios x Cs)."""
+        labels = self.classes_[1:] if self.classes_.size == 2 else self.classes_
+        n_rows = coefs.shape[3]
+        if not legacy:
+            self.C_, self.l1_ratio_ = C_, r_
+            self.coefs_paths_ = coefs
+            self.scores_, self.n_iter_ = scores, iters
+            return
+        self.C_ = np.full(n_rows, C_)
+        self.l1_ratio_ = np.full(n_rows, r_)
+        paths = np.moveaxis(coefs, (1, 2), (2, 1))  # (n_folds, n_cs, n_l1, n_rows, n_dof)
+        sc = np.swapaxes(scores, 1, 2)  # (n_folds, n_cs, n_l1)
+        it = np.swapaxes(iters, 1, 2)[None]
+        if no_ratio_axis:
+            paths, sc, it = paths[:, :, 0], sc[:, :, 0], it[..., 0]
+        self.coefs_paths_ = {c: paths[..., k, :] for k, c in enumerate(labels)}
+        self.scores_ = {c: sc.copy() for c in labels}
+        self.n_iter_ = it

@@ -179,8 +179,8 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas="deprecated", alphas="wa
     """
     unknown = set(params) - set(_PATH_PARAMS)
     if unknown:
-        raise ValueError(f"enet_path: unexpected parameters {sorted(unknown)}; accepted: "
-                         f"{list(_PATH_PARAMS)}")
+        raise ValueError(f"Unexpected parameters in params: {sorted(unknown)} (accepted: "
+                         f"{list(_PATH_PARAMS)})")
     grid, size = _path_size(n_alphas, alphas)
     if check_input:
         from sklearn.utils.validation import check_array

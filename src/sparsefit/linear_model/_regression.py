@@ -68,7 +68,9 @@ class Lasso(SparseLinearRegressor):
         Outer iterations (one per target for a 2-D ``y``); scikit-learn's are epochs.
     dual_gap_ : float or ndarray of shape (n_targets,)
         Relative duality gap ``gap / P(0)`` at return; scikit-learn's is the unscaled gap
-        of its objective times ``n_samples``.
+        of its objective times ``n_samples``. NaN when nothing is penalized (``alpha=0``,
+        or every ``penalty_factor`` 0): no dual point applies, the fit stops on the relative
+        gradient norm instead (scikit-learn reports a gap there).
     converged_ : bool
     kkt_violation_ : float
         Largest optimality violation at return.

@@ -1,0 +1,49 @@
+# ruff: noqa: E501
+"""The applicable upstream tests sparsefit fails today: each runs as ``xfail(strict=True)``.
+
+One line per upstream test id: ``"<file>::<test id>": (category, why)``. When a change makes
+a test pass it XPASSes, which fails the suite: delete its line. The goal is an empty dict.
+``why`` names the first thing that fails, with the measured numbers; "then ..." is what fails
+next once that is fixed. Regenerated against scikit-learn 1.9.1 after the issue-15 estimator
+work; tests that fail only for want of the MultiTask classes are in
+``needs_multitask.NEEDS_MULTITASK`` instead (skipped until those classes are merged).
+
+What remains is of two kinds: documented differences of meaning (``dual_gap_`` is a relative
+gap, NaN when nothing is penalized; ``n_iter_`` counts outer iterations; ``X`` is never
+written to), and path / solve accuracy (sparse vs dense, Gram vs X route, cyclic vs random
+at the default or a given ``tol``), which is solver work. Run
+``pytest tests/sklearn_upstream -k sparsefit --runxfail`` to see every failure in full.
+"""
+
+CATEGORIES = (
+    "missing name",       # sparsefit.linear_model lacks the class or function
+    "missing parameter",  # a scikit-learn parameter or value is refused
+    "shape",              # an attribute, input or output shape differs
+    "message",            # an error or warning text (or type) differs
+    "numerical",          # a number differs beyond the test's tolerance
+    "crash",              # an unexpected exception inside sparsefit
+    "hang",               # the test ran past the harness timeout
+)
+
+KNOWN_FAILURES = {
+    "test_coordinate_descent.py::test_elasticnet_precompute_gram_weighted_samples": ("numerical", "at the default tol (relative gap 1e-6) the Gram route and the X route stop at different points: coef_[0] 1.28308 (precompute=gram, gap 4.3e-8) vs 1.27874 (precompute=False, gap 1.8e-7), 3.4e-3 relative, rtol 1e-7 asked; at tol=1e-10 both give 1.284134 (path/solve accuracy, coordinator's solver work)"),
+    "test_coordinate_descent.py::test_enet_copy_X_False_check_input_False": ("numerical", "copy_X=False: the test asserts that X was overwritten (scikit-learn centers X in place); sparsefit fits the intercept without centering X and never writes to X (documented under copy_X)"),
+    "test_coordinate_descent.py::test_lasso_dual_gap": ("numerical", "dual_gap_ is sparsefit's relative gap gap/P(0) at its own dual point (documented in Lasso's docstring), 1.4e-7 here; the test recomputes scikit-learn's absolute gap at the rescaled residual, 7.7e-7, for the same coef_"),
+    "test_coordinate_descent.py::test_random_descent[csr_array]": ("numerical", "ElasticNet(tol=1e-9) on sparse X: selection='cyclic' and 'random' agree to 4.3e-7 relative (coef_[0] 0.8368861 vs 0.8368858), rtol 1e-7 asked; then MultiTaskElasticNet (not merged yet)"),
+    "test_coordinate_descent.py::test_random_descent[csr_matrix]": ("numerical", "ElasticNet(tol=1e-9) on sparse X: selection='cyclic' and 'random' agree to 4.3e-7 relative (coef_[0] 0.8368861 vs 0.8368858), rtol 1e-7 asked; then MultiTaskElasticNet (not merged yet)"),
+    "test_coordinate_descent.py::test_warm_start_convergence_with_regularizer_decrement": ("numerical", "n_iter_ counts outer working-set iterations (documented), 2 at alpha 1e-5 and 1e-4 alike; the test compares scikit-learn's epoch counts"),
+    "test_sparse_coordinate_descent.py::test_enet_toy_explicit_sparse_input[lil_array]": ("numerical", "ElasticNet(alpha=0): nothing is penalized, so the solver stops on the relative gradient norm and reports dual_gap_ = NaN ('NaN when no dual point applies', solvers/_gap.py); coef_ and predictions match, the test asserts dual_gap_ == 0"),
+    "test_sparse_coordinate_descent.py::test_enet_toy_explicit_sparse_input[lil_matrix]": ("numerical", "ElasticNet(alpha=0): nothing is penalized, so the solver stops on the relative gradient norm and reports dual_gap_ = NaN ('NaN when no dual point applies', solvers/_gap.py); coef_ and predictions match, the test asserts dual_gap_ == 0"),
+    "test_sparse_coordinate_descent.py::test_enet_toy_list_input[csc_array-False]": ("numerical", "ElasticNet(alpha=0): nothing is penalized, so the solver stops on the relative gradient norm and reports dual_gap_ = NaN ('NaN when no dual point applies', solvers/_gap.py); coef_ and predictions match, the test asserts dual_gap_ == 0"),
+    "test_sparse_coordinate_descent.py::test_enet_toy_list_input[csc_array-True]": ("numerical", "ElasticNet(alpha=0): nothing is penalized, so the solver stops on the relative gradient norm and reports dual_gap_ = NaN ('NaN when no dual point applies', solvers/_gap.py); coef_ and predictions match, the test asserts dual_gap_ == 0"),
+    "test_sparse_coordinate_descent.py::test_enet_toy_list_input[csc_matrix-False]": ("numerical", "ElasticNet(alpha=0): nothing is penalized, so the solver stops on the relative gradient norm and reports dual_gap_ = NaN ('NaN when no dual point applies', solvers/_gap.py); coef_ and predictions match, the test asserts dual_gap_ == 0"),
+    "test_sparse_coordinate_descent.py::test_enet_toy_list_input[csc_matrix-True]": ("numerical", "ElasticNet(alpha=0): nothing is penalized, so the solver stops on the relative gradient norm and reports dual_gap_ = NaN ('NaN when no dual point applies', solvers/_gap.py); coef_ and predictions match, the test asserts dual_gap_ == 0"),
+    "test_sparse_coordinate_descent.py::test_path_parameters[csc_array]": ("numerical", "ElasticNetCV(max_iter=50, default tol 1e-4, fit_intercept=False).mse_path_ sparse vs dense differs by up to 3.2e-7 absolute (1.2162958 vs 1.2162955), 7 decimals asked (scikit-learn: equal to 1e-12); path accuracy, coordinator's solver work"),
+    "test_sparse_coordinate_descent.py::test_path_parameters[csc_matrix]": ("numerical", "ElasticNetCV(max_iter=50, default tol 1e-4, fit_intercept=False).mse_path_ sparse vs dense differs by up to 3.2e-7 absolute (1.2162958 vs 1.2162955), 7 decimals asked (scikit-learn: equal to 1e-12); path accuracy, coordinator's solver work"),
+    "test_sparse_coordinate_descent.py::test_same_output_sparse_dense_lasso_and_enet_cv[csc_array]": ("numerical", "ElasticNetCV(tol=1e-7).mse_path_ sparse vs dense differs 1.0e-7 relative (2.78528915 vs 2.78528944), rtol 1e-7 asked (scikit-learn: 5e-13); path accuracy, coordinator's solver work"),
+    "test_sparse_coordinate_descent.py::test_same_output_sparse_dense_lasso_and_enet_cv[csc_matrix]": ("numerical", "ElasticNetCV(tol=1e-7).mse_path_ sparse vs dense differs 1.0e-7 relative (2.78528915 vs 2.78528944), rtol 1e-7 asked (scikit-learn: 5e-13); path accuracy, coordinator's solver work"),
+    "test_sparse_coordinate_descent.py::test_sparse_dense_equality[csc_array-False-6-24-0.5-True-ElasticNetCV]": ("numerical", "ElasticNetCV(tol=1e-6, fit_intercept=True), 6 samples x 24 features: sparse vs dense, with sample weights coef_ differ 1.0e-6 relative (-8.0447124 vs -8.0447207), without them intercept_ differs 1.7e-6 relative (2.0735818 vs 2.0735852); rtol 1e-7 / approx 1e-6 asked; path accuracy, coordinator's solver work"),
+    "test_sparse_coordinate_descent.py::test_sparse_dense_equality[csc_array-True-6-24-0.5-True-ElasticNetCV]": ("numerical", "ElasticNetCV(tol=1e-6, fit_intercept=True), 6 samples x 24 features: sparse vs dense, with sample weights coef_ differ 1.0e-6 relative (-8.0447124 vs -8.0447207), without them intercept_ differs 1.7e-6 relative (2.0735818 vs 2.0735852); rtol 1e-7 / approx 1e-6 asked; path accuracy, coordinator's solver work"),
+    "test_sparse_coordinate_descent.py::test_sparse_dense_equality[csc_matrix-False-6-24-0.5-True-ElasticNetCV]": ("numerical", "ElasticNetCV(tol=1e-6, fit_intercept=True), 6 samples x 24 features: sparse vs dense, with sample weights coef_ differ 1.0e-6 relative (-8.0447124 vs -8.0447207), without them intercept_ differs 1.7e-6 relative (2.0735818 vs 2.0735852); rtol 1e-7 / approx 1e-6 asked; path accuracy, coordinator's solver work"),
+    "test_sparse_coordinate_descent.py::test_sparse_dense_equality[csc_matrix-True-6-24-0.5-True-ElasticNetCV]": ("numerical", "ElasticNetCV(tol=1e-6, fit_intercept=True), 6 samples x 24 features: sparse vs dense, with sample weights coef_ differ 1.0e-6 relative (-8.0447124 vs -8.0447207), without them intercept_ differs 1.7e-6 relative (2.0735818 vs 2.0735852); rtol 1e-7 / approx 1e-6 asked; path accuracy, coordinator's solver work"),
+}
