@@ -224,6 +224,37 @@ def test_lasso_options_on_dask(client, params):
     assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
 
 
+def test_check_input_is_accepted_and_ignored_on_dask(client):
+    X, y, sw = _data()
+    Xd, yd, swd = _dask(X, y, sw)
+    ref = Lasso(alpha=0.05, tol=1e-10).fit(X, y, sample_weight=sw)
+    for check_input in (True, False):
+        got = Lasso(alpha=0.05, tol=1e-10).fit(Xd, yd, sample_weight=swd,
+                                               check_input=check_input)
+        assert _close(ref.coef_, got.coef_)
+    Xbad = Xd.copy()
+    Xbad[75, 1] = np.nan  # still checked chunk by chunk with check_input=False
+    with pytest.raises(ValueError, match="NaN or infinity in chunk 1"):
+        Lasso(alpha=0.05).fit(Xbad, yd, check_input=False)
+
+
+@pytest.mark.parametrize("name", ["Lasso", "ElasticNet", "MCPRegressor"])
+def test_several_targets_from_the_same_moments(client, name):
+    X, y, sw = _data()
+    Y = np.column_stack([y, X[:, 2] - 0.5 * X[:, 4] + 1.0, -y])
+    Xd, Yd, swd = _dask(X, Y, sw)
+    est = clone(ESTIMATORS[name]).set_params(tol=1e-10)
+    ref = clone(est).fit(X, Y, sample_weight=sw)
+    got = clone(est).fit(Xd, Yd, sample_weight=swd)
+    assert got.coef_.shape == ref.coef_.shape == (3, P)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert _close(ref.intercept_, got.intercept_, rtol=RTOL * 10)
+    assert set(vars(ref)) == set(vars(got))
+    pred = got.predict(Xd)
+    assert isinstance(pred, da.Array) and pred.shape == (N, 3)
+    assert np.allclose(pred.compute(), ref.predict(X))
+
+
 def test_sparse_chunks(client):
     rng = np.random.default_rng(1)
     X = sp.random(N, 40, density=0.2, random_state=1, format="csr").toarray()

@@ -40,7 +40,10 @@ def supports(estimator):
 
 def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     """``est.fit(X, y, sample_weight)`` on dask input (see :mod:`sparsefit.distributed`):
-    the same estimator, the same fitted attributes, ``X`` never collected."""
+    the same estimator, the same fitted attributes, ``X`` never collected.
+
+    ``check_input`` (scikit-learn's keyword) is accepted and ignored: dask input is always
+    checked, chunk by chunk, during the pass (NaN, infinity, negative weights, lengths)."""
     name = type(est).__name__
     handler = _handler(est)
     if handler is None:
@@ -48,13 +51,19 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
             f"{name} does not take dask input: fit it on data in memory (X.compute(), or a "
             "sample that fits), or use an estimator that does (Lasso, ElasticNet, LassoCV, "
             "GroupLasso, SparseLogisticRegression, ...; see sparsefit.distributed)")
+    # scikit-learn's check_input=False skips conversions of in-memory arrays; dask input is
+    # validated chunk by chunk during the pass whatever it says, so it is accepted and ignored
+    check_input = fit_params.pop("check_input", True)
+    if not isinstance(check_input, (bool, np.bool_)):
+        raise ValueError(f"check_input must be True or False, got {check_input!r}")
     if fit_params:
         raise DaskInputError(f"{name}.fit on dask input takes X, y, sample_weight (and groups "
                              f"for a CV estimator), not {sorted(fit_params)}")
     est._validate_params()
     if groups is not None and handler is not _fit_regression_cv:
         raise DaskInputError(f"{name}.fit takes no groups")
-    data = as_dask_data(X, y, sample_weight, groups)
+    data = as_dask_data(X, y, sample_weight, groups,
+                        multi_output=handler is _fit_regressor and est._takes_targets())
     handler(est, data)
     data.set_feature_attributes(est)
     return est
@@ -117,10 +126,17 @@ def _fit_regressor(est, data):
     if data.n_features > gram_max_features() and takes_wide_route(est, data.n_features):
         from ._wide import fit_wide
 
+        if data.n_targets is not None:
+            raise DaskInputError(
+                f"{type(est).__name__} on dask input: a 2-D y with more features than the "
+                f"covariance route's {gram_max_features()} is not supported; fit one target "
+                "(a 1-D y) at a time")
         _base.warn_if_unpenalized(est)
         return fit_wide(est, data)
     mom = _total_moments(est, data)
     _base.warn_if_unpenalized(est)
+    if mom.n_targets is not None:  # several targets: one fit each, from the same moments
+        return est._fit_targets(mom, None, None)
     est._fit_validated(mom, None, None, *est._warm_init(mom))
 
 
