@@ -104,8 +104,7 @@ def test_import_sparsefit_does_not_import_dask():
 
 # what does not take dask input today (each refusal is tested below): a change to this set
 # is a decision, not an accident
-REFUSED = {"FusedLasso", "PriorLasso", "PriorLassoCV", "RelaxedLassoCV",
-           "SparseLogisticRegressionCV"}
+REFUSED = {"SparseLogisticRegressionCV"}
 
 
 def _tight(est):
@@ -139,10 +138,13 @@ def test_every_estimator_on_dask_equals_in_memory_or_is_refused(client, name):
     assert _close(np.atleast_1d(ref.intercept_), np.atleast_1d(got.intercept_),
                   rtol=RTOL * 10)
     assert got.n_features_in_ == P
-    for attr in ("alpha_", "l1_ratio_"):
+    for attr in ("alpha_", "l1_ratio_", "gamma_", "eta_"):
         if hasattr(ref, attr):
             assert getattr(got, attr) == pytest.approx(getattr(ref, attr), rel=1e-9)
     assert set(vars(ref)) == set(vars(got)), set(vars(ref)) ^ set(vars(got))
+    for attr in ("mse_path_", "loss_path_", "alphas_", "cv_mean_"):  # the same CV curves
+        if hasattr(ref, attr):
+            assert _close(getattr(ref, attr), getattr(got, attr)), attr
 
 
 # -- every penalty of the registry, through the solver, from the moments of one pass ----
