@@ -104,7 +104,7 @@ def test_import_sparsefit_does_not_import_dask():
 
 # what does not take dask input today (each refusal is tested below): a change to this set
 # is a decision, not an accident
-REFUSED = {"SparseLogisticRegressionCV"}
+REFUSED: set[str] = set()
 
 
 def _tight(est):
@@ -362,16 +362,42 @@ def test_cv_on_dask_equals_hashkfold_in_memory(client):
     assert _close(ref.coef_, got.coef_)
 
 
-def test_cv_folds_from_groups(client):
-    X, y, _ = _data()
+@pytest.mark.parametrize("name", ["LassoCV", "RelaxedLassoCV", "PriorLassoCV",
+                                  "SparseLogisticRegressionCV"])
+def test_cv_folds_from_groups(client, name):
+    est = _tight(clone(ESTIMATORS[name])).set_params(cv=HashKFold(3, seed=5))
+    X, y, _ = _data(is_classifier(est))
     groups = np.repeat(np.arange(N // 10), 10)
     Xd, yd, gd = _dask(X, y, groups)
-    est = LassoCV(alphas=6, cv=HashKFold(3, seed=5), tol=1e-10)
     with sklearn.config_context(enable_metadata_routing=True):  # groups in memory: routed
         ref = clone(est).fit(X, y, groups=groups)
     got = clone(est).fit(Xd, yd, groups=gd)
-    assert np.allclose(ref.mse_path_, got.mse_path_, rtol=1e-6)
+    path = "loss_path_" if is_classifier(est) else "mse_path_"
+    assert np.allclose(getattr(ref, path), getattr(got, path), rtol=1e-6)
     assert _close(ref.coef_, got.coef_)
+
+
+@pytest.mark.parametrize("params", [
+    dict(refit=False), dict(l1_ratios=[0.5, 1.0]), dict(class_weight="balanced"),
+    dict(fit_intercept=False, dfmax=2)])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logistic_cv_on_dask_equals_the_same_folds_in_memory(client, params, n_classes):
+    X, y, sw = _data()
+    y = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    Xd, yd, swd = _dask(X, y, sw)
+    est = linear_model.SparseLogisticRegressionCV(alphas=4, cv=HashKFold(3, seed=2),
+                                                  tol=1e-10, **params)
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert _close(ref.intercept_, got.intercept_, rtol=RTOL * 10)
+    assert np.allclose(ref.loss_path_, got.loss_path_, rtol=1e-6)
+    assert np.array_equal(ref.alphas_, got.alphas_) or _close(ref.alphas_, got.alphas_)
+    assert (got.alpha_, got.l1_ratio_) == pytest.approx((ref.alpha_, ref.l1_ratio_))
+    assert set(ref.scores_) == set(got.scores_)
+    for c in ref.scores_:
+        assert np.allclose(ref.scores_[c], got.scores_[c], rtol=1e-6)
+    assert set(vars(ref)) == set(vars(got))
 
 
 def test_whole_cv_path_costs_one_pass_over_the_data(client, monkeypatch, tmp_path):

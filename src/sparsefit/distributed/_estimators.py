@@ -283,6 +283,12 @@ def _fit_logistic(est, data):
     fit_logistic(est, data)
 
 
+def _fit_logistic_cv(est, data):
+    from ._logistic import fit_logistic_cv
+
+    fit_logistic_cv(est, data, fold_rule(est, data))
+
+
 def _fit_sklearn_logistic(est, data):
     """:class:`~sparsefit.linear_model.LogisticRegression`: ``alpha = 1 / (C * sum of the
     sample and class weights)``, the sum from the label pass."""
@@ -312,5 +318,6 @@ _HANDLERS = {
     _prior.PriorLassoCV: _fit_prior_cv,
     _relaxed.RelaxedLassoCV: _fit_relaxed_cv,
     _fused.FusedLasso: _fit_fused,
+    _logistic.SparseLogisticRegressionCV: _fit_logistic_cv,
 }
-_CV_HANDLERS = (_fit_regression_cv, _fit_prior_cv, _fit_relaxed_cv)
+_CV_HANDLERS = (_fit_regression_cv, _fit_prior_cv, _fit_relaxed_cv, _fit_logistic_cv)
