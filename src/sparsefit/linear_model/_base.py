@@ -354,7 +354,9 @@ SOLVER_OPTIONS_DOC = """
     selection : {"cyclic", "random"}, default="cyclic"
         The order in which coordinate descent visits the working set: increasing feature
         index, or a new random permutation at every outer iteration (scikit-learn draws a
-        coordinate at every step; both converge to the same solution)."""
+        coordinate at every step; both converge to the same solution). On dask input the
+        covariance solver visits the coordinates in index order: ``selection`` and
+        ``random_state`` do not apply there (the solution is the same)."""
 
 
 def solver_options(est, X=None, sw=None):
@@ -456,7 +458,8 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; integer weights are equivalent to repeating rows.
         check_input : bool, default=True
-            False skips the conversions (see :func:`check_fit_data`).
+            False skips the conversions (see :func:`check_fit_data`). Ignored for dask
+            input, which is always checked chunk by chunk during the pass.
 
         Returns
         -------
