@@ -104,8 +104,7 @@ def test_import_sparsefit_does_not_import_dask():
 
 # what does not take dask input today (each refusal is tested below): a change to this set
 # is a decision, not an accident
-REFUSED = {"FusedLasso", "PriorLasso", "PriorLassoCV", "RelaxedLassoCV",
-           "SparseLogisticRegressionCV"}
+REFUSED: set[str] = set()
 
 
 def _tight(est):
@@ -139,10 +138,13 @@ def test_every_estimator_on_dask_equals_in_memory_or_is_refused(client, name):
     assert _close(np.atleast_1d(ref.intercept_), np.atleast_1d(got.intercept_),
                   rtol=RTOL * 10)
     assert got.n_features_in_ == P
-    for attr in ("alpha_", "l1_ratio_"):
+    for attr in ("alpha_", "l1_ratio_", "gamma_", "eta_"):
         if hasattr(ref, attr):
             assert getattr(got, attr) == pytest.approx(getattr(ref, attr), rel=1e-9)
     assert set(vars(ref)) == set(vars(got)), set(vars(ref)) ^ set(vars(got))
+    for attr in ("mse_path_", "loss_path_", "alphas_", "cv_mean_"):  # the same CV curves
+        if hasattr(ref, attr):
+            assert _close(getattr(ref, attr), getattr(got, attr)), attr
 
 
 # -- every penalty of the registry, through the solver, from the moments of one pass ----
@@ -222,6 +224,37 @@ def test_lasso_options_on_dask(client, params):
     got = clone(est).fit(Xd, yd, sample_weight=swd)
     assert _close(ref.coef_, got.coef_)
     assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
+
+
+def test_check_input_is_accepted_and_ignored_on_dask(client):
+    X, y, sw = _data()
+    Xd, yd, swd = _dask(X, y, sw)
+    ref = Lasso(alpha=0.05, tol=1e-10).fit(X, y, sample_weight=sw)
+    for check_input in (True, False):
+        got = Lasso(alpha=0.05, tol=1e-10).fit(Xd, yd, sample_weight=swd,
+                                               check_input=check_input)
+        assert _close(ref.coef_, got.coef_)
+    Xbad = Xd.copy()
+    Xbad[75, 1] = np.nan  # still checked chunk by chunk with check_input=False
+    with pytest.raises(ValueError, match="NaN or infinity in chunk 1"):
+        Lasso(alpha=0.05).fit(Xbad, yd, check_input=False)
+
+
+@pytest.mark.parametrize("name", ["Lasso", "ElasticNet", "MCPRegressor"])
+def test_several_targets_from_the_same_moments(client, name):
+    X, y, sw = _data()
+    Y = np.column_stack([y, X[:, 2] - 0.5 * X[:, 4] + 1.0, -y])
+    Xd, Yd, swd = _dask(X, Y, sw)
+    est = clone(ESTIMATORS[name]).set_params(tol=1e-10)
+    ref = clone(est).fit(X, Y, sample_weight=sw)
+    got = clone(est).fit(Xd, Yd, sample_weight=swd)
+    assert got.coef_.shape == ref.coef_.shape == (3, P)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert _close(ref.intercept_, got.intercept_, rtol=RTOL * 10)
+    assert set(vars(ref)) == set(vars(got))
+    pred = got.predict(Xd)
+    assert isinstance(pred, da.Array) and pred.shape == (N, 3)
+    assert np.allclose(pred.compute(), ref.predict(X))
 
 
 def test_sparse_chunks(client):
@@ -329,16 +362,42 @@ def test_cv_on_dask_equals_hashkfold_in_memory(client):
     assert _close(ref.coef_, got.coef_)
 
 
-def test_cv_folds_from_groups(client):
-    X, y, _ = _data()
+@pytest.mark.parametrize("name", ["LassoCV", "RelaxedLassoCV", "PriorLassoCV",
+                                  "SparseLogisticRegressionCV"])
+def test_cv_folds_from_groups(client, name):
+    est = _tight(clone(ESTIMATORS[name])).set_params(cv=HashKFold(3, seed=5))
+    X, y, _ = _data(is_classifier(est))
     groups = np.repeat(np.arange(N // 10), 10)
     Xd, yd, gd = _dask(X, y, groups)
-    est = LassoCV(alphas=6, cv=HashKFold(3, seed=5), tol=1e-10)
     with sklearn.config_context(enable_metadata_routing=True):  # groups in memory: routed
         ref = clone(est).fit(X, y, groups=groups)
     got = clone(est).fit(Xd, yd, groups=gd)
-    assert np.allclose(ref.mse_path_, got.mse_path_, rtol=1e-6)
+    path = "loss_path_" if is_classifier(est) else "mse_path_"
+    assert np.allclose(getattr(ref, path), getattr(got, path), rtol=1e-6)
     assert _close(ref.coef_, got.coef_)
+
+
+@pytest.mark.parametrize("params", [
+    dict(refit=False), dict(l1_ratios=[0.5, 1.0]), dict(class_weight="balanced"),
+    dict(fit_intercept=False, dfmax=2)])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logistic_cv_on_dask_equals_the_same_folds_in_memory(client, params, n_classes):
+    X, y, sw = _data()
+    y = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    Xd, yd, swd = _dask(X, y, sw)
+    est = linear_model.SparseLogisticRegressionCV(alphas=4, cv=HashKFold(3, seed=2),
+                                                  tol=1e-10, **params)
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert _close(ref.intercept_, got.intercept_, rtol=RTOL * 10)
+    assert np.allclose(ref.loss_path_, got.loss_path_, rtol=1e-6)
+    assert np.array_equal(ref.alphas_, got.alphas_) or _close(ref.alphas_, got.alphas_)
+    assert (got.alpha_, got.l1_ratio_) == pytest.approx((ref.alpha_, ref.l1_ratio_))
+    assert set(ref.scores_) == set(got.scores_)
+    for c in ref.scores_:
+        assert np.allclose(ref.scores_[c], got.scores_[c], rtol=1e-6)
+    assert set(vars(ref)) == set(vars(got))
 
 
 def test_whole_cv_path_costs_one_pass_over_the_data(client, monkeypatch, tmp_path):

@@ -12,26 +12,32 @@ Routes (see ``docs/distributed.md``):
 
 - least squares (``Lasso``, ``ElasticNet``, ``GroupLasso``, ``SparseGroupLasso``,
   ``AdaptiveLasso``, ``MCPRegressor``, ``SCADRegressor``, ``LogSumRegressor``,
-  ``RelaxedLasso``; bounds, ``positive``, ``penalty_factor``, sample weights): one pass
-  accumulates the weighted moments (count, means, co-moments ``X'WX``, ``X'Wy``, ``y'Wy``),
-  combined pairwise by Chan et al.'s update; the solve runs in covariance form
-  (:func:`~sparsefit.solvers.covariance.solve_covariance`), certified by the same duality
-  gap. Up to ``sparsefit.gram_max_features`` features (``dask.config``, default 10,000).
-- ``LassoCV`` / ``ElasticNetCV``: the per-fold moments in the same single pass (a row's
-  fold from a seeded hash of its global position, or of its ``groups`` label: see
-  :class:`~sparsefit.linear_model.HashKFold`); each fold trains on the total minus the
-  fold, is validated from its own moments; the whole path over every alpha costs one pass.
+  ``RelaxedLasso``, ``PriorLasso``, ``FusedLasso``; bounds, ``positive``,
+  ``penalty_factor``, sample weights, a 2-D ``y``): one pass accumulates the weighted
+  moments (count, means, co-moments ``X'WX``, ``X'Wy``, ``y'Wy``), combined pairwise by
+  Chan et al.'s update; the solve runs in covariance form
+  (:func:`~sparsefit.solvers.covariance.solve_covariance`; FISTA on the quadratic form for
+  the fused lasso). Up to ``sparsefit.gram_max_features`` features (``dask.config``,
+  default 10,000).
+- ``LassoCV`` / ``ElasticNetCV`` / ``RelaxedLassoCV`` / ``PriorLassoCV``: the per-fold
+  moments in the same single pass (a row's fold from a seeded hash of its global position,
+  or of its ``groups`` label: see :class:`~sparsefit.linear_model.HashKFold`); each fold
+  trains on the total minus the fold, is validated from its own moments; the whole path
+  over every alpha costs one pass.
 - ``SparseLogisticRegression`` and ``LogisticRegression`` (binary and multinomial,
   ``class_weight``): distributed proximal Newton, one pass per outer iteration (gradient,
   Hessian statistics, the line search and the duality gap of the previous point), the
   inner coordinate descent local in covariance form. Multinomial counts ``p * n_classes``
-  against the limit.
+  against the limit. ``SparseLogisticRegressionCV``: the same method along the path on
+  every fold's training rows (the same hashed folds), one pass for the validation losses.
 - ``Lasso`` / ``ElasticNet`` beyond the limit (wide data): strong-rule working sets solved
   from the moments of their columns, a KKT pass over every feature certifying the answer
   (see :mod:`sparsefit.distributed._wide`).
 
-The other estimators refuse dask input with a one-line :class:`DaskInputError` naming
-the workaround.
+``fit``'s ``check_input`` is accepted and ignored (dask input is checked chunk by chunk);
+``selection`` / ``random_state`` do not apply (the covariance solver visits coordinates
+in index order). Options that need the rows in memory are refused with a one-line
+:class:`DaskInputError` naming the workaround.
 
 Examples
 --------

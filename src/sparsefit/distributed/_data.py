@@ -40,11 +40,22 @@ def _frame_to_array(df, name):
     return df.to_dask_array().astype(np.float32 if f32 else np.float64)
 
 
-def _as_vector(v, name, X):
+def _as_vector(v, name, X, columns=False):
     """``y`` / ``sample_weight`` / ``groups`` as a 1-D dask array row-aligned with ``X``
-    (a dask array with ``X.numblocks[0]`` blocks)."""
+    (a dask array with ``X.numblocks[0]`` blocks); with ``columns``, a 2-D ``y`` of several
+    targets stays 2-D (one chunk of columns)."""
     if v is None:
         return None
+    if columns and _is_frame(v) and len(v.columns) > 1:
+        v = _frame_to_array(v, name)
+    if columns and not _is_frame(v) and getattr(v, "ndim", 1) == 2 and v.shape[1] != 1:
+        if not is_dask_collection(v):
+            v = np.asarray(v)
+            if v.shape[0] != X.shape[0]:
+                raise ValueError(f"{name} must have one row per row of X ({X.shape[0]}), "
+                                 f"got shape {v.shape}")
+            return da.from_array(v, chunks=(X.chunks[0], -1))
+        return _align(v.rechunk({1: -1}), X, name)
     if _is_frame(v):
         if len(v.columns) != 1:
             raise ValueError(f"{name} must be one column, got a DataFrame of "
@@ -75,7 +86,7 @@ def _align(v, X, name):
     if known:
         if v.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but {name} has {v.shape[0]}")
-        return v if v.chunks[0] == X.chunks[0] else v.rechunk((X.chunks[0],))
+        return v if v.chunks[0] == X.chunks[0] else v.rechunk({0: X.chunks[0]})
     if v.numblocks[0] != X.numblocks[0]:
         raise ValueError(f"X has {X.numblocks[0]} partitions but {name} has "
                          f"{v.numblocks[0]}: take both from the same dask DataFrame")
@@ -96,6 +107,11 @@ class DaskData:
     @property
     def n_features(self):
         return int(self.X.shape[1])
+
+    @property
+    def n_targets(self):
+        """The number of columns of a 2-D ``y``, or None for a 1-D ``y``."""
+        return int(self.y.shape[1]) if self.y.ndim == 2 else None
 
     @property
     def n_chunks(self):
@@ -162,12 +178,14 @@ def as_dask_x(X, name="X"):
     return X, names
 
 
-def as_dask_data(X, y, sample_weight=None, groups=None):
+def as_dask_data(X, y, sample_weight=None, groups=None, multi_output=False):
     """Validate and align the inputs of a fit on dask data (shapes and types now; values
-    chunk by chunk during the pass, which names the chunk of a bad value)."""
+    chunk by chunk during the pass, which names the chunk of a bad value). With
+    ``multi_output``, ``y`` may be 2-D (several targets)."""
     frame = X if _is_frame(X) else None
     Xa, names = as_dask_x(X)
     if y is None:
         raise ValueError("y is required")
-    return DaskData(Xa, _as_vector(y, "y", Xa), _as_vector(sample_weight, "sample_weight", Xa),
+    return DaskData(Xa, _as_vector(y, "y", Xa, columns=multi_output),
+                    _as_vector(sample_weight, "sample_weight", Xa),
                     _as_vector(groups, "groups", Xa), names, frame)

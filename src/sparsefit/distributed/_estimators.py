@@ -6,12 +6,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..datafits import Quadratic
-from ..linear_model import _base, _cv, _logistic, _regression
+from ..linear_model import _base, _cv, _fused, _logistic, _prior, _regression, _relaxed
 from ..linear_model._folds import HashKFold
 from ..solvers import solve
 from ._data import as_dask_data
 from ._pass import FoldRule, check_gram_limit, gram_max_features, moments_pass
-from ._paths import cv_path_from_moments, fold_mse
+from ._paths import (
+    alpha_grid_from_moments,
+    check_folds,
+    cv_path_from_moments,
+    fold_mse,
+    moments_path,
+    training_moments,
+)
 
 
 class DaskInputError(TypeError):
@@ -40,7 +47,10 @@ def supports(estimator):
 
 def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     """``est.fit(X, y, sample_weight)`` on dask input (see :mod:`sparsefit.distributed`):
-    the same estimator, the same fitted attributes, ``X`` never collected."""
+    the same estimator, the same fitted attributes, ``X`` never collected.
+
+    ``check_input`` (scikit-learn's keyword) is accepted and ignored: dask input is always
+    checked, chunk by chunk, during the pass (NaN, infinity, negative weights, lengths)."""
     name = type(est).__name__
     handler = _handler(est)
     if handler is None:
@@ -48,13 +58,19 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
             f"{name} does not take dask input: fit it on data in memory (X.compute(), or a "
             "sample that fits), or use an estimator that does (Lasso, ElasticNet, LassoCV, "
             "GroupLasso, SparseLogisticRegression, ...; see sparsefit.distributed)")
+    # scikit-learn's check_input=False skips conversions of in-memory arrays; dask input is
+    # validated chunk by chunk during the pass whatever it says, so it is accepted and ignored
+    check_input = fit_params.pop("check_input", True)
+    if not isinstance(check_input, (bool, np.bool_)):
+        raise ValueError(f"check_input must be True or False, got {check_input!r}")
     if fit_params:
         raise DaskInputError(f"{name}.fit on dask input takes X, y, sample_weight (and groups "
                              f"for a CV estimator), not {sorted(fit_params)}")
     est._validate_params()
-    if groups is not None and handler is not _fit_regression_cv:
+    if groups is not None and handler not in _CV_HANDLERS:
         raise DaskInputError(f"{name}.fit takes no groups")
-    data = as_dask_data(X, y, sample_weight, groups)
+    data = as_dask_data(X, y, sample_weight, groups,
+                        multi_output=handler is _fit_regressor and est._takes_targets())
     handler(est, data)
     data.set_feature_attributes(est)
     return est
@@ -117,10 +133,17 @@ def _fit_regressor(est, data):
     if data.n_features > gram_max_features() and takes_wide_route(est, data.n_features):
         from ._wide import fit_wide
 
+        if data.n_targets is not None:
+            raise DaskInputError(
+                f"{type(est).__name__} on dask input: a 2-D y with more features than the "
+                f"covariance route's {gram_max_features()} is not supported; fit one target "
+                "(a 1-D y) at a time")
         _base.warn_if_unpenalized(est)
         return fit_wide(est, data)
     mom = _total_moments(est, data)
     _base.warn_if_unpenalized(est)
+    if mom.n_targets is not None:  # several targets: one fit each, from the same moments
+        return est._fit_targets(mom, None, None)
     est._fit_validated(mom, None, None, *est._warm_init(mom))
 
 
@@ -165,10 +188,105 @@ def _fit_regression_cv(est, data):
     _base.SparseLinearRegressor._set_solution(est, res, total.dtype)
 
 
+def _fold_moments(est, data):
+    """The per-fold moments of a CV estimator (one pass) and their total."""
+    check_gram_limit(est, data.n_features)
+    folds = moments_pass(data, folds=fold_rule(est, data), label=type(est).__name__)
+    check_folds(folds)
+    total = folds[0]
+    for f in folds[1:]:
+        total = total.combine(f)
+    return folds, total
+
+
+def _path_options(est):
+    # the covariance solver visits coordinates in index order: selection / random_state
+    # (which only reorder the visits of the in-memory solver) do not apply
+    return dict(fit_intercept=est.fit_intercept, tol=est.tol, max_iter=est.max_iter)
+
+
+def _fit_prior(est, data):
+    """:class:`~sparsefit.linear_model.PriorLasso`: the pseudo-responses' moments follow
+    from the data's (:func:`~sparsefit.linear_model._prior.prior_moments`): one pass."""
+    mom = _total_moments(est, data)
+    est.prior_index_ = _prior.prior_features_index(est.prior_features, data.n_features,
+                                                   data.feature_names)
+    est._fit_validated(_prior.prior_moments(mom, est.prior_index_, est.eta, est.fit_intercept),
+                       None, None, *est._warm_init(mom))
+
+
+def _fit_prior_cv(est, data):
+    """:class:`~sparsefit.linear_model.PriorLassoCV`: per-fold moments in one pass; each
+    fold's pseudo-responses from its training moments, its combined path for every
+    ``eta``, validated against the true responses from the fold's own moments."""
+    grid, n_alphas = est._grid()
+    etas = est._eta_grid()
+    folds, total = _fold_moments(est, data)
+    p, fi = data.n_features, est.fit_intercept
+    prior = _prior.prior_features_index(est.prior_features, p, data.feature_names)
+    make_for, opts = est._makers(p), _path_options(est)
+    alphas = np.array([
+        alpha_grid_from_moments(_prior.prior_moments(total, prior, eta, fi), make_for(eta),
+                                eps=est.eps, n_alphas=n_alphas, fit_intercept=fi)
+        if grid is None else grid for eta in etas])
+    losses = np.empty((etas.size, alphas.shape[1], len(folds)))
+    for k, fold in enumerate(folds):
+        train = training_moments(total, folds, k)
+        for e, eta in enumerate(etas):
+            _, coefs, intercepts = moments_path(_prior.prior_moments(train, prior, eta, fi),
+                                                make_for(eta), alphas[e], **opts)
+            losses[e, :, k] = fold_mse(fold, coefs, intercepts)
+    est._select(alphas, losses, etas, prior)
+    res = solve(_prior.prior_moments(total, prior, est.eta_, fi), None, Quadratic(),
+                est._refit_penalty(p), **opts)
+    est._set_solution(res, total.dtype)
+
+
+def _fit_relaxed_cv(est, data):
+    """:class:`~sparsefit.linear_model.RelaxedLassoCV`: per-fold moments in one pass; each
+    fold's lasso path and its relaxed fits (least squares on the support, from the
+    training moments), validated from the fold's own moments."""
+    from ..linear_model._base import PenaltyMaker
+    from ..penalties import L1
+
+    grid, n_alphas = est._grid()
+    gammas = est._gamma_grid()
+    folds, total = _fold_moments(est, data)
+    p, opts = data.n_features, _path_options(est)
+    make = PenaltyMaker(L1, est, p)
+    alphas = alpha_grid_from_moments(total, make, eps=est.eps, n_alphas=n_alphas,
+                                     fit_intercept=est.fit_intercept) if grid is None else grid
+    if est.dfmax is not None or est.pmax is not None:
+        alphas = moments_path(total, make, alphas, dfmax=est.dfmax, pmax=est.pmax, **opts)[0]
+    bounds = _relaxed.relaxed_bounds(est, p)
+    losses = np.empty((gammas.size, alphas.size, len(folds)))
+    for k, fold in enumerate(folds):
+        train = training_moments(total, folds, k)
+        _, coefs, intercepts = moments_path(train, make, alphas, **opts)
+        for a, (c, b) in enumerate(zip(coefs, intercepts)):
+            cs, bs = _relaxed.relax(train, None, None, c, b, gammas, est.fit_intercept, bounds)
+            losses[:, a, k] = [fold.mean_squared_error(cs[g], bs[g])
+                               for g in range(gammas.size)]
+    est._select(alphas, losses, gammas)
+    est._refit(total, None, None)
+
+
+def _fit_fused(est, data):
+    """:class:`~sparsefit.linear_model.FusedLasso`: FISTA on the quadratic form of the
+    moments (its gradient ``G w - c`` needs no rows): one pass."""
+    est._fit_moments(_total_moments(est, data))
+
+
 def _fit_logistic(est, data):
     from ._logistic import fit_logistic
 
     fit_logistic(est, data)
+
+
+def _fit_logistic_cv(est, data):
+    from ._logistic import fit_logistic_cv
+
+    fit_logistic_cv(est, data, fold_rule(est, data))
 
 
 def _fit_sklearn_logistic(est, data):
@@ -196,4 +314,10 @@ _HANDLERS = {
     _cv._RegressionCV: _fit_regression_cv,
     _logistic.SparseLogisticRegression: _fit_logistic,
     _logistic.LogisticRegression: _fit_sklearn_logistic,
+    _prior.PriorLasso: _fit_prior,
+    _prior.PriorLassoCV: _fit_prior_cv,
+    _relaxed.RelaxedLassoCV: _fit_relaxed_cv,
+    _fused.FusedLasso: _fit_fused,
+    _logistic.SparseLogisticRegressionCV: _fit_logistic_cv,
 }
+_CV_HANDLERS = (_fit_regression_cv, _fit_prior_cv, _fit_relaxed_cv, _fit_logistic_cv)

@@ -86,19 +86,26 @@ def _class_indices(y, labels):
     return np.searchsorted(labels, y)
 
 
-def chunk_weights(X, y, sw, index, start, labels, class_weights):
-    """A chunk's dense/CSR block, class indices and sample weights times class weights."""
+def chunk_weights(X, y, sw, index, start, labels, class_weights, fold=None, groups=None):
+    """A chunk's dense/CSR block, class indices and sample weights times class weights;
+    with ``fold = (FoldRule, k)``, the rows of fold ``k`` weigh 0 (CV: the training rows)."""
     X, sw = as_block(X), as_vector(sw)
     yi = _class_indices(y, labels)
     check_chunk(index, start, X, yi, sw, y_numeric=False)
     sw = np.ones(X.shape[0]) if sw is None else sw
-    return X, yi, sw * class_weights[yi]
+    sw = sw * class_weights[yi]
+    if fold is not None:
+        rule, k = fold
+        g = None if groups is None else np.asarray(groups).reshape(-1)
+        sw = sw * (rule.ids(start, X.shape[0], g) != k)
+    return X, yi, sw
 
 
-def chunk_newton(X, y, sw, index, start, labels, class_weights, point, direction, dual):
+def chunk_newton(X, y, sw, index, start, labels, class_weights, point, direction, dual,
+                 fold=None, groups=None):
     """One chunk's :class:`NewtonPart`: ``point = (w, b)``, ``direction = (d, db)`` (the
     statistics are taken at ``point + direction``), ``dual = (s, kappa)`` or None."""
-    X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights)
+    X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights, fold, groups)
     y = np.where(yi == 1, 1.0, -1.0)
     (w, b), (d, db) = point, direction
     u0 = X @ w + b
@@ -141,7 +148,10 @@ def classes_pass(data, label):
 
 class DaskNewton:
     """The outer loop of the distributed proximal Newton method (see the module
-    docstring). ``run()`` returns a :class:`SolverResult`."""
+    docstring). ``run()`` returns a :class:`SolverResult`. With ``fold = (FoldRule, k)``
+    (and ``offsets``, the chunks' first rows), it solves on the rows outside fold ``k``."""
+
+    fold = None
 
     def __init__(self, est, data, classes, weights, class_weights, penalty):
         self.est, self.data, self.penalty = est, data, penalty
@@ -167,8 +177,8 @@ class DaskNewton:
         d = np.zeros(p) if d is None else d
         parts = [dask.delayed(chunk_newton, pure=True)(
             Xb, yb, wb, i, None if self.offsets is None else int(self.offsets[i]),
-            self.labels, self.class_weights, (w, b), (d, db), dual)
-            for i, (Xb, yb, wb, _) in enumerate(self.data.blocks())]
+            self.labels, self.class_weights, (w, b), (d, db), dual, self.fold, gb)
+            for i, (Xb, yb, wb, gb) in enumerate(self.data.blocks())]
         self.n_passes += 1
         out = run(tree_reduce(parts, _combine), type(self.est).__name__)
         S = out.weight
@@ -278,13 +288,14 @@ def _weighted_gram(X, c):
     return X.T @ (X * c[:, None])
 
 
-def chunk_softmax(X, y, sw, index, start, labels, class_weights, point, direction, dual):
+def chunk_softmax(X, y, sw, index, start, labels, class_weights, point, direction, dual,
+                  fold=None, groups=None):
     r"""One chunk's :class:`SoftmaxPart`: ``point = (W, b)`` with ``W`` of shape (p, K),
     ``direction = (D, db)``, ``dual = (s, delta)`` or None: the dual point's
     probabilities :math:`(1 - s) e_{y_i} + s (q_i + A_i \delta)` at the base point (the
     intercept shift ``delta`` makes it sum to zero over the rows, ``s`` rescales it into
     the penalty's dual domain, as :func:`~sparsefit.solvers.dual_gap` does)."""
-    X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights)
+    X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights, fold, groups)
     n, K = X.shape[0], labels.size
     (W, b), (D, db) = point, direction
     U0 = np.asarray(X @ W) + b
@@ -359,8 +370,8 @@ class DaskSoftmaxNewton(DaskNewton):
         parts = [dask.delayed(chunk_softmax, pure=True)(
             Xb, yb, wb, i, None if self.offsets is None else int(self.offsets[i]),
             self.labels, self.class_weights, (W, np.asarray(b, dtype=np.float64)), (D, db),
-            dual)
-            for i, (Xb, yb, wb, _) in enumerate(self.data.blocks())]
+            dual, self.fold, gb)
+            for i, (Xb, yb, wb, gb) in enumerate(self.data.blocks())]
         self.n_passes += 1
         out = run(tree_reduce(parts, _combine), type(self.est).__name__)
         S = out.weight
@@ -459,3 +470,172 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None):
     est.classes_ = classes
     est._set_solution(res, data.dtype, K)
     return alpha
+
+
+# -- cross-validation -------------------------------------------------------------------
+
+def _fold_label_weights(y, sw, groups, index, start, rule):
+    """Per chunk: one ``{label: summed sample weight}`` per fold."""
+    y = np.asarray(y).reshape(-1)
+    g = None if groups is None else np.asarray(groups).reshape(-1)
+    ids = rule.ids(start, y.shape[0], g)
+    w = np.ones(y.shape[0]) if sw is None else as_vector(sw)
+    return [_label_weights(y[ids == k], w[ids == k], index) for k in range(rule.n_splits)]
+
+
+def _merge_fold_counts(a, b):
+    return [_merge_counts(x, z) for x, z in zip(a, b, strict=True)]
+
+
+def chunk_fold_losses(X, y, sw, groups, index, start, labels, class_weights, rule, paths):
+    """Per chunk: the weighted log-loss sums of fold ``k``'s path points on its rows in
+    that fold, and the folds' weights: arrays (n_folds, n_points) and (n_folds,)."""
+    X, yi, w = chunk_weights(X, y, sw, index, start, labels, class_weights)
+    g = None if groups is None else np.asarray(groups).reshape(-1)
+    ids = rule.ids(start, X.shape[0], g)
+    sums = np.zeros((rule.n_splits, len(paths[0][0])))
+    weights = np.zeros(rule.n_splits)
+    for k, (coefs, intercepts) in enumerate(paths):
+        rows = np.flatnonzero(ids == k)
+        if rows.size == 0:
+            continue
+        Xk, yk, wk = X[rows], yi[rows], w[rows]
+        weights[k] = wk.sum()
+        for a, (c, b) in enumerate(zip(coefs, intercepts)):
+            u = np.asarray(Xk @ c) + b
+            if u.ndim == 1:
+                nll = np.logaddexp(0.0, -np.where(yk == 1, 1.0, -1.0) * u)
+            else:
+                nll = -_log_softmax(u)[np.arange(rows.size), yk]
+            sums[k, a] = wk @ nll
+    return sums, weights
+
+
+def _add_pair(a, b):
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _solver(est, data, classes, weights, cw, penalty, fold=None, offsets=None):
+    cls = DaskNewton if classes.size == 2 else DaskSoftmaxNewton
+    solver = cls(est, data, classes, weights, cw, penalty)
+    if fold is not None:
+        solver.fold, solver.offsets = fold, offsets
+    return solver
+
+
+def logistic_path(est, data, classes, weights, cw, make, alphas, fold=None, offsets=None,
+                  dfmax=None, pmax=None):
+    """Solutions along ``alphas`` (decreasing, warm starts) on the training rows of
+    ``fold`` (all rows when None): ``(alphas, results)``, cut where ``dfmax`` / ``pmax``
+    are passed (as :func:`~sparsefit.solvers.solve_path`)."""
+    K, p = classes.size, data.n_features
+    w, b = np.zeros(p * (1 if K == 2 else K)), None
+    results, ever = [], np.zeros(p, dtype=bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for alpha in alphas:
+            solver = _solver(est, data, classes, weights, cw, make(float(alpha)), fold,
+                             offsets)
+            res = solver.run(w, solver.b_null if b is None or not est.fit_intercept else b,
+                             float(est.tol), int(est.max_iter))
+            w = np.ravel(res.coef).copy()
+            b = res.intercept
+            nz = np.any(np.reshape(res.coef, (p, -1)) != 0, axis=1)
+            ever |= nz
+            if (dfmax is not None and nz.sum() > dfmax) or (pmax is not None and
+                                                            ever.sum() > pmax):
+                break
+            results.append(res)
+    if not results:
+        raise ValueError(f"dfmax={dfmax} / pmax={pmax} stop the path before its first point: "
+                         "raise them (the first alpha already has more non-zero features)")
+    n_bad = sum(not r.converged for r in results)
+    if n_bad:
+        warnings.warn(f"{n_bad} of {len(results)} path problems did not reach "
+                      f"tol={est.tol:.1e}", ConvergenceWarning, stacklevel=3)
+    return np.asarray(alphas)[:len(results)], results
+
+
+def fit_logistic_cv(est, data, rule):
+    """:class:`~sparsefit.linear_model.SparseLogisticRegressionCV` on dask input: for every
+    ``l1_ratio`` and every fold, the path by distributed proximal Newton on the fold's
+    training rows (the rows of fold ``k`` weigh 0 in the passes), then one pass for every
+    fold's validation log-loss; the selection as in memory; the refit (or the mean of the
+    fold models, ``refit=False``) at the selected strength."""
+    from ..linear_model._cv import CVPath, check_alphas, select_alpha
+    from ..solvers.path import alpha_grid
+
+    name = type(est).__name__
+    ratios = est._ratios()
+    grid, n_alphas = est._grid(default=50)
+    classes, counts = classes_pass(data, name)
+    if classes.size < 2:
+        raise ValueError(f"{name} needs samples of at least 2 classes in y; got one class: "
+                         f"{classes[0]!r}")
+    K, p = classes.size, data.n_features
+    check_gram_limit(est, p * (1 if K == 2 else K), what="distributed proximal Newton",
+                     advice="select features first, or fit in memory")
+    cw = class_weight_vector(est, classes, counts)
+    weights = np.array([counts[c] for c in classes.tolist()]) * cw
+    offsets = data.row_offsets(need=not rule.by_groups)
+    parts = [dask.delayed(_fold_label_weights, pure=True)(
+        yb, wb, gb, i, None if offsets is None else int(offsets[i]), rule)
+        for i, (_, yb, wb, gb) in enumerate(data.blocks())]
+    fold_counts = run(tree_reduce(parts, _merge_fold_counts), name)
+    fold_w = np.array([[fc.get(c, 0.0) for c in classes.tolist()] for fc in fold_counts]) * cw
+    for k in range(rule.n_splits):
+        if fold_w[k].sum() <= 0:
+            raise ValueError(f"cross-validation fold {k} of {rule.n_splits} has no rows of "
+                             "positive weight: use fewer folds (cv) or more groups")
+    est.classes_ = classes
+    paths, fold_results = [], []
+    for r in ratios:
+        make = est._make_penalty(p, K, r)
+        if grid is None:
+            pen1 = make(1.0)
+            if pen1.strength <= 0:
+                raise ValueError("Automatic alpha grid generation is not supported for "
+                                 "l1_ratio=0. Please supply a grid by providing your "
+                                 "estimator with the appropriate `alphas=` argument.")
+            solver = _solver(est, data, classes, weights, cw, pen1)
+            g0 = solver.evaluate(np.zeros(p * (1 if K == 2 else K)), solver.b_null).grad
+            amax = pen1.alpha_max(g0) / pen1.strength
+            alphas = alpha_grid(amax if np.isfinite(amax) and amax > 0 else 1.0, n_alphas,
+                                est.eps)
+        else:
+            alphas = check_alphas(grid)
+        if est.dfmax is not None or est.pmax is not None:
+            alphas = logistic_path(est, data, classes, weights, cw, make, alphas,
+                                   dfmax=est.dfmax, pmax=est.pmax)[0]
+        per_fold = [logistic_path(est, data, classes, weights - fold_w[k], cw, make,
+                                  alphas, (rule, k), offsets)[1]
+                    for k in range(rule.n_splits)]
+        path_points = [([res.coef for res in rs], [res.intercept for res in rs])
+                       for rs in per_fold]
+        parts = [dask.delayed(chunk_fold_losses, pure=True)(
+            Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), classes, cw,
+            rule, path_points) for i, (Xb, yb, wb, gb) in enumerate(data.blocks())]
+        sums, fw = run(tree_reduce(parts, _add_pair), name)
+        losses = (sums / fw[:, None]).T  # (n_alphas, n_folds)
+        mean, se, i_min, i_1se = select_alpha(alphas, losses)
+        paths.append(CVPath(alphas, losses, mean, se, float(alphas[i_min]),
+                            float(alphas[i_1se])))
+        fold_results.append(per_fold)
+    est._store_paths(ratios, paths)
+    if est.refit:
+        fit_logistic(est, data, alpha=est.alpha_, l1_ratio=est.l1_ratio_)
+        return
+    best = int(np.flatnonzero(ratios == est.l1_ratio_)[0])
+    i = int(np.flatnonzero(paths[best].alphas == est.alpha_)[0])
+    chosen = [rs[i] for rs in fold_results[best]]
+    est._set_solution(chosen[0], data.dtype, K)
+    coefs, intercepts = [], []
+    for res in chosen:
+        est._set_solution(res, data.dtype, K)
+        coefs.append(est.coef_)
+        intercepts.append(est.intercept_)
+    est.coef_ = np.mean(coefs, axis=0).astype(data.dtype)
+    est.intercept_ = np.mean(intercepts, axis=0).astype(data.dtype)
+    est.n_iter_ = int(max(res.n_iter for res in chosen))
+    est.dual_gap_ = float("nan")  # an average of solutions solves no single problem
+    est.converged_ = True

@@ -97,7 +97,8 @@ class FoldRule:
 def chunk_moments(X, y, sw, groups, index, start, folds=None, cols=None):
     """The kernel of the one pass: this chunk's :class:`Moments` (a list, one per fold,
     when ``folds`` is a :class:`FoldRule`), of the columns ``cols`` only when given."""
-    X, y, sw = as_block(X), as_vector(y), as_vector(sw)
+    y = np.asarray(y, dtype=np.float64)
+    X, y, sw = as_block(X), y if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1), as_vector(sw)
     g = None if groups is None else np.asarray(groups).reshape(-1)
     if cols is not None:
         X = X[:, cols]

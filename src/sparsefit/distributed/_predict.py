@@ -21,6 +21,9 @@ def _output(est, method):
     """``(ndim, n_columns, dtype)`` of the method's output."""
     if method == "predict":
         classes = getattr(est, "classes_", None)
+        coef = np.asarray(getattr(est, "coef_", np.zeros(0)))
+        if classes is None and coef.ndim == 2:  # a regressor of several targets
+            return 2, coef.shape[0], np.float64
         return 1, None, (np.float64 if classes is None else classes.dtype)
     n_classes = len(est.classes_)
     if method == "decision_function" and n_classes == 2:

@@ -95,7 +95,7 @@ def fit_table_dask(pattern, target, *, task=None, penalty="l1", l1_ratio=None, c
     res = cv_path_from_moments(folds, total, make, fold_mse, alphas=None, eps=1e-3,
                                n_alphas=n_alphas, **opts)
     alpha = res.alpha_min if selection == "min" else res.alpha_1se
-    at = int(np.flatnonzero(res.alphas == alpha)[0])
+    at = int(np.argmin(np.abs(np.asarray(res.alphas) - alpha)))
     _, path, _ = moments_path(total, make, res.alphas, **opts)
     final = solve(total, None, Quadratic(), make(alpha), **opts)
     return {

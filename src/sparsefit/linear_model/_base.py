@@ -363,7 +363,9 @@ SOLVER_OPTIONS_DOC = """
     selection : {"cyclic", "random"}, default="cyclic"
         The order in which coordinate descent visits the working set: increasing feature
         index, or a new random permutation at every outer iteration (scikit-learn draws a
-        coordinate at every step; both converge to the same solution)."""
+        coordinate at every step; both converge to the same solution). On dask input the
+        covariance solver visits the coordinates in index order: ``selection`` and
+        ``random_state`` do not apply there (the solution is the same)."""
 
 
 def solver_options(est, X=None, sw=None):
@@ -495,7 +497,8 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; integer weights are equivalent to repeating rows.
         check_input : bool, default=True
-            False skips the conversions (see :func:`check_fit_data`).
+            False skips the conversions (see :func:`check_fit_data`). Ignored for dask
+            input, which is always checked chunk by chunk during the pass.
 
         Returns
         -------
@@ -510,14 +513,17 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         return self._fit_targets(X, y, sw)
 
     def _fit_targets(self, X, y, sw):
-        """One fit per column of ``y``, each warm-started from its row of ``coef_``."""
-        w0, b0 = warm_start_point(self, (y.shape[1], X.shape[1]))
+        """One fit per column of ``y``, each warm-started from its row of ``coef_``. ``X``
+        may be the :class:`~sparsefit.solvers.moments.Moments` of several targets (``y``
+        and ``sw`` None): each fit then reads the moments of its target."""
+        n_targets = X.n_targets if y is None else y.shape[1]
+        w0, b0 = warm_start_point(self, (n_targets, X.shape[1]))
         fields = ("coef_", "intercept_", "n_iter_", "dual_gap_", "converged_",
                   "kkt_violation_")
         out = {f: [] for f in fields}
-        for k in range(y.shape[1]):
-            self._fit_validated(X, np.ascontiguousarray(y[:, k]), sw,
-                                None if w0 is None else w0[k],
+        for k in range(n_targets):
+            Xk, yk = (X.target(k), None) if y is None else (X, np.ascontiguousarray(y[:, k]))
+            self._fit_validated(Xk, yk, sw, None if w0 is None else w0[k],
                                 None if b0 is None else np.ravel(b0)[k])
             for f in fields:
                 out[f].append(getattr(self, f))

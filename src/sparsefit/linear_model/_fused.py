@@ -82,18 +82,31 @@ class FusedLasso(SparseLinearRegressor):
         A = (X.toarray() if sp.issparse(X) else np.asarray(X)).astype(np.float64)
         b = np.asarray(y, dtype=np.float64)
         s = np.full(b.size, 1.0 / b.size) if sw is None else sw / sw.sum()
+        x_mean, y_mean = np.zeros(A.shape[1]), 0.0
         if self.fit_intercept:
             x_mean, y_mean = s @ A, s @ b
             A, b = A - x_mean, b - y_mean
         # weighted least squares as ordinary least squares on rescaled rows
         root = np.sqrt(s * b.size)
-        smooth = LeastSquares(A * root[:, None], b * root)
-        w0, _ = self._warm_init(X)
+        return self._solve(LeastSquares(A * root[:, None], b * root), X.shape[1], dtype,
+                           x_mean, y_mean, self._warm_init(X)[0])
+
+    def _fit_moments(self, moments):
+        """The same problem from the data's :class:`~sparsefit.solvers.moments.Moments`
+        (dask input): FISTA needs only the gradient ``G w - c`` and the value
+        ``(yy - 2 c'w + w'Gw) / 2`` of the quadratic form, which the moments give."""
+        G, c, yy = moments.quadratic_form(self.fit_intercept)
+        x_mean = moments.x_mean if self.fit_intercept else np.zeros(moments.n_features)
+        y_mean = float(moments.y_mean) if self.fit_intercept else 0.0
+        return self._solve(GramLeastSquares(G, c, float(yy)), moments.n_features,
+                           moments.dtype, x_mean, y_mean, self._warm_init(moments)[0])
+
+    def _solve(self, smooth, p, dtype, x_mean, y_mean, w0):
         if self.penalty_factor is not None:
             raise ValueError("penalty_factor: FusedLasso penalizes the differences of "
                              "neighbouring coefficients, not the features, so per-feature "
                              "factors are not defined for it; leave penalty_factor=None")
-        penalty = finish_penalty(self, TV1D(self.alpha), X.shape[1])
+        penalty = finish_penalty(self, TV1D(self.alpha), p)
         if w0 is not None:  # a warm start outside new bounds is moved in
             w0 = penalty.prox(w0, 0.0) if not hasattr(penalty, "lower") else np.clip(
                 w0, penalty.lower[0], penalty.upper[0])
@@ -107,3 +120,42 @@ class FusedLasso(SparseLinearRegressor):
         self.converged_ = bool(res.converged)
         self.kkt_violation_ = float(res.violation)
         return self
+
+
+class GramLeastSquares:
+    r"""Least squares given by its quadratic form, :math:`F(w) = \frac12(yy - 2c^\top w +
+    w^\top G w)` (with :math:`G = X^\top X / n`, :math:`c = X^\top y / n`, :math:`yy =
+    y^\top y / n` this is :math:`\frac{1}{2n}\|y - Xw\|^2`): the smooth part of FISTA
+    (see :mod:`sparsefit.solvers.fista`) when only the data's moments are at hand.
+    Gradient :math:`Gw - c`; Lipschitz constant :math:`\lambda_{max}(G)`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = GramLeastSquares(np.diag([1.0, 4.0]) / 2, np.array([0.5, 2.0]), 2.5)
+    >>> f.value(np.zeros(2)), f.lipschitz  # as LeastSquares([[1, 0], [0, 2]], [1, 2])
+    (1.25, 2.0)
+    """
+
+    def __init__(self, G, c, yy):
+        self.G, self.c, self.yy = np.asarray(G, np.float64), np.asarray(c, np.float64), yy
+        self._lipschitz = None
+
+    @property
+    def lipschitz(self):
+        if self._lipschitz is None:
+            self._lipschitz = float(max(np.linalg.eigvalsh(self.G)[-1], 0.0))
+        return self._lipschitz
+
+    def zeros(self):
+        return np.zeros(self.c.shape[0])
+
+    def value(self, w):
+        return 0.5 * float(self.yy - 2.0 * self.c @ w + w @ (self.G @ w))
+
+    def gradient(self, w):
+        return self.G @ w - self.c
+
+    def value_and_gradient(self, w):
+        Gw = self.G @ w
+        return 0.5 * float(self.yy - 2.0 * self.c @ w + w @ Gw), Gw - self.c

@@ -525,6 +525,16 @@ class SparseLogisticRegressionCV(CVMixin, _LogisticBase):
                          cv=self.cv, n_jobs=self.n_jobs, verbose=self.verbose, stratify_y=y,
                          dfmax=self.dfmax, pmax=self.pmax, split_params=split_params, **opts)
                  for r in ratios]
+        self._store_paths(ratios, paths)
+        if self.refit:
+            return self._fit_at(X, yt, sw, datafit, self.alpha_, self.l1_ratio_,
+                                **solver_options(self))
+        return self._average_folds(X, y, yt, sw, datafit, split_params)
+
+    def _store_paths(self, ratios, paths):
+        """The CV attributes from one :class:`~sparsefit.linear_model._cv.CVPath` per
+        ``l1_ratio`` (``alphas_``, ``loss_path_``, ``scores_``, the selection)."""
+        k = self.classes_.size
         squeeze = (lambda a: a[0]) if len(ratios) == 1 else (lambda a: a)
         self.alphas_ = squeeze(np.asarray([p.alphas for p in paths]))
         self.loss_path_ = squeeze(np.asarray([p.losses for p in paths]))
@@ -537,10 +547,6 @@ class SparseLogisticRegressionCV(CVMixin, _LogisticBase):
         self.l1_ratio_ = float(ratios[best])
         self.alpha_min_, self.alpha_1se_ = paths[best].alpha_min, paths[best].alpha_1se
         self.alpha_ = self._chosen_alpha(self.alpha_min_, self.alpha_1se_)
-        if self.refit:
-            return self._fit_at(X, yt, sw, datafit, self.alpha_, self.l1_ratio_,
-                                **solver_options(self))
-        return self._average_folds(X, y, yt, sw, datafit, split_params)
 
     def _average_folds(self, X, y, yt, sw, datafit, split_params):
         """``refit=False``: the mean of the fold models at the selected strength."""

@@ -74,6 +74,50 @@ def prior_response(X, y, sw, prior, fit_intercept=True):
     return A @ beta
 
 
+def prior_moments(moments, prior, eta, fit_intercept=True):
+    r"""The :class:`~sparsefit.solvers.moments.Moments` of ``(X, (y + eta * y_prior) /
+    (1 + eta))`` from those of ``(X, y)``, with no pass over the rows: the pseudo-responses
+    :math:`\hat y^{prior} = X_P \beta + b_0` (:func:`prior_response`) are linear in the
+    columns :math:`P`, so with the centered co-moments :math:`C` (``xx``) and :math:`c`
+    (``xy``),
+
+    .. math::
+
+        c' = \frac{c + \eta C_{:P}\beta}{1 + \eta},\quad
+        yy' = \frac{yy + 2\eta\,\beta^\top c_P + \eta^2 \beta^\top C_{PP}\beta}
+        {(1 + \eta)^2},\quad
+        \bar y' = \frac{\bar y + \eta(\bar x_P^\top\beta + b_0)}{1 + \eta},
+
+    :math:`\beta` solving the normal equations of the moments' quadratic form on :math:`P`
+    (minimum norm when singular; :math:`b_0` the best intercept, 0 without one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsefit.solvers.moments import Moments
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 3)); y = X[:, 0] + rng.standard_normal(50)
+    >>> m = prior_moments(Moments.from_arrays(X, y), np.array([0]), 1.0)
+    >>> y2 = _combined(y, prior_response(X, y, None, np.array([0])), 1.0)
+    >>> bool(np.allclose(m.xy, Moments.from_arrays(X, y2).xy))
+    True
+    """
+    from dataclasses import replace
+
+    prior = np.asarray(prior, dtype=np.int64)
+    G, c, _ = moments.restrict(prior).quadratic_form(fit_intercept)
+    beta = np.linalg.lstsq(G, c, rcond=None)[0]
+    b0 = float(moments.y_mean - moments.x_mean[prior] @ beta) if fit_intercept else 0.0
+    C_p = moments.xx[:, prior] @ beta
+    f = 1.0 + eta
+    return replace(moments,
+                   y_mean=np.asarray((moments.y_mean + eta * (moments.x_mean[prior] @ beta
+                                                              + b0)) / f),
+                   xy=(moments.xy + eta * C_p) / f,
+                   yy=np.asarray((moments.yy + 2.0 * eta * (beta @ moments.xy[prior])
+                                  + eta * eta * (beta @ C_p[prior])) / (f * f)))
+
+
 def _combined(y, y_prior, eta):
     return (y + eta * y_prior) / (1.0 + eta)
 
@@ -242,20 +286,13 @@ class PriorLassoCV(CVMixin, SparseLinearRegressor):
         self._validate_params()
         split_params = self._split_params(params)
         grid, n_alphas = self._grid()
-        etas = np.asarray(self.etas, dtype=np.float64).ravel()
-        if etas.size == 0 or np.any(etas < 0) or not np.all(np.isfinite(etas)):
-            raise ValueError(f"etas must be a non-empty array of finite numbers >= 0, got "
-                             f"{self.etas!r}")
+        etas = self._eta_grid()
         X, y, sw = check_fit_data(self, X, y, sample_weight)
         prior = prior_features_index(self.prior_features, X.shape[1],
                                      getattr(self, "feature_names_in_", None))
         opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
                     **solver_options(self))
-        p = X.shape[1]
-
-        def make_for(eta):
-            return PenaltyMaker(partial(_scaled_l1, scale=1.0 / (1.0 + eta)), self, p)
-
+        make_for = self._makers(X.shape[1])
         y_prior = prior_response(X, y, sw, prior, self.fit_intercept)
         alphas = np.array([
             path_alphas(X, _combined(y, y_prior, eta), Quadratic(), make_for(eta),
@@ -266,6 +303,28 @@ class PriorLassoCV(CVMixin, SparseLinearRegressor):
         jobs = (delayed(_prior_fold)(X, y, sw, tr, te, prior, make_for, alphas, etas, opts)
                 for tr, te in folds)
         losses = np.stack(Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(jobs), axis=2)
+        self._select(alphas, losses, etas, prior)
+        res = solve(validated_store(X), _combined(y, y_prior, self.eta_), Quadratic(),
+                    self._refit_penalty(X.shape[1]), sample_weight=sw, **opts)
+        self._set_solution(res, X.dtype)
+        return self
+
+    def _eta_grid(self):
+        etas = np.asarray(self.etas, dtype=np.float64).ravel()
+        if etas.size == 0 or np.any(etas < 0) or not np.all(np.isfinite(etas)):
+            raise ValueError(f"etas must be a non-empty array of finite numbers >= 0, got "
+                             f"{self.etas!r}")
+        return etas
+
+    def _makers(self, p):
+        """``make_for(eta)``: the penalty maker of the combined problem at ``eta``."""
+        def make_for(eta):
+            return PenaltyMaker(partial(_scaled_l1, scale=1.0 / (1.0 + eta)), self, p)
+        return make_for
+
+    def _select(self, alphas, losses, etas, prior):
+        """Store the CV curves (``losses`` of shape (n_etas, n_alphas, n_folds)) and the
+        selected (eta, alpha)."""
         self.alphas_, self.mse_path_, self.prior_index_ = alphas, losses, prior
         stats = [select_alpha(alphas[e], losses[e]) for e in range(etas.size)]
         self.cv_mean_ = np.array([s[0] for s in stats])
@@ -273,8 +332,6 @@ class PriorLassoCV(CVMixin, SparseLinearRegressor):
         e = int(np.argmin([s[0][s[2]] for s in stats]))
         i = self._chosen_alpha(stats[e][2], stats[e][3])
         self.eta_, self.alpha_ = float(etas[e]), float(alphas[e, i])
-        penalty = finish_penalty(self, _scaled_l1(self.alpha_, 1.0 / (1.0 + self.eta_)), p)
-        res = solve(validated_store(X), _combined(y, y_prior, self.eta_), Quadratic(),
-                    penalty, sample_weight=sw, **opts)
-        self._set_solution(res, X.dtype)
-        return self
+
+    def _refit_penalty(self, p):
+        return finish_penalty(self, _scaled_l1(self.alpha_, 1.0 / (1.0 + self.eta_)), p)

@@ -260,11 +260,7 @@ class RelaxedLassoCV(CVMixin, SparseLinearRegressor):
         self._validate_params()
         split_params = self._split_params(params)
         grid, n_alphas = self._grid()
-        gammas = np.asarray(self.gammas, dtype=np.float64).ravel()
-        if gammas.size == 0 or np.any((gammas < 0) | (gammas > 1)) or not np.all(
-                np.isfinite(gammas)):
-            raise ValueError(f"gammas must be a non-empty array of numbers in [0, 1], got "
-                             f"{self.gammas!r}")
+        gammas = self._gamma_grid()
         X, y, sw = check_fit_data(self, X, y, sample_weight)
         make = PenaltyMaker(L1, self, X.shape[1])
         opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
@@ -280,6 +276,20 @@ class RelaxedLassoCV(CVMixin, SparseLinearRegressor):
         jobs = (delayed(_relaxed_fold)(X, y, sw, tr, te, make, alphas, gammas, opts, bounds)
                 for tr, te in folds)
         losses = np.stack(Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(jobs), axis=2)
+        self._select(alphas, losses, gammas)
+        return self._refit(X, y, sw)
+
+    def _gamma_grid(self):
+        gammas = np.asarray(self.gammas, dtype=np.float64).ravel()
+        if gammas.size == 0 or np.any((gammas < 0) | (gammas > 1)) or not np.all(
+                np.isfinite(gammas)):
+            raise ValueError(f"gammas must be a non-empty array of numbers in [0, 1], got "
+                             f"{self.gammas!r}")
+        return gammas
+
+    def _select(self, alphas, losses, gammas):
+        """Store the CV curves (``losses`` of shape (n_gammas, n_alphas, n_folds)) and the
+        selected (alpha, gamma)."""
         self.alphas_, self.mse_path_ = alphas, losses
         stats = [select_alpha(alphas, losses[g]) for g in range(gammas.size)]
         self.cv_mean_ = np.array([s[0] for s in stats])
@@ -287,6 +297,10 @@ class RelaxedLassoCV(CVMixin, SparseLinearRegressor):
         g = int(np.argmin([s[0][s[2]] for s in stats]))
         i = self._chosen_alpha(stats[g][2], stats[g][3])
         self.gamma_, self.alpha_ = float(gammas[g]), float(alphas[i])
+
+    def _refit(self, X, y, sw):
+        """The relaxed lasso at the selected pair on all the data (``X`` may be the data's
+        :class:`~sparsefit.solvers.moments.Moments`, ``y`` and ``sw`` then None)."""
         est = RelaxedLasso(self.alpha_, gamma=self.gamma_, fit_intercept=self.fit_intercept,
                            tol=self.tol, max_iter=self.max_iter, positive=self.positive,
                            bounds=self.bounds, penalty_factor=self.penalty_factor)

@@ -216,6 +216,19 @@ class Moments:
         bias = self.y_mean - self.x_mean @ W - intercept
         return max(spread, 0.0) / self.weight + float(bias @ bias)
 
+    @property
+    def n_targets(self):
+        """The number of targets (columns of ``y``), or None for one 1-D target."""
+        return int(self.y_mean.shape[0]) if self.y_mean.ndim == 1 else None
+
+    def target(self, k):
+        """The moments of ``(X, y[:, k])``: one target of several, for a solver that fits
+        them one by one (the ``X`` statistics are shared, not copied)."""
+        if self.y_mean.ndim != 1:
+            raise ValueError("target(k): these moments have a single 1-D target")
+        return replace(self, y_mean=self.y_mean[k], xy=np.ascontiguousarray(self.xy[:, k]),
+                       yy=self.yy[k, k])
+
     def restrict(self, cols):
         """The moments of the columns ``cols`` of ``X`` only."""
         cols = np.asarray(cols, dtype=np.int64)
