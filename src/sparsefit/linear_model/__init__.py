@@ -3,6 +3,12 @@
 from ._cv import ElasticNetCV, LassoCV
 from ._fused import FusedLasso
 from ._logistic import SparseLogisticRegression, SparseLogisticRegressionCV
+from ._multitask import (
+    MultiTaskElasticNet,
+    MultiTaskElasticNetCV,
+    MultiTaskLasso,
+    MultiTaskLassoCV,
+)
 from ._path import regularization_path
 from ._prior import PriorLasso, PriorLassoCV
 from ._regression import (
@@ -35,6 +41,10 @@ __all__ = [
     "PriorLassoCV",
     "RelaxedLasso",
     "RelaxedLassoCV",
+    "MultiTaskLasso",
+    "MultiTaskElasticNet",
+    "MultiTaskLassoCV",
+    "MultiTaskElasticNetCV",
     "regularization_path",
     "registry",
 ]
