@@ -2,14 +2,14 @@
 
 from ._cv import ElasticNetCV, LassoCV
 from ._fused import FusedLasso
-from ._logistic import SparseLogisticRegression, SparseLogisticRegressionCV
+from ._logistic import LogisticRegression, SparseLogisticRegression, SparseLogisticRegressionCV
 from ._multitask import (
     MultiTaskElasticNet,
     MultiTaskElasticNetCV,
     MultiTaskLasso,
     MultiTaskLassoCV,
 )
-from ._path import regularization_path
+from ._path import enet_path, lasso_path, regularization_path
 from ._prior import PriorLasso, PriorLassoCV
 from ._regression import (
     AdaptiveLasso,
@@ -30,6 +30,7 @@ __all__ = [
     "ElasticNetCV",
     "SparseLogisticRegression",
     "SparseLogisticRegressionCV",
+    "LogisticRegression",
     "GroupLasso",
     "SparseGroupLasso",
     "AdaptiveLasso",
@@ -46,6 +47,8 @@ __all__ = [
     "MultiTaskLassoCV",
     "MultiTaskElasticNetCV",
     "regularization_path",
+    "lasso_path",
+    "enet_path",
     "registry",
 ]
 
