@@ -15,26 +15,17 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
-from sklearn.utils.metadata_routing import (
-    MetadataRouter,
-    MethodMapping,
-    _raise_for_params,
-    _routing_enabled,
-    process_routing,
-)
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from ..datafits import MultiTaskQuadratic
 from ..datafits._validation import normalize_sample_weight
 from ..penalties import GroupL1, GroupL1L2
 from ..penalties._base import check_strength
-from ..solvers import solve, solve_path
+from ..solvers import alpha_grid, solve, solve_path
 from ..solvers._gap import null_primal
 from ..solvers.path import null_gradient
 from ._base import (
@@ -48,12 +39,11 @@ from ._base import (
     warm_start_point,
     warn_if_unpenalized,
 )
+from ._cv import CV_CONSTRAINTS, CV_OPTIONS_DOC, CVMixin, check_alphas, cv_path
 
 # What scikit-learn's own tests match in its convergence warning (ours adds the numbers).
 NOT_CONVERGED = ("Objective did not converge. You might want to increase the number of "
                  "iterations.")
-# tol=0 runs to max_iter, as in scikit-learn; the solver needs a positive tolerance
-_TINY_TOL = float(np.finfo(np.float64).tiny)
 
 _DIFFERENCES_DOC = """
     Notes
@@ -66,9 +56,9 @@ _DIFFERENCES_DOC = """
     descent solve on the working set), not epochs, and ``n_iter_`` is their number.
     ``dual_gap_`` is the relative gap ``gap / P(0)`` at return, the quantity compared with
     ``tol``, and ``eps_`` the absolute gap ``tol * P(0)`` that it certifies. ``X`` is never
-    modified, so ``copy_X`` changes nothing; the solver visits features in a deterministic
-    order, so ``selection`` and ``random_state`` are accepted and change nothing either
-    (scikit-learn's ``"random"`` reaches the same solution)."""
+    modified, so ``copy_X`` changes nothing. ``selection="random"`` visits the rows of the
+    working set in a new random order at every outer iteration (scikit-learn draws a
+    feature at every step); both orders reach the same solution."""
 
 
 class RowPenalty:
@@ -132,7 +122,7 @@ class _MultiTaskMixin(SparseInputMixin, MultiOutputMixin, RegressorMixin):
 
 
 def _fit_rows(X, y, sw, make_penalty, alpha, *, fit_intercept, tol, max_iter, w0=None,
-              b0=None):
+              b0=None, selection="cyclic", random_state=None):
     """The solver on validated data: ``(result, P0)``, with scikit-learn's convergence
     warning in place of the solver's."""
     store = validated_store(X)
@@ -142,7 +132,8 @@ def _fit_rows(X, y, sw, make_penalty, alpha, *, fit_intercept, tol, max_iter, w0
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = solve(store, y, datafit, make_penalty(alpha), fit_intercept=fit_intercept,
                     sample_weight=sw, w_init=w0, intercept_init=b0,
-                    tol=max(float(tol), _TINY_TOL), max_iter=max_iter)
+                    tol=float(tol), max_iter=max_iter, selection=selection,
+                    random_state=random_state)
     if not res.converged:
         what = ("relative duality gap" if np.isfinite(res.dual_gap)
                 else "relative optimality violation")
@@ -187,9 +178,9 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
     warm_start : bool, default=False
         Start from the previous ``coef_`` and ``intercept_``.
     random_state : int, RandomState instance or None, default=None
-        Accepted for compatibility (see Notes).
+        Seeds ``selection="random"``.
     selection : {"cyclic", "random"}, default="cyclic"
-        Accepted for compatibility (see Notes).
+        Order of the block coordinate steps (see Notes).
 
     Attributes
     ----------
@@ -274,7 +265,8 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
         res, P0 = _fit_rows(X, y, sw, RowPenalty(self._l1_ratio(), p, T), float(self.alpha),
                             fit_intercept=self.fit_intercept, tol=self.tol,
                             max_iter=self.max_iter, w0=None if w0 is None else w0.T,
-                            b0=b0 if self.fit_intercept else None)
+                            b0=b0 if self.fit_intercept else None, selection=self.selection,
+                            random_state=self.random_state)
         self._set_solution(res, P0, X.dtype)
         return self
 
@@ -329,7 +321,7 @@ class MultiTaskLasso(MultiTaskElasticNet):
         return 1.0
 
 
-# -- cross-validation ---------------------------------------------------------------------
+# -- paths and cross-validation -----------------------------------------------------------
 _L1_RATIO_ZERO = ("Automatic alpha grid generation is not supported for l1_ratio=0. Please "
                   "supply a grid by providing your estimator with the appropriate `alphas=` "
                   "argument.")
@@ -339,59 +331,129 @@ def row_alpha_grid(X, y, sw, l1_ratio, *, fit_intercept, eps, n_alphas):
     """scikit-learn's grid: ``n_alphas`` values from ``alpha_max`` (the smallest strength
     giving ``W = 0``, ``max_j ||grad_j|| / l1_ratio`` at the null model) down to ``eps *
     alpha_max``, geometrically; all equal to float64's resolution when ``alpha_max`` is below
-    it (``Y`` constant)."""
+    it (``Y`` constant), as scikit-learn's ``_alpha_grid``."""
     if l1_ratio == 0:
         raise ValueError(_L1_RATIO_ZERO)
-    make = RowPenalty(l1_ratio, X.shape[1], y.shape[1])
-    pen = make(1.0)
+    pen = RowPenalty(l1_ratio, X.shape[1], y.shape[1])(1.0)
     g = null_gradient(validated_store(X), y, MultiTaskQuadratic(y.shape[1]), pen,
                       fit_intercept=fit_intercept, sample_weight=sw)
     amax = pen.alpha_max(g)
     res = np.finfo(np.float64).resolution
     if not amax > res:
-        return np.full(n_alphas, res)
-    return np.geomspace(amax, amax * eps, num=n_alphas)
+        return np.full(int(n_alphas), res)
+    return alpha_grid(amax, int(n_alphas), eps)
 
 
-def _fold_mse(X, y, sw, train, test, l1_ratio, alphas, opts):
-    """Fit the path on ``train``; the test mean squared error (weighted by the test
-    samples' weights, averaged over the tasks) at every alpha."""
-    rows = np.asarray(train)
-    rows = np.flatnonzero(rows) if rows.dtype == bool else rows
-    if isinstance(X, np.ndarray) and X.flags.f_contiguous:
-        X_train = np.take(X.T, rows, axis=1).T  # keeps the Fortran order
+def multitask_path(X, Y, *, l1_ratio=1.0, eps=1e-3, n_alphas=100, alphas=None,
+                   fit_intercept=False, sample_weight=None, tol=1e-4, max_iter=100,
+                   verbose=0, selection="cyclic", random_state=None, w_init=None):
+    r"""The multi-task elastic net along a decreasing grid of strengths.
+
+    .. math::
+
+        \frac{1}{2n}\|Y - XW - b\|_F^2 + \alpha r \sum_j \|W_j\|_2
+        + \frac{\alpha (1 - r)}{2}\|W\|_F^2
+
+    for every ``alpha`` of ``alphas`` (or of scikit-learn's grid of ``n_alphas`` values from
+    ``alpha_max = max_j ||X_j^T (Y - mean)|| / (n r)`` down to ``eps * alpha_max``), each
+    solve warm-started from the previous one and certified by its duality gap. This is
+    what :func:`~sparsefit.linear_model.enet_path` and
+    :func:`~sparsefit.linear_model.lasso_path` compute for a 2-D ``y``.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    Y : array-like of shape (n_samples, n_tasks)
+    l1_ratio : float, default=1.0
+        :math:`r \in [0, 1]` (0 needs an explicit ``alphas``).
+    eps : float, default=1e-3
+        ``alpha_min / alpha_max`` of the automatic grid.
+    n_alphas : int, default=100
+        Size of the automatic grid.
+    alphas : array-like, optional
+        The grid (sorted largest first).
+    fit_intercept : bool, default=False
+    sample_weight : array-like of shape (n_samples,), optional
+    tol : float, default=1e-4
+        Relative duality gap ``gap / P(0)`` of every solve.
+    max_iter : int, default=100
+        Outer (working-set) iterations of every solve.
+    verbose : int, default=0
+    selection : {"cyclic", "random"}, default="cyclic"
+    random_state : int, RandomState instance or None
+    w_init : array-like of shape (n_tasks, n_features), optional
+        Starting point of the first solve (scikit-learn's ``coef_init``).
+
+    Returns
+    -------
+    PathResult
+        ``alphas`` (n_alphas,), ``coefs`` (n_alphas, n_tasks, n_features) (each as
+        ``coef_``), ``intercepts`` (n_alphas, n_tasks), ``dual_gaps`` (relative),
+        ``n_iters``, ``converged``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsefit.linear_model._multitask import multitask_path
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((40, 6)); Y = X[:, :2] @ [[1.0, 2.0], [-1.0, 1.0]]
+    >>> path = multitask_path(X, Y, n_alphas=4)
+    >>> path.coefs.shape, bool(np.all(path.coefs[0] == 0))
+    ((4, 2, 6), True)
+    """
+    from sklearn.utils.validation import check_array
+
+    X = check_array(X, accept_sparse="csc", dtype=FLOATS, order="F")
+    Y = check_array(Y, dtype=np.float64, ensure_2d=True, input_name="Y")
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"Y has {Y.shape[0]} rows, X has {X.shape[0]}")
+    r = float(l1_ratio)
+    if not 0.0 <= r <= 1.0:
+        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
+    sw = check_sample_weight(sample_weight, X)
+    check_scale(X, Y)
+    p, T = X.shape[1], Y.shape[1]
+    if alphas is None:
+        alphas = row_alpha_grid(X, Y, sw, r, fit_intercept=fit_intercept, eps=eps,
+                                n_alphas=n_alphas)
     else:
-        X_train = X[rows]
-    sw_train = None if sw is None else sw[rows]
-    make = RowPenalty(l1_ratio, X.shape[1], y.shape[1])
-    path = solve_path(X_train, y[rows], MultiTaskQuadratic(y.shape[1]), make, alphas=alphas,
-                      sample_weight=sw_train, **opts)
-    X_test, y_test = X[test], y[test]
-    sw_test = None if sw is None else sw[test]
-    out = np.empty(len(alphas))
-    for k, (W, b) in enumerate(zip(path.coefs, path.intercepts, strict=True)):
-        r = safe_sparse_dot(X_test, W) + b - y_test
-        out[k] = float(np.average(r * r, axis=0, weights=sw_test).mean())
-    return out
+        alphas = check_alphas(alphas)
+    if w_init is not None:
+        w_init = np.asarray(w_init, dtype=np.float64)
+        if w_init.shape != (T, p):
+            raise ValueError(f"coef_init must have shape (n_tasks, n_features) = ({T}, {p}), "
+                             f"got {w_init.shape}")
+        w_init = w_init.T
+    path = solve_path(X, Y, MultiTaskQuadratic(T), RowPenalty(r, p, T), alphas=alphas,
+                      fit_intercept=fit_intercept, sample_weight=sw,
+                      tol=float(tol), max_iter=max_iter, verbose=verbose,
+                      selection=selection, random_state=random_state, w_init=w_init)
+    path.coefs = np.swapaxes(path.coefs, 1, 2)
+    return path
 
 
-class _MultiTaskCV(_MultiTaskMixin, BaseEstimator):
+def _task_mse(X, y, sw, coef, intercept):
+    """Test error of a fold: the (weighted) mean squared error, averaged over the tasks
+    (scikit-learn's ``mse_path_``)."""
+    r = y - safe_sparse_dot(X, coef) - intercept
+    return float(np.average(r * r, axis=0, weights=sw).mean())
+
+
+class _MultiTaskCV(CVMixin, _MultiTaskMixin, BaseEstimator):
     """The cross-validation engine of :class:`MultiTaskElasticNetCV` and
-    :class:`MultiTaskLassoCV` (scikit-learn's procedure: one grid per ``l1_ratio``, the
-    mean test error over the folds, the refit on all the data)."""
+    :class:`MultiTaskLassoCV`: scikit-learn's procedure (one grid per ``l1_ratio``, the mean
+    test error over the folds, the refit on all the data) through the shared
+    :func:`~sparsefit.linear_model._cv.cv_path` and :class:`~._cv.CVMixin` (grid request,
+    ``alpha_rule``, grouped folds through metadata routing)."""
 
     _parameter_constraints: dict = {
-        "eps": [Interval(Real, 0, None, closed="neither")],
-        "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        **{k: CV_CONSTRAINTS[k] for k in ("eps", "alphas", "n_alphas", "cv", "n_jobs",
+                                          "alpha_rule", "verbose", "random_state",
+                                          "selection")},
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, np.inf, closed="left")],
         "copy_X": ["boolean"],
-        "cv": ["cv_object"],
-        "verbose": ["verbose"],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
-        "selection": [StrOptions({"cyclic", "random"})],
     }
 
     def fit(self, X, y, sample_weight=None, **params):
@@ -402,7 +464,8 @@ class _MultiTaskCV(_MultiTaskMixin, BaseEstimator):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples, n_tasks)
         sample_weight : float or array-like of shape (n_samples,), optional
-            Used in the fits and in the (weighted) test errors of the folds.
+            Used in the fits and in the (weighted) test errors of the folds. A number
+            means no weights.
         **params : dict
             Passed to the CV splitter (e.g. ``groups``); only with
             ``sklearn.set_config(enable_metadata_routing=True)``.
@@ -411,80 +474,47 @@ class _MultiTaskCV(_MultiTaskMixin, BaseEstimator):
         -------
         self
         """
-        _raise_for_params(params, self, "fit")
         self._validate_params()
-        mono = self.__class__.__name__[9:]
-        X, y, sw = self._check_fit_data(X, y, sample_weight, mono)
+        split_params = self._split_params(params)
         ratios = np.atleast_1d(np.asarray(self._l1_ratio(), dtype=np.float64))
         if ratios.ndim != 1 or ratios.size == 0 or not np.all((ratios >= 0) & (ratios <= 1)):
             raise ValueError(f"l1_ratio must be in [0, 1] (or a list of such), got "
                              f"{self.l1_ratio!r}")
-        if isinstance(self.alphas, Integral):
+        grid, n_alphas = self._grid()
+        X, y, sw = self._check_fit_data(X, y, sample_weight, type(self).__name__[9:])
+        p, T = X.shape[1], y.shape[1]
+        if grid is None:
             grids = [row_alpha_grid(X, y, sw, r, fit_intercept=self.fit_intercept,
-                                    eps=self.eps, n_alphas=int(self.alphas)) for r in ratios]
+                                    eps=self.eps, n_alphas=n_alphas) for r in ratios]
         else:
-            grid = _check_alphas(self.alphas)
             grids = [grid] * ratios.size
-        routed = (process_routing(self, "fit", sample_weight=sample_weight, **params).splitter
-                  .split if _routing_enabled() else {})
-        folds = list(check_cv(self.cv).split(X, y, **routed))
-        opts = dict(fit_intercept=self.fit_intercept, tol=max(float(self.tol), _TINY_TOL),
-                    max_iter=self.max_iter)
-        jobs = (delayed(_fold_mse)(X, y, sw, train, test, r, grid, opts)
-                for r, grid in zip(ratios, grids) for train, test in folds)
-        mse = Parallel(n_jobs=self.n_jobs, verbose=self.verbose, prefer="threads")(jobs)
-        mse = np.reshape(mse, (ratios.size, len(folds), -1))
-        mean = mse.mean(axis=1)
-        self.mse_path_ = np.squeeze(np.moveaxis(mse, 2, 1))
-        best_mse, best = np.inf, (0, 0)
-        for k, m in enumerate(mean):
-            i = int(np.argmin(m))
-            if m[i] < best_mse:
-                best_mse, best = m[i], (k, i)
-        self.l1_ratio_ = ratios[best[0]]
-        self.alpha_ = grids[best[0]][best[1]]
-        if isinstance(self.alphas, Integral):
-            self.alphas_ = np.asarray(grids)
-            if ratios.size == 1:
-                self.alphas_ = self.alphas_[0]
-        else:
-            self.alphas_ = np.asarray(grids[0])
-        model = MultiTaskElasticNet(
-            alpha=self.alpha_, l1_ratio=self.l1_ratio_, fit_intercept=self.fit_intercept,
-            copy_X=self.copy_X, max_iter=self.max_iter, tol=self.tol,
-            random_state=self.random_state, selection=self.selection)
-        n, p = X.shape
-        res, P0 = _fit_rows(X, y, sw, RowPenalty(float(self.l1_ratio_), p, y.shape[1]),
-                            float(self.alpha_), fit_intercept=self.fit_intercept,
-                            tol=self.tol, max_iter=self.max_iter)
-        model._set_solution(res, P0, X.dtype)
-        self.coef_, self.intercept_ = model.coef_, model.intercept_
-        self.dual_gap_, self.n_iter_ = model.dual_gap_, model.n_iter_
-        self.converged_ = model.converged_
+        opts = dict(fit_intercept=self.fit_intercept, tol=float(self.tol),
+                    max_iter=self.max_iter, selection=self.selection,
+                    random_state=self.random_state)
+        paths = [cv_path(X, y, sw, MultiTaskQuadratic(T), RowPenalty(r, p, T), _task_mse,
+                         alphas=g, cv=self.cv, n_jobs=self.n_jobs, verbose=self.verbose,
+                         split_params=split_params, **opts)
+                 for r, g in zip(ratios, grids, strict=True)]
+        # scikit-learn's shapes: size-1 axes dropped from mse_path_, one l1_ratio (or a
+        # given grid) gives 1-D alphas_
+        self.mse_path_ = np.squeeze(np.asarray([q.losses for q in paths]))
+        self.alphas_ = (np.asarray(grids) if grid is None and ratios.size > 1
+                        else np.asarray(grids[0]))
+        squeeze = (lambda a: a[0]) if ratios.size == 1 else (lambda a: a)
+        self.cv_mean_ = squeeze(np.asarray([q.mean for q in paths]))
+        self.cv_std_error_ = squeeze(np.asarray([q.std_error for q in paths]))
+        best = int(np.argmin([q.mean.min() for q in paths]))
+        self.l1_ratio_ = float(ratios[best])
+        self.alpha_min_, self.alpha_1se_ = paths[best].alpha_min, paths[best].alpha_1se
+        self.alpha_ = self._chosen_alpha(self.alpha_min_, self.alpha_1se_)
+        res, P0 = _fit_rows(X, y, sw, RowPenalty(self.l1_ratio_, p, T), self.alpha_,
+                            fit_intercept=self.fit_intercept, tol=self.tol,
+                            max_iter=self.max_iter, selection=self.selection,
+                            random_state=self.random_state)
+        MultiTaskElasticNet._set_solution(self, res, P0, X.dtype)
         if not hasattr(self, "l1_ratio"):
             del self.l1_ratio_
         return self
-
-    def get_metadata_routing(self):
-        """The routing of ``fit``'s extra parameters to the CV splitter (scikit-learn's
-        metadata routing)."""
-        return (MetadataRouter(owner=self).add_self_request(self)
-                .add(splitter=check_cv(self.cv),
-                     method_mapping=MethodMapping().add(caller="fit", callee="split")))
-
-
-def _check_alphas(alphas):
-    """The user's grid, largest first: a non-empty 1-D array of finite numbers >= 0."""
-    msg = "alphas must be a non-empty 1-D array of finite numbers >= 0"
-    mixed = isinstance(alphas, (list, tuple)) and any(
-        isinstance(x, (str, bytes, bool, np.bool_)) for x in alphas)
-    a = np.asarray(alphas)
-    if mixed or a.dtype.kind not in "iuf" or a.ndim != 1 or a.size == 0:
-        raise ValueError(f"{msg}, got {alphas!r}")
-    a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise ValueError(f"{msg}, got {alphas!r}")
-    return np.sort(a)[::-1]
 
 
 _CV_DOC = r"""
@@ -498,35 +528,32 @@ _CV_DOC = r"""
     Parameters
     ----------%s
     eps : float, default=1e-3
-        Length of the grid, ``alpha_min / alpha_max``.
-    alphas : int or array-like, default=100
-        The number of strengths of the automatic grid, or the grid itself.
+        Length of the grid, ``alpha_min / alpha_max``.""" + CV_OPTIONS_DOC + r"""
     fit_intercept : bool, default=True
     max_iter : int, default=1000
         Outer (working-set) iterations of every fit.
     tol : float, default=1e-4
         Relative duality gap of every fit.
     cv : int, cross-validation generator or iterable, default=None
-        5-fold when None.
+        5-fold when None; a group splitter takes ``fit(..., groups=...)`` through
+        metadata routing.
     copy_X : bool, default=True
         Accepted for compatibility: ``X`` is never modified.
     verbose : bool or int, default=0
     n_jobs : int, default=None
-        Folds (and ``l1_ratio`` values) in parallel through joblib (threads preferred:
-        the solvers release the GIL).
-    random_state : int, RandomState instance or None, default=None
-        Accepted for compatibility.
-    selection : {"cyclic", "random"}, default="cyclic"
-        Accepted for compatibility.
+        Folds in parallel through joblib (no backend hard-coded).
 
     Attributes
     ----------
     alpha_ : float
         The selected strength.%s
+    alpha_min_, alpha_1se_ : float
+        The best alpha and the 1-SE alpha (for the selected ``l1_ratio``).
     alphas_ : ndarray of shape (n_alphas,) or (n_l1_ratio, n_alphas)
         The grid (one per ``l1_ratio`` when automatic and several are searched).
     mse_path_ : ndarray of shape (n_alphas, n_folds) or (n_l1_ratio, n_alphas, n_folds)
         Test mean squared error of every fold (size-1 axes dropped, as in scikit-learn).
+    cv_mean_, cv_std_error_ : ndarray of shape (n_alphas,) or (n_l1_ratio, n_alphas)
     coef_ : ndarray of shape (n_tasks, n_features)
     intercept_ : ndarray of shape (n_tasks,), or 0.0 without an intercept
     dual_gap_ : float
@@ -562,7 +589,8 @@ class MultiTaskElasticNetCV(_MultiTaskCV):
 
     def __init__(self, *, l1_ratio=0.5, eps=1e-3, alphas=100, fit_intercept=True,
                  max_iter=1000, tol=1e-4, cv=None, copy_X=True, verbose=0, n_jobs=None,
-                 random_state=None, selection="cyclic"):
+                 random_state=None, selection="cyclic", alpha_rule="min",
+                 n_alphas="deprecated"):
         self.l1_ratio = l1_ratio
         self.eps = eps
         self.alphas = alphas
@@ -575,6 +603,8 @@ class MultiTaskElasticNetCV(_MultiTaskCV):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.selection = selection
+        self.alpha_rule = alpha_rule
+        self.n_alphas = n_alphas
 
     def _l1_ratio(self):
         return self.l1_ratio
@@ -597,7 +627,7 @@ class MultiTaskLassoCV(_MultiTaskCV):
 
     def __init__(self, *, eps=1e-3, alphas=100, fit_intercept=True, max_iter=1000, tol=1e-4,
                  copy_X=True, cv=None, verbose=False, n_jobs=None, random_state=None,
-                 selection="cyclic"):
+                 selection="cyclic", alpha_rule="min", n_alphas="deprecated"):
         self.eps = eps
         self.alphas = alphas
         self.fit_intercept = fit_intercept
@@ -609,6 +639,8 @@ class MultiTaskLassoCV(_MultiTaskCV):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.selection = selection
+        self.alpha_rule = alpha_rule
+        self.n_alphas = n_alphas
 
     def _l1_ratio(self):
         return 1.0

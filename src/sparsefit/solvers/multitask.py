@@ -39,13 +39,14 @@ class MultiTaskCD:
     """
 
     def __init__(self, store, y, sw, uniform, info, W, b, P0, *, datafit, fit_intercept, tol,
-                 p0, ws_hint, max_epochs, anderson, inner_tol_ratio):
+                 p0, ws_hint, max_epochs, anderson, inner_tol_ratio, rng=None):
         self.store, self.y, self.sw, self.uniform, self.info = store, y, sw, uniform, info
         self.datafit = datafit
         self.fit_intercept, self.tol, self.p0 = fit_intercept, tol, p0
         self.max_epochs, self.anderson = max_epochs, anderson
         self.inner_tol_ratio = 0.3 if inner_tol_ratio is None else float(inner_tol_ratio)
         self.ws_hint = ws_hint
+        self.rng = rng  # selection="random": the working set in a random order
         p, T = store.p, y.shape[1]
         self.T = T
         self.W = np.ascontiguousarray(W, dtype=np.float64).reshape(p, T)
@@ -97,7 +98,7 @@ class MultiTaskCD:
     def step(self, it, gap):
         rank, nonzero = self._units()
         ws = select_working_set(rank, nonzero, self.p0,
-                                cheap_size=int(rank.size / (2 * E_MIN)))
+                                cheap_size=int(rank.size / (2 * E_MIN)), rng=self.rng)
         if it == 0 and self.ws_hint is not None:
             # warm start along a path: the first working set is usually the last; solve it
             # for the target gap at once
