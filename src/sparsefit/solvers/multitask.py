@@ -135,6 +135,10 @@ class MultiTaskCD:
             elif self.info.is_convex and gap > 0:
                 self.ratio = min(self.ratio, max(0.1 * self.tol / gap,
                                                  1e-3 if gap < 1e4 * self.tol else 1e-2))
+            elif self.info.is_convex and np.isnan(gap):
+                # no dual point (every row unpenalized: least squares): the violation is
+                # the only criterion, so the inner solve aims well below it at once
+                self.ratio = min(self.ratio, 1e-3)
         else:
             self.ratio = r0
         tol_in = max(self.ratio, 1e-4) * float(self.scores.max(initial=0.0))
