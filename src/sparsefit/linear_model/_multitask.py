@@ -207,7 +207,7 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
     array([[0.4564, 0.4564],
            [0.4564, 0.4564]])
     >>> clf.intercept_.round(4)
-    array([0.0872, 0.0872])
+    array([0.0873, 0.0873])
     """
 
     _parameter_constraints: dict = {
