@@ -276,3 +276,14 @@ def test_multitask_path_coef_init_and_shapes():
     assert path.coefs.shape == (2, T, P) and path.intercepts.shape == (2, T)
     est = MultiTaskElasticNet(alpha=0.05, l1_ratio=0.8, tol=1e-12).fit(X, Y)
     np.testing.assert_allclose(path.coefs[-1], est.coef_, atol=1e-8)
+
+
+@pytest.mark.parametrize("cls, fn", [(MultiTaskElasticNet, enet_path), (MultiTaskLasso, enet_path),
+                                     (MultiTaskElasticNetCV, enet_path),
+                                     (MultiTaskLassoCV, lasso_path)])
+def test_path_staticmethods_are_scikit_learns(cls, fn):
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    a, c, _ = cls.path(Xc, Yc, alphas=[0.3, 0.1])
+    a2, c2, _ = fn(Xc, Yc, alphas=[0.3, 0.1])
+    np.testing.assert_array_equal(c, c2)
+    assert c.shape == (T, P, 2)

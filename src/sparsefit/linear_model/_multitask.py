@@ -238,6 +238,14 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
     def _l1_ratio(self):
         return float(self.l1_ratio)
 
+    @staticmethod
+    def path(X, y, **kwargs):
+        """:func:`~sparsefit.linear_model.enet_path`, scikit-learn's ``MultiTaskElasticNet.path``
+        (a 2-D ``y`` is the multi-task path)."""
+        from ._path import enet_path
+
+        return enet_path(X, y, **kwargs)
+
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
 
@@ -609,6 +617,14 @@ class MultiTaskElasticNetCV(_MultiTaskCV):
     def _l1_ratio(self):
         return self.l1_ratio
 
+    @staticmethod
+    def path(X, y, **kwargs):
+        """:func:`~sparsefit.linear_model.enet_path`, scikit-learn's ``MultiTaskElasticNetCV.path``
+        (a 2-D ``y`` is the multi-task path)."""
+        from ._path import enet_path
+
+        return enet_path(X, y, **kwargs)
+
 
 class MultiTaskLassoCV(_MultiTaskCV):
     __doc__ = r"""Multi-task lasso (see :class:`MultiTaskLasso`) with built-in
@@ -644,3 +660,11 @@ class MultiTaskLassoCV(_MultiTaskCV):
 
     def _l1_ratio(self):
         return 1.0
+
+    @staticmethod
+    def path(X, y, **kwargs):
+        """:func:`~sparsefit.linear_model.lasso_path`, scikit-learn's ``MultiTaskLassoCV.path``
+        (a 2-D ``y`` is the multi-task path)."""
+        from ._path import lasso_path
+
+        return lasso_path(X, y, **kwargs)
