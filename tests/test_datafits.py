@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import logsumexp
 
-from sparsefit.datafits import Logistic, Multinomial, Quadratic
+from sparsefit.datafits import Logistic, Multinomial, MultiTaskQuadratic, Quadratic
 
 RNG = np.random.default_rng(0)
 N, P, K = 30, 8, 3
@@ -23,6 +23,7 @@ Y = {
     "quadratic": RNG.standard_normal(N),
     "logistic": np.where(RNG.random(N) < 0.5, -1.0, 1.0),
     "multinomial": RNG.integers(0, K, N).astype(float),
+    "multitask": RNG.standard_normal((N, K)),
 }
 
 
@@ -33,6 +34,8 @@ def _ref_value(name, X, y, w, b, s):
         return 0.5 * np.sum(s * (y - u) ** 2)
     if name == "logistic":
         return np.sum(s * np.log1p(np.exp(-y * u)))
+    if name == "multitask":
+        return 0.5 * np.sum(s[:, None] * (y - u) ** 2)
     return np.sum(s * (logsumexp(u, axis=1) - u[np.arange(len(y)), y.astype(int)]))
 
 
@@ -41,6 +44,7 @@ DATAFITS = {
     "quadratic": (Quadratic(), (P,), 0.3),
     "logistic": (Logistic(), (P,), -0.2),
     "multinomial": (Multinomial(K), (P, K), np.array([0.1, -0.2, 0.05])),
+    "multitask": (MultiTaskQuadratic(K), (P, K), np.array([0.4, -0.1, 0.2])),
 }
 
 
@@ -117,8 +121,9 @@ def test_lipschitz_bounds_coordinate_curvature(case, wname):
             e[j] = t
             g1 = df.gradient(X_DENSE, Y[name], w + e, b, s)
             assert np.all(np.abs(g1[j] - g0[j]) <= L[j] * abs(t) * (1 + 1e-10) + 1e-14)
-            if name == "quadratic":
-                assert abs(g1[j] - g0[j]) == pytest.approx(L[j] * abs(t), rel=1e-10, abs=1e-14)
+            if name in ("quadratic", "multitask"):
+                assert np.abs(g1[j] - g0[j]) == pytest.approx(L[j] * abs(t), rel=1e-10,
+                                                              abs=1e-14)
 
 
 def test_dense_and_sparse_agree(case):
@@ -135,7 +140,7 @@ def test_integer_sample_weights_equal_duplicated_rows(case):
     name, df, w, b = case
     reps = RNG.integers(1, 4, N)
     Xr = np.repeat(X_DENSE, reps, axis=0)
-    yr = np.repeat(Y[name], reps)
+    yr = np.repeat(Y[name], reps, axis=0)
     assert df.value(X_DENSE, Y[name], w, b, reps) == pytest.approx(df.value(Xr, yr, w, b),
                                                                    rel=1e-12)
     np.testing.assert_allclose(df.gradient(X_DENSE, Y[name], w, b, reps),
@@ -156,7 +161,7 @@ def test_dual_value_fenchel_young(case):
     for t in (0.0, 0.3, 0.9):  # other points of the dual domain: strict inequality
         other = t * theta
         assert df.dual_value(y, other) - np.sum(other * u) < F - 1e-8
-    if name == "quadratic":  # any theta is in the domain
+    if name in ("quadratic", "multitask"):  # any theta is in the domain
         other = theta + 0.1 * RNG.standard_normal(theta.shape)
         assert df.dual_value(y, other) - np.sum(other * u) < F - 1e-8
 

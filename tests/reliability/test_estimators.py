@@ -28,6 +28,10 @@ from sparsefit.linear_model import (
     LogisticRegressionCV,
     LogSumRegressor,
     MCPRegressor,
+    MultiTaskElasticNet,
+    MultiTaskElasticNetCV,
+    MultiTaskLasso,
+    MultiTaskLassoCV,
     PriorLasso,
     PriorLassoCV,
     RelaxedLasso,
@@ -62,8 +66,33 @@ ESTIMATORS = {
     "LogisticRegressionCV": LogisticRegressionCV(Cs=3, l1_ratios=[1.0], cv=3,
                                                  scoring="neg_log_loss",
                                                  use_legacy_attributes=False),
+    "MultiTaskLasso": MultiTaskLasso(alpha=0.05),
+    "MultiTaskElasticNet": MultiTaskElasticNet(alpha=0.05, l1_ratio=0.7),
+    "MultiTaskLassoCV": MultiTaskLassoCV(alphas=5, cv=3),
+    "MultiTaskElasticNetCV": MultiTaskElasticNetCV(alphas=5, cv=3),
 }
 REGRESSORS = [k for k, e in ESTIMATORS.items() if not is_classifier(e)]
+
+
+def targets(name, y):
+    """The target the row's estimator takes for a check's 1-D ``y``: ``y`` itself, or for
+    an estimator that takes multi-output targets only (scikit-learn's tag
+    ``single_output=False``: the multi-task models) three tasks sharing its features."""
+    if ESTIMATORS[name].__sklearn_tags__().target_tags.single_output:
+        return y
+    return np.column_stack([y, -0.5 * y, y + 1.0])
+
+
+def accepts_tol_zero(name):
+    """Whether the row's estimator takes ``tol=0`` (scikit-learn's meaning: run to
+    ``max_iter``) by its declared constraints."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        clone(ESTIMATORS[name]).set_params(tol=0.0)._validate_params()
+    except InvalidParameterError:
+        return False
+    return True
 
 
 def test_the_table_covers_every_registered_estimator():
@@ -81,7 +110,7 @@ def _data(name, n=40, p=6, seed=0):
     y = X[:, 0] - 2 * X[:, 1] + 0.1 * rng.normal(size=n)
     if is_classifier(ESTIMATORS[name]):
         y = (y > 0).astype(int)
-    return X, y
+    return X, targets(name, y)
 
 
 # 1. NaN or inf in X, y or sample_weight, at fit or predict -------------------------------
@@ -137,6 +166,11 @@ def test_bad_tol_and_max_iter_are_invalid(name, param, value):
     from sklearn.utils._param_validation import InvalidParameterError
 
     X, y = _data(name)
+    if (param, value) == ("tol", 0.0) and accepts_tol_zero(name):
+        # scikit-learn's meaning, declared: no stopping before max_iter, and a warning
+        with pytest.warns(ConvergenceWarning, match="tol"):
+            clone(ESTIMATORS[name]).set_params(tol=0.0, max_iter=2).fit(X, y)
+        return
     with pytest.raises(InvalidParameterError, match=param):
         clone(ESTIMATORS[name]).set_params(**{param: value}).fit(X, y)
 
@@ -160,11 +194,12 @@ def test_tol_zero_runs_to_max_iter_or_float_precision(name):
 # 4. max_iter reached: a ConvergenceWarning with the gap and tol, and the attributes -----
 
 @pytest.mark.parametrize("name", ["Lasso", "ElasticNet", "GroupLasso", "SparseGroupLasso",
-                                  "MCPRegressor", "SparseLogisticRegression", "FusedLasso"])
+                                  "MCPRegressor", "SparseLogisticRegression", "FusedLasso",
+                                  "MultiTaskLasso", "MultiTaskElasticNet"])
 def test_max_iter_one_on_p_greater_than_n_warns(name):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 200))
-    y = X[:, :10] @ rng.normal(size=10)
+    y = targets(name, X[:, :10] @ rng.normal(size=10))
     if is_classifier(ESTIMATORS[name]):
         y = (y > 0).astype(int)
     est = clone(ESTIMATORS[name]).set_params(max_iter=1, tol=1e-12)
@@ -218,7 +253,7 @@ def test_converged_fit_passes_kkt_and_gap(name, fit_intercept, sparse, dtype, we
 def test_degenerate_data_gives_zero_coefficients_and_finite_intercept(name, case):
     rng = np.random.default_rng(2)
     X = rng.normal(size=(30, 4))
-    y = rng.normal(size=30) + 5.0
+    y = targets(name, rng.normal(size=30) + 5.0)
     if case == "zero_column":
         X[:, 2] = 0.0
     elif case == "constant_column":
@@ -235,12 +270,13 @@ def test_degenerate_data_gives_zero_coefficients_and_finite_intercept(name, case
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
-    assert np.all(np.isfinite(est.coef_)) and np.isfinite(est.intercept_)
+    assert np.all(np.isfinite(est.coef_)) and np.all(np.isfinite(est.intercept_))
     if case in ("zero_column", "constant_column"):
-        assert est.coef_[2] == 0 or name == "FusedLasso"
+        # (feature 2 of every task: coef_ is (n_tasks, n_features) for a multi-task model)
+        assert np.all(est.coef_[..., 2] == 0) or name == "FusedLasso"
     if case in ("all_zero_X", "n_equals_1"):
         assert np.all(est.coef_ == 0)
-        assert est.intercept_ == pytest.approx(y.mean())
+        assert est.intercept_ == pytest.approx(y.mean(axis=0))
 
 
 @pytest.mark.parametrize("name", ["SparseLogisticRegression", "SparseLogisticRegressionCV"])
@@ -252,7 +288,8 @@ def test_classifier_with_one_class_says_so(name):
 # 8. sparse inputs and float32 ------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["Lasso", "ElasticNet", "GroupLasso", "SparseGroupLasso",
-                                  "SparseLogisticRegression", "MCPRegressor"])
+                                  "SparseLogisticRegression", "MCPRegressor", "MultiTaskLasso",
+                                  "MultiTaskElasticNet"])
 @pytest.mark.parametrize("fmt", ["csr", "csc", "csc_explicit_zeros"])
 def test_sparse_equals_dense(name, fmt):
     X, y = _data(name, n=50, p=8)
@@ -272,7 +309,8 @@ def test_sparse_equals_dense(name, fmt):
 
 
 @pytest.mark.parametrize("name", ["Lasso", "ElasticNet", "GroupLasso", "SparseGroupLasso",
-                                  "SparseLogisticRegression"])
+                                  "SparseLogisticRegression", "MultiTaskLasso",
+                                  "MultiTaskElasticNet"])
 def test_float32_gives_float32_close_to_float64(name):
     X, y = _data(name, n=60, p=8)
     est = clone(ESTIMATORS[name]).set_params(tol=1e-8)
@@ -296,7 +334,8 @@ def test_negative_or_all_zero_weights_raise(name, weights, word):
 
 
 @pytest.mark.parametrize("name", ["Lasso", "ElasticNet", "GroupLasso", "SparseGroupLasso",
-                                  "MCPRegressor", "SparseLogisticRegression"])
+                                  "MCPRegressor", "SparseLogisticRegression", "MultiTaskLasso",
+                                  "MultiTaskElasticNet"])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_integer_weights_equal_repeated_rows(name, sparse):
     X, y = _data(name, n=30, p=6, seed=4)
@@ -304,7 +343,7 @@ def test_integer_weights_equal_repeated_rows(name, sparse):
     est = clone(ESTIMATORS[name]).set_params(tol=1e-12)
     to = sp.csc_matrix if sparse else np.asarray
     a = clone(est).fit(to(X), y, sample_weight=sw)
-    b = clone(est).fit(to(np.repeat(X, sw, axis=0)), np.repeat(y, sw))
+    b = clone(est).fit(to(np.repeat(X, sw, axis=0)), np.repeat(y, sw, axis=0))
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-8)
 
 

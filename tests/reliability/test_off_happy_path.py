@@ -21,7 +21,7 @@ from sparsefit.linear_model import (
     SparseLogisticRegressionCV,
 )
 
-from .test_estimators import ESTIMATORS
+from .test_estimators import ESTIMATORS, targets
 
 RNG = np.random.default_rng(0)
 X_LS = RNG.standard_normal((200, 20))
@@ -44,14 +44,15 @@ def _least_squares(X, y):
 @pytest.mark.parametrize("name", ZERO_ALPHA)
 def test_alpha_zero_is_least_squares_reported_converged(name):
     est = clone(ESTIMATORS[name]).set_params(alpha=0.0)
+    y = targets(name, Y_LS)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        est.fit(X_LS, Y_LS)
+        est.fit(X_LS, y)
     assert not [w for w in rec if issubclass(w.category, ConvergenceWarning)]
     assert any("With alpha=0" in str(w.message) for w in rec)
-    coef, intercept = _least_squares(X_LS, Y_LS)
-    np.testing.assert_allclose(est.coef_, coef, atol=1e-6)
-    assert abs(est.intercept_ - intercept) < 1e-6
+    coef, intercept = _least_squares(X_LS, y)
+    np.testing.assert_allclose(est.coef_, coef.T, atol=1e-6)  # (a multi-task coef_ is W.T)
+    assert np.all(np.abs(est.intercept_ - intercept) < 1e-6)
     assert est.converged_
     if name not in ("MCPRegressor",):
         assert np.isnan(est.dual_gap_)  # no dual point certifies a least-squares solve
@@ -87,13 +88,14 @@ WARM = [k for k, e in ESTIMATORS.items() if "warm_start" in e.get_params()]
 
 @pytest.mark.parametrize("name", WARM)
 def test_warm_start_from_a_hand_set_coef(name):
-    X, y = X_LS[:60, :6], Y_LS[:60]
+    X, y = X_LS[:60, :6], targets(name, Y_LS[:60])
     est = clone(ESTIMATORS[name]).set_params(warm_start=True)
     if is_classifier(est):
         y = (y > 0).astype(int)
         est.coef_ = np.full((1, 6), 0.1)
     else:
-        est.coef_ = [0.1] * 6  # a list, as users write it, and no intercept_
+        # a list, as users write it, and no intercept_ (one row per task if multi-task)
+        est.coef_ = [0.1] * 6 if y.ndim == 1 else [[0.1] * 6] * y.shape[1]
     est.fit(X, y)
     ref = clone(ESTIMATORS[name]).fit(X, y)
     np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-4)
@@ -117,7 +119,7 @@ def test_float32_overflowing_coefficients_are_refused():
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_extreme_scales_give_finite_coefficients_or_an_error(name):
     X = (X_LS[:50, :6] * 1e-20).astype(np.float32)
-    y = Y_LS[:50] * 1e20
+    y = targets(name, Y_LS[:50] * 1e20)
     est = clone(ESTIMATORS[name])
     if is_classifier(est):
         y = (y > 0).astype(int)

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sparsefit import penalties as P
 
-from .test_estimators import ESTIMATORS
+from .test_estimators import ESTIMATORS, targets
 
 # 6. overflow-prone data --------------------------------------------------------------------
 
@@ -83,6 +83,7 @@ def test_fuzz_estimators_give_finite_results_or_documented_errors(name, problem)
     est = clone(ESTIMATORS[name])
     if is_classifier(est):
         y = (y > np.median(y)).astype(int)
+    y = targets(name, y)
     if "alpha" in est.get_params():
         est.set_params(alpha=alpha)
     try:

@@ -18,6 +18,8 @@ CHECK_SETTINGS = {
     "ElasticNetCV": {"tol": 1e-10},
     "RelaxedLassoCV": {"tol": 1e-10},
     "PriorLassoCV": {"tol": 1e-10},
+    "MultiTaskLassoCV": {"tol": 1e-10},
+    "MultiTaskElasticNetCV": {"tol": 1e-10},
 }
 ESTIMATORS = [clone(e).set_params(**CHECK_SETTINGS.get(name, {})) for name, e in TABLE.items()]
 

@@ -10,13 +10,16 @@ from ._base import BaseDatafit
 from ._bound import BoundDatafit
 from .logistic import Logistic
 from .multinomial import Multinomial
+from .multitask import MultiTaskQuadratic
 from .quadratic import Quadratic
 
-__all__ = ["BaseDatafit", "BoundDatafit", "Logistic", "Multinomial", "Quadratic", "registry"]
+__all__ = ["BaseDatafit", "BoundDatafit", "Logistic", "Multinomial", "MultiTaskQuadratic",
+           "Quadratic", "registry"]
 
 # Every datafit class: the tests' tables are checked against it, so a new class without its
 # rows fails a test.
-_CLASSES = {cls.__name__: cls for cls in (Quadratic, Logistic, Multinomial)}
+_CLASSES = {cls.__name__: cls for cls in (Quadratic, Logistic, Multinomial,
+                                           MultiTaskQuadratic)}
 
 
 def registry():

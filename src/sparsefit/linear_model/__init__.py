@@ -9,6 +9,12 @@ from ._logistic import (
     SparseLogisticRegression,
     SparseLogisticRegressionCV,
 )
+from ._multitask import (
+    MultiTaskElasticNet,
+    MultiTaskElasticNetCV,
+    MultiTaskLasso,
+    MultiTaskLassoCV,
+)
 from ._path import enet_path, lasso_path, regularization_path
 from ._prior import PriorLasso, PriorLassoCV
 from ._regression import (
@@ -43,6 +49,10 @@ __all__ = [
     "PriorLassoCV",
     "RelaxedLasso",
     "RelaxedLassoCV",
+    "MultiTaskLasso",
+    "MultiTaskElasticNet",
+    "MultiTaskLassoCV",
+    "MultiTaskElasticNetCV",
     "regularization_path",
     "HashKFold",
     "lasso_path",

@@ -143,7 +143,7 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas="deprecated", alphas="wa
         Grid size (from ``alpha_max``, computed from ``Xy`` when given) or the grid.
     precompute : bool, "auto" or array-like
         Covariance-form solves (see :class:`ElasticNet`).
-    Xy : array-like of shape (n_features,), optional
+    Xy : array-like of shape (n_features,) or (n_features, n_targets), optional
         ``X.T @ y``, used for ``alpha_max``.
     copy_X : bool
         ``X`` is never modified.
@@ -195,7 +195,10 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas="deprecated", alphas="wa
                          "Please supply a grid by providing your estimator with the "
                          "appropriate `alphas=` argument.")
     if grid is None and Xy is not None:
-        amax = float(np.max(np.abs(np.asarray(Xy)))) / (X.shape[0] * l1_ratio)
+        Xy = np.asarray(Xy, dtype=np.float64)
+        # a 2-D Xy (multi-task): the largest row norm, as scikit-learn's _alpha_grid
+        top = np.sqrt((Xy * Xy).sum(axis=1)) if Xy.ndim == 2 else np.abs(Xy)
+        amax = float(np.max(top)) / (X.shape[0] * l1_ratio)
         grid = alpha_grid(amax if amax > 0 else 1.0, size, eps)
     return _enet_path_solve(X, y, sw, grid, size, l1_ratio=l1_ratio, eps=eps,
                             precompute=precompute, coef_init=coef_init, verbose=verbose,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._base import Penalty
 from .box import Box
-from .group import GroupL1, Groups, SparseGroupL1
+from .group import GroupL1, GroupL1L2, Groups, SparseGroupL1
 from .scaled import Scaled
 from .separable import L1, L1L2, L2, MCP, SCAD, LogSum, WeightedL1
 from .tv import TV1D
@@ -24,6 +24,7 @@ __all__ = [
     "WeightedL1",
     "GroupL1",
     "SparseGroupL1",
+    "GroupL1L2",
     "MCP",
     "SCAD",
     "LogSum",
@@ -38,8 +39,8 @@ __all__ = [
 # Every penalty class of the package: the tests' tables are checked against it, so a new
 # class without its test rows fails a test.
 _CLASSES = {cls.__name__: cls for cls in
-            (L1, L2, L1L2, WeightedL1, GroupL1, SparseGroupL1, MCP, SCAD, LogSum, Box, Scaled,
-             TV1D)}
+            (L1, L2, L1L2, WeightedL1, GroupL1, SparseGroupL1, GroupL1L2, MCP, SCAD, LogSum, Box,
+             Scaled, TV1D)}
 
 
 def registry():

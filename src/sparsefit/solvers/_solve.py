@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..datafits import Quadratic
+from ..datafits import MultiTaskQuadratic, Quadratic
 from ..datafits._validation import as_column_store, check_coef, normalize_sample_weight
 from ._columns import constant_columns
 from ._common import check_datafit, describe
@@ -17,6 +17,7 @@ from ._outer import outer_loop
 from .cd import QuadraticCD, gram_cache
 from .covariance import solve_covariance
 from .moments import Moments
+from .multitask import MultiTaskCD
 from .prox_newton import BinaryNewton, MultinomialNewton
 
 
@@ -219,6 +220,11 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
                             else float(inner_tol_ratio), col_norms=col_norms, gram=gram,
                             xt_init=xt_init, **common)
         label = "cd"
+    elif isinstance(datafit, MultiTaskQuadratic):  # block CD over the rows of W
+        state, label = MultiTaskCD(store, y, sw, sample_weight is None, info, w, b, P0,
+                                   datafit=datafit, max_epochs=int(max_epochs),
+                                   anderson=int(anderson), inner_tol_ratio=inner_tol_ratio,
+                                   **common), "cd"
     else:
         cls = BinaryNewton if K is None else MultinomialNewton
         state = cls(store, y, sw, datafit, info, w, b, max_pn_iter=20, max_cd=200,
