@@ -145,6 +145,22 @@ def test_every_estimator_on_dask_equals_in_memory_or_is_refused(client, name):
     for attr in ("mse_path_", "loss_path_", "alphas_", "cv_mean_"):  # the same CV curves
         if hasattr(ref, attr):
             assert _close(getattr(ref, attr), getattr(got, attr)), attr
+    for attr in ("C_", "Cs_", "scores_", "coefs_paths_", "n_iter_"):  # scikit-learn's CV
+        if hasattr(ref, attr) and attr != "n_iter_":
+            _same_layout(getattr(ref, attr), getattr(got, attr), attr)
+        elif hasattr(ref, attr) and np.ndim(ref.n_iter_):
+            assert np.shape(ref.n_iter_) == np.shape(got.n_iter_)
+
+
+def _same_layout(a, b, name, rtol=RTOL):
+    """The same dict keys / array shapes, and values within ``rtol`` (relative)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), name
+        for k in a:
+            _same_layout(a[k], b[k], f"{name}[{k!r}]", rtol)
+        return
+    assert np.shape(a) == np.shape(b), (name, np.shape(a), np.shape(b))
+    assert _close(a, b, rtol), (name, a, b)
 
 
 # -- every penalty of the registry, through the solver, from the moments of one pass ----
@@ -363,7 +379,7 @@ def test_cv_on_dask_equals_hashkfold_in_memory(client):
 
 
 @pytest.mark.parametrize("name", ["LassoCV", "RelaxedLassoCV", "PriorLassoCV",
-                                  "SparseLogisticRegressionCV"])
+                                  "SparseLogisticRegressionCV", "LogisticRegressionCV"])
 def test_cv_folds_from_groups(client, name):
     est = _tight(clone(ESTIMATORS[name])).set_params(cv=HashKFold(3, seed=5))
     X, y, _ = _data(is_classifier(est))
@@ -372,8 +388,9 @@ def test_cv_folds_from_groups(client, name):
     with sklearn.config_context(enable_metadata_routing=True):  # groups in memory: routed
         ref = clone(est).fit(X, y, groups=groups)
     got = clone(est).fit(Xd, yd, groups=gd)
-    path = "loss_path_" if is_classifier(est) else "mse_path_"
-    assert np.allclose(getattr(ref, path), getattr(got, path), rtol=1e-6)
+    path = "mse_path_" if not is_classifier(est) else \
+        "loss_path_" if hasattr(ref, "loss_path_") else "scores_"
+    _same_layout(getattr(ref, path), getattr(got, path), path)
     assert _close(ref.coef_, got.coef_)
 
 
@@ -398,6 +415,46 @@ def test_logistic_cv_on_dask_equals_the_same_folds_in_memory(client, params, n_c
     for c in ref.scores_:
         assert np.allclose(ref.scores_[c], got.scores_[c], rtol=1e-6)
     assert set(vars(ref)) == set(vars(got))
+
+
+@pytest.mark.parametrize("n_classes, params", [
+    (2, dict(scoring=None, refit=False, Cs=[0.01, 0.1, 1.0])),  # accuracy: the default
+    (2, dict(scoring="accuracy", l1_ratios=[0.0, 0.5, 1.0], Cs=[0.01, 1.0],
+             class_weight="balanced", use_legacy_attributes=True)),
+    (2, dict(scoring="neg_log_loss", fit_intercept=False, Cs=3)),
+    (3, dict(scoring="neg_log_loss", l1_ratios=[0.5, 1.0], Cs=[0.01, 0.1, 1.0],
+             use_legacy_attributes=True)),
+    (3, dict(scoring=None, Cs=[0.03, 0.3], refit=False))])
+def test_sklearn_logistic_cv_on_dask_equals_the_same_folds_in_memory(client, n_classes,
+                                                                     params):
+    X, y, sw = _data()
+    y = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    Xd, yd, swd = _dask(X, y, sw)
+    est = linear_model.LogisticRegressionCV(
+        cv=HashKFold(3, seed=4), tol=1e-10, **{"l1_ratios": [1.0],
+                                               "use_legacy_attributes": False, **params})
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert _close(ref.intercept_, got.intercept_, rtol=RTOL * 10)
+    for attr in ("C_", "l1_ratio_", "Cs_", "scores_", "coefs_paths_"):
+        _same_layout(getattr(ref, attr), getattr(got, attr), attr)
+    assert np.array_equal(ref.l1_ratios_, got.l1_ratios_)
+    assert np.shape(ref.n_iter_) == np.shape(got.n_iter_)
+    assert set(vars(ref)) == set(vars(got)), set(vars(ref)) ^ set(vars(got))
+    assert got.score(X, y) == ref.score(X, y)
+
+
+def test_sklearn_logistic_cv_refuses_other_scorers_on_dask(client):
+    X, y, _ = _data(classifier=True)
+    Xd, yd = _dask(X, y)
+    est = linear_model.LogisticRegressionCV(Cs=2, l1_ratios=[1.0], cv=3, scoring="roc_auc",
+                                            use_legacy_attributes=False)
+    with pytest.raises(DaskInputError, match=r"^LogisticRegressionCV on dask input .*"
+                       r"'neg_log_loss'.*scoring='roc_auc'.*fit in memory"):
+        est.fit(Xd, yd)
+    with pytest.raises(DaskInputError, match="scoring=<function"):
+        est.set_params(scoring=lambda e, X, y: 0.0).fit(Xd, yd)
 
 
 def test_whole_cv_path_costs_one_pass_over_the_data(client, monkeypatch, tmp_path):

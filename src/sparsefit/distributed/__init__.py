@@ -29,7 +29,9 @@ Routes (see ``docs/distributed.md``):
   Hessian statistics, the line search and the duality gap of the previous point), the
   inner coordinate descent local in covariance form. Multinomial counts ``p * n_classes``
   against the limit. ``SparseLogisticRegressionCV``: the same method along the path on
-  every fold's training rows (the same hashed folds), one pass for the validation losses.
+  every fold's training rows (the same hashed folds), one pass for the validation losses;
+  ``LogisticRegressionCV`` (scikit-learn's spelling): one fit from zero per (fold, ``C``,
+  ``l1_ratio``), one pass for the scores (accuracy or ``'neg_log_loss'``).
 - ``Lasso`` / ``ElasticNet`` beyond the limit (wide data): strong-rule working sets solved
   from the moments of their columns, a KKT pass over every feature certifying the answer
   (see :mod:`sparsefit.distributed._wide`).

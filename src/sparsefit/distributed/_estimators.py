@@ -308,6 +308,18 @@ def _fit_sklearn_logistic(est, data):
     est.n_iter_ = np.array([est.n_iter_], dtype=np.int32)
 
 
+def _fit_sklearn_logistic_cv(est, data):
+    """:class:`~sparsefit.linear_model.LogisticRegressionCV`: every (fold, C, l1_ratio) by
+    distributed proximal Newton on the fold's training rows, one pass for the scores."""
+    from ._logistic import fit_sklearn_logistic_cv
+
+    def refit(final):
+        _fit_sklearn_logistic(final, data)
+        return final
+
+    fit_sklearn_logistic_cv(est, data, fold_rule(est, data), refit)
+
+
 _HANDLERS = {
     _base.SparseLinearRegressor: _fit_regressor,
     _regression.AdaptiveLasso: _fit_adaptive,
@@ -319,5 +331,7 @@ _HANDLERS = {
     _relaxed.RelaxedLassoCV: _fit_relaxed_cv,
     _fused.FusedLasso: _fit_fused,
     _logistic.SparseLogisticRegressionCV: _fit_logistic_cv,
+    _logistic.LogisticRegressionCV: _fit_sklearn_logistic_cv,
 }
-_CV_HANDLERS = (_fit_regression_cv, _fit_prior_cv, _fit_relaxed_cv, _fit_logistic_cv)
+_CV_HANDLERS = (_fit_regression_cv, _fit_prior_cv, _fit_relaxed_cv, _fit_logistic_cv,
+                _fit_sklearn_logistic_cv)

@@ -639,3 +639,148 @@ def fit_logistic_cv(est, data, rule):
     est.n_iter_ = int(max(res.n_iter for res in chosen))
     est.dual_gap_ = float("nan")  # an average of solutions solves no single problem
     est.converged_ = True
+
+
+# -- scikit-learn's LogisticRegressionCV -------------------------------------------------
+
+DASK_SCORINGS = ("accuracy", "neg_log_loss")
+
+
+def chunk_fold_scores(X, y, sw, groups, index, start, labels, rule, paths):
+    """Per chunk, for fold ``k``'s models on its rows in that fold (sample weights only,
+    as scikit-learn's scorers take them): the weighted sums of correct predictions and of
+    the log-loss (probabilities as ``predict_proba`` gives them, clipped as
+    ``sklearn.metrics.log_loss`` does), arrays (n_folds, n_models), and the folds' weights
+    (n_folds,)."""
+    X, yi, w = chunk_weights(X, y, sw, index, start, labels, np.ones(labels.size))
+    g = None if groups is None else np.asarray(groups).reshape(-1)
+    ids = rule.ids(start, X.shape[0], g)
+    n_models = len(paths[0])
+    correct = np.zeros((rule.n_splits, n_models))
+    nll = np.zeros((rule.n_splits, n_models))
+    weights = np.zeros(rule.n_splits)
+    for k, models in enumerate(paths):
+        rows = np.flatnonzero(ids == k)
+        if rows.size == 0:
+            continue
+        Xk, yk, wk = X[rows], yi[rows], w[rows]
+        weights[k] = wk.sum()
+        for m, (coef, intercept) in enumerate(models):
+            u = np.asarray(Xk @ coef.T.astype(Xk.dtype, copy=False)) + intercept
+            if u.shape[1] == 1:
+                u = u.ravel()
+                pred = (u > 0).astype(np.int64)
+                p1 = expit(u)
+                proba = np.column_stack([1.0 - p1, p1])
+            else:
+                pred = u.argmax(axis=1)
+                proba = np.exp(_log_softmax(u))
+            eps = np.finfo(proba.dtype).eps
+            py = np.clip(proba[np.arange(rows.size), yk], eps, 1 - eps)
+            correct[k, m] = wk @ (pred == yk)
+            nll[k, m] = wk @ -np.log(py)
+    return correct, nll, weights
+
+
+def _add_triple(a, b):
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
+
+
+def fit_sklearn_logistic_cv(est, data, rule, refit_on_dask):
+    """:class:`~sparsefit.linear_model.LogisticRegressionCV` on dask input: every (fold,
+    ``l1_ratio``, ``C``) a :class:`~sparsefit.linear_model.LogisticRegression` solved from
+    zero by distributed proximal Newton on the fold's training rows (the fold's rows weigh
+    0 in the passes), at ``alpha = 1 / (C * the training rows' summed sample and class
+    weights)``; one pass scores every fold's models on its own rows (accuracy, or the
+    log-loss); the selection, the refit (``refit_on_dask(LogisticRegression)``) or the
+    average of the folds' best models, and scikit-learn's attributes, as in memory."""
+    name = type(est).__name__
+    penalty, l1_ratios, scoring, legacy = est._resolve()
+    est._check_dual()
+    if est.dual:
+        raise ValueError("dual=True: sparsefit solves the primal problem only; use "
+                         "dual=False (the result is the same optimum)")
+    if scoring is not None and not (isinstance(scoring, str) and scoring in DASK_SCORINGS):
+        from ._estimators import DaskInputError
+
+        raise DaskInputError(
+            f"{name} on dask input scores with accuracy (scoring=None) or "
+            f"{' or '.join(repr(s) for s in DASK_SCORINGS)}, not scoring={scoring!r}: "
+            "fit in memory for other scorers")
+    Cs, ratios = est._grids(penalty, l1_ratios)
+    classes, counts = classes_pass(data, name)
+    if classes.size < 2:
+        raise ValueError(f"{name} needs samples of at least 2 classes in y; got one class: "
+                         f"{classes[0]!r}")
+    K, p = classes.size, data.n_features
+    check_gram_limit(est, p * (1 if K == 2 else K), what="distributed proximal Newton",
+                     advice="select features first, or fit in memory")
+    cw = class_weight_vector(est, classes, counts)
+    weights = np.array([counts[c] for c in classes.tolist()]) * cw
+    offsets = data.row_offsets(need=not rule.by_groups)
+    parts = [dask.delayed(_fold_label_weights, pure=True)(
+        yb, wb, gb, i, None if offsets is None else int(offsets[i]), rule)
+        for i, (_, yb, wb, gb) in enumerate(data.blocks())]
+    fold_counts = run(tree_reduce(parts, _merge_fold_counts), name)
+    fold_w = np.array([[fc.get(c, 0.0) for c in classes.tolist()] for fc in fold_counts]) * cw
+    for k in range(rule.n_splits):
+        train = weights - fold_w[k]
+        if fold_w[k].sum() <= 0 or np.count_nonzero(train > 0) < 2:
+            raise ValueError(f"cross-validation fold {k} of {rule.n_splits} has no rows of "
+                             "positive weight, or leaves fewer than 2 classes to train on: "
+                             "use fewer folds (cv) or more groups")
+    est.classes_ = classes
+    no_penalty = penalty is None
+    scratch = est._template(None)  # stores each solution in scikit-learn's shapes
+    models, iters, n_bad = [], [], 0
+    with warnings.catch_warnings():
+        if no_penalty:  # the unpenalized fit is what was asked: no alpha=0 advice
+            warnings.simplefilter("ignore", UserWarning)
+        for k in range(rule.n_splits):
+            train = weights - fold_w[k]
+            total = float(train.sum())
+            fold_models = []
+            for r in ratios:
+                make = est._make_penalty(p, K, r)
+                for C in Cs:
+                    alpha = 0.0 if no_penalty or np.isinf(C) else 1.0 / (C * total)
+                    solver = _solver(est, data, classes, train, cw, make(alpha), (rule, k),
+                                     offsets)
+                    res = solver.run(np.zeros(p * (1 if K == 2 else K)), solver.b_null,
+                                     float(est.tol), int(est.max_iter))
+                    n_bad += not res.converged
+                    scratch._set_solution(res, data.dtype, K)
+                    w = scratch.coef_
+                    if est.fit_intercept:
+                        w = np.column_stack([w, scratch.intercept_])
+                    fold_models.append((w, scratch.coef_, scratch.intercept_))
+                    iters.append(int(res.n_iter))
+            models.append(fold_models)
+    if n_bad:
+        warnings.warn(f"{n_bad} of {len(iters)} cross-validation fits did not reach "
+                      f"tol={est.tol:.1e}: increase max_iter or tol, or scale X",
+                      ConvergenceWarning, stacklevel=4)
+    paths = [[(c, b) for _, c, b in fm] for fm in models]
+    parts = [dask.delayed(chunk_fold_scores, pure=True)(
+        Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), classes, rule,
+        paths) for i, (Xb, yb, wb, gb) in enumerate(data.blocks())]
+    correct, nll, fw = run(tree_reduce(parts, _add_triple), name)
+    if not np.all(fw > 0):
+        raise ValueError(f"{name}: a cross-validation fold has sample weights summing to 0: "
+                         "use fewer folds (cv) or more groups")
+    scores = (correct if scoring in (None, "accuracy") else -nll) / fw[:, None]
+    n_folds, n_r, n_cs = rule.n_splits, len(ratios), Cs.size
+    coefs = np.asarray([[w for w, _, _ in fm] for fm in models]).reshape(
+        n_folds, n_r, n_cs, *models[0][0][0].shape)
+    iters = np.asarray(iters).reshape(n_folds, n_r, n_cs)
+    scores = scores.reshape(n_folds, n_r, n_cs)
+    template = est._template(None if est.class_weight is None
+                             else dict(zip(classes.tolist(), cw)))
+
+    def refit(C, r):
+        from sklearn.base import clone
+
+        return refit_on_dask(clone(template).set_params(C=C, l1_ratio=r))
+
+    est._select(coefs, iters, scores, Cs, ratios, penalty, l1_ratios is None, legacy, p,
+                refit)

@@ -599,6 +599,11 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
     averaged (``refit=False``), as in scikit-learn. For a grid in sparsefit's ``alpha``
     spelling, with the 1-SE rule, see :class:`SparseLogisticRegressionCV`.
 
+    On dask input (``cv`` an int or :class:`HashKFold`, or a ``groups`` column) every fit
+    runs by distributed proximal Newton and the scores in one pass, with the in-memory
+    answers on the same folds; ``scoring`` must then be None (accuracy), ``"accuracy"`` or
+    ``"neg_log_loss"`` (see ``docs/distributed.md``).
+
     Parameters
     ----------
     Cs : int or array-like, default=10
@@ -727,9 +732,7 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
         self._validate_params()
         split_params = self._split_params(params)
         penalty, l1_ratios, scoring, legacy = self._resolve()
-        if self.dual and self.solver != "liblinear":
-            raise ValueError(f"Solver {self.solver} supports only dual=False, got "
-                             f"dual={self.dual}")
+        self._check_dual()
         X, y, sw = check_fit_data(self, X, y, sample_weight, y_numeric=False)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
@@ -740,17 +743,8 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
         if isinstance(cw, str):  # "balanced": computed once, on all the data
             cw = dict(zip(self.classes_, compute_class_weight(
                 cw, classes=self.classes_, y=y, sample_weight=sw)))
-        Cs = (np.logspace(-4, 4, self.Cs) if isinstance(self.Cs, Integral)
-              else np.asarray(self.Cs, dtype=np.float64).ravel())
-        if penalty is None:
-            Cs = np.full(Cs.shape, np.inf)
-        ratios = ([1.0 if penalty == "l1" else 0.0] if l1_ratios is None
-                  else [float(r) for r in np.ravel(l1_ratios)])
-        template = LogisticRegression(
-            fit_intercept=self.fit_intercept, dual=self.dual, tol=self.tol,
-            intercept_scaling=self.intercept_scaling, class_weight=cw,
-            random_state=self.random_state, solver=self.solver, max_iter=self.max_iter,
-            bounds=self.bounds, penalty_factor=self.penalty_factor)
+        Cs, ratios = self._grids(penalty, l1_ratios)
+        template = self._template(cw)
         scorer = get_scorer("accuracy") if scoring is None else check_scoring(
             template, scoring=scoring)
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **split_params))
@@ -763,14 +757,50 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
                                                         *out[0][0].shape[1:])
         iters = np.asarray([o[1] for o in out]).reshape(n_folds, n_r, n_cs)
         scores = np.asarray([o[2] for o in out]).reshape(n_folds, n_r, n_cs)
+
+        def refit(C, r):
+            return clone(template).set_params(C=C, l1_ratio=r).fit(
+                X, y, sample_weight=sample_weight)
+
+        return self._select(coefs, iters, scores, Cs, ratios, penalty, l1_ratios is None,
+                            legacy, X.shape[1], refit)
+
+    def _check_dual(self):
+        if self.dual and self.solver != "liblinear":
+            raise ValueError(f"Solver {self.solver} supports only dual=False, got "
+                             f"dual={self.dual}")
+
+    def _grids(self, penalty, l1_ratios):
+        """The ``C`` grid and the ``l1_ratio`` values fitted (shared with dask input)."""
+        Cs = (np.logspace(-4, 4, self.Cs) if isinstance(self.Cs, Integral)
+              else np.asarray(self.Cs, dtype=np.float64).ravel())
+        if penalty is None:
+            Cs = np.full(Cs.shape, np.inf)
+        ratios = ([1.0 if penalty == "l1" else 0.0] if l1_ratios is None
+                  else [float(r) for r in np.ravel(l1_ratios)])
+        return Cs, ratios
+
+    def _template(self, class_weight):
+        """The :class:`LogisticRegression` fitted for every (fold, C, l1_ratio)."""
+        return LogisticRegression(
+            fit_intercept=self.fit_intercept, dual=self.dual, tol=self.tol,
+            intercept_scaling=self.intercept_scaling, class_weight=class_weight,
+            random_state=self.random_state, solver=self.solver, max_iter=self.max_iter,
+            bounds=self.bounds, penalty_factor=self.penalty_factor)
+
+    def _select(self, coefs, iters, scores, Cs, ratios, penalty, no_ratio_axis, legacy,
+                n_features, refit):
+        """The choice from the fold scores, the refit (``refit(C, l1_ratio)`` returns the
+        fitted :class:`LogisticRegression`) or the average of the folds' best models, and
+        scikit-learn's attributes (shared with the fit on dask input)."""
+        n_r, n_cs = len(ratios), Cs.size
         self.Cs_ = Cs
-        self.l1_ratios_ = np.asarray([None] if l1_ratios is None else ratios)
+        self.l1_ratios_ = np.asarray([None] if no_ratio_axis else ratios)
         if self.refit:
             total = scores.sum(axis=0)  # (n_l1, n_cs): first best in scikit-learn's order
             ic, ir = np.unravel_index(np.argmax(total.T), (n_cs, n_r))
             C_, r_ = float(Cs[ic]), ratios[ir]
-            final = clone(template).set_params(C=C_, l1_ratio=r_).fit(
-                X, y, sample_weight=sample_weight)
+            final = refit(C_, r_)
             for a in ("coef_", "intercept_", "alpha_", "dual_gap_", "converged_",
                       "kkt_violation_"):
                 setattr(self, a, getattr(final, a))
@@ -780,10 +810,10 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
             C_ = float(np.mean([Cs[ic] for ic, _ in best]))
             r_ = float(np.mean([ratios[ir] for _, ir in best])) if penalty == "elasticnet" \
                 else (1.0 if penalty == "l1" else 0.0)
-            p = X.shape[1]
+            p = n_features
             self.coef_ = np.ascontiguousarray(w[:, :p])
             self.intercept_ = w[:, p].copy() if self.fit_intercept else np.zeros(w.shape[0])
-        self._set_cv_attributes(coefs, iters, scores, C_, r_, l1_ratios is None, legacy)
+        self._set_cv_attributes(coefs, iters, scores, C_, r_, no_ratio_axis, legacy)
         return self
 
     def _set_cv_attributes(self, coefs, iters, scores, C_, r_, no_ratio_axis, legacy):
