@@ -275,7 +275,16 @@ def iter_chunks(meta, target="y"):
         yield read_file(meta, i, target)
 
 
+def _log_read(meta, i):
+    """Append ``i`` to the pass log (one line per file read, from any process)."""
+    log = meta.get("log")
+    if log:
+        with open(log, "a") as fh:  # O_APPEND: short lines from several processes interleave
+            fh.write(f"{i}\n")
+
+
 def _load_x(meta, i):
+    _log_read(meta, i)
     return read_file(meta, i)[0]
 
 
@@ -283,15 +292,26 @@ def _load_t(meta, i, target):
     return read_file(meta, i, target)[1]
 
 
-def dask_arrays(meta, target="y"):
+def passes_read(log, n_files):
+    """Passes over the files recorded in a pass log: ``X`` file reads / number of files."""
+    try:
+        with open(log) as fh:
+            return sum(1 for _ in fh) / n_files
+    except FileNotFoundError:
+        return 0.0
+
+
+def dask_arrays(meta, target="y", pass_log=None):
     """``(X, t)`` as dask arrays, one chunk per file, the chunk sizes known from
     ``meta.json`` (no pass over the data to learn them). Sparse chunks are CSR matrices.
-    The loading tasks are named ``load-x-<name>`` / ``load-t-<name>``, so the passes over
-    the files can be counted from the task stream."""
+
+    With ``pass_log``, every read of an ``X`` file (in whichever worker) appends a line to
+    that file: :func:`passes_read` turns it into the number of passes over the data."""
     import dask
     import dask.array as da
 
     slim = {k: meta[k] for k in ("dir", "files", "rows", "p", "kind")}
+    slim["log"] = pass_log
     if meta["kind"] == "dense":
         x_meta = np.empty((0, 0))
     else:
