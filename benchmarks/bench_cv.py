@@ -58,7 +58,7 @@ def main(argv=None):
     label = f"{args.n_alphas} alphas x 5-fold, eps {args.eps:g}"
 
     def fit_ours():
-        return SfLassoCV(n_alphas=args.n_alphas, eps=args.eps, cv=cv, tol=args.tol,
+        return SfLassoCV(alphas=args.n_alphas, eps=args.eps, cv=cv, tol=args.tol,
                          max_iter=1000, fit_intercept=True).fit(X, y)
 
     def fit_sklearn():
@@ -67,7 +67,7 @@ def main(argv=None):
 
     # untimed warm-up of sparsefit's numba kernels on a slice of the same kind of data
     t0 = time.perf_counter()
-    SfLassoCV(n_alphas=5, cv=cv, tol=args.tol).fit(X[:200, :300], y[:200])
+    SfLassoCV(alphas=5, cv=cv, tol=args.tol).fit(X[:200, :300], y[:200])
     warm = time.perf_counter() - t0
 
     def gap_of(m):

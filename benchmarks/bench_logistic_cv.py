@@ -12,7 +12,7 @@ digits as CSV.
    time budget; then the median of repeated fits is timed. Target: sparsefit <= 1.0x the
    faster scikit-learn solver.
 2. **Multinomial 5-fold CV path** on wine and digits, standardized and raw (wine as is,
-   digits pixels / 16): ``SparseLogisticRegressionCV(n_alphas=10)`` vs
+   digits pixels / 16): ``SparseLogisticRegressionCV(alphas=10)`` vs
    ``LogisticRegressionCV(solver="saga", l1_ratios=[1.0], Cs=10)`` (default tol/max_iter),
    same ``StratifiedKFold(5, shuffle=True, random_state=0)``; scikit-learn scored by
    ``neg_log_loss`` (sparsefit's criterion) and by its default accuracy. Whole fit timed
@@ -340,7 +340,7 @@ def cv_part(args):
     sf_tol, sf_iter = sf_defaults.tol, sf_defaults.max_iter
 
     def sparsefit_cv():
-        return SparseLogisticRegressionCV(n_alphas=10, cv=cv)
+        return SparseLogisticRegressionCV(alphas=10, cv=cv)
 
     def sklearn_cv(scoring):
         return lambda: LogisticRegressionCV(solver="saga", l1_ratios=[1.0], Cs=10, cv=cv,
@@ -357,7 +357,7 @@ def cv_part(args):
     # untimed warm-up of the multinomial kernels
     t0 = time.perf_counter()
     data = cv_datasets(args.quick)
-    SparseLogisticRegressionCV(n_alphas=3, cv=3).fit(data[0][1], data[0][2])
+    SparseLogisticRegressionCV(alphas=3, cv=3).fit(data[0][1], data[0][2])
     warm = time.perf_counter() - t0
 
     rows = []
@@ -632,7 +632,7 @@ def main(argv=None):
              f"faster scikit-learn row and CV accuracy at most {TARGET_ACC_POINTS:g} point "
              f"below scikit-learn's log-loss-selected model: {n_pass}/{len(ours)} PASS."), "",
             "Method:",
-            ("- sparsefit: `SparseLogisticRegressionCV(n_alphas=10, cv=folds)` (defaults: "
+            ("- sparsefit: `SparseLogisticRegressionCV(alphas=10, cv=folds)` (defaults: "
              f"tol={cinfo['sf_tol']:g} relative gap, max_iter={cinfo['sf_iter']}, L1, "
              "selection by the minimum mean held-out log-loss). scikit-learn: "
              "`LogisticRegressionCV(solver='saga', l1_ratios=[1.0], Cs=10, cv=folds, "

@@ -277,7 +277,7 @@ def test_off_center_features_lasso_cv_path_equals_sklearn():
     from sparsefit.linear_model import LassoCV
 
     X, y = _shifted(n=80, p=10)
-    ours = LassoCV(n_alphas=10, cv=KFold(3), tol=1e-10).fit(X, y)
+    ours = LassoCV(alphas=10, cv=KFold(3), tol=1e-10).fit(X, y)
     sk = SkLassoCV(alphas=10, cv=KFold(3), tol=1e-14, max_iter=100_000).fit(X, y)
     np.testing.assert_allclose(np.ravel(ours.alphas_), sk.alphas_, rtol=1e-10)
     np.testing.assert_allclose(np.reshape(ours.mse_path_, sk.mse_path_.shape), sk.mse_path_,

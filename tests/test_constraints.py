@@ -184,7 +184,7 @@ def test_cv_grid_starts_at_the_null_model_of_the_penalized_features():
     # penalized coefficient while the unpenalized one is fitted
     f = np.ones(P)
     f[0] = 0.0
-    est = LassoCV(n_alphas=5, cv=3, penalty_factor=f).fit(X, Y)
+    est = LassoCV(alphas=5, cv=3, penalty_factor=f).fit(X, Y)
     first = Lasso(alpha=est.alphas_[0], penalty_factor=f, tol=1e-10).fit(X, Y)
     assert first.coef_[0] != 0 and np.all(first.coef_[1:] == 0)
     below = Lasso(alpha=0.95 * est.alphas_[0], penalty_factor=f, tol=1e-10).fit(X, Y)

@@ -121,7 +121,7 @@ def test_logistic_single_class_is_refused():
 def test_lasso_cv_matches_scikit_learn_curve_and_rules():
     X, y = load_diabetes(return_X_y=True)
     cv = KFold(5)
-    ours = LassoCV(cv=cv, n_alphas=30, tol=1e-10).fit(X, y)
+    ours = LassoCV(cv=cv, alphas=30, tol=1e-10).fit(X, y)
     ref = sk.LassoCV(cv=cv, alphas=30, tol=1e-12, max_iter=100_000).fit(X, y)
     assert ours.alphas_.shape == ref.alphas_.shape and ours.mse_path_.shape == ref.mse_path_.shape
     np.testing.assert_allclose(ours.alphas_, ref.alphas_, rtol=1e-10)
@@ -134,15 +134,15 @@ def test_lasso_cv_matches_scikit_learn_curve_and_rules():
     # the 1-SE alpha: largest alpha within one standard error of the minimum
     within = ours.alphas_[mean <= mean[i] + se[i]]
     assert ours.alpha_1se_ == within.max() >= ours.alpha_min_
-    one_se = LassoCV(cv=cv, n_alphas=30, tol=1e-10, selection="1se").fit(X, y)
+    one_se = LassoCV(cv=cv, alphas=30, tol=1e-10, alpha_rule="1se").fit(X, y)
     assert one_se.alpha_ == ours.alpha_1se_
     assert np.count_nonzero(one_se.coef_) <= np.count_nonzero(ours.coef_)
 
 
 def test_elastic_net_cv_searches_the_ratio_grid_and_n_jobs_changes_nothing(regression):
     X, y = regression
-    a = ElasticNetCV(l1_ratio=[0.3, 0.9], n_alphas=10, cv=3, tol=1e-10).fit(X, y)
-    b = ElasticNetCV(l1_ratio=[0.3, 0.9], n_alphas=10, cv=3, tol=1e-10, n_jobs=2).fit(X, y)
+    a = ElasticNetCV(l1_ratio=[0.3, 0.9], alphas=10, cv=3, tol=1e-10).fit(X, y)
+    b = ElasticNetCV(l1_ratio=[0.3, 0.9], alphas=10, cv=3, tol=1e-10, n_jobs=2).fit(X, y)
     assert a.mse_path_.shape == (2, 10, 3)
     assert a.l1_ratio_ in (0.3, 0.9)
     # worker processes run BLAS with other thread counts (other rounding): equal to tol
@@ -156,7 +156,7 @@ def test_logistic_cv_rules():
 
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    clf = SparseLogisticRegressionCV(n_alphas=8, cv=3, selection="1se").fit(X, y)
+    clf = SparseLogisticRegressionCV(alphas=8, cv=3, alpha_rule="1se").fit(X, y)
     assert clf.loss_path_.shape == (8, 3)
     assert clf.alpha_ == clf.alpha_1se_ >= clf.alpha_min_
     assert clf.score(X, y) > 0.9

@@ -70,9 +70,9 @@ def test_prior_lasso_cv_gains_from_an_informative_prior_and_loses_nothing_otherw
     # cross-validation and costs nothing (0.97x to 1.01x)
     X, y, w = _sparse_problem(50, 120, 8, 2.0, seed)
     rng = np.random.default_rng(100 + seed)
-    lasso = LassoCV(n_alphas=30, cv=5).fit(X, y)
-    good = PriorLassoCV(prior_features=np.arange(8), n_alphas=30, cv=5).fit(X, y)
-    bad = PriorLassoCV(prior_features=np.arange(112, 120), n_alphas=30, cv=5).fit(X, y)
+    lasso = LassoCV(alphas=30, cv=5).fit(X, y)
+    good = PriorLassoCV(prior_features=np.arange(8), alphas=30, cv=5).fit(X, y)
+    bad = PriorLassoCV(prior_features=np.arange(112, 120), alphas=30, cv=5).fit(X, y)
     e_lasso, e_good, e_bad = (_test_error(m, X, y, w, rng) for m in (lasso, good, bad))
     assert e_good < 0.5 * e_lasso, (e_good, e_lasso)
     assert e_bad < 1.1 * e_lasso, (e_bad, e_lasso)
@@ -100,8 +100,8 @@ def test_relaxed_lasso_cv_beats_the_lasso_on_a_sparse_high_snr_problem():
     # relaxed fit recovers, at the same selection
     X, y, w = _sparse_problem(100, 60, 5, 0.5, 4)
     rng = np.random.default_rng(7)
-    relaxed = RelaxedLassoCV(n_alphas=30, cv=5).fit(X, y)
-    lasso = LassoCV(n_alphas=30, cv=5).fit(X, y)
+    relaxed = RelaxedLassoCV(alphas=30, cv=5).fit(X, y)
+    lasso = LassoCV(alphas=30, cv=5).fit(X, y)
     assert relaxed.gamma_ < 1.0
     assert _test_error(relaxed, X, y, w, rng) < 0.7 * _test_error(lasso, X, y, w, rng)
     assert relaxed.mse_path_.shape == (5, 30, 5)
@@ -131,7 +131,7 @@ def test_cv_estimators_cap_the_selected_features(cls):
     X, y, _ = _sparse_problem(80, 20, 8, 0.5, 6)
     if cls is SparseLogisticRegressionCV:
         y = (y > 0).astype(int)
-    m = cls(n_alphas=20, cv=3, dfmax=3).fit(X, y)
+    m = cls(alphas=20, cv=3, dfmax=3).fit(X, y)
     assert np.count_nonzero(np.atleast_2d(m.coef_).any(axis=0)) <= 3
     assert np.asarray(m.alphas_).shape[-1] < 20
 

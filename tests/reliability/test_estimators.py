@@ -24,6 +24,7 @@ from sparsefit.linear_model import (
     GroupLasso,
     Lasso,
     LassoCV,
+    LogisticRegression,
     LogSumRegressor,
     MCPRegressor,
     PriorLasso,
@@ -41,8 +42,8 @@ from sparsefit.solvers import dual_gap
 ESTIMATORS = {
     "Lasso": Lasso(alpha=0.05),
     "ElasticNet": ElasticNet(alpha=0.05, l1_ratio=0.7),
-    "LassoCV": LassoCV(n_alphas=5, cv=3),
-    "ElasticNetCV": ElasticNetCV(n_alphas=5, cv=3),
+    "LassoCV": LassoCV(alphas=5, cv=3),
+    "ElasticNetCV": ElasticNetCV(alphas=5, cv=3),
     "GroupLasso": GroupLasso(alpha=0.05, groups=2),
     "SparseGroupLasso": SparseGroupLasso(alpha=0.05, groups=2),
     "AdaptiveLasso": AdaptiveLasso(alpha=0.05),
@@ -50,12 +51,13 @@ ESTIMATORS = {
     "SCADRegressor": SCADRegressor(alpha=0.05),
     "LogSumRegressor": LogSumRegressor(alpha=0.02, eps=0.5),
     "RelaxedLasso": RelaxedLasso(alpha=0.05, gamma=0.5),
-    "RelaxedLassoCV": RelaxedLassoCV(n_alphas=5, cv=3),
+    "RelaxedLassoCV": RelaxedLassoCV(alphas=5, cv=3),
     "PriorLasso": PriorLasso(prior_features=[0], alpha=0.05),
-    "PriorLassoCV": PriorLassoCV(prior_features=[0], etas=(0.0, 1.0), n_alphas=5, cv=3),
+    "PriorLassoCV": PriorLassoCV(prior_features=[0], etas=(0.0, 1.0), alphas=5, cv=3),
     "FusedLasso": FusedLasso(alpha=0.05),
     "SparseLogisticRegression": SparseLogisticRegression(alpha=0.01),
-    "SparseLogisticRegressionCV": SparseLogisticRegressionCV(n_alphas=5, cv=3),
+    "SparseLogisticRegressionCV": SparseLogisticRegressionCV(alphas=5, cv=3),
+    "LogisticRegression": LogisticRegression(penalty="l1", C=2.0),
 }
 REGRESSORS = [k for k, e in ESTIMATORS.items() if not is_classifier(e)]
 
@@ -126,13 +128,29 @@ def test_bad_alpha_is_invalid(name, value):
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
-@pytest.mark.parametrize("param, value", [("tol", 0.0), ("tol", -1e-3), ("max_iter", 0)])
+@pytest.mark.parametrize("param, value", [("tol", -1e-3), ("max_iter", 0)])
 def test_bad_tol_and_max_iter_are_invalid(name, param, value):
     from sklearn.utils._param_validation import InvalidParameterError
 
     X, y = _data(name)
     with pytest.raises(InvalidParameterError, match=param):
         clone(ESTIMATORS[name]).set_params(**{param: value}).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_tol_zero_runs_to_max_iter_or_float_precision(name):
+    # scikit-learn accepts tol=0 (run until max_iter): the fit ends, with a finite model,
+    # a ConvergenceWarning, or converged with a gap at rounding level
+    X, y = _data(name)
+    est = clone(ESTIMATORS[name]).set_params(tol=0.0, max_iter=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    assert np.all(np.isfinite(est.coef_))
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    gap = np.ravel(getattr(est, "dual_gap_", np.nan))
+    assert warned or getattr(est, "converged_", False) or np.all(gap <= 1e-12), (
+        f"tol=0 stopped after {est.n_iter_} iterations without a warning")
 
 
 # 4. max_iter reached: a ConvergenceWarning with the gap and tol, and the attributes -----

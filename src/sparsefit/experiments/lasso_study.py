@@ -27,7 +27,7 @@ def diabetes_lasso(*, n_alphas=60, cv=5, tol=1e-8):
     from ..linear_model import Lasso, LassoCV
 
     X, y, names = datasets.diabetes(standardize=True)
-    cvm = LassoCV(n_alphas=n_alphas, cv=KFold(cv), tol=tol).fit(X, y)
+    cvm = LassoCV(alphas=n_alphas, cv=KFold(cv), tol=tol).fit(X, y)
     alphas = cvm.alphas_
     # the path on all the data, warm-started down the same grid
     coefs = []

@@ -2,8 +2,8 @@
 
 from ._cv import ElasticNetCV, LassoCV
 from ._fused import FusedLasso
-from ._logistic import SparseLogisticRegression, SparseLogisticRegressionCV
-from ._path import regularization_path
+from ._logistic import LogisticRegression, SparseLogisticRegression, SparseLogisticRegressionCV
+from ._path import enet_path, lasso_path, regularization_path
 from ._prior import PriorLasso, PriorLassoCV
 from ._regression import (
     AdaptiveLasso,
@@ -24,6 +24,7 @@ __all__ = [
     "ElasticNetCV",
     "SparseLogisticRegression",
     "SparseLogisticRegressionCV",
+    "LogisticRegression",
     "GroupLasso",
     "SparseGroupLasso",
     "AdaptiveLasso",
@@ -36,6 +37,8 @@ __all__ = [
     "RelaxedLasso",
     "RelaxedLassoCV",
     "regularization_path",
+    "lasso_path",
+    "enet_path",
     "registry",
 ]
 

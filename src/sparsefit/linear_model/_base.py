@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -73,14 +73,41 @@ def _scale_score(xs, ys, n):
     return np.log10(max(xs, 1.0)) + np.log10(max(ys, 1.0)) + 0.5 * np.log10(max(n, 1))
 
 
-def check_fit_data(est, X, y, sample_weight, *, y_numeric=True):
+def check_fit_data(est, X, y, sample_weight, *, y_numeric=True, multi_output=False,
+                   check_input=True):
     """``validate_data`` with the project's rules: dense (Fortran) or CSC, float32/float64,
     finite and of a scale the solvers can square (see :func:`check_scale`, which does the
-    finiteness check of ``X`` in the same read)."""
-    X, y = validate_data(est, X, y, accept_sparse="csc", dtype=FLOATS, order="F",
-                         y_numeric=y_numeric, copy=False, ensure_all_finite=False)
+    finiteness check of ``X`` in the same read).
+
+    ``check_input=False`` (scikit-learn's, for callers that validated already) skips the
+    conversions: ``X`` must then be a Fortran-ordered float array or a CSC matrix, and is
+    refused otherwise rather than copied; ``y`` is cast to ``X``'s dtype."""
+    if not check_input:
+        X, y = _unchecked_input(est, X, y)
+    else:
+        X, y = validate_data(est, X, y, accept_sparse="csc", dtype=FLOATS, order="F",
+                             y_numeric=y_numeric, copy=False, ensure_all_finite=False,
+                             multi_output=multi_output)
+        if multi_output and y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]  # scikit-learn's shapes: one target is the 1-D case
     check_scale(X, y if y_numeric else None)
     return X, y, check_sample_weight(sample_weight, X)
+
+
+def _unchecked_input(est, X, y):
+    import scipy.sparse as sp
+
+    ok = (sp.issparse(X) and X.format == "csc") or (
+        isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.f_contiguous)
+    if not ok or X.dtype not in FLOATS:
+        raise ValueError("check_input=False: X must be a Fortran-ordered float64/float32 "
+                         f"array or a CSC matrix, got {type(X).__name__} of dtype "
+                         f"{getattr(X, 'dtype', None)}; pass check_input=True (the default)")
+    y = np.asarray(y, dtype=X.dtype)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} rows, X has {X.shape[0]}")
+    est.n_features_in_ = X.shape[1]
+    return X, (y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y)
 
 
 def validated_store(X):
@@ -245,39 +272,164 @@ class SparseInputMixin:
         return tags
 
 
+# scikit-learn's solver parameters, taken by the estimators that are its drop-ins
+SOLVER_OPTIONS = {
+    "precompute": ["boolean", StrOptions({"auto"}), "array-like"],
+    "copy_X": ["boolean"],
+    "random_state": ["random_state"],
+    "selection": [StrOptions({"cyclic", "random"})],
+}
+SOLVER_OPTIONS_DOC = """
+    precompute : bool, "auto" or array-like of shape (n_features, n_features)
+        Solve the working sets in covariance form (dense ``X``, Lasso and elastic net):
+        from Gram entries computed as columns enter (True, and "auto": the path solvers
+        always do), or from this Gram matrix ``X.T @ X`` (of ``X`` centered when
+        ``fit_intercept=True``, rows scaled by the square roots of the sample weights
+        rescaled to sum to ``n_samples``: scikit-learn's convention). One entry and the
+        diagonal are checked against ``X``; the duality gap is always measured on ``X``.
+    copy_X : bool, default=True
+        Accepted for scikit-learn compatibility: ``X`` is never modified, so no copy is
+        needed either way.
+    random_state : int, RandomState instance or None
+        Seeds ``selection="random"``.
+    selection : {"cyclic", "random"}, default="cyclic"
+        The order in which coordinate descent visits the working set: increasing feature
+        index, or a new random permutation at every outer iteration (scikit-learn draws a
+        coordinate at every step; both converge to the same solution)."""
+
+
+def solver_options(est, X=None, sw=None):
+    """The solver keywords of ``est``'s scikit-learn options (see :data:`SOLVER_OPTIONS`):
+    ``selection``, ``random_state``, and ``precompute`` checked against ``X``."""
+    opts = {"selection": getattr(est, "selection", "cyclic"),
+            "random_state": getattr(est, "random_state", None)}
+    if X is not None and hasattr(est, "precompute"):
+        opts["precompute"] = checked_precompute(est.precompute, X, sw,
+                                                getattr(est, "fit_intercept", False))
+    return opts
+
+
+def checked_precompute(precompute, X, sw, fit_intercept):
+    """``precompute`` for the solver: a Gram matrix is checked on one off-diagonal entry
+    (as scikit-learn does) and on its diagonal; with an intercept it must be that of the
+    centered ``X`` (else, as in scikit-learn, a warning and the Gram entries are
+    recomputed). Sparse ``X``: ignored (the Gram route is for dense ``X``)."""
+    import scipy.sparse as sp
+
+    if isinstance(precompute, (bool, np.bool_, str)) or sp.issparse(X):
+        return bool(precompute) if not isinstance(precompute, str) else precompute
+    n, p = X.shape
+    G = np.asarray(precompute)
+    if G.shape != (p, p):
+        raise ValueError(f"precompute: a Gram matrix must have shape ({p}, {p}) (X.T @ X), "
+                         f"got {G.shape}")
+    swn = np.ones(n) if sw is None else sw * (n / sw.sum())
+    offset = np.average(X, axis=0, weights=swn) if fit_intercept else np.zeros(p)
+    if fit_intercept and not np.allclose(offset, 0.0):
+        warnings.warn("Gram matrix was provided but X was centered to fit intercept: "
+                      "recomputing Gram matrix.", UserWarning, stacklevel=4)
+        return "auto"
+    f1 = p // 2
+    f2 = min(f1 + 1, p - 1)
+    root = np.sqrt(swn)
+    Xc = (X[:, [f1, f2]] - offset[[f1, f2]]) * root[:, None]
+    diag = np.einsum("ij,ij->j", X - offset, (X - offset) * swn[:, None])
+    rtol = max(1e-4 if d == np.float32 else 1e-7 for d in (G.dtype, X.dtype))
+    checks = [((f1, f2), float(Xc[:, 0] @ Xc[:, 1]), G[f1, f2])] + [
+        ((j, j), float(diag[j]), G[j, j]) for j in range(p)]
+    for (i, j), expected, actual in checks:
+        if not np.isclose(expected, actual, rtol=rtol, atol=1e-5):
+            raise ValueError(
+                f"precompute: the Gram matrix did not pass validation: entry ({i}, {j}) "
+                f"is {actual}, X gives {expected}. Pass X.T @ X of the X you fit "
+                "(centered when fit_intercept=True), or precompute='auto'.")
+    return G
+
+
 class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
     """Base of the regressors: ``1/(2 n) ||y - X w - b||^2 + pen(w)`` through :func:`solve`.
 
-    Subclasses define ``_penalty(n_features)`` and their own parameters.
+    Subclasses define ``_penalty(n_features)`` and their own parameters. A 2-D ``y`` (several
+    targets) is fitted one column at a time, as scikit-learn's ``Lasso`` does.
     """
 
     _parameter_constraints: dict = {
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
         **PENALTY_OPTIONS,
     }
 
-    def fit(self, X, y, sample_weight=None):
+    def _init_common(self, alpha, *, fit_intercept, tol, max_iter, warm_start, positive,
+                     bounds, penalty_factor):
+        """Set the parameters every lasso-like regressor takes (:class:`Lasso` adds
+        scikit-learn's solver options)."""
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.positive = positive
+        self.bounds = bounds
+        self.penalty_factor = penalty_factor
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the classes that keep this fit take several targets
+        tags.target_tags.multi_output = self._takes_targets()
+        return tags
+
+    _several_targets = True
+
+    def _takes_targets(self):
+        return self._several_targets and type(self).fit is SparseLinearRegressor.fit
+
+    def fit(self, X, y, sample_weight=None, check_input=True):
         """Fit the model.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Dense or sparse (CSC is used as is; CSR is converted); float32 or float64.
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Several targets are fitted one by one (``coef_`` is then 2-D).
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; integer weights are equivalent to repeating rows.
+        check_input : bool, default=True
+            False skips the conversions (see :func:`check_fit_data`).
 
         Returns
         -------
         self
         """
         self._validate_params()
-        X, y, sw = check_fit_data(self, X, y, sample_weight)
+        X, y, sw = check_fit_data(self, X, y, sample_weight,
+                                  multi_output=self._takes_targets(), check_input=check_input)
         warn_if_unpenalized(self)
-        return self._fit_validated(X, y, sw, *self._warm_init(X))
+        if y.ndim == 1:
+            return self._fit_validated(X, y, sw, *self._warm_init(X))
+        return self._fit_targets(X, y, sw)
+
+    def _fit_targets(self, X, y, sw):
+        """One fit per column of ``y``, each warm-started from its row of ``coef_``."""
+        w0, b0 = warm_start_point(self, (y.shape[1], X.shape[1]))
+        fields = ("coef_", "intercept_", "n_iter_", "dual_gap_", "converged_",
+                  "kkt_violation_")
+        out = {f: [] for f in fields}
+        for k in range(y.shape[1]):
+            self._fit_validated(X, np.ascontiguousarray(y[:, k]), sw,
+                                None if w0 is None else w0[k],
+                                None if b0 is None else np.ravel(b0)[k])
+            for f in fields:
+                out[f].append(getattr(self, f))
+        self.coef_ = np.asarray(out["coef_"])
+        self.intercept_ = np.asarray(out["intercept_"], dtype=X.dtype)
+        self.n_iter_ = out["n_iter_"]
+        self.dual_gap_ = np.asarray(out["dual_gap_"])
+        self.converged_ = np.asarray(out["converged_"])
+        self.kkt_violation_ = np.asarray(out["kkt_violation_"])
+        return self
 
     def _warm_init(self, X):
         """The previous solution when ``warm_start`` and the shapes agree, else Nones."""
@@ -287,7 +439,8 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         penalty = finish_penalty(self, self._penalty(X.shape[1]), X.shape[1])
         res = solve(validated_store(X), y, Quadratic(), penalty,
                     fit_intercept=self.fit_intercept, sample_weight=sw, w_init=w0,
-                    intercept_init=b0, tol=self.tol, max_iter=self.max_iter)
+                    intercept_init=b0, tol=self.tol, max_iter=self.max_iter,
+                    **solver_options(self, X, sw))
         self._set_solution(res, X.dtype)
         return self
 
@@ -301,9 +454,9 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         self.kkt_violation_ = float(res.kkt_max)
 
     def predict(self, X):
-        """Predict ``X @ coef_ + intercept_``."""
+        """Predict ``X @ coef_.T + intercept_`` (one column per target for a 2-D ``y``)."""
         X = check_predict_data(self, X)
-        return safe_sparse_dot(X, self.coef_.astype(X.dtype, copy=False)) + self.intercept_
+        return safe_sparse_dot(X, self.coef_.T.astype(X.dtype, copy=False)) + self.intercept_
 
     @property
     def sparse_coef_(self):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from numbers import Integral, Real
@@ -10,40 +11,116 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import check_cv
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._metadata_requests import (
+    MetadataRouter,
+    MethodMapping,
+    _raise_for_params,
+    _routing_enabled,
+    process_routing,
+)
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ..datafits import Quadratic
 from ..solvers import alpha_max, solve, solve_path
 from ..solvers.path import alpha_grid
 from ._base import (
+    SOLVER_OPTIONS,
+    SOLVER_OPTIONS_DOC,
     PenaltyMaker,
     SparseInputMixin,
     SparseLinearRegressor,
     check_fit_data,
+    solver_options,
     validated_store,
 )
 from ._regression import _elastic_net_penalty
 
 CV_CONSTRAINTS = {
-    "eps": [Interval(Real, 0, 1, closed="neither")],
-    "n_alphas": [Interval(Integral, 1, None, closed="left")],
-    "alphas": ["array-like", None],
+    "eps": [Interval(Real, 0, None, closed="neither")],
+    "alphas": [Interval(Integral, 1, None, closed="left"), "array-like", None],
+    "n_alphas": [Interval(Integral, 1, None, closed="left"),
+                 Hidden(StrOptions({"deprecated"}))],
     "cv": ["cv_object"],
     "n_jobs": [Integral, None],
-    "selection": [StrOptions({"min", "1se"})],
+    "alpha_rule": [StrOptions({"min", "1se"})],
     "verbose": ["verbose"],
     "dfmax": [Interval(Integral, 0, None, closed="left"), None],
     "pmax": [Interval(Integral, 0, None, closed="left"), None],
+    "random_state": ["random_state"],
+    "selection": [StrOptions({"cyclic", "random"})],
 }
+CV_OPTIONS_DOC = """
+    alphas : int or array-like, default=100
+        The grid: its size (geometric from the data's ``alpha_max`` down to ``eps *
+        alpha_max``), or the strengths themselves.
+    n_alphas : int
+        Deprecated alias of ``alphas=<int>`` (scikit-learn 1.9 dropped it).
+    alpha_rule : {"min", "1se"}, default="min"
+        The alpha refit on all the data: the lowest mean CV loss, or the largest alpha
+        whose mean loss is within one standard error of it (a sparser model the data
+        cannot tell apart). Was ``selection`` before version 0.3.
+    selection : {"cyclic", "random"}, default="cyclic"
+        Coordinate order of the solver (scikit-learn's ``selection``).
+    random_state : int, RandomState instance or None
+        Seeds ``selection="random"``."""
+
+
+class CVMixin:
+    """What every cross-validated estimator shares: the grid request (``alphas`` as a size or
+    a grid, ``n_alphas`` deprecated), the rule that picks alpha (``alpha_rule``), the
+    renamed ``selection``, and grouped folds through scikit-learn's metadata routing
+    (``fit(X, y, groups=...)`` with ``sklearn.set_config(enable_metadata_routing=True)``)."""
+
+    def _validate_params(self):
+        old = getattr(self, "selection", None)
+        if isinstance(old, str) and old in ("min", "1se"):
+            raise ValueError(
+                f"{type(self).__name__}(selection={old!r}): selection is now the coordinate "
+                f"order ('cyclic' or 'random', as in scikit-learn); the rule that picks alpha "
+                f"is alpha_rule={old!r}")
+        super()._validate_params()
+
+    def _grid(self, default=100):
+        """``(alphas, n_alphas)``: the user's grid (largest first) and None, or None and
+        the size of the automatic grid."""
+        size = None
+        if not (isinstance(self.n_alphas, str) and self.n_alphas == "deprecated"):
+            warnings.warn(f"{type(self).__name__}: n_alphas is deprecated; alphas=<int> sets "
+                          "the grid size (scikit-learn 1.9's spelling)", FutureWarning,
+                          stacklevel=3)
+            size = int(self.n_alphas)
+        a = self.alphas
+        if a is None:
+            return None, size or default
+        if isinstance(a, Integral) and not isinstance(a, bool):
+            return None, size or int(a)
+        return check_alphas(a), None
+
+    def _chosen_alpha(self, alpha_min, alpha_1se):
+        return alpha_min if self.alpha_rule == "min" else alpha_1se
+
+    def _split_params(self, params):
+        """The keyword arguments of ``fit`` routed to the splitter (``groups``)."""
+        _raise_for_params(params, self, "fit")
+        if _routing_enabled():
+            return process_routing(self, "fit", **params).splitter.split
+        return {}
+
+    def get_metadata_routing(self):
+        """The splitter receives ``fit``'s metadata (``groups``) as ``split``'s."""
+        return MetadataRouter(owner=self).add(
+            splitter=check_cv(self.cv),
+            method_mapping=MethodMapping().add(caller="fit", callee="split"))
 
 
 def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sample_weight):
     """The geometric grid from the data's ``alpha_max`` (strength of ``make_penalty``)."""
     pen1 = make_penalty(1.0)
     if pen1.strength <= 0:
-        raise ValueError("the automatic alpha grid needs a non-zero L1 part (l1_ratio > 0); "
-                         "pass alphas explicitly")
+        raise ValueError("Automatic alpha grid generation is not supported for l1_ratio=0. "
+                         "Please supply a grid by providing your estimator with the "
+                         "appropriate `alphas=` argument.")
     amax = alpha_max(X, y, datafit, pen1, fit_intercept=fit_intercept,
                      sample_weight=sample_weight) / pen1.strength
     if not np.isfinite(amax) or amax <= 0:
@@ -88,14 +165,16 @@ def _fold_losses(X, y, sw, train, test, datafit, make_penalty, alphas, loss, opt
 
 
 def cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, *, cv, n_jobs,
-                        verbose, stratify_y=None, progress=None, **opts):
+                        verbose, stratify_y=None, progress=None, split_params=None, **opts):
     """Per-alpha test losses, shape ``(n_alphas, n_folds)``; folds run through joblib.
 
     No backend is hard-coded, so ``joblib.parallel_backend("dask")`` (or Ray) spreads the
     folds over a cluster. ``progress`` is called with the number of path problems solved:
     after each one when the folds run in this process, after each fold otherwise.
+    ``split_params`` go to the splitter's ``split`` (``groups``).
     """
-    folds = list(check_cv(cv, stratify_y, classifier=stratify_y is not None).split(X, stratify_y))
+    folds = list(check_cv(cv, stratify_y, classifier=stratify_y is not None).split(
+        X, stratify_y, **(split_params or {})))
     if n_jobs in (None, 1):
         losses = [_fold_losses(X, y, sw, tr, te, datafit, make_penalty, alphas, loss, opts,
                                progress) for tr, te in folds]
@@ -140,12 +219,13 @@ class CVPath:
 
 def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_alphas=100,
             cv=5, n_jobs=None, verbose=0, stratify_y=None, progress=None, dfmax=None,
-            pmax=None, **opts):
+            pmax=None, split_params=None, **opts):
     """Grid (from ``alpha_max`` unless ``alphas`` is given), per-fold paths, selection.
 
     ``make_penalty(alpha)`` builds the penalty at strength ``alpha`` (any family: L1,
     elastic net, group lasso, ...); ``loss(X, y, sw, coef, intercept)`` scores a fold;
-    ``opts`` go to the solver (``fit_intercept``, ``tol``, ``max_iter``, ``positive``);
+    ``opts`` go to the solver (``fit_intercept``, ``tol``, ``max_iter``, ``positive``,
+    ``selection``, ``random_state``); ``split_params`` to the splitter (``groups``);
     ``progress`` is called with the number of path problems solved (see
     :func:`cross_validate_path`). ``dfmax`` / ``pmax`` cap the non-zero features as
     glmnet does: the path on all the data stops where a cap is passed, and the folds are
@@ -173,7 +253,7 @@ def cv_path(X, y, sw, datafit, make_penalty, loss, *, alphas=None, eps=1e-3, n_a
                             dfmax=dfmax, pmax=pmax, **opts).alphas
     losses = cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, cv=cv,
                                  n_jobs=n_jobs, verbose=verbose, stratify_y=stratify_y,
-                                 progress=progress, **opts)
+                                 progress=progress, split_params=split_params, **opts)
     mean, se, i_min, i_1se = select_alpha(alphas, losses)
     return CVPath(alphas, losses, mean, se, float(alphas[i_min]), float(alphas[i_1se]))
 
@@ -183,47 +263,65 @@ def weighted_mse(X, y, sw, coef, intercept):
     return float(np.average(r * r, weights=sw))
 
 
-class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
+class _RegressionCV(CVMixin, SparseInputMixin, RegressorMixin, BaseEstimator):
     """The cross-validation engine of :class:`LassoCV` and :class:`ElasticNetCV`."""
 
     _parameter_constraints = {
         **CV_CONSTRAINTS,
         **{k: v for k, v in SparseLinearRegressor._parameter_constraints.items()
            if k != "warm_start"},
+        **SOLVER_OPTIONS,
         "positive": ["boolean"],
     }
 
-    def __init__(self, *, eps=1e-3, n_alphas=100, alphas=None, fit_intercept=True, tol=1e-4,
-                 max_iter=100, cv=5, n_jobs=None, positive=False, selection="min", verbose=0,
-                 bounds=None, penalty_factor=None, dfmax=None, pmax=None):
-        self.dfmax = dfmax
-        self.pmax = pmax
-        self.bounds = bounds
-        self.penalty_factor = penalty_factor
+    def __init__(self, *, eps=1e-3, alphas=100, fit_intercept=True, precompute="auto",
+                 max_iter=100, tol=1e-4, copy_X=True, cv=None, verbose=0, n_jobs=None,
+                 positive=False, random_state=None, selection="cyclic", alpha_rule="min",
+                 n_alphas="deprecated", bounds=None, penalty_factor=None, dfmax=None,
+                 pmax=None):
         self.eps = eps
-        self.n_alphas = n_alphas
         self.alphas = alphas
         self.fit_intercept = fit_intercept
-        self.tol = tol
+        self.precompute = precompute
         self.max_iter = max_iter
+        self.tol = tol
+        self.copy_X = copy_X
         self.cv = cv
+        self.verbose = verbose
         self.n_jobs = n_jobs
         self.positive = positive
+        self.random_state = random_state
         self.selection = selection
-        self.verbose = verbose
+        self.alpha_rule = alpha_rule
+        self.n_alphas = n_alphas
+        self.bounds = bounds
+        self.penalty_factor = penalty_factor
+        self.dfmax = dfmax
+        self.pmax = pmax
 
-    def fit(self, X, y, sample_weight=None):
-        """Cross-validate the paths and refit the selected model on all of ``X, y``."""
+    def fit(self, X, y, sample_weight=None, **params):
+        """Cross-validate the paths and refit the selected model on all of ``X, y``.
+
+        ``params`` are routed to the splitter (``groups=`` for a group splitter) when
+        scikit-learn's metadata routing is enabled, and refused otherwise, as scikit-learn
+        does."""
         self._validate_params()
+        split_params = self._split_params(params)
         ratios = self._l1_ratios()
+        alphas, n_alphas = self._grid()
         X, y, sw = check_fit_data(self, X, y, sample_weight)
-        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter)
+        refit_opts = solver_options(self, X, sw)
+        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                    selection=self.selection, random_state=self.random_state)
+        fold_pre = refit_opts["precompute"]
+        opts["precompute"] = fold_pre if isinstance(fold_pre, (bool, str)) else True
         datafit = Quadratic()
         makers = [PenaltyMaker(partial(_elastic_net_penalty, l1_ratio=float(r)), self,
                                X.shape[1]) for r in ratios]
-        paths = [cv_path(X, y, sw, datafit, make, weighted_mse, alphas=self.alphas,
-                         eps=self.eps, n_alphas=self.n_alphas, cv=self.cv, n_jobs=self.n_jobs,
-                         verbose=self.verbose, dfmax=self.dfmax, pmax=self.pmax, **opts)
+        paths = [cv_path(X, y, sw, datafit, make, weighted_mse, alphas=alphas,
+                         eps=self.eps, n_alphas=n_alphas, cv=self.cv, n_jobs=self.n_jobs,
+                         verbose=self.verbose, dfmax=self.dfmax, pmax=self.pmax,
+                         split_params=split_params, **opts)
                  for make in makers]
         # scikit-learn's shapes: one l1_ratio drops the leading axis
         squeeze = (lambda a: a[0]) if len(ratios) == 1 else (lambda a: a)
@@ -235,42 +333,36 @@ class _RegressionCV(SparseInputMixin, RegressorMixin, BaseEstimator):
         self.l1_ratio_ = float(ratios[best])
         self.alpha_min_ = paths[best].alpha_min
         self.alpha_1se_ = paths[best].alpha_1se
-        self.alpha_ = self.alpha_min_ if self.selection == "min" else self.alpha_1se_
+        self.alpha_ = self._chosen_alpha(self.alpha_min_, self.alpha_1se_)
         res = solve(validated_store(X), y, datafit, makers[best](self.alpha_), sample_weight=sw,
-                    **opts)
+                    fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                    **refit_opts)
         SparseLinearRegressor._set_solution(self, res, X.dtype)
         return self
 
     predict = SparseLinearRegressor.predict
 
 
-class ElasticNetCV(_RegressionCV):
-    r"""Elastic net with the strength (and ``l1_ratio``) chosen by cross-validation.
-
-    For each ``l1_ratio``, a geometric grid of ``n_alphas`` strengths from the data's
-    ``alpha_max`` down to ``eps * alpha_max``; on every fold the whole path is solved with
-    warm starts and strong-rule screening, and the test mean squared error recorded. The
-    selected model (``selection="min"``: lowest mean error; ``"1se"``: the largest alpha
-    within one standard error of it) is refit on all the data.
-
-    Parameters
-    ----------
-    l1_ratio : float or list of float, default=0.5
-        In (0, 1]; a list is searched too.
+_CV_DOC = r"""
     eps : float, default=1e-3
-    n_alphas : int, default=100
-    alphas : array-like, optional
-        The grid to use instead (the same for every ``l1_ratio``).
+        ``alpha_min / alpha_max`` of the automatic grid.""" + CV_OPTIONS_DOC + r"""
     fit_intercept : bool, default=True
     tol : float, default=1e-4
-        Relative duality gap of every fit.
+        Every fit (on the folds and the refit) stops at a relative duality gap ``gap /
+        P(0) <= tol``, ``P(0)`` being the objective of the null model; scikit-learn's
+        ``gap <= tol * ||y - mean(y)||^2 / n`` is the same test at ``tol / 2``.
     max_iter : int, default=100
-    cv : int, cross-validation generator or iterable, default=5
+        Outer (working-set) iterations of each fit; scikit-learn counts epochs.
+    cv : int, cross-validation generator or iterable, default=None
+        5-fold by default; a group splitter takes ``fit(..., groups=...)`` through
+        metadata routing.
     n_jobs : int, optional
-        Folds in parallel through joblib.
+        Folds in parallel through joblib (``joblib.parallel_backend("dask")`` spreads
+        them over a cluster).
     positive : bool, default=False
-    selection : {"min", "1se"}, default="min"
-    verbose : int, default=0
+    verbose : int, default=0""" + SOLVER_OPTIONS_DOC.replace(
+    "from this Gram matrix", "from a Gram matrix (checked, then used for the refit; the "
+    "folds compute their own)") + r"""
     bounds : tuple (lower, upper), optional
         Box constraints on the coefficients (see :class:`Lasso`).
     penalty_factor : array-like of shape (n_features,), optional
@@ -282,61 +374,91 @@ class ElasticNetCV(_RegressionCV):
 
     Attributes
     ----------
-    alpha_, l1_ratio_ : float
-        The selected strength and ratio.
+    alpha_ : float
+        The selected strength.
     alpha_min_, alpha_1se_ : float
         The best alpha and the 1-SE alpha (for the selected ``l1_ratio``).
     alphas_ : ndarray of shape (n_alphas,) or (n_l1_ratio, n_alphas)
         One ``l1_ratio`` (and :class:`LassoCV`): 1-D, as in scikit-learn.
     mse_path_ : ndarray of shape (n_alphas, n_folds) or (n_l1_ratio, n_alphas, n_folds)
     cv_mean_, cv_std_error_ : ndarray of shape (n_alphas,) or (n_l1_ratio, n_alphas)
-    coef_, intercept_, dual_gap_, n_iter_ :
-        Of the final fit.
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    dual_gap_ : float
+        Relative duality gap of the refit (scikit-learn's is unscaled).
+    n_iter_ : int
+        Outer iterations of the refit.
+"""
+
+
+class ElasticNetCV(_RegressionCV):
+    __doc__ = r"""Elastic net with the strength (and ``l1_ratio``) chosen by cross-validation.
+
+    For each ``l1_ratio``, a geometric grid of strengths from the data's ``alpha_max`` down
+    to ``eps * alpha_max``; on every fold the whole path is solved with warm starts and
+    strong-rule screening, and the test mean squared error recorded. The selected model
+    (``alpha_rule="min"``: lowest mean error; ``"1se"``: the largest alpha within one
+    standard error of it) is refit on all the data.
+
+    Parameters
+    ----------
+    l1_ratio : float or list of float, default=0.5
+        In [0, 1]; a list is searched too. 0 (ridge) needs an explicit ``alphas`` grid.""" \
+        + _CV_DOC + r"""    l1_ratio_ : float
+        The selected ratio.
 
     Examples
     --------
     >>> from sklearn.datasets import make_regression
     >>> from sparsefit.linear_model import ElasticNetCV
     >>> X, y = make_regression(n_samples=80, n_features=20, n_informative=3, random_state=0)
-    >>> model = ElasticNetCV(l1_ratio=[0.5, 1.0], n_alphas=20).fit(X, y)
+    >>> model = ElasticNetCV(l1_ratio=[0.5, 1.0], alphas=20).fit(X, y)
     >>> model.l1_ratio_, int((model.coef_ != 0).sum()) <= 20
     (1.0, True)
     """
 
     _parameter_constraints = {
         **_RegressionCV._parameter_constraints,
-        "l1_ratio": [Interval(Real, 0, 1, closed="right"), "array-like"],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
     }
 
-    def __init__(self, *, l1_ratio=0.5, eps=1e-3, n_alphas=100, alphas=None,
-                 fit_intercept=True, tol=1e-4, max_iter=100, cv=5, n_jobs=None,
-                 positive=False, selection="min", verbose=0, bounds=None, penalty_factor=None,
+    def __init__(self, *, l1_ratio=0.5, eps=1e-3, alphas=100, fit_intercept=True,
+                 precompute="auto", max_iter=100, tol=1e-4, cv=None, copy_X=True, verbose=0,
+                 n_jobs=None, positive=False, random_state=None, selection="cyclic",
+                 alpha_rule="min", n_alphas="deprecated", bounds=None, penalty_factor=None,
                  dfmax=None, pmax=None):
-        super().__init__(eps=eps, n_alphas=n_alphas, alphas=alphas,
-                         fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, cv=cv,
-                         n_jobs=n_jobs, positive=positive, selection=selection,
-                         verbose=verbose, bounds=bounds, penalty_factor=penalty_factor,
-                         dfmax=dfmax, pmax=pmax)
+        super().__init__(eps=eps, alphas=alphas, fit_intercept=fit_intercept,
+                         precompute=precompute, max_iter=max_iter, tol=tol, copy_X=copy_X,
+                         cv=cv, verbose=verbose, n_jobs=n_jobs, positive=positive,
+                         random_state=random_state, selection=selection,
+                         alpha_rule=alpha_rule, n_alphas=n_alphas, bounds=bounds,
+                         penalty_factor=penalty_factor, dfmax=dfmax, pmax=pmax)
         self.l1_ratio = l1_ratio
 
     def _l1_ratios(self):
         r = np.atleast_1d(np.asarray(self.l1_ratio, dtype=np.float64))
-        if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r <= 0) or np.any(
+        if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r < 0) or np.any(
                 r > 1):
-            raise ValueError(f"l1_ratio must be in (0, 1] (or a list of such), got "
+            raise ValueError(f"l1_ratio must be in [0, 1] (or a list of such), got "
                              f"{self.l1_ratio!r}")
         return r
 
 
 class LassoCV(_RegressionCV):
-    r"""Lasso with ``alpha`` chosen by cross-validation (see :class:`ElasticNetCV`).
+    __doc__ = r"""Lasso with ``alpha`` chosen by cross-validation (see :class:`ElasticNetCV`).
 
+    :math:`\frac{1}{2n}\|y - Xw - b\|^2 + \alpha\|w\|_1` on a grid of ``alpha``, the
+    test mean squared error of every fold's warm-started path, and a refit at the
+    selected ``alpha_`` on all the data.
+
+    Parameters
+    ----------""" + _CV_DOC + r"""
     Examples
     --------
     >>> from sklearn.datasets import load_diabetes
     >>> from sparsefit.linear_model import LassoCV
     >>> X, y = load_diabetes(return_X_y=True)
-    >>> model = LassoCV(cv=5, selection="1se").fit(X, y)
+    >>> model = LassoCV(cv=5, alpha_rule="1se").fit(X, y)
     >>> model.alpha_ == model.alpha_1se_ >= model.alpha_min_
     True
     """

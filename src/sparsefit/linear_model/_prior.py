@@ -20,10 +20,11 @@ from ._base import (
     SparseLinearRegressor,
     check_fit_data,
     finish_penalty,
+    solver_options,
     validated_store,
 )
-from ._cv import CV_CONSTRAINTS, check_alphas, path_alphas, select_alpha, weighted_mse
-from ._regression import Lasso
+from ._cv import CV_CONSTRAINTS, CVMixin, path_alphas, select_alpha, weighted_mse
+from ._regression import LASSO_LIKE
 
 
 def prior_features_index(prior_features, n_features, names=None):
@@ -81,7 +82,7 @@ def _scaled_l1(alpha, scale):
     return L1(alpha * scale)
 
 
-class PriorLasso(Lasso):
+class PriorLasso(SparseLinearRegressor):
     r"""The prior lasso for regression (Jiang, He and Zhang, 2016):
 
     .. math::
@@ -121,7 +122,7 @@ class PriorLasso(Lasso):
     """
 
     _parameter_constraints = {
-        **Lasso._parameter_constraints,
+        **LASSO_LIKE,
         "prior_features": ["array-like", str],
         "eta": [Interval(Real, 0, None, closed="left")],
     }
@@ -129,9 +130,9 @@ class PriorLasso(Lasso):
     def __init__(self, prior_features=(0,), *, eta=1.0, alpha=1.0, fit_intercept=True,
                  tol=1e-6, max_iter=100, warm_start=False, positive=False, bounds=None,
                  penalty_factor=None):
-        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive, bounds=bounds,
-                         penalty_factor=penalty_factor)
+        self._init_common(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                          warm_start=warm_start, positive=positive, bounds=bounds,
+                          penalty_factor=penalty_factor)
         self.prior_features = prior_features
         self.eta = eta
 
@@ -165,7 +166,7 @@ def _prior_fold(X, y, sw, train, test, prior, make_for, alphas, etas, opts):
     return out
 
 
-class PriorLassoCV(SparseLinearRegressor):
+class PriorLassoCV(CVMixin, SparseLinearRegressor):
     r"""The prior lasso with ``eta`` and ``alpha`` chosen by cross-validation.
 
     On every fold the pseudo-responses are built from the training rows only, the combined
@@ -179,7 +180,7 @@ class PriorLassoCV(SparseLinearRegressor):
     prior_features : array-like
         As for :class:`PriorLasso`.
     etas : array-like, default=(0, 0.25, 0.5, 1, 2, 4)
-    eps, n_alphas, alphas, cv, n_jobs, selection, verbose
+    eps, alphas, cv, n_jobs, alpha_rule, selection, random_state, verbose
         As for :class:`LassoCV` (one grid per ``eta``, from the combined responses'
         ``alpha_max``; a given ``alphas`` is used for every ``eta``).
     fit_intercept, tol, max_iter, positive, bounds, penalty_factor
@@ -198,7 +199,7 @@ class PriorLassoCV(SparseLinearRegressor):
     >>> from sparsefit.linear_model import PriorLassoCV
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((60, 20)); y = X[:, :3].sum(1) + rng.standard_normal(60)
-    >>> m = PriorLassoCV(prior_features=[0, 1, 2], n_alphas=10, cv=3).fit(X, y)
+    >>> m = PriorLassoCV(prior_features=[0, 1, 2], alphas=10, cv=3).fit(X, y)
     >>> m.eta_ in (0, 0.25, 0.5, 1, 2, 4)
     True
     """
@@ -213,9 +214,10 @@ class PriorLassoCV(SparseLinearRegressor):
     }
 
     def __init__(self, prior_features=(0,), *, etas=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), eps=1e-3,
-                 n_alphas=100, alphas=None, fit_intercept=True, tol=1e-4, max_iter=100, cv=5,
-                 n_jobs=None, positive=False, selection="min", verbose=0, bounds=None,
-                 penalty_factor=None):
+                 alphas=100, fit_intercept=True, tol=1e-4, max_iter=100, cv=None,
+                 n_jobs=None, positive=False, alpha_rule="min", selection="cyclic",
+                 random_state=None, verbose=0, bounds=None, penalty_factor=None,
+                 n_alphas="deprecated"):
         self.prior_features = prior_features
         self.etas = etas
         self.eps = eps
@@ -227,14 +229,19 @@ class PriorLassoCV(SparseLinearRegressor):
         self.cv = cv
         self.n_jobs = n_jobs
         self.positive = positive
+        self.alpha_rule = alpha_rule
         self.selection = selection
+        self.random_state = random_state
         self.verbose = verbose
         self.bounds = bounds
         self.penalty_factor = penalty_factor
 
-    def fit(self, X, y, sample_weight=None):
-        """Cross-validate (eta, alpha) and refit on all the data."""
+    def fit(self, X, y, sample_weight=None, **params):
+        """Cross-validate (eta, alpha) and refit on all the data (``params``: see
+        :meth:`LassoCV.fit`)."""
         self._validate_params()
+        split_params = self._split_params(params)
+        grid, n_alphas = self._grid()
         etas = np.asarray(self.etas, dtype=np.float64).ravel()
         if etas.size == 0 or np.any(etas < 0) or not np.all(np.isfinite(etas)):
             raise ValueError(f"etas must be a non-empty array of finite numbers >= 0, got "
@@ -242,7 +249,8 @@ class PriorLassoCV(SparseLinearRegressor):
         X, y, sw = check_fit_data(self, X, y, sample_weight)
         prior = prior_features_index(self.prior_features, X.shape[1],
                                      getattr(self, "feature_names_in_", None))
-        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter)
+        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                    **solver_options(self))
         p = X.shape[1]
 
         def make_for(eta):
@@ -251,10 +259,10 @@ class PriorLassoCV(SparseLinearRegressor):
         y_prior = prior_response(X, y, sw, prior, self.fit_intercept)
         alphas = np.array([
             path_alphas(X, _combined(y, y_prior, eta), Quadratic(), make_for(eta),
-                        eps=self.eps, n_alphas=self.n_alphas, fit_intercept=self.fit_intercept,
-                        sample_weight=sw) if self.alphas is None else check_alphas(self.alphas)
+                        eps=self.eps, n_alphas=n_alphas, fit_intercept=self.fit_intercept,
+                        sample_weight=sw) if grid is None else grid
             for eta in etas])
-        folds = list(check_cv(self.cv).split(X))
+        folds = list(check_cv(self.cv).split(X, y, **split_params))
         jobs = (delayed(_prior_fold)(X, y, sw, tr, te, prior, make_for, alphas, etas, opts)
                 for tr, te in folds)
         losses = np.stack(Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(jobs), axis=2)
@@ -263,7 +271,7 @@ class PriorLassoCV(SparseLinearRegressor):
         self.cv_mean_ = np.array([s[0] for s in stats])
         self.cv_std_error_ = np.array([s[1] for s in stats])
         e = int(np.argmin([s[0][s[2]] for s in stats]))
-        i = stats[e][2] if self.selection == "min" else stats[e][3]
+        i = self._chosen_alpha(stats[e][2], stats[e][3])
         self.eta_, self.alpha_ = float(etas[e]), float(alphas[e, i])
         penalty = finish_penalty(self, _scaled_l1(self.alpha_, 1.0 / (1.0 + self.eta_)), p)
         res = solve(validated_store(X), _combined(y, y_prior, self.eta_), Quadratic(),

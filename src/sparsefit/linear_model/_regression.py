@@ -12,6 +12,8 @@ from sklearn.utils._param_validation import Interval
 from ..penalties import L1, L1L2, MCP, SCAD, GroupL1, LogSum, SparseGroupL1, WeightedL1
 from ._base import (
     PENALTY_OPTIONS_DOC,
+    SOLVER_OPTIONS,
+    SOLVER_OPTIONS_DOC,
     SparseLinearRegressor,
     check_fit_data,
     warn_if_unpenalized,
@@ -22,9 +24,14 @@ _COMMON_DOC = """
     fit_intercept : bool, default=True
         Fit an unpenalized intercept.
     tol : float, default=1e-6
-        Stop when the relative duality gap ``gap / P(0)`` is at most ``tol``.
+        Stop when the relative duality gap ``gap / P(0)`` is at most ``tol`` (``P(0)``: the
+        objective of the null model). scikit-learn's test ``gap <= tol * ||y -
+        mean(y)||^2 / n`` is the same one at ``tol / 2``; its default ``1e-4`` is looser.
+        ``tol=0`` solves to float64 precision (or ``max_iter``).
     max_iter : int, default=100
-        Outer (working-set) iterations; a ConvergenceWarning states the achieved gap.
+        Outer (working-set) iterations, each a pass over all of ``X`` and a solve on the
+        working set; scikit-learn counts epochs (passes), hence its default of 1000. A
+        ConvergenceWarning states the achieved gap.
     warm_start : bool, default=False
         Start from the previous ``coef_``.""" + PENALTY_OPTIONS_DOC
 
@@ -32,6 +39,11 @@ _COMMON_DOC = """
 def _elastic_net_penalty(alpha, l1_ratio):
     """scikit-learn's ``alpha * (r ||w||_1 + (1 - r)/2 ||w||^2)`` in Keras' L1L2 scaling."""
     return L1L2(l1=alpha * l1_ratio, l2=0.5 * alpha * (1.0 - l1_ratio))
+
+
+# the parameters of Lasso's subclasses (scikit-learn's solver options are Lasso's own)
+LASSO_LIKE = {**SparseLinearRegressor._parameter_constraints, "alpha": _ALPHA,
+              "positive": ["boolean"]}
 
 
 class Lasso(SparseLinearRegressor):
@@ -45,15 +57,18 @@ class Lasso(SparseLinearRegressor):
     alpha : float, default=1.0
         L1 strength, >= 0.
     positive : bool, default=False
-        Constrain the coefficients to be non-negative.""" + _COMMON_DOC + r"""
+        Constrain the coefficients to be non-negative.""" + _COMMON_DOC + SOLVER_OPTIONS_DOC \
+        + r"""
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-    intercept_ : float
-    n_iter_ : int
-    dual_gap_ : float
-        Relative duality gap at return.
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    n_iter_ : int or list of int
+        Outer iterations (one per target for a 2-D ``y``); scikit-learn's are epochs.
+    dual_gap_ : float or ndarray of shape (n_targets,)
+        Relative duality gap ``gap / P(0)`` at return; scikit-learn's is the unscaled gap
+        of its objective times ``n_samples``.
     converged_ : bool
     kkt_violation_ : float
         Largest optimality violation at return.
@@ -67,22 +82,25 @@ class Lasso(SparseLinearRegressor):
     array([0.85, 0.  ])
     """
 
-    _parameter_constraints = {
-        **SparseLinearRegressor._parameter_constraints,
-        "alpha": _ALPHA,
-        "positive": ["boolean"],
-    }
+    _parameter_constraints = {**LASSO_LIKE, **SOLVER_OPTIONS}
 
-    def __init__(self, alpha=1.0, *, fit_intercept=True, tol=1e-6, max_iter=100,
-                 warm_start=False, positive=False, bounds=None, penalty_factor=None):
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
-        self.positive = positive
-        self.bounds = bounds
-        self.penalty_factor = penalty_factor
+    def __init__(self, alpha=1.0, *, fit_intercept=True, precompute=False, copy_X=True,
+                 max_iter=100, tol=1e-6, warm_start=False, positive=False, random_state=None,
+                 selection="cyclic", bounds=None, penalty_factor=None):
+        self._init_common(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                          warm_start=warm_start, positive=positive, bounds=bounds,
+                          penalty_factor=penalty_factor)
+        self.precompute = precompute
+        self.copy_X = copy_X
+        self.random_state = random_state
+        self.selection = selection
+
+    @staticmethod
+    def path(X, y, **kwargs):
+        """:func:`~sparsefit.linear_model.lasso_path` (scikit-learn's ``Lasso.path``)."""
+        from ._path import lasso_path
+
+        return lasso_path(X, y, **kwargs)
 
     def _penalty(self, n_features):
         return L1(self.alpha)
@@ -98,7 +116,12 @@ class ElasticNet(Lasso):
     alpha : float, default=1.0
     l1_ratio : float, default=0.5
         :math:`r \in [0, 1]`; 1 is the lasso.
-    positive : bool, default=False""" + _COMMON_DOC + r"""
+    positive : bool, default=False""" + _COMMON_DOC + SOLVER_OPTIONS_DOC + r"""
+
+    Attributes
+    ----------
+    coef_, intercept_, n_iter_, dual_gap_, converged_, kkt_violation_
+        As for :class:`Lasso`.
 
     Examples
     --------
@@ -114,13 +137,21 @@ class ElasticNet(Lasso):
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
     }
 
-    def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, tol=1e-6,
-                 max_iter=100, warm_start=False, positive=False, bounds=None,
-                 penalty_factor=None):
-        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive, bounds=bounds,
-                         penalty_factor=penalty_factor)
+    def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, precompute=False,
+                 max_iter=100, copy_X=True, tol=1e-6, warm_start=False, positive=False,
+                 random_state=None, selection="cyclic", bounds=None, penalty_factor=None):
+        super().__init__(alpha, fit_intercept=fit_intercept, precompute=precompute,
+                         copy_X=copy_X, max_iter=max_iter, tol=tol, warm_start=warm_start,
+                         positive=positive, random_state=random_state, selection=selection,
+                         bounds=bounds, penalty_factor=penalty_factor)
         self.l1_ratio = l1_ratio
+
+    @staticmethod
+    def path(X, y, **kwargs):
+        """:func:`~sparsefit.linear_model.enet_path` (scikit-learn's ``ElasticNet.path``)."""
+        from ._path import enet_path
+
+        return enet_path(X, y, **kwargs)
 
     def _penalty(self, n_features):
         return _elastic_net_penalty(self.alpha, self.l1_ratio)
@@ -229,7 +260,7 @@ class SparseGroupLasso(GroupLasso):
                              self.weights)
 
 
-class MCPRegressor(Lasso):
+class MCPRegressor(SparseLinearRegressor):
     __doc__ = r"""Least squares with the minimax concave penalty (non-convex).
 
     .. math:: \frac{1}{2n}\|y - Xw - b\|^2 + \sum_j \mathrm{MCP}_{\alpha,\gamma}(w_j)
@@ -257,22 +288,22 @@ class MCPRegressor(Lasso):
     """
 
     _parameter_constraints = {
-        **Lasso._parameter_constraints,
+        **LASSO_LIKE,
         "gamma": [Interval(Real, 1, None, closed="neither")],
     }
 
     def __init__(self, alpha=1.0, *, gamma=3.0, fit_intercept=True, tol=1e-6, max_iter=100,
                  warm_start=False, positive=False, bounds=None, penalty_factor=None):
-        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive, bounds=bounds,
-                         penalty_factor=penalty_factor)
+        self._init_common(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                          warm_start=warm_start, positive=positive, bounds=bounds,
+                          penalty_factor=penalty_factor)
         self.gamma = gamma
 
     def _penalty(self, n_features):
         return MCP(self.alpha, self.gamma)
 
 
-class SCADRegressor(Lasso):
+class SCADRegressor(SparseLinearRegressor):
     __doc__ = r"""Least squares with the smoothly clipped absolute deviation penalty (Fan and Li,
     2001), non-convex.
 
@@ -300,22 +331,22 @@ class SCADRegressor(Lasso):
     """
 
     _parameter_constraints = {
-        **Lasso._parameter_constraints,
+        **LASSO_LIKE,
         "a": [Interval(Real, 2, None, closed="neither")],
     }
 
     def __init__(self, alpha=1.0, *, a=3.7, fit_intercept=True, tol=1e-6, max_iter=100,
                  warm_start=False, positive=False, bounds=None, penalty_factor=None):
-        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive, bounds=bounds,
-                         penalty_factor=penalty_factor)
+        self._init_common(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                          warm_start=warm_start, positive=positive, bounds=bounds,
+                          penalty_factor=penalty_factor)
         self.a = a
 
     def _penalty(self, n_features):
         return SCAD(self.alpha, self.a)
 
 
-class LogSumRegressor(Lasso):
+class LogSumRegressor(SparseLinearRegressor):
     __doc__ = r"""Least squares with the log-sum penalty (reweighted L1 in the limit; Candes,
     Wakin and Boyd, 2008), non-convex.
 
@@ -343,22 +374,22 @@ class LogSumRegressor(Lasso):
     """
 
     _parameter_constraints = {
-        **Lasso._parameter_constraints,
+        **LASSO_LIKE,
         "eps": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(self, alpha=1.0, *, eps=1.0, fit_intercept=True, tol=1e-6, max_iter=100,
                  warm_start=False, positive=False, bounds=None, penalty_factor=None):
-        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive, bounds=bounds,
-                         penalty_factor=penalty_factor)
+        self._init_common(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                          warm_start=warm_start, positive=positive, bounds=bounds,
+                          penalty_factor=penalty_factor)
         self.eps = eps
 
     def _penalty(self, n_features):
         return LogSum(self.alpha, self.eps)
 
 
-class AdaptiveLasso(Lasso):
+class AdaptiveLasso(SparseLinearRegressor):
     __doc__ = r"""Adaptive lasso by reweighted L1 (Zou, 2006; Candes, Wakin and Boyd, 2008).
 
     Solves a sequence of weighted lassos,
@@ -395,7 +426,7 @@ class AdaptiveLasso(Lasso):
     """
 
     _parameter_constraints = {
-        **Lasso._parameter_constraints,
+        **LASSO_LIKE,
         "gamma": [Interval(Real, 0, None, closed="neither")],
         "eps": [Interval(Real, 0, None, closed="neither")],
         "n_reweightings": [Interval(Integral, 0, None, closed="left")],
@@ -404,9 +435,9 @@ class AdaptiveLasso(Lasso):
     def __init__(self, alpha=1.0, *, gamma=1.0, eps=1e-3, n_reweightings=4, fit_intercept=True,
                  tol=1e-6, max_iter=100, warm_start=False, positive=False, bounds=None,
                  penalty_factor=None):
-        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive, bounds=bounds,
-                         penalty_factor=penalty_factor)
+        self._init_common(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                          warm_start=warm_start, positive=positive, bounds=bounds,
+                          penalty_factor=penalty_factor)
         self.gamma = gamma
         self.eps = eps
         self.n_reweightings = n_reweightings

@@ -14,9 +14,15 @@ from sklearn.utils._param_validation import Interval
 from ..datafits import Quadratic
 from ..penalties import L1, Box
 from ..solvers import solve, solve_path
-from ._base import PenaltyMaker, SparseLinearRegressor, _check_bounds, check_fit_data
-from ._cv import CV_CONSTRAINTS, check_alphas, path_alphas, select_alpha, weighted_mse
-from ._regression import Lasso
+from ._base import (
+    PenaltyMaker,
+    SparseLinearRegressor,
+    _check_bounds,
+    check_fit_data,
+    solver_options,
+)
+from ._cv import CV_CONSTRAINTS, CVMixin, path_alphas, select_alpha, weighted_mse
+from ._regression import LASSO_LIKE
 
 
 def relax(X, y, sw, coef, intercept, gamma, fit_intercept=True, bounds=None):
@@ -74,7 +80,7 @@ def relaxed_bounds(est, n_features):
     return tuple(np.broadcast_to(a, n_features).astype(np.float64) for a in b)
 
 
-class RelaxedLasso(Lasso):
+class RelaxedLasso(SparseLinearRegressor):
     r"""The relaxed lasso: the lasso at ``alpha`` selects the features, least squares on
     them estimates, and ``gamma`` blends the two (see :func:`relax`): less shrinkage of
     the selected coefficients than the lasso, the same selection.
@@ -105,16 +111,21 @@ class RelaxedLasso(Lasso):
     """
 
     _parameter_constraints = {
-        **Lasso._parameter_constraints,
+        **LASSO_LIKE,
         "gamma": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(self, alpha=1.0, *, gamma=0.0, fit_intercept=True, tol=1e-6, max_iter=100,
                  warm_start=False, positive=False, bounds=None, penalty_factor=None):
-        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start, positive=positive, bounds=bounds,
-                         penalty_factor=penalty_factor)
+        self._init_common(alpha, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                          warm_start=warm_start, positive=positive, bounds=bounds,
+                          penalty_factor=penalty_factor)
         self.gamma = gamma
+
+    _several_targets = False  # the relaxed fit keeps lasso_coef_ of one target
+
+    def _penalty(self, n_features):
+        return L1(self.alpha)
 
     def _warm_init(self, X):
         # warm-start the selecting lasso from its own solution, not the relaxed one
@@ -149,20 +160,20 @@ def _relaxed_fold(X, y, sw, train, test, make, alphas, gammas, opts, bounds):
     return out
 
 
-class RelaxedLassoCV(SparseLinearRegressor):
+class RelaxedLassoCV(CVMixin, SparseLinearRegressor):
     r"""The relaxed lasso with ``alpha`` and ``gamma`` chosen by cross-validation
     (glmnet's ``cv.glmnet(relax=TRUE)``).
 
     On every fold the lasso path is solved on the training rows, each solution relaxed at
     every ``gamma`` (:func:`relax`), and scored on the test rows. The pair with the lowest
-    mean test error (``selection="min"``), or the largest alpha within one standard error
+    mean test error (``alpha_rule="min"``), or the largest alpha within one standard error
     of it at the chosen gamma (``"1se"``), is refit on all the data.
 
     Parameters
     ----------
     gammas : array-like, default=(0, 0.25, 0.5, 0.75, 1)
-    eps, n_alphas, alphas, cv, n_jobs, selection, verbose, dfmax, pmax
-        As for :class:`LassoCV`.
+    eps, alphas, cv, n_jobs, alpha_rule, selection, random_state, verbose, dfmax, pmax
+        As for :class:`LassoCV` (``n_alphas``: deprecated alias of ``alphas=<int>``).
     fit_intercept, tol, max_iter, positive, bounds, penalty_factor
         Of the lasso that selects.
 
@@ -180,7 +191,7 @@ class RelaxedLassoCV(SparseLinearRegressor):
     >>> from sparsefit.linear_model import RelaxedLassoCV
     >>> X, y = make_regression(n_samples=100, n_features=30, n_informative=4, noise=1.0,
     ...                        random_state=0)
-    >>> m = RelaxedLassoCV(n_alphas=20, cv=3).fit(X, y)
+    >>> m = RelaxedLassoCV(alphas=20, cv=3).fit(X, y)
     >>> int((m.coef_ != 0).sum()) <= 30, m.gamma_ in (0.0, 0.25, 0.5, 0.75, 1.0)
     (True, True)
     """
@@ -193,10 +204,11 @@ class RelaxedLassoCV(SparseLinearRegressor):
         "positive": ["boolean"],
     }
 
-    def __init__(self, *, gammas=(0.0, 0.25, 0.5, 0.75, 1.0), eps=1e-3, n_alphas=100,
-                 alphas=None, fit_intercept=True, tol=1e-4, max_iter=100, cv=5, n_jobs=None,
-                 positive=False, selection="min", verbose=0, bounds=None,
-                 penalty_factor=None, dfmax=None, pmax=None):
+    def __init__(self, *, gammas=(0.0, 0.25, 0.5, 0.75, 1.0), eps=1e-3, alphas=100,
+                 fit_intercept=True, tol=1e-4, max_iter=100, cv=None, n_jobs=None,
+                 positive=False, alpha_rule="min", selection="cyclic", random_state=None,
+                 verbose=0, bounds=None, penalty_factor=None, dfmax=None, pmax=None,
+                 n_alphas="deprecated"):
         self.gammas = gammas
         self.eps = eps
         self.n_alphas = n_alphas
@@ -207,16 +219,21 @@ class RelaxedLassoCV(SparseLinearRegressor):
         self.cv = cv
         self.n_jobs = n_jobs
         self.positive = positive
+        self.alpha_rule = alpha_rule
         self.selection = selection
+        self.random_state = random_state
         self.verbose = verbose
         self.bounds = bounds
         self.penalty_factor = penalty_factor
         self.dfmax = dfmax
         self.pmax = pmax
 
-    def fit(self, X, y, sample_weight=None):
-        """Cross-validate (alpha, gamma) and refit on all the data."""
+    def fit(self, X, y, sample_weight=None, **params):
+        """Cross-validate (alpha, gamma) and refit on all the data (``params``: see
+        :meth:`LassoCV.fit`)."""
         self._validate_params()
+        split_params = self._split_params(params)
+        grid, n_alphas = self._grid()
         gammas = np.asarray(self.gammas, dtype=np.float64).ravel()
         if gammas.size == 0 or np.any((gammas < 0) | (gammas > 1)) or not np.all(
                 np.isfinite(gammas)):
@@ -224,14 +241,15 @@ class RelaxedLassoCV(SparseLinearRegressor):
                              f"{self.gammas!r}")
         X, y, sw = check_fit_data(self, X, y, sample_weight)
         make = PenaltyMaker(L1, self, X.shape[1])
-        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter)
-        alphas = (path_alphas(X, y, Quadratic(), make, eps=self.eps, n_alphas=self.n_alphas,
+        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                    **solver_options(self))
+        alphas = (path_alphas(X, y, Quadratic(), make, eps=self.eps, n_alphas=n_alphas,
                               fit_intercept=self.fit_intercept, sample_weight=sw)
-                  if self.alphas is None else check_alphas(self.alphas))
+                  if grid is None else grid)
         if self.dfmax is not None or self.pmax is not None:
             alphas = solve_path(X, y, Quadratic(), make, alphas=alphas, sample_weight=sw,
                                 dfmax=self.dfmax, pmax=self.pmax, **opts).alphas
-        folds = list(check_cv(self.cv).split(X))
+        folds = list(check_cv(self.cv).split(X, y, **split_params))
         bounds = relaxed_bounds(self, X.shape[1])
         jobs = (delayed(_relaxed_fold)(X, y, sw, tr, te, make, alphas, gammas, opts, bounds)
                 for tr, te in folds)
@@ -241,7 +259,7 @@ class RelaxedLassoCV(SparseLinearRegressor):
         self.cv_mean_ = np.array([s[0] for s in stats])
         self.cv_std_error_ = np.array([s[1] for s in stats])
         g = int(np.argmin([s[0][s[2]] for s in stats]))
-        i = stats[g][2] if self.selection == "min" else stats[g][3]
+        i = self._chosen_alpha(stats[g][2], stats[g][3])
         self.gamma_, self.alpha_ = float(gammas[g]), float(alphas[i])
         est = RelaxedLasso(self.alpha_, gamma=self.gamma_, fit_intercept=self.fit_intercept,
                            tol=self.tol, max_iter=self.max_iter, positive=self.positive,

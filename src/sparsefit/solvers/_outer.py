@@ -43,6 +43,9 @@ class SolverResult:
     gradient : ndarray or None
         Gradient of the datafit at the returned solution (same shape as ``coef``), as the
         last optimality check computed it (used by path screening).
+    primal, null_primal : float
+        The objective at return and at the null model ``P(0)`` (NaN when no duality gap
+        is measured).
     """
 
     coef: np.ndarray
@@ -55,6 +58,8 @@ class SolverResult:
     n_epochs: int = 0
     history: list = field(default_factory=list)
     gradient: np.ndarray | None = None
+    primal: float = np.nan
+    null_primal: float = np.nan
 
 
 def outer_loop(state, rule, *, max_iter, verbose=0, label="cd"):
@@ -67,7 +72,7 @@ def outer_loop(state, rule, *, max_iter, verbose=0, label="cd"):
     """
     history = []
     converged = False
-    crit = gap = kkt_max = np.nan
+    crit = gap = kkt_max = P = np.nan
     it = 0
     for it in range(max_iter + 1):
         kkt_max = state.optimality()
@@ -84,7 +89,8 @@ def outer_loop(state, rule, *, max_iter, verbose=0, label="cd"):
             break
         state.step(it, gap)
     return state.result(n_iter=it, converged=converged, stop_crit=crit, dual_gap=gap,
-                        kkt_max=kkt_max, history=history)
+                        kkt_max=kkt_max, history=history,
+                        primal=np.nan if P is None else float(P))
 
 
 def unit_nonzero(w, info):
@@ -99,12 +105,18 @@ def unit_nonzero(w, info):
     return counts > 0
 
 
-def select_working_set(rank, nonzero, p0, ws_hint=None, cheap_size=0):
+def select_working_set(rank, nonzero, p0, ws_hint=None, cheap_size=0, rng=None):
     """The non-zero units plus the zero units closest to entering the model (largest
     ``rank``), with ``size = max(p0, min(max(2 * nnz, cheap_size), nnz + n_violators +
     nnz / 10))``: at most doubling with the support, as in celer and skglm (or
     ``cheap_size``, a size whose epochs cost little next to a full pass), but no larger
-    than the violators need."""
+    than the violators need. In increasing order, the order the inner epochs visit them;
+    with ``rng`` (``selection="random"``) in a random order drawn from it instead."""
+    ws = _working_set(rank, nonzero, p0, ws_hint, cheap_size)
+    return ws if rng is None else rng.permutation(ws)
+
+
+def _working_set(rank, nonzero, p0, ws_hint, cheap_size):
     nu = rank.shape[0]
     nnz = int(np.count_nonzero(nonzero))
     n_viol = int(np.count_nonzero((rank > 0) & ~nonzero))

@@ -14,13 +14,13 @@ from ._columns import constant_columns
 from ._common import check_datafit, describe
 from ._gap import StopRule, null_grad_scale, null_primal
 from ._outer import outer_loop
-from .cd import QuadraticCD
+from .cd import QuadraticCD, gram_cache
 from .prox_newton import BinaryNewton, MultinomialNewton
 
 
 def _check_params(tol, max_iter, p0, anderson):
-    if not (np.isscalar(tol) and np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if not (np.isscalar(tol) and np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     if int(max_iter) != max_iter or max_iter < 1:
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
     if int(p0) != p0 or p0 < 1:
@@ -31,7 +31,8 @@ def _check_params(tol, max_iter, p0, anderson):
 
 def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_init=None,
           intercept_init=None, tol=1e-6, max_iter=100, max_epochs=50_000, p0=100, anderson=5,
-          positive=False, ws_hint=None, inner_tol_ratio=None, verbose=0):
+          positive=False, ws_hint=None, inner_tol_ratio=None, selection="cyclic",
+          random_state=None, precompute=False, verbose=0):
     r"""Minimize ``datafit + penalty`` by coordinate descent with working sets.
 
     .. math::
@@ -69,6 +70,9 @@ def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_
         Warm start (not modified).
     tol : float
         Relative duality gap (convex) or largest violation (non-convex) at which to stop.
+        ``tol=0`` runs until the gap is exactly zero or negative (rounding) and the largest
+        violation is at float64's floor (``1e-13`` of the gradient at zero), or
+        ``max_iter``.
     max_iter : int
         Outer (working-set) iterations.
     max_epochs : int
@@ -89,6 +93,18 @@ def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_
         fraction of the current largest violation on the full problem (default 0.3 for
         coordinate descent, 0.1 for proximal Newton, whose inner steps are cheaper than an
         outer iteration).
+    selection : {"cyclic", "random"}
+        The order in which the inner epochs visit the working set: increasing index, or a
+        new random permutation of it at every outer iteration.
+    random_state : int, RandomState instance or None
+        Seeds ``selection="random"``.
+    precompute : bool, "auto" or ndarray of shape (n_features, n_features)
+        Quadratic datafit, dense ``X``, separable convex penalty, ``tol >= 1e-9``: solve
+        the working sets in covariance form (glmnet's covariance updates), from the Gram
+        entries of the columns that enter (True, "auto") or from this Gram matrix ``X.T @
+        X`` (of ``X * sqrt(sample_weight)``, the weights rescaled to sum to
+        ``n_samples``). Elsewhere it is ignored. The duality gap is always measured on
+        ``X``.
     verbose : int
 
     Returns
@@ -112,11 +128,27 @@ def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_
     >>> res.converged, np.flatnonzero(res.coef).tolist()
     (True, [0, 3])
     """
-    return _solve(as_column_store(X), y, datafit, penalty, fit_intercept=fit_intercept,
+    store = as_column_store(X)
+    gram = None
+    if (precompute is not False and isinstance(datafit, Quadratic) and store.dense
+            and penalty.is_separable):
+        gram = gram_cache(store, normalize_sample_weight(sample_weight, store.n), precompute)
+    return _solve(store, y, datafit, penalty, fit_intercept=fit_intercept, gram=gram,
                   sample_weight=sample_weight, w_init=w_init, intercept_init=intercept_init,
                   tol=tol, max_iter=max_iter, max_epochs=max_epochs, p0=p0, anderson=anderson,
                   positive=positive, ws_hint=ws_hint, inner_tol_ratio=inner_tol_ratio,
-                  verbose=verbose)
+                  rng=coordinate_order(selection, random_state), verbose=verbose)
+
+
+def coordinate_order(selection, random_state):
+    """The random generator of ``selection="random"`` (None for ``"cyclic"``)."""
+    if selection == "cyclic":
+        return None
+    if selection != "random":
+        raise ValueError(f"selection must be 'cyclic' or 'random', got {selection!r}")
+    from sklearn.utils import check_random_state
+
+    return check_random_state(random_state)
 
 
 def _start(store, info, datafit, w_init, intercept_init, fit_intercept):
@@ -148,7 +180,7 @@ def _project(info, w):
 def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_init=None,
            intercept_init=None, tol=1e-6, max_iter=100, max_epochs=50_000, p0=100, anderson=5,
            positive=False, ws_hint=None, inner_tol_ratio=None, verbose=0, col_norms=None,
-           gram=None, xt_init=None, stacklevel=3):
+           gram=None, xt_init=None, rng=None, stacklevel=3):
     """:func:`solve` on an already validated :class:`ColumnStore` (paths validate ``X``
     once); ``col_norms``, ``gram`` and ``xt_init`` are shared along a path (see
     :class:`~.cd.QuadraticCD`)."""
@@ -165,7 +197,7 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
     rule = StopRule(info, tol, P0, lambda: null_grad_scale(store, y, sw, datafit,
                                                            fit_intercept, w.shape))
     common = dict(fit_intercept=bool(fit_intercept), tol=float(tol), p0=int(p0),
-                  ws_hint=ws_hint)
+                  ws_hint=ws_hint, rng=rng)
     if isinstance(datafit, Quadratic):
         state = QuadraticCD(store, y, sw, sample_weight is None, info, w, b, P0,
                             max_epochs=int(max_epochs), anderson=int(anderson),
@@ -180,6 +212,7 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
                     **common)
         label = "prox-newton"
     res = outer_loop(state, rule, max_iter=int(max_iter), verbose=verbose, label=label)
+    res.null_primal = float(P0)
     if fit_intercept:
         _fold_constant_columns(store, sw, res)
     if not res.converged:

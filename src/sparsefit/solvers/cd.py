@@ -85,6 +85,16 @@ class GramCache:
         self.G = np.empty((0, 0), order="F")
         self.c = np.empty(0)
 
+    @classmethod
+    def from_gram(cls, store, sw, G):
+        """A cache holding every column's products already: ``G = X.T diag(sw) X``."""
+        cache = cls(store, sw, max_cols=store.p)
+        cache.G = np.asfortranarray(G)
+        cache.c = xt_times(store, np.ascontiguousarray(sw, dtype=np.float64))
+        cache.pos = np.arange(store.p, dtype=np.int64)
+        cache.n_cols = store.p
+        return cache
+
     def fits(self, ws):
         return self.n_cols + int(np.count_nonzero(self.pos[ws] < 0)) <= self.max_cols
 
@@ -121,6 +131,21 @@ class GramCache:
         return gather_block(self.G, idx), self.c[idx].copy()
 
 
+def gram_cache(store, sw, precompute="auto"):
+    """The :class:`GramCache` of a dense ``X`` for scikit-learn's ``precompute``: None for
+    False; filled as columns enter for True or "auto"; for an array, that Gram matrix
+    ``X.T @ X`` (of ``X * sqrt(sw)`` with the weights summing to ``n_samples``, as
+    scikit-learn scales it), used as given: the outer iterations still measure the
+    duality gap on ``X`` itself, so a wrong matrix cannot pass as a solution."""
+    if isinstance(precompute, str) or isinstance(precompute, (bool, np.bool_)):
+        return GramCache(store, sw) if precompute in (True, "auto") else None
+    G = np.asarray(precompute, dtype=np.float64)
+    if G.shape != (store.p, store.p) or not np.all(np.isfinite(G)):
+        raise ValueError(f"precompute: a Gram matrix must be a finite ({store.p}, "
+                         f"{store.p}) array (X.T @ X), got shape {G.shape}")
+    return GramCache.from_gram(store, sw, G / store.n)
+
+
 class QuadraticCD:
     """Working-set coordinate descent on ``1/(2) sum_i sw_i (y_i - x_i w - b)^2 + pen(w)``
     (``sum sw = 1``): the state of :func:`~._outer.outer_loop`.
@@ -136,12 +161,12 @@ class QuadraticCD:
 
     def __init__(self, store, y, sw, uniform, info, w, b, P0, *, fit_intercept, tol, p0,
                  ws_hint, max_epochs, anderson, inner_tol_ratio, col_norms=None, gram=None,
-                 xt_init=None):
+                 xt_init=None, rng=None):
         self.store, self.y, self.sw, self.uniform, self.info = store, y, sw, uniform, info
         self.w, self.fit_intercept, self.tol, self.p0 = w, fit_intercept, tol, p0
         self.max_epochs, self.anderson, self.inner_tol_ratio = max_epochs, anderson, \
             inner_tol_ratio
-        self.ws_hint, self.gram, self.xt_init = ws_hint, gram, xt_init
+        self.ws_hint, self.gram, self.xt_init, self.rng = ws_hint, gram, xt_init, rng
         spec, nu = info.spec, info.n_units
         self.centered = fit_intercept and not info.is_group
         self.xm = np.zeros(store.p) if fit_intercept else np.zeros(0)
@@ -200,7 +225,7 @@ class QuadraticCD:
         # size rule already takes its violators and the next 10%; forcing all of it made
         # working sets of 3x the support late in a path, where each epoch costs O(n |ws|)
         ws = select_working_set(self.rank, nonzero, self.p0,
-                                cheap_size=int(info.n_units / (2 * E_MIN)))
+                                cheap_size=int(info.n_units / (2 * E_MIN)), rng=self.rng)
         if it == 0 and self.ws_hint is not None:
             # warm start along a path: the strong rule already guessed the support, so the
             # first working set is usually the last; solve it for the target gap at once

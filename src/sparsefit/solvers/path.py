@@ -13,9 +13,9 @@ from ..datafits._validation import as_column_store, normalize_sample_weight
 from ..penalties import Box
 from ._common import check_datafit
 from ._gap import grad_at_zero
-from ._solve import _solve
+from ._solve import _solve, coordinate_order
 from ._units import compiled_unit_scores
-from .cd import GramCache
+from .cd import gram_cache
 
 
 def alpha_grid(alpha_max, n_alphas=100, eps=1e-3):
@@ -33,11 +33,12 @@ def alpha_grid(alpha_max, n_alphas=100, eps=1e-3):
         raise ValueError(f"alpha_max must be finite and non-negative, got {alpha_max!r}")
     if int(n_alphas) != n_alphas or n_alphas < 1:
         raise ValueError(f"n_alphas must be an integer >= 1, got {n_alphas!r}")
-    if not (0 < eps < 1):
-        raise ValueError(f"eps must be in (0, 1), got {eps!r}")
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a number > 0, got {eps!r}")
     if n_alphas == 1:
         return np.array([float(alpha_max)])
-    return alpha_max * np.logspace(0, np.log10(eps), int(n_alphas))
+    # eps >= 1 (accepted, as scikit-learn does) gives strengths >= alpha_max: the zero model
+    return np.sort(alpha_max * np.logspace(0, np.log10(eps), int(n_alphas)))[::-1]
 
 
 @dataclass
@@ -86,7 +87,8 @@ def _strong_set(penalty_new, penalty_old, grad):
 def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e-3,
                fit_intercept=False, sample_weight=None, tol=1e-6, max_iter=100,
                positive=False, screening="strong", verbose=0, progress=None, dfmax=None,
-               pmax=None, **solver_kw):
+               pmax=None, selection="cyclic", random_state=None, precompute="auto",
+               w_init=None, **solver_kw):
     r"""Solve along a decreasing grid of strengths with warm starts.
 
     ``make_penalty(alpha)`` builds the penalty at strength ``alpha`` (its first parameter
@@ -97,6 +99,10 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
     .. math:: \alpha_{\max} = \frac{\text{critical strength of } \mathrm{pen}_1}
                                   {\text{first parameter of } \mathrm{pen}_1},
               \quad \mathrm{pen}_1 = \texttt{make\_penalty}(1).
+
+    ``selection`` / ``random_state`` / ``precompute`` are :func:`solve`'s (for the path,
+    ``precompute="auto"`` fills one Gram cache shared by every solve); ``w_init`` starts
+    the first solve.
 
     With ``screening="strong"`` the strong rule seeds each working set. ``progress``, if
     given, is called with 1 after every solve (a :class:`sparsefit._progress.Progress`).
@@ -141,7 +147,8 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
     # per path as columns enter (the solver uses it for L1 / elastic net at tol >= 1e-9)
     gram = None
     if isinstance(datafit, Quadratic) and store.dense and pen1.is_separable:
-        gram = GramCache(store, normalize_sample_weight(sample_weight, store.n))
+        gram = gram_cache(store, normalize_sample_weight(sample_weight, store.n), precompute)
+    rng = coordinate_order(selection, random_state)
     g0 = None
     if alphas is None:
         g0 = null_gradient(X, y, datafit, pen1, fit_intercept=fit_intercept,
@@ -160,7 +167,7 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
     pmax = _check_cap(pmax, "pmax")
     ever = np.zeros(store.p, dtype=bool)
     coefs, intercepts, gaps, iters, conv = [], [], [], [], []
-    w = None
+    w = None if w_init is None else np.array(w_init, dtype=np.float64)
     b = None
     grad = g0
     prev_alpha = alphas[0]
@@ -173,9 +180,11 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
             if screening == "strong" and grad is not None and k > 0:
                 hint = _strong_set(pen, make_penalty(float(prev_alpha)), grad)
             res = _solve(store, y, datafit, pen, fit_intercept=fit_intercept,
-                         sample_weight=sample_weight, w_init=w, intercept_init=b, tol=tol,
+                         sample_weight=sample_weight, w_init=w, intercept_init=b,
+                         tol=tol,
                          max_iter=max_iter, positive=positive, ws_hint=hint, verbose=verbose,
-                         col_norms=col_norms, gram=gram, xt_init=xt_prev, **solver_kw)
+                         col_norms=col_norms, gram=gram, xt_init=xt_prev, rng=rng,
+                         **solver_kw)
             # the last pass of this solve is the first of the next one (same coefficients)
             xt_prev = -res.gradient if (col_norms is not None and res.gradient is not None
                                         and pen.is_separable) else None

@@ -129,8 +129,9 @@ class BinaryNewton(_NewtonState):
     """Working-set proximal Newton for the Logistic datafit."""
 
     def __init__(self, store, y, sw, datafit, info, w, b, *, fit_intercept, tol, p0, ws_hint,
-                 inner_tol_ratio, max_pn_iter, max_cd):
+                 inner_tol_ratio, max_pn_iter, max_cd, rng=None):
         super().__init__(store, y, sw, datafit, info, fit_intercept)
+        self.rng = rng
         self.w, self.b = w, b
         self.u = linear_predictor(store, w, b)
         self.tol, self.p0, self.ws_hint = tol, p0, ws_hint
@@ -150,7 +151,8 @@ class BinaryNewton(_NewtonState):
     def step(self, it, gap):
         info = self.info
         nonzero = unit_nonzero(self.w, info)
-        ws = select_working_set(self.rank, nonzero, self.p0, self.ws_hint if it == 0 else None)
+        ws = select_working_set(self.rank, nonzero, self.p0, self.ws_hint if it == 0 else None,
+                                rng=self.rng)
         tol_in = self._inner_ratio(self.inner_tol_ratio, nonzero, gap, self.tol) * self.kkt
         self.prev_ws = ws
         cols = _ws_cols(info, ws)
@@ -187,8 +189,9 @@ class MultinomialNewton(_NewtonState):
     coordinate ``j * n_classes + k``."""
 
     def __init__(self, store, y, sw, datafit, info, W, b, *, fit_intercept, tol, p0, ws_hint,
-                 inner_tol_ratio, max_pn_iter, max_cd):
+                 inner_tol_ratio, max_pn_iter, max_cd, rng=None):
         super().__init__(store, y, sw, datafit, info, fit_intercept)
+        self.rng = rng
         K = datafit.n_classes
         self.K = K
         self.W = np.ascontiguousarray(W, dtype=np.float64)
@@ -216,7 +219,8 @@ class MultinomialNewton(_NewtonState):
             unit_rank, nonzero = self.rank, unit_nonzero(self.W.ravel(), self.info)
         else:  # a feature enters when any of its classes does
             unit_rank, nonzero = self.rank.reshape(p, K).max(axis=1), np.any(self.W != 0, axis=1)
-        ws = select_working_set(unit_rank, nonzero, self.p0, self.ws_hint if it == 0 else None)
+        ws = select_working_set(unit_rank, nonzero, self.p0, self.ws_hint if it == 0 else None,
+                                rng=self.rng)
         ratio = self.inner_tol_ratio
         if gap > 0 and holds_core(nonzero, unit_rank, self.prev_ws):
             ratio = max(min(ratio, 0.1 * self.tol / gap), 1e-3)
