@@ -42,15 +42,31 @@ def availability(engine):
             return False, ("sparsefit has no Dask support on this branch yet "
                            "(sparsefit.distributed is missing): skipped, not collected")
     if engine.startswith("dask-glm") and (missing("dask_glm") or missing("dask_ml")):
-        return False, "dask-ml / dask-glm are not installed (benchmarks/distributed/setup.sh)"
+        return False, "dask-ml / dask-glm are not installed (pip install dask-ml)"
     if engine == "spark":
         if missing("pyspark"):
-            return False, "pyspark is not installed (benchmarks/distributed/setup.sh)"
-        import shutil
-
-        if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
-            return False, "no Java runtime (apt-get install openjdk-17-jre-headless)"
+            return False, ("pyspark is not installed: run `bash benchmarks/setup_spark.sh` "
+                           "(pyspark from PyPI, Debian's openjdk-17-jre-headless)")
+        if java_home() is None:
+            return False, ("no Java runtime (java on PATH or JAVA_HOME): run `bash "
+                           "benchmarks/setup_spark.sh` (apt-get install "
+                           "openjdk-17-jre-headless)")
     return True, ""
+
+
+def java_home():
+    """``$JAVA_HOME``, else the folder of the ``java`` on PATH, else Debian's OpenJDK 17
+    folder; None when there is no Java runtime."""
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    if home and os.path.exists(os.path.join(home, "bin", "java")):
+        return home
+    java = shutil.which("java")
+    if java:
+        return os.path.dirname(os.path.dirname(os.path.realpath(java)))
+    debian = "/usr/lib/jvm/java-17-openjdk-amd64"
+    return debian if os.path.exists(os.path.join(debian, "bin", "java")) else None
 
 
 # Copies of X an in-memory engine holds at its peak: sparsefit works on the Fortran array
@@ -119,7 +135,9 @@ def _coef_intercept(est):
 
 
 class DaskSession(Session):
-    """A ``LocalCluster`` of processes with the stated workers, threads and memory limit."""
+    """A ``LocalCluster`` with the stated workers, threads and memory limit: worker
+    processes (the benchmark), or threads of this process (``cluster.processes`` False:
+    the smoke test; the memory limit is then not enforced per worker)."""
 
     def start(self):
         import logging
@@ -127,11 +145,13 @@ class DaskSession(Session):
         from dask.distributed import Client, LocalCluster
 
         c = self.job["cluster"]
+        procs = c.get("processes", True)
         self.cluster = LocalCluster(n_workers=c["workers"], threads_per_worker=c["threads"],
-                                    memory_limit=c["memory_limit"], processes=True,
+                                    memory_limit=c["memory_limit"], processes=procs,
                                     dashboard_address=None, silence_logs=logging.ERROR)
         self.client = Client(self.cluster)
-        self.info["cluster"] = (f"LocalCluster: {c['workers']} worker processes x "
+        kind = "worker processes" if procs else "in-process workers (threads)"
+        self.info["cluster"] = (f"LocalCluster: {c['workers']} {kind} x "
                                 f"{c['threads']} thread(s), memory_limit {c['memory_limit']} "
                                 "each (dask's default spill/pause/terminate fractions)")
 
@@ -170,10 +190,8 @@ class SparsefitDask(DaskSession):
                 "n_iter": _n_iter(est)}
 
     def lasso_cv(self, n_alphas, folds):
-        from sparsefit.linear_model import LassoCV
-
         X, t = self.arrays("y")
-        est = LassoCV(alphas=n_alphas, cv=folds)
+        est = _lasso_cv(n_alphas, folds)
         t0 = time.perf_counter()
         est.fit(X, t)
         dt = time.perf_counter() - t0
@@ -181,6 +199,18 @@ class SparsefitDask(DaskSession):
         return {"coef": coef, "intercept": b, "seconds": dt, "passes": self.passes(),
                 "alpha": float(est.alpha_), "n_alphas": int(np.size(est.alphas_)),
                 "folds": folds}
+
+
+def _lasso_cv(n_alphas, folds):
+    """sparsefit's ``LassoCV`` over ``n_alphas`` alphas and ``folds`` hashed folds.
+
+    Main spells the number of alphas ``alphas=<int>`` (``n_alphas`` deprecated since the
+    scikit-learn drop-in); a branch cut before that still has ``n_alphas``."""
+    from sparsefit.linear_model import LassoCV
+
+    if LassoCV().get_params().get("n_alphas") in ("deprecated", None):
+        return LassoCV(alphas=n_alphas, cv=folds)
+    return LassoCV(n_alphas=n_alphas, cv=folds)
 
 
 def _n_iter(est):
@@ -281,7 +311,11 @@ class Sklearn(InMemory):
         from sklearn.linear_model import Lasso, LogisticRegression
 
         if problem == "lasso":
-            return Lasso(alpha=alpha, tol=tol, max_iter=100_000)
+            # the Gram matrix when the rows outnumber the columns ten to one (the tall
+            # and out-of-core shapes): scikit-learn's fastest Lasso there
+            dense = not hasattr(self.X, "tocsc")
+            return Lasso(alpha=alpha, tol=tol, max_iter=100_000,
+                         precompute=bool(dense and n >= 10 * self.X.shape[1]))
         return LogisticRegression(C=Dc.sklearn_logistic_C(alpha, n), l1_ratio=1.0,
                                   solver="saga", tol=tol, max_iter=100_000)
 
@@ -290,6 +324,7 @@ class Spark(Session):
     """pyspark in local mode: ``local[cores]``, one driver JVM of ``driver_memory``."""
 
     def start(self):
+        os.environ.setdefault("JAVA_HOME", java_home() or "")
         from pyspark.sql import SparkSession
 
         s = self.job["spark"]
@@ -299,6 +334,7 @@ class Spark(Session):
                       .config("spark.driver.memory", s["driver_memory"])
                       .config("spark.local.dir", s["local_dir"])
                       .config("spark.ui.enabled", "false")
+                      .config("spark.ui.showConsoleProgress", "false")
                       .config("spark.sql.shuffle.partitions", str(2 * s["cores"]))
                       .getOrCreate())
         self.spark.sparkContext.setLogLevel("ERROR")
@@ -438,7 +474,7 @@ def run_job(job):
         kind, alpha = prob["kind"], prob["alpha"]
         streamed = Dc.Streamed(lambda k=kind: D.iter_chunks(
             meta, "y" if k == "lasso" else "label"), kind, meta["p"])
-        tol = job["tol0"]
+        tol, prev_gap = job["tol0"], float("inf")
         for step in range(job["max_tune"]):
             try:
                 with Dc.PeakRSS(me) as rss:
@@ -456,6 +492,11 @@ def run_job(job):
                 break
             if job["max_seconds"] and res["seconds"] > job["max_seconds"]:
                 break
+            if step and cert["gap"] > 0.5 * prev_gap:  # a tighter tol did not help
+                _emit(out, {"type": "stalled", "problem": kind, "tol": tol,
+                            "gap": cert["gap"], "previous_gap": prev_gap})
+                break
+            prev_gap = cert["gap"]
             tol /= 10
     if job.get("cv") and hasattr(session, "lasso_cv"):
         try:
