@@ -28,6 +28,7 @@ from ._interface import (
 
 _EMPTY = np.zeros(0)
 _INF = np.inf
+_BOUNDARY = 1.0 + 4.0 * np.finfo(np.float64).eps
 
 
 def _select(ops, cond, a, b):
@@ -176,10 +177,12 @@ def _abs_scale(lam, v):
 
 @njit(cache=True, nogil=True, inline="always")
 def _abs_argmax(lam, v):
-    # argmax_x v x - lam |x|: 0 inside the domain, +-inf outside
-    if v > lam:
+    # argmax_x v x - lam |x|: 0 inside the domain, +-inf outside. The dual point is scaled
+    # by s = lam / |v| (_abs_scale) and s |v| can round to an ulp above lam: that is the
+    # boundary, inside (taken as outside, the conjugate was inf - inf = NaN and so the gap)
+    if v > lam * _BOUNDARY:
         return _INF
-    if v < -lam:
+    if v < -lam * _BOUNDARY:
         return -_INF
     return 0.0
 
