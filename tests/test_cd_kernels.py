@@ -5,12 +5,15 @@ NumPy's checks."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from sklearn.exceptions import ConvergenceWarning
 
 from sparsefit.datafits._validation import as_column_store
 from sparsefit.linear_model import Lasso
@@ -267,6 +270,46 @@ def test_off_center_features_with_intercept_converge_fast_and_equal_sklearn(make
     sk = SkLasso(alpha=alpha, tol=1e-14, max_iter=100_000).fit(X, y)
     np.testing.assert_allclose(res.coef, sk.coef_, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(res.intercept, sk.intercept_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("tol", [1e-6, 1e-12])
+@pytest.mark.parametrize("precompute", [True, "auto", False])
+@pytest.mark.parametrize("shift", [1e5, 1e6])
+def test_columns_far_from_zero_mean_under_every_precompute(shift, precompute, tol):
+    # centering X.T X loses the digits of such columns: the covariance form stepped aside
+    # for the intercept's alternating steps, which crawled (precompute=True stopped after
+    # 100 outer iterations 1.98 away from the answer); below tol 1e-9 the optimality check
+    # asked for violations below the rounding of gradients at mean 1e6 (100 iterations,
+    # 17 s, for 500 x 10)
+    from sklearn.linear_model import Lasso as SkLasso
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 10))
+    y = X @ np.arange(1, 11) / 5 + rng.standard_normal(500)
+    ref = SkLasso(alpha=0.1, tol=1e-14, max_iter=100_000).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ours = Lasso(alpha=0.1, precompute=precompute, tol=tol).fit(X + shift, y)
+    assert ours.n_iter_ <= 20, ours.n_iter_
+    scale = 1e-5 if tol > 1e-9 else 1e-9
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=scale)
+    np.testing.assert_allclose(ours.intercept_ + shift * ours.coef_.sum(), ref.intercept_,
+                               atol=1e3 * scale)
+
+
+@pytest.mark.parametrize("make", [np.asfortranarray, sp.csc_matrix], ids=["dense", "sparse"])
+@pytest.mark.parametrize("precompute", [True, False])
+def test_spread_below_float64_digits_around_the_mean_is_refused(make, precompute):
+    # mean 1e8 and unit spread: coordinate descent with an intercept diverged (a
+    # LinAlgError traceback from the extrapolation); now one line naming the column
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    X[:, 2] += 1e8
+    y = X[:, 0] + rng.standard_normal(200)
+    est = Lasso(alpha=0.01, precompute=precompute if make is np.asfortranarray else False)
+    with pytest.raises(ValueError, match="X column 2 has mean 1e\\+08.*center X first"):
+        est.fit(make(X), y)
+    assert np.isfinite(Lasso(alpha=0.01, fit_intercept=False).fit(make(X), y).coef_).all()
 
 
 def test_off_center_features_lasso_cv_path_equals_sklearn():

@@ -57,9 +57,17 @@ class StopRule:
         The objective at the null model (:func:`null_primal`).
     grad_scale : callable
         Returns ``g0``; called at most once, only when a criterion needs it.
+    x_scale : callable, optional
+        Returns ``max |X_ij|``; called at most once, below ``GAP_STOP_MIN_TOL`` only. The
+        gradient ``X.T (sw * r)`` is then known to about ``eps * max|X| * sum sw |r|``
+        (columns far from zero mean: a mean of 1e6 and unit spread leave a noise of about
+        1e-10 on gradients of order 1), and no violation below that noise is asked for.
     """
 
-    def __init__(self, info, tol, P0, grad_scale):
+    def __init__(self, info, tol, P0, grad_scale, x_scale=None):
+        self._x_scale_fn = x_scale
+        self._x_scale = None
+        self._P = None
         self.tol = float(tol)
         self.P0 = float(P0)
         self.convex = info.is_convex
@@ -86,6 +94,7 @@ class StopRule:
         if not self.convex:
             return kkt_max, np.nan
         gap, crit = np.nan, 0.0
+        self._P = P
         if self.uses_gap:
             gap = max(P - D, 0.0)
             gap = gap / self.P0 if self.P0 > 0 else gap
@@ -102,7 +111,17 @@ class StopRule:
             return True
         scale = self.strength if self.strength > 0 else self.g0
         # (a violation of 1e-13 of the gradients' scale is float64's floor: no lower)
-        return kkt_max <= max(self.tol * scale, 1e-13 * self.g0)
+        return kkt_max <= max(self.tol * scale, 1e-13 * self.g0, self._gradient_noise())
+
+    def _gradient_noise(self):
+        """About the rounding error of the gradients (see ``x_scale``): ``16 eps max|X|
+        sqrt(2 P)`` (``sum sw |r| <= sqrt(2 F) <= sqrt(2 P)`` with the weights summing to
+        1); 0 when unknown."""
+        if self._x_scale_fn is None or self._P is None or not np.isfinite(self._P):
+            return 0.0
+        if self._x_scale is None:
+            self._x_scale = float(self._x_scale_fn())
+        return 16 * np.finfo(np.float64).eps * self._x_scale * np.sqrt(2 * max(self._P, 0.0))
 
 
 def null_grad_scale(store, y, sw, datafit, fit_intercept, shape):

@@ -210,7 +210,8 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
         ws_hint = np.asarray(ws_hint, dtype=np.int64)
     P0 = null_primal(datafit, y, sw, fit_intercept, w.shape)
     rule = StopRule(info, tol, P0, lambda: null_grad_scale(store, y, sw, datafit,
-                                                           fit_intercept, w.shape))
+                                                           fit_intercept, w.shape),
+                    x_scale=lambda: float(np.max(np.abs(store.data), initial=0.0)))
     common = dict(fit_intercept=bool(fit_intercept), tol=float(tol), p0=int(p0),
                   ws_hint=ws_hint, rng=rng)
     if isinstance(datafit, Quadratic):

@@ -68,6 +68,21 @@ def group_lipschitz(store, spec, sw, xm=None):
     return out
 
 
+def _check_spread(cols, mean, cvar, S):
+    """Refuse a column whose spread is below 1e-7 of its mean (and not constant: the
+    moments call a spread below 1e-12 of the mean zero): float64 keeps fewer than 8
+    digits of its variation around the mean, and coordinate descent with an intercept
+    diverged there (measured: mean 1e8, unit spread)."""
+    v, m2 = cvar[cols], mean[cols] ** 2 * S
+    bad = np.flatnonzero((v > 0) & (v < 1e-14 * m2))
+    if bad.size:
+        j = int(cols[bad[0]])
+        raise ValueError(
+            f"X column {j} has mean {mean[j]:.3g} and spread {np.sqrt(cvar[j] / S):.3g}: "
+            "float64 keeps too few digits of its variation around the mean to fit an "
+            "intercept; center X first (X - X.mean(axis=0)) or use fit_intercept=False")
+
+
 class GramCache:
     """Inner products ``X_j.T diag(sw) X_k`` (and ``X_j.T sw``) of the columns that entered a
     working set along a path (dense X, fixed sample weights): each pair is computed once
@@ -233,8 +248,11 @@ class QuadraticCD:
         tol_in = self._inner_tol(ws, nonzero, gap)
         self.prev_ws = ws
         self._fill_curvatures(ws)
+        ep = None
         if self.gram is not None and self.gap_tol_in > 0 and self.gram.fits(ws):
-            self.n_epochs += self._gram_inner(ws, tol_in)
+            ep = self._gram_inner(ws, tol_in)
+        if ep is not None:
+            self.n_epochs += ep
         else:
             ep, _ = wls_cd(info.spec, *store.args, self.sw, self.uniform, self.R, self.w,
                            self.b_arr, self.fit_intercept, self.lcc, self.xm, ws,
@@ -278,6 +296,7 @@ class QuadraticCD:
             new_cols = ws[self.lcc[ws] < 0]
             if new_cols.size:
                 weighted_col_moments(*self.store.args, new_cols, self.sw, self.xm, self.lcc)
+                _check_spread(new_cols, self.xm, self.lcc, float(self.sw.sum()))
         else:
             new_cols = ws[self.lc[ws] < 0]
             if new_cols.size:
@@ -285,7 +304,8 @@ class QuadraticCD:
 
     def _gram_inner(self, ws, tol_in):
         """The working-set solve in covariance form (see :func:`~._gram.gram_cd`); ``R``
-        is brought up to date after."""
+        is brought up to date after. Returns the epochs, or None when the covariance form
+        would lose the digits (the caller then solves on ``X``)."""
         store, sw, R, w, b_arr = self.store, self.sw, self.R, self.w, self.b_arr
         G, cvec = self.gram.get(ws)
         S = float(sw.sum())
@@ -293,12 +313,16 @@ class QuadraticCD:
         if self.fit_intercept and S > 0:
             # eliminate the intercept (see wls_cd's centered mode): optimal now, then moved
             # with every coefficient, which is CD on the centered Gram matrix with no
-            # intercept step; unless centering G loses more than half of its digits
-            if center_gram(G, cvec, S, 1e-8):  # in place (G is a fresh Fortran block)
-                centered = True
-                db = float(np.dot(sw, R)) / S
-                b_arr[0] += db
-                R -= db
+            # intercept step; unless centering G loses more than half of its digits (a
+            # column's mean above 1e4 times its spread): then this working set is solved
+            # on X, whose centered mode keeps them (the uncentered covariance form would
+            # alternate coefficient and intercept steps, which crawl there)
+            if not center_gram(G, cvec, S, 1e-8):  # in place (G is a fresh Fortran block)
+                return None
+            centered = True
+            db = float(np.dot(sw, R)) / S
+            b_arr[0] += db
+            R -= db
         b_old = b_arr[0]  # R is up to date with it; what moves it from here is applied below
         q = xt_times_cols(store, ws, sw * R)
         w_loc = w[ws].copy()
