@@ -125,6 +125,8 @@ def test_refused_set_is_what_supports_says():
 def test_every_estimator_on_dask_equals_in_memory_or_is_refused(client, name):
     est = _tight(clone(ESTIMATORS[name]))
     X, y, sw = _data(is_classifier(est))
+    if not est.__sklearn_tags__().target_tags.single_output:  # multi-task: a 2-D y
+        y = np.column_stack([y, X[:, 2] - 0.5 * X[:, 4] + 1.0, -y])
     Xd, yd, swd = _dask(X, y, sw)
     if name in REFUSED:
         with pytest.raises(DaskInputError, match=f"^{name} .*(memory|dask)"):
