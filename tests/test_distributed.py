@@ -104,8 +104,7 @@ def test_import_sparsefit_does_not_import_dask():
 
 # what does not take dask input today (each refusal is tested below): a change to this set
 # is a decision, not an accident
-REFUSED: set[str] = {"MultiTaskLasso", "MultiTaskElasticNet", "MultiTaskLassoCV",
-                     "MultiTaskElasticNetCV"}
+REFUSED: set[str] = set()
 
 
 def _tight(est):
@@ -126,6 +125,8 @@ def test_refused_set_is_what_supports_says():
 def test_every_estimator_on_dask_equals_in_memory_or_is_refused(client, name):
     est = _tight(clone(ESTIMATORS[name]))
     X, y, sw = _data(is_classifier(est))
+    if not est.__sklearn_tags__().target_tags.single_output:  # multi-task: a 2-D y
+        y = np.column_stack([y, X[:, 2] - 0.5 * X[:, 4] + 1.0, -y])
     Xd, yd, swd = _dask(X, y, sw)
     if name in REFUSED:
         with pytest.raises(DaskInputError, match=f"^{name} .*(memory|dask)"):
@@ -272,6 +273,69 @@ def test_several_targets_from_the_same_moments(client, name):
     pred = got.predict(Xd)
     assert isinstance(pred, da.Array) and pred.shape == (N, 3)
     assert np.allclose(pred.compute(), ref.predict(X))
+
+
+def _multitask_data(seed=0):
+    X, y, sw = _data(seed=seed)
+    return X, np.column_stack([y, X[:, 2] - 0.5 * X[:, 4] + 1.0, -y]), sw
+
+
+@pytest.mark.parametrize("case", ["l1_ratios and groups", "no intercept, sparse chunks",
+                                  "lasso, grid given"])
+def test_multitask_cv_variants(client, case):
+    X, Y, sw = _multitask_data(seed=3)
+    groups = np.repeat(np.arange(N // 10), 10)
+    est = linear_model.MultiTaskElasticNetCV(l1_ratio=[0.3, 0.9], alphas=4, tol=1e-10,
+                                             cv=HashKFold(3, seed=2))
+    if case == "no intercept, sparse chunks":
+        est.set_params(fit_intercept=False, l1_ratio=0.6)
+        X = np.where(np.abs(X) > 1.5, X, 0.0)
+    if case == "lasso, grid given":
+        est = linear_model.MultiTaskLassoCV(alphas=[0.5, 0.1, 0.02], tol=1e-10,
+                                            cv=HashKFold(4, seed=0))
+    Xd, Yd, swd, gd = _dask(X, Y, sw, groups)
+    kw, kwd = {}, {}
+    if case == "l1_ratios and groups":
+        kw, kwd = dict(groups=groups), dict(groups=gd)
+    if case == "no intercept, sparse chunks":
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    with sklearn.config_context(enable_metadata_routing=True):
+        ref = clone(est).fit(X, Y, sample_weight=sw, **kw)
+    got = clone(est).fit(Xd, Yd, sample_weight=swd, **kwd)
+    assert np.allclose(ref.alphas_, got.alphas_, rtol=1e-9)
+    assert _close(ref.mse_path_, got.mse_path_)
+    assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-9)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert _close(ref.intercept_, got.intercept_, rtol=RTOL * 10)
+    assert set(vars(ref)) == set(vars(got))
+    assert abs(got.dual_gap_) <= 1e-10
+    pred = got.predict(Xd)
+    assert isinstance(pred, da.Array) and pred.shape == (N, 3)
+    assert np.allclose(pred.compute(), ref.predict(X))
+
+
+def test_multitask_refuses_a_1d_y_as_in_memory(client):
+    X, y, _ = _data()
+    for est, mono in ((linear_model.MultiTaskLasso(), "Lasso"),
+                      (linear_model.MultiTaskElasticNetCV(cv=3), "ElasticNet")):
+        with pytest.raises(ValueError, match=f"For mono-task outputs, use {mono}"):
+            clone(est).fit(X, y)
+        with pytest.raises(ValueError, match=f"For mono-task outputs, use {mono}"):
+            clone(est).fit(*_dask(X, y))
+
+
+def test_multitask_warm_start_and_gap_from_moments(client):
+    X, Y, sw = _multitask_data()
+    Xd, Yd, swd = _dask(X, Y, sw)
+    est = linear_model.MultiTaskElasticNet(alpha=0.2, l1_ratio=0.5, tol=1e-10, warm_start=True)
+    est.fit(Xd, Yd, sample_weight=swd)
+    first = est.coef_.copy()
+    est.set_params(alpha=0.05).fit(Xd, Yd, sample_weight=swd)
+    ref = linear_model.MultiTaskElasticNet(alpha=0.05, l1_ratio=0.5, tol=1e-10).fit(
+        X, Y, sample_weight=sw)
+    assert not np.allclose(first, est.coef_)
+    assert _close(ref.coef_, est.coef_)
+    assert est.dual_gap_ <= 1e-10 and est.eps_ == pytest.approx(ref.eps_, rel=1e-9)
 
 
 def test_sparse_chunks(client):

@@ -287,3 +287,32 @@ def test_path_staticmethods_are_scikit_learns(cls, fn):
     a2, c2, _ = fn(Xc, Yc, alphas=[0.3, 0.1])
     np.testing.assert_array_equal(c, c2)
     assert c.shape == (T, P, 2)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5, 0.0])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_row_problem_from_moments_equals_rows(l1_ratio, fit_intercept):
+    # the covariance form (dask input's route) against the solver on the rows: the same
+    # coefficients, intercepts, null objective and certified gap; a constant column
+    from sparsefit.datafits import MultiTaskQuadratic
+    from sparsefit.linear_model._multitask import RowPenalty
+    from sparsefit.solvers import solve
+    from sparsefit.solvers.moments import Moments
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((90, 7)) * rng.uniform(0.5, 2, 7) + rng.uniform(-3, 3, 7)
+    X[:, 6] = 1.5
+    Y = X[:, :3] @ rng.standard_normal((3, 3)) + rng.standard_normal((90, 3)) + 2.0
+    sw = rng.uniform(0, 2, 90)
+    pen = RowPenalty(l1_ratio, 7, 3)(0.3)
+    a = solve(X, Y, MultiTaskQuadratic(3), pen, fit_intercept=fit_intercept,
+              sample_weight=sw, tol=1e-12, max_iter=500)
+    b = solve(Moments.from_arrays(X, Y, sw), None, MultiTaskQuadratic(3), pen,
+              fit_intercept=fit_intercept, tol=1e-12, max_iter=500)
+    assert b.converged and b.coef.shape == (7, 3) and b.intercept.shape == (3,)
+    assert np.allclose(a.coef, b.coef, rtol=0, atol=1e-9 * np.abs(a.coef).max())
+    assert np.allclose(a.intercept, b.intercept, rtol=0, atol=1e-8)
+    assert b.null_primal == pytest.approx(a.null_primal, rel=1e-12)
+    assert 0 <= b.dual_gap <= 1e-12
+    with pytest.raises(ValueError, match="2-D y of 2 columns"):
+        solve(Moments.from_arrays(X, Y, sw), None, MultiTaskQuadratic(2), pen)

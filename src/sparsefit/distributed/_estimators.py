@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..datafits import Quadratic
-from ..linear_model import _base, _cv, _fused, _logistic, _prior, _regression, _relaxed
+from ..linear_model import (
+    _base,
+    _cv,
+    _fused,
+    _logistic,
+    _multitask,
+    _prior,
+    _regression,
+    _relaxed,
+)
 from ..linear_model._folds import HashKFold
 from ..solvers import solve
 from ._data import as_dask_data
@@ -70,7 +79,8 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     if groups is not None and handler not in _CV_HANDLERS:
         raise DaskInputError(f"{name}.fit takes no groups")
     data = as_dask_data(X, y, sample_weight, groups,
-                        multi_output=handler is _fit_regressor and est._takes_targets())
+                        multi_output=(handler is _fit_regressor and est._takes_targets())
+                        or handler in _MULTI_TASK_HANDLERS)
     handler(est, data)
     data.set_feature_attributes(est)
     return est
@@ -277,6 +287,25 @@ def _fit_fused(est, data):
     est._fit_moments(_total_moments(est, data))
 
 
+def _fit_multitask(est, data):
+    """:class:`~sparsefit.linear_model.MultiTaskLasso` / ``MultiTaskElasticNet``: the
+    moments of ``(X, Y)`` in one pass, the row-wise problem in covariance form."""
+    from ._multitask import _n_tasks, fit_multitask
+
+    _n_tasks(est, data)
+    fit_multitask(est, _total_moments(est, data))
+
+
+def _fit_multitask_cv(est, data):
+    """``MultiTaskLassoCV`` / ``MultiTaskElasticNetCV``: per-fold moments of ``(X, Y)`` in
+    one pass, then every fold's path, the selection and the refit from them."""
+    from ._multitask import _n_tasks, fit_multitask_cv
+
+    est._ratios()
+    _n_tasks(est, data)
+    fit_multitask_cv(est, *_fold_moments(est, data))
+
+
 def _fit_logistic(est, data):
     from ._logistic import fit_logistic
 
@@ -332,6 +361,9 @@ _HANDLERS = {
     _fused.FusedLasso: _fit_fused,
     _logistic.SparseLogisticRegressionCV: _fit_logistic_cv,
     _logistic.LogisticRegressionCV: _fit_sklearn_logistic_cv,
+    _multitask.MultiTaskElasticNet: _fit_multitask,
+    _multitask._MultiTaskCV: _fit_multitask_cv,
 }
 _CV_HANDLERS = (_fit_regression_cv, _fit_prior_cv, _fit_relaxed_cv, _fit_logistic_cv,
-                _fit_sklearn_logistic_cv)
+                _fit_sklearn_logistic_cv, _fit_multitask_cv)
+_MULTI_TASK_HANDLERS = (_fit_multitask, _fit_multitask_cv)

@@ -27,6 +27,7 @@ from ..penalties import GroupL1, GroupL1L2
 from ..penalties._base import check_strength
 from ..solvers import alpha_grid, solve, solve_path
 from ..solvers._gap import null_primal
+from ..solvers.moments import Moments
 from ..solvers.path import null_gradient
 from ._base import (
     FLOATS,
@@ -124,7 +125,18 @@ class _MultiTaskMixin(SparseInputMixin, MultiOutputMixin, RegressorMixin):
 def _fit_rows(X, y, sw, make_penalty, alpha, *, fit_intercept, tol, max_iter, w0=None,
               b0=None, selection="cyclic", random_state=None):
     """The solver on validated data: ``(result, P0)``, with scikit-learn's convergence
-    warning in place of the solver's."""
+    warning in place of the solver's. ``X`` may be the
+    :class:`~sparsefit.solvers.moments.Moments` of ``(X, Y)`` (dask input, ``y`` and ``sw``
+    None): the covariance-form solver, which eliminates the intercepts (``b0`` unused)
+    and visits the rows in index order (``selection`` unused)."""
+    if isinstance(X, Moments):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = solve(X, None, MultiTaskQuadratic(X.n_targets), make_penalty(alpha),
+                        fit_intercept=fit_intercept, w_init=w0, tol=float(tol),
+                        max_iter=max_iter)
+        _warn_not_converged(res, max_iter, tol)
+        return res, res.null_primal
     store = validated_store(X)
     T = y.shape[1]
     datafit = MultiTaskQuadratic(T)
@@ -134,16 +146,20 @@ def _fit_rows(X, y, sw, make_penalty, alpha, *, fit_intercept, tol, max_iter, w0
                     sample_weight=sw, w_init=w0, intercept_init=b0,
                     tol=float(tol), max_iter=max_iter, selection=selection,
                     random_state=random_state)
+    _warn_not_converged(res, max_iter, tol)
+    y64 = datafit.check_y(y, store.n)
+    P0 = null_primal(datafit, y64, normalize_sample_weight(sw, store.n), fit_intercept,
+                     (store.p, T))
+    return res, P0
+
+
+def _warn_not_converged(res, max_iter, tol):
     if not res.converged:
         what = ("relative duality gap" if np.isfinite(res.dual_gap)
                 else "relative optimality violation")
         warnings.warn(f"{NOT_CONVERGED} After max_iter={max_iter} working-set iterations "
                       f"the {what} is {res.stop_crit:.3e} > tol={tol:.1e}. Increase "
-                      "max_iter or tol, or scale X.", ConvergenceWarning, stacklevel=3)
-    y64 = datafit.check_y(y, store.n)
-    P0 = null_primal(datafit, y64, normalize_sample_weight(sw, store.n), fit_intercept,
-                     (store.p, T))
-    return res, P0
+                      "max_iter or tol, or scale X.", ConvergenceWarning, stacklevel=4)
 
 
 class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
@@ -484,10 +500,7 @@ class _MultiTaskCV(CVMixin, _MultiTaskMixin, BaseEstimator):
         """
         self._validate_params()
         split_params = self._split_params(params)
-        ratios = np.atleast_1d(np.asarray(self._l1_ratio(), dtype=np.float64))
-        if ratios.ndim != 1 or ratios.size == 0 or not np.all((ratios >= 0) & (ratios <= 1)):
-            raise ValueError(f"l1_ratio must be in [0, 1] (or a list of such), got "
-                             f"{self.l1_ratio!r}")
+        ratios = self._ratios()
         grid, n_alphas = self._grid()
         X, y, sw = self._check_fit_data(X, y, sample_weight, type(self).__name__[9:])
         p, T = X.shape[1], y.shape[1]
@@ -503,6 +516,20 @@ class _MultiTaskCV(CVMixin, _MultiTaskMixin, BaseEstimator):
                          alphas=g, cv=self.cv, n_jobs=self.n_jobs, verbose=self.verbose,
                          split_params=split_params, **opts)
                  for r, g in zip(ratios, grids, strict=True)]
+        return self._select_and_refit(ratios, grid, grids, paths, X, y, sw)
+
+    def _ratios(self):
+        ratios = np.atleast_1d(np.asarray(self._l1_ratio(), dtype=np.float64))
+        if ratios.ndim != 1 or ratios.size == 0 or not np.all((ratios >= 0) & (ratios <= 1)):
+            raise ValueError(f"l1_ratio must be in [0, 1] (or a list of such), got "
+                             f"{self.l1_ratio!r}")
+        return ratios
+
+    def _select_and_refit(self, ratios, grid, grids, paths, X, y, sw):
+        """The CV attributes from every ``l1_ratio``'s :class:`~._cv.CVPath`, the selection
+        and the refit on all the data (``X`` the data's
+        :class:`~sparsefit.solvers.moments.Moments` on dask input, ``y`` and ``sw`` None)."""
+        p, T = X.shape[1], (X.n_targets if isinstance(X, Moments) else y.shape[1])
         # scikit-learn's shapes: size-1 axes dropped from mse_path_, one l1_ratio (or a
         # given grid) gives 1-D alphas_
         self.mse_path_ = np.squeeze(np.asarray([q.losses for q in paths]))

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 from sklearn.exceptions import ConvergenceWarning
 
-from ..datafits import Quadratic
+from ..datafits import MultiTaskQuadratic, Quadratic
 from ..datafits._kernels import FASTMATH
 from ..penalties._interface import block_prox, block_subdiff, coord_update
 from ._columns import gather_block
@@ -303,28 +303,43 @@ def solve_covariance(moments, datafit, penalty, *, fit_intercept=False, w_init=N
 
     if not isinstance(moments, Moments):
         raise ValueError(f"moments must be a Moments object, got {type(moments).__name__}")
-    if not isinstance(check_datafit(datafit), Quadratic):
-        raise ValueError("solve_covariance solves the Quadratic datafit only, got "
-                         f"{type(datafit).__name__}")
+    datafit = check_datafit(datafit)
+    multitask = isinstance(datafit, MultiTaskQuadratic)
+    if not isinstance(datafit, Quadratic) and not multitask:
+        raise ValueError("solve_covariance solves the Quadratic and MultiTaskQuadratic "
+                         f"datafits only, got {type(datafit).__name__}")
     _check_params(tol, max_iter, p0, anderson)
     p = moments.n_features
-    if moments.xy.ndim != 1:
+    if multitask:
+        if moments.n_targets != datafit.n_tasks:
+            raise ValueError(f"MultiTaskQuadratic({datafit.n_tasks}) needs the moments of a "
+                             f"2-D y of {datafit.n_tasks} columns")
+        from .covariance_multitask import solve_covariance_multitask
+
+        res = solve_covariance_multitask(
+            moments, penalty, fit_intercept=fit_intercept, w_init=w_init, tol=float(tol),
+            max_iter=int(max_iter), max_epochs=int(max_epochs), p0=int(p0),
+            anderson=int(anderson), positive=positive, inner_tol_ratio=inner_tol_ratio,
+            verbose=verbose)
+        info = describe(penalty, p * datafit.n_tasks, positive=positive)
+    elif moments.xy.ndim != 1:
         raise ValueError("solve_covariance takes the moments of one target (y 1-D)")
-    info = describe(penalty, p, positive=positive)
-    G, c, yy = moments.quadratic_form(fit_intercept)
-    w = np.zeros(p) if w_init is None else _project(
-        info, np.array(w_init, dtype=np.float64).reshape(p))
-    if fit_intercept:
-        const = np.flatnonzero(moments.constant_columns())
-        G[const, :] = 0.0
-        G[:, const] = 0.0
-        c[const] = 0.0
-        w[const] = 0.0
-    res = covariance_cd(G, c, yy, info, w, tol=float(tol), max_iter=int(max_iter), p0=int(p0),
-                        max_epochs=int(max_epochs), anderson=int(anderson),
-                        inner_tol_ratio=0.3 if inner_tol_ratio is None else
-                        float(inner_tol_ratio), verbose=verbose)
-    res.intercept = float(moments.intercept(res.coef)) if fit_intercept else 0.0
+    if not multitask:
+        info = describe(penalty, p, positive=positive)
+        G, c, yy = moments.quadratic_form(fit_intercept)
+        w = np.zeros(p) if w_init is None else _project(
+            info, np.array(w_init, dtype=np.float64).reshape(p))
+        if fit_intercept:
+            const = np.flatnonzero(moments.constant_columns())
+            G[const, :] = 0.0
+            G[:, const] = 0.0
+            c[const] = 0.0
+            w[const] = 0.0
+        res = covariance_cd(G, c, yy, info, w, tol=float(tol), max_iter=int(max_iter),
+                            p0=int(p0), max_epochs=int(max_epochs), anderson=int(anderson),
+                            inner_tol_ratio=0.3 if inner_tol_ratio is None else
+                            float(inner_tol_ratio), verbose=verbose)
+        res.intercept = float(moments.intercept(res.coef)) if fit_intercept else 0.0
     if not res.converged:
         what = "relative duality gap" if info.is_convex and (
             info.free is None or not np.all(info.free)) else "largest optimality violation"
