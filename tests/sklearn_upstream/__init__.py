@@ -32,14 +32,13 @@ How the classes are substituted (``_harness.py``)
 
 The lists
     ``selection.NOT_APPLICABLE``: tests of scikit-learn internals only (private helpers),
-    skipped in both runs, each with its reason. ``needs_multitask.NEEDS_MULTITASK``: tests
-    that fail only because sparsefit's MultiTask classes (and the 2-D ``y`` branch of
-    ``lasso_path`` / ``enet_path``) are not merged yet, skipped in the sparsefit run only;
-    empty it once they are. ``known_failures.KNOWN_FAILURES``: the applicable tests sparsefit
+    skipped in both runs, each with its reason. (The MultiTask tests, once skipped in the
+    sparsefit run by a ``NEEDS_MULTITASK`` list, run since sparsefit's MultiTask classes were
+    merged.) ``known_failures.KNOWN_FAILURES``: the applicable tests sparsefit
     fails today, one line each with a category and the measured discrepancy, marked
     ``xfail(strict=True)``; when a fix makes one pass, it XPASSes and fails the suite until
     its line is removed. The goal of issue 15 is an empty ``KNOWN_FAILURES``.
-    ``test_harness.py`` checks that every key of the three lists names a collected test.
+    ``test_harness.py`` checks that every key of the two lists names a collected test.
 
 Fixtures
     ``global_random_seed`` is parametrized by scikit-learn's own conftest hook (42 unless
@@ -51,16 +50,17 @@ Timeout
     hang in compiled code cannot be interrupted that way; a minute later faulthandler dumps
     the stacks and ends the process, so CI fails instead of hanging.
 
-Time (2 shared cores, load average 7 from other jobs): both runs together, the control
-reduced to the first parametrization of each test (``selection.
-CONTROL_ONE_PARAMETRIZATION_ONLY``; ``SPARSEFIT_UPSTREAM_FULL_CONTROL=1`` runs all 519),
-took 163 s (72 s of CPU) with the numba cache warm; with it cold, the sparsefit run alone
-took 2 min of CPU (7 min wall under that load).
+Time (2 shared cores shared with other jobs): both runs together, the control reduced to
+the first parametrization of each test (``selection.CONTROL_ONE_PARAMETRIZATION_ONLY``;
+``SPARSEFIT_UPSTREAM_FULL_CONTROL=1`` runs all 519), took 133 s wall with the numba cache
+warm (after the MultiTask tests joined the sparsefit run); with it cold, the sparsefit run
+alone (``-k sparsefit --runxfail``) took 9.4 min wall under a load average of 8.
 
 Running it
     ``PYTHONPATH=$PWD/src .venv/bin/python -m pytest -q tests/sklearn_upstream`` (both
     runs), ``-k sparsefit`` or ``tests/sklearn_upstream/test_sparsefit_*.py`` for one run,
     ``--runxfail`` to see today's failures in full. Counts when this was written: sparsefit
-    run 388 passed, 20 known failures (xfail), 93 NEEDS_MULTITASK and 18 NOT_APPLICABLE
-    skips; control run 93 passed (the first parametrization of each test), 426 skipped.
+    run 479 passed, 22 known failures (xfail), 18 NOT_APPLICABLE skips (519 collected);
+    control run 93 passed (the first parametrization of each test), 426 skipped; harness
+    checks 16 passed (588 passed, 444 skipped, 22 xfailed in all).
 """

@@ -1,7 +1,6 @@
 """pytest plumbing of the scikit-learn upstream harness: scikit-learn's global fixtures,
-the NOT_APPLICABLE skips, the NEEDS_MULTITASK skips (sparsefit run only), the
-KNOWN_FAILURES strict xfails, the control reduction and a per-test timeout. Only items of
-this directory are touched."""
+the NOT_APPLICABLE skips, the KNOWN_FAILURES strict xfails, the control reduction and a
+per-test timeout. Only items of this directory are touched."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ import pytest
 
 from ._harness import lookup, upstream_id
 from .known_failures import KNOWN_FAILURES
-from .needs_multitask import NEEDS_MULTITASK
 from .selection import CONTROL_ONE_PARAMETRIZATION_ONLY, NOT_APPLICABLE
 
 #: Seconds one upstream test may run before it fails as hung (SIGALRM raises in the test).
@@ -80,10 +78,6 @@ def pytest_collection_modifyitems(session, config, items):
             if representatives is not None and item.nodeid not in representatives:
                 item.add_marker(pytest.mark.skip(
                     reason="control run: one parametrization per test (selection.py)"))
-            continue
-        key, reason = lookup(NEEDS_MULTITASK, uid)
-        if key:
-            item.add_marker(pytest.mark.skip(reason=f"NEEDS_MULTITASK: {reason}"))
             continue
         key, entry = lookup(KNOWN_FAILURES, uid)
         if key:

@@ -20,7 +20,6 @@ from ._harness import (
 )
 from .conftest import listed_ids_seen
 from .known_failures import CATEGORIES, KNOWN_FAILURES
-from .needs_multitask import NEEDS_MULTITASK
 from .selection import LOGISTIC_L1_TESTS, NOT_APPLICABLE, UPSTREAM_FILES
 
 
@@ -84,9 +83,6 @@ def test_the_rewrite_keeps_scikit_learn_s_source_lines(filename):
 
 def test_lists_are_well_formed():
     assert not set(NOT_APPLICABLE) & set(KNOWN_FAILURES)
-    assert not set(NEEDS_MULTITASK) & (set(NOT_APPLICABLE) | set(KNOWN_FAILURES))
-    for key, reason in NEEDS_MULTITASK.items():
-        assert key.split("::")[0] in UPSTREAM_FILES and reason, key
     for key, entry in KNOWN_FAILURES.items():
         assert key.split("::")[0] in UPSTREAM_FILES, key
         category, why = entry
@@ -102,7 +98,7 @@ def test_every_listed_id_names_a_collected_test(request):
         pytest.skip("only part of the upstream tests was collected")
     seen = listed_ids_seen(request.config)
     for impl, table in (("sparsefit", KNOWN_FAILURES), ("sparsefit", NOT_APPLICABLE),
-                        ("sparsefit", NEEDS_MULTITASK), ("control", NOT_APPLICABLE)):
+                        ("control", NOT_APPLICABLE)):
         ids = seen.get(impl, set())
         files = {uid.split("::")[0] for uid in ids}
         if not files:

@@ -10,10 +10,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..datafits import Quadratic
-from ..linear_model._cv import CVPath, check_alphas, select_alpha
+from ..linear_model._cv import CVPath, check_alphas, degenerate_safe_grid, select_alpha
 from ..solvers import solve
 from ..solvers._common import describe
-from ..solvers.path import alpha_grid
 
 
 def null_gradient(moments, penalty, fit_intercept):
@@ -36,9 +35,7 @@ def alpha_grid_from_moments(moments, make_penalty, *, eps, n_alphas, fit_interce
         raise ValueError("the automatic alpha grid needs a non-zero L1 part (l1_ratio > 0); "
                          "pass alphas explicitly")
     amax = pen1.alpha_max(null_gradient(moments, pen1, fit_intercept)) / pen1.strength
-    if not np.isfinite(amax) or amax <= 0:
-        amax = 1.0  # y constant (or X constant): any grid gives the zero model
-    return alpha_grid(amax, n_alphas, eps)
+    return degenerate_safe_grid(amax, n_alphas, eps)  # y constant: scikit-learn's grid
 
 
 def moments_path(moments, make_penalty, alphas, *, fit_intercept, tol, max_iter, dfmax=None,

@@ -116,7 +116,10 @@ class CVMixin:
 
 
 def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sample_weight):
-    """The geometric grid from the data's ``alpha_max`` (strength of ``make_penalty``)."""
+    """The geometric grid from the data's ``alpha_max`` (strength of ``make_penalty``); as
+    scikit-learn's ``_alpha_grid``, ``n_alphas`` copies of float64's resolution (1e-15) when
+    ``alpha_max`` is not above it (``y`` constant, or ``X`` all zero): every fit is then the
+    zero model."""
     pen1 = make_penalty(1.0)
     if pen1.strength <= 0:
         raise ValueError("Automatic alpha grid generation is not supported for l1_ratio=0. "
@@ -124,8 +127,15 @@ def path_alphas(X, y, datafit, make_penalty, *, eps, n_alphas, fit_intercept, sa
                          "appropriate `alphas=` argument.")
     amax = alpha_max(X, y, datafit, pen1, fit_intercept=fit_intercept,
                      sample_weight=sample_weight) / pen1.strength
-    if not np.isfinite(amax) or amax <= 0:
-        amax = 1.0  # y constant (or all-zero X): any grid gives the zero model
+    return degenerate_safe_grid(amax, n_alphas, eps)
+
+
+def degenerate_safe_grid(amax, n_alphas, eps):
+    """:func:`alpha_grid` from ``amax``, or scikit-learn's grid of ``n_alphas`` copies of
+    float64's resolution when ``amax`` is not above it (or not finite)."""
+    res = np.finfo(np.float64).resolution
+    if not (np.isfinite(amax) and amax > res):
+        return np.full(int(n_alphas), res)
     return alpha_grid(amax, n_alphas, eps)
 
 

@@ -10,9 +10,9 @@ import numpy as np
 
 from .. import penalties as P
 from ..datafits import Quadratic
-from ..solvers import alpha_grid, solve_path
+from ..solvers import solve_path
 from ._base import check_sample_weight
-from ._cv import check_alphas
+from ._cv import check_alphas, degenerate_safe_grid
 from ._logistic import _encode
 from ._regression import _elastic_net_penalty
 
@@ -199,7 +199,7 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas="deprecated", alphas="wa
         # a 2-D Xy (multi-task): the largest row norm, as scikit-learn's _alpha_grid
         top = np.sqrt((Xy * Xy).sum(axis=1)) if Xy.ndim == 2 else np.abs(Xy)
         amax = float(np.max(top)) / (X.shape[0] * l1_ratio)
-        grid = alpha_grid(amax if amax > 0 else 1.0, size, eps)
+        grid = degenerate_safe_grid(amax, size, eps)
     return _enet_path_solve(X, y, sw, grid, size, l1_ratio=l1_ratio, eps=eps,
                             precompute=precompute, coef_init=coef_init, verbose=verbose,
                             return_n_iter=return_n_iter, positive=positive, params=params)
