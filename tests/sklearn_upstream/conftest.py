@@ -82,8 +82,10 @@ def pytest_collection_modifyitems(session, config, items):
         key, entry = lookup(KNOWN_FAILURES, uid)
         if key:
             category, why = entry
+            # "borderline": measured at the test's own tolerance (it passes in some
+            # processes), so an XPASS is not an error there
             item.add_marker(pytest.mark.xfail(
-                strict=True, reason=f"KNOWN_FAILURES [{category}] {why}"))
+                strict=category != "borderline", reason=f"KNOWN_FAILURES [{category}] {why}"))
 
 
 def listed_ids_seen(config):

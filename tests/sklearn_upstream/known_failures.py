@@ -1,5 +1,6 @@
 # ruff: noqa: E501
-"""The applicable upstream tests sparsefit fails today: each runs as ``xfail(strict=True)``.
+"""The applicable upstream tests sparsefit fails today: each runs as ``xfail(strict=True)``
+(``strict=False`` for the "borderline" category, measured at the test's own tolerance).
 
 One line per upstream test id: ``"<file>::<test id>": (category, why)``. When a change makes
 a test pass it XPASSes, which fails the suite: delete its line. The goal is an empty dict.
@@ -21,6 +22,7 @@ CATEGORIES = (
     "shape",              # an attribute, input or output shape differs
     "message",            # an error or warning text (or type) differs
     "numerical",          # a number differs beyond the test's tolerance
+    "borderline",         # measured at the test's own tolerance: non-strict xfail
     "crash",              # an unexpected exception inside sparsefit
     "hang",               # the test ran past the harness timeout
 )
@@ -31,8 +33,8 @@ KNOWN_FAILURES = {
     "test_coordinate_descent.py::test_lasso_dual_gap": ("numerical", "dual_gap_ is sparsefit's relative gap gap/P(0) at its own dual point (documented in Lasso's docstring), 1.4e-7 here; the test recomputes scikit-learn's absolute gap at the rescaled residual, 7.7e-7, for the same coef_"),
     "test_coordinate_descent.py::test_random_descent[csr_array]": ("numerical", "ElasticNet(tol=1e-9), first on dense X (Gram route): selection='cyclic' and 'random' both stop with relative gap <= 4.6e-12 but coef_ differ by up to 4.4e-6 absolute (coef_[4] 0.7361529 vs 0.7361484, 6.0e-6 relative; 2.7e-5 relative on a smaller coefficient), rtol 1e-7 asked; then X.T (2.9e-4 relative), sparse X (as dense) and MultiTaskElasticNet on sparse X (4.1e-4 relative) differ the same way (solve accuracy at a given tol, coordinator's solver work)"),
     "test_coordinate_descent.py::test_random_descent[csr_matrix]": ("numerical", "ElasticNet(tol=1e-9), first on dense X (Gram route): selection='cyclic' and 'random' both stop with relative gap <= 4.6e-12 but coef_ differ by up to 4.4e-6 absolute (coef_[4] 0.7361529 vs 0.7361484, 6.0e-6 relative; 2.7e-5 relative on a smaller coefficient), rtol 1e-7 asked; then X.T (2.9e-4 relative), sparse X (as dense) and MultiTaskElasticNet on sparse X (4.1e-4 relative) differ the same way (solve accuracy at a given tol, coordinator's solver work)"),
-    "test_coordinate_descent.py::test_sparse_dense_descent_paths[csr_array-2-enet_path]": ("numerical", "enet_path(tol=1e-10) with 2-D y (MultiTask path): dense vs sparse X agree on 3999 of 4000 coefficients; coef[1, 6, 36] (-2.4551377e-06 vs -2.4551380e-06, 2.7e-13 absolute) differs 1.1e-7 to 1.2e-7 relative (measured in two processes), rtol 1e-7 asked; lasso_path with 2-D y passes (path accuracy, coordinator's solver work)"),
-    "test_coordinate_descent.py::test_sparse_dense_descent_paths[csr_matrix-2-enet_path]": ("numerical", "enet_path(tol=1e-10) with 2-D y (MultiTask path): dense vs sparse X agree on 3999 of 4000 coefficients; coef[1, 6, 36] (-2.4551377e-06 vs -2.4551380e-06, 2.7e-13 absolute) differs 1.1e-7 to 1.2e-7 relative (measured in two processes), rtol 1e-7 asked; lasso_path with 2-D y passes (path accuracy, coordinator's solver work)"),
+    "test_coordinate_descent.py::test_sparse_dense_descent_paths[csr_array-2-enet_path]": ("borderline", "enet_path(tol=1e-10) with 2-D y (MultiTask path): dense vs sparse X agree on 3999 of 4000 coefficients; coef[1, 6, 36] (-2.4551377e-06 vs -2.4551380e-06, 2.7e-13 absolute) differs 1.1e-7 to 1.2e-7 relative (measured in two processes), rtol 1e-7 asked; lasso_path with 2-D y passes (path accuracy, coordinator's solver work)"),
+    "test_coordinate_descent.py::test_sparse_dense_descent_paths[csr_matrix-2-enet_path]": ("borderline", "enet_path(tol=1e-10) with 2-D y (MultiTask path): dense vs sparse X agree on 3999 of 4000 coefficients; coef[1, 6, 36] (-2.4551377e-06 vs -2.4551380e-06, 2.7e-13 absolute) differs 1.1e-7 to 1.2e-7 relative (measured in two processes), rtol 1e-7 asked; lasso_path with 2-D y passes (path accuracy, coordinator's solver work)"),
     "test_coordinate_descent.py::test_warm_start_convergence_with_regularizer_decrement": ("numerical", "n_iter_ counts outer working-set iterations (documented), 2 at alpha 1e-5 and 1e-4 alike; the test compares scikit-learn's epoch counts"),
     "test_sparse_coordinate_descent.py::test_enet_toy_explicit_sparse_input[lil_array]": ("numerical", "ElasticNet(alpha=0): nothing is penalized, so the solver stops on the relative gradient norm and reports dual_gap_ = NaN ('NaN when no dual point applies', solvers/_gap.py); coef_ and predictions match, the test asserts dual_gap_ == 0"),
     "test_sparse_coordinate_descent.py::test_enet_toy_explicit_sparse_input[lil_matrix]": ("numerical", "ElasticNet(alpha=0): nothing is penalized, so the solver stops on the relative gradient norm and reports dual_gap_ = NaN ('NaN when no dual point applies', solvers/_gap.py); coef_ and predictions match, the test asserts dual_gap_ == 0"),
