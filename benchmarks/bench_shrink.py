@@ -13,8 +13,9 @@ each hidden Linear / the filters of each conv, bias included in the group
 :math:`\sqrt{|g|}`), through :class:`sparsefit.nn.Proximal` around the same SGD (block
 soft-thresholding with the effective step lr / (1 - momentum) after every step, exact
 zeros); then freeze the dead units (:func:`sparsefit.nn.prune.prune` with
-``threshold=0, granularity="unit"``) and fine-tune without the penalty for a few epochs (removes group lasso's shrinkage bias;
-the zeros stay). Then three versions of the final model are timed:
+``threshold=0, granularity="unit"``) and fine-tune without the penalty for a few
+epochs (removes group lasso's shrinkage bias; the zeros stay). Then three versions of
+the final model are timed:
 
 - dense: the trained weights in the full architecture (zeros stored densely);
 - masked: the same with ``torch.nn.utils.prune.custom_from_mask`` masks (weight != 0),
