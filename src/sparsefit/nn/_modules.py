@@ -335,7 +335,7 @@ class ReducedLayerNorm(nn.LayerNorm):
     def forward(self, x):
         k = x.shape[-1]
         if not self.removed.numel():
-            return F.layer_norm(x, (k,), self.weight, self.bias, self.eps)
+            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         r = self.removed
         if self.__dict__.get("_zero_key") != (r._version, r.data_ptr()):
             self.__dict__["_zero"] = bool((r == 0).all())
@@ -345,4 +345,5 @@ class ReducedLayerNorm(nn.LayerNorm):
         else:
             full = torch.cat([x, self.removed.to(x.dtype).expand(*x.shape[:-1], -1)], dim=-1)
         w, b = self._padded_affine(x.dtype)
-        return F.layer_norm(full, (full.shape[-1],), w, b, self.eps)[..., :k]
+        # static widths (not full.shape): ONNX export traces shapes as dynamic values
+        return F.layer_norm(full, (self.total,), w, b, self.eps)[..., :k]
