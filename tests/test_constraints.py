@@ -51,10 +51,19 @@ BOUNDED = [k for k, e in ESTIMATORS.items() if "bounds" in e.get_params()]
 SEPARABLE_BOUNDS = [k for k in BOUNDED if "Group" not in k]
 
 
+# not offered yet, each with its reason (a new estimator cannot slip in unnoticed)
+WITHOUT_BOUNDS = {
+    name: "the row-wise L2,1 solver takes neither yet (scikit-learn's MultiTask classes "
+          "have neither parameter)"
+    for name in ("MultiTaskLasso", "MultiTaskElasticNet", "MultiTaskLassoCV",
+                 "MultiTaskElasticNetCV")
+}
+
+
 def test_every_estimator_takes_bounds_and_penalty_factor():
     missing = [k for k, e in ESTIMATORS.items()
                if not {"bounds", "penalty_factor"} <= set(e.get_params())]
-    assert not missing
+    assert sorted(missing) == sorted(WITHOUT_BOUNDS), missing
 
 
 @pytest.mark.parametrize("name", SEPARABLE_BOUNDS)
