@@ -556,18 +556,12 @@ def logistic_path(est, data, classes, weights, cw, make, alphas, fold=None, offs
     return np.asarray(alphas)[:len(results)], results
 
 
-def fit_logistic_cv(est, data, rule):
-    """:class:`~sparsefit.linear_model.SparseLogisticRegressionCV` on dask input: for every
-    ``l1_ratio`` and every fold, the path by distributed proximal Newton on the fold's
-    training rows (the rows of fold ``k`` weigh 0 in the passes), then one pass for every
-    fold's validation log-loss; the selection as in memory; the refit (or the mean of the
-    fold models, ``refit=False``) at the selected strength."""
-    from ..linear_model._cv import CVPath, check_alphas, select_alpha
-    from ..solvers.path import alpha_grid
-
-    name = type(est).__name__
-    ratios = est._ratios()
-    grid, n_alphas = est._grid(default=50)
+def _cv_label_weights(est, data, rule, name):
+    """The labels of a logistic CV on dask, from one pass each: ``(classes, counts, cw,
+    weights, fold_w, offsets)``, ``weights`` the classes' total (class-)weights, ``fold_w[k]``
+    those of fold ``k``'s rows and ``offsets`` the chunks' first rows (or None). Refuses
+    one class, too many features for the Newton route, and a fold that has no weight or
+    leaves fewer than 2 classes to train on (both CV estimators)."""
     classes, counts = classes_pass(data, name)
     if classes.size < 2:
         raise ValueError(f"{name} needs samples of at least 2 classes in y; got one class: "
@@ -584,9 +578,29 @@ def fit_logistic_cv(est, data, rule):
     fold_counts = run(tree_reduce(parts, _merge_fold_counts), name)
     fold_w = np.array([[fc.get(c, 0.0) for c in classes.tolist()] for fc in fold_counts]) * cw
     for k in range(rule.n_splits):
-        if fold_w[k].sum() <= 0:
+        train = weights - fold_w[k]
+        if fold_w[k].sum() <= 0 or np.count_nonzero(train > 0) < 2:
             raise ValueError(f"cross-validation fold {k} of {rule.n_splits} has no rows of "
-                             "positive weight: use fewer folds (cv) or more groups")
+                             "positive weight, or leaves fewer than 2 classes to train on: "
+                             "use fewer folds (cv) or more groups")
+    return classes, counts, cw, weights, fold_w, offsets
+
+
+def fit_logistic_cv(est, data, rule):
+    """:class:`~sparsefit.linear_model.SparseLogisticRegressionCV` on dask input: for every
+    ``l1_ratio`` and every fold, the path by distributed proximal Newton on the fold's
+    training rows (the rows of fold ``k`` weigh 0 in the passes), then one pass for every
+    fold's validation log-loss; the selection as in memory; the refit (or the mean of the
+    fold models, ``refit=False``) at the selected strength."""
+    from ..linear_model._cv import CVPath, check_alphas, select_alpha
+    from ..solvers.path import alpha_grid
+
+    name = type(est).__name__
+    ratios = est._ratios()
+    grid, n_alphas = est._grid(default=50)
+    classes, counts, cw, weights, fold_w, offsets = _cv_label_weights(est, data, rule,
+                                                                      name)
+    K, p = classes.size, data.n_features
     est.classes_ = classes
     paths, fold_results = [], []
     for r in ratios:
@@ -708,27 +722,9 @@ def fit_sklearn_logistic_cv(est, data, rule, refit_on_dask):
             f"{' or '.join(repr(s) for s in DASK_SCORINGS)}, not scoring={scoring!r}: "
             "fit in memory for other scorers")
     Cs, ratios = est._grids(penalty, l1_ratios)
-    classes, counts = classes_pass(data, name)
-    if classes.size < 2:
-        raise ValueError(f"{name} needs samples of at least 2 classes in y; got one class: "
-                         f"{classes[0]!r}")
+    classes, counts, cw, weights, fold_w, offsets = _cv_label_weights(est, data, rule,
+                                                                      name)
     K, p = classes.size, data.n_features
-    check_gram_limit(est, p * (1 if K == 2 else K), what="distributed proximal Newton",
-                     advice="select features first, or fit in memory")
-    cw = class_weight_vector(est, classes, counts)
-    weights = np.array([counts[c] for c in classes.tolist()]) * cw
-    offsets = data.row_offsets(need=not rule.by_groups)
-    parts = [dask.delayed(_fold_label_weights, pure=True)(
-        yb, wb, gb, i, None if offsets is None else int(offsets[i]), rule)
-        for i, (_, yb, wb, gb) in enumerate(data.blocks())]
-    fold_counts = run(tree_reduce(parts, _merge_fold_counts), name)
-    fold_w = np.array([[fc.get(c, 0.0) for c in classes.tolist()] for fc in fold_counts]) * cw
-    for k in range(rule.n_splits):
-        train = weights - fold_w[k]
-        if fold_w[k].sum() <= 0 or np.count_nonzero(train > 0) < 2:
-            raise ValueError(f"cross-validation fold {k} of {rule.n_splits} has no rows of "
-                             "positive weight, or leaves fewer than 2 classes to train on: "
-                             "use fewer folds (cv) or more groups")
     est.classes_ = classes
     no_penalty = penalty is None
     scratch = est._template(None)  # stores each solution in scikit-learn's shapes
