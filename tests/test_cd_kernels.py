@@ -130,6 +130,19 @@ def test_top_free_units_equals_a_full_sort(data, n):
     np.testing.assert_array_equal(np.sort(key[out]), np.sort(np.sort(key[free])[::-1][:k]))
 
 
+@pytest.mark.parametrize("tiny", [5e-324, 2.22507386e-313, 1e-300])
+def test_top_free_units_with_a_subnormal_spread(tiny):
+    # found by hypothesis in CI: a spread of ranks below 1e-308 made the bucket factor inf
+    # and the bucket index garbage (MemoryError)
+    rank = np.full(150, 2 * tiny)
+    rank[[0, 7]] = 0.0
+    rank[[3, 9]] = 3 * tiny
+    rank[11] = np.nan
+    out = top_free_units(rank, np.zeros(150, dtype=bool), 3)
+    assert out.size == 3 and {3, 9} <= set(out.tolist())
+    assert rank[np.setdiff1d(out, [3, 9])][0] == 2 * tiny
+
+
 @pytest.mark.parametrize("make", [np.asfortranarray, sp.csc_matrix], ids=["dense", "sparse"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_input_scan_names_nan_and_inf_and_leaves_x_alone(make, bad):

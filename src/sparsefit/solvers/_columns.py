@@ -140,6 +140,19 @@ def constant_columns(data, indices, indptr, n, dense, cols, rows_mask, out):
         out[k] = const
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _bucket(r, lo, span, nb):
+    """The histogram bucket of rank ``r`` in ``[lo, lo + span]``; NaN goes to bucket 0.
+
+    Divides by the span rather than multiplying by ``(nb - 1) / span``: with a subnormal
+    span that factor overflows to inf and the bucket index became garbage.
+    """
+    if r != r:
+        return 0
+    b = int((r - lo) / span * (nb - 1))
+    return min(max(b, 0), nb - 1)
+
+
 @njit(cache=True, nogil=True)
 def top_free_units(rank, forced, need):
     """The ``need`` units with the largest ``rank`` among those not ``forced`` (all of them
@@ -180,13 +193,11 @@ def top_free_units(rank, forced, need):
             out[c] = free[order[c]]
         return out
     nb = 1024
-    scale = (nb - 1) / (hi - lo)
+    span = hi - lo
     counts = np.zeros(nb, dtype=np.int64)
     for j in range(nu):
         if not forced[j]:
-            r = rank[j]
-            b = int((r - lo) * scale) if r == r else 0
-            counts[b] += 1
+            counts[_bucket(rank[j], lo, span, nb)] += 1
     # buckets above `edge` are taken whole; `edge` gives the remaining `need - above`
     above = 0
     edge = nb - 1
@@ -200,7 +211,7 @@ def top_free_units(rank, forced, need):
     for j in range(nu):
         if not forced[j]:
             r = rank[j]
-            b = int((r - lo) * scale) if r == r else 0
+            b = _bucket(r, lo, span, nb)
             if b > edge:
                 out[c] = j
                 c += 1
