@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= all
+# Test processes (pytest-xdist): the suite is CPU-bound, mostly numba compiles on a cold cache.
+JOBS ?= 2
 
 .PHONY: demo test install bench lint clean
 
@@ -22,7 +24,7 @@ demo: $(STAMP)
 	$(VENV)/bin/sparsefit demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(JOBS) --dist worksteal
 
 bench: $(STAMP)
 	$(PY) -m pip install -c constraints.txt -e ".[$(EXTRAS),bench]"

@@ -7,6 +7,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from ..penalties._interface import frozen
+
 _EMPTY_IDX = np.zeros(0, dtype=np.int32)
 
 
@@ -47,7 +49,7 @@ def as_column_store(X, name="X", check_finite=True):
         idx_dtype = np.int32 if max(X.nnz, n) < 2**31 - 1 else np.int64
         indices = np.ascontiguousarray(X.indices, dtype=idx_dtype)
         indptr = np.ascontiguousarray(X.indptr, dtype=idx_dtype)
-        return ColumnStore(np.ascontiguousarray(X.data), indices, indptr, n, False, p)
+        return ColumnStore(frozen(X.data), frozen(indices), frozen(indptr), n, False, p)
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got an array of shape {X.shape}")
@@ -63,7 +65,7 @@ def as_column_store(X, name="X", check_finite=True):
     if check_finite and not _all_finite(data):
         raise ValueError(f"{name} contains NaN or infinity")
     idx = _EMPTY_IDX if n * p < 2**31 - 1 else np.zeros(0, dtype=np.int64)
-    return ColumnStore(data, idx, idx, n, True, p)
+    return ColumnStore(frozen(data), frozen(idx), frozen(idx), n, True, p)
 
 
 def _all_finite(a):

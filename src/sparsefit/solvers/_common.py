@@ -68,7 +68,7 @@ def describe(penalty, n_coords, positive=False):
     if not hasattr(penalty, "numba_spec"):
         raise ValueError(f"penalty {type(penalty).__name__} has no compiled kernels for "
                          "coordinate descent; use FISTA (sparsefit.solvers.fista)")
-    spec = penalty.numba_spec()
+    spec = pi.canonical_spec(penalty.numba_spec())
     is_group = not penalty.is_separable
     _check_shapes(spec, is_group, n_coords, penalty)
     _require(spec, "group" if is_group else "separable", penalty)

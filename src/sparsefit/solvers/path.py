@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ..datafits import Quadratic
 from ..datafits._validation import as_column_store, normalize_sample_weight
 from ..penalties import Box
+from ..penalties._interface import canonical_spec
 from ._common import check_datafit
 from ._gap import grad_at_zero
 from ._solve import _solve, coordinate_order
@@ -76,7 +77,7 @@ def _strong_set(penalty_new, penalty_old, grad):
     ranks = []
     grad = np.ascontiguousarray(grad, dtype=np.float64).ravel()
     for pen in (penalty_new, penalty_old):
-        spec = pen.numba_spec()
+        spec = canonical_spec(pen.numba_spec())
         n_units = grad.size if pen.is_separable else spec.grp_ptr.shape[0] - 1
         scores, rank = np.empty(n_units), np.empty(n_units)
         compiled_unit_scores(spec, np.zeros(grad.size), grad, scores, rank)
