@@ -252,7 +252,8 @@ class DaskNewton:
         return SolverResult(coef=self.shaped(w), intercept=self.shaped_b(b), dual_gap=gap,
                             n_iter=it,
                             converged=converged, stop_crit=crit, kkt_max=float(scores.max(
-                                initial=0.0)), history=history, gradient=st.grad)
+                                initial=0.0)), history=history, gradient=st.grad,
+                            null_primal=self.P0)
 
 
 @dataclass

@@ -135,6 +135,7 @@ class WideLasso:
         grad = -st.xr / S
         g0 = float(np.max(np.abs(grad), initial=0.0))
         rule = StopRule(info, tol, 0.5 * st.srr / S, lambda: g0)
+        self.P0 = rule.P0
         ws = self._strong_set(grad)
         scores, rank = np.empty(info.n_units), np.empty(info.n_units)
         sub_tol = tol
@@ -166,7 +167,7 @@ class WideLasso:
         return SolverResult(coef=w, intercept=float(b) if self.fit_intercept else 0.0,
                             dual_gap=gap, n_iter=len(history), converged=converged, stop_crit=crit,
                             kkt_max=float(scores.max(initial=0.0)), history=history,
-                            gradient=grad)
+                            gradient=grad, null_primal=self.P0)
 
     def _strong_set(self, grad):
         """The basic strong rule at the null point: keep ``j`` when ``|g_j| >= f_j (2 a -

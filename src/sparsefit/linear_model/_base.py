@@ -189,7 +189,8 @@ def warn_if_unpenalized(est):
         warnings.warn("With alpha=0, this algorithm does not converge well. You are "
                       "advised to use the LinearRegression estimator: with no penalty the "
                       "fit stops on the relative optimality violation, and dual_gap_ is "
-                      "NaN.", UserWarning, stacklevel=3)
+                      "the exact suboptimality from a least-squares solve.", UserWarning,
+                      stacklevel=3)
 
 
 # Every linear estimator takes these: glmnet's penalty.factor and lower/upper.limits.
@@ -554,7 +555,7 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         self.intercept_ = dtype.type(checked_cast(res.intercept, dtype)) \
             if self.fit_intercept else dtype.type(0.0)
         self.n_iter_ = int(res.n_iter)
-        self.dual_gap_ = float(res.dual_gap)
+        self.dual_gap_ = res.absolute_gap
         self.converged_ = bool(res.converged)
         self.kkt_violation_ = float(res.kkt_max)
 

@@ -423,7 +423,7 @@ _CV_DOC = r"""
     coef_ : ndarray of shape (n_features,)
     intercept_ : float
     dual_gap_ : float
-        Relative duality gap of the refit (scikit-learn's is unscaled).
+        Duality gap ``P - D`` of the refit's objective, as in scikit-learn.
     n_iter_ : int
         Outer iterations of the refit.
 """

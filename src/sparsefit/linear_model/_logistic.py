@@ -130,7 +130,7 @@ class _LogisticBase(SparseInputMixin, ClassifierMixin, BaseEstimator):
         if not self.fit_intercept:
             self.intercept_ = np.zeros_like(self.intercept_)
         self.n_iter_ = int(res.n_iter)
-        self.dual_gap_ = float(res.dual_gap)
+        self.dual_gap_ = res.absolute_gap
         self.converged_ = bool(res.converged)
         self.kkt_violation_ = float(res.kkt_max)
 
@@ -206,7 +206,8 @@ class SparseLogisticRegression(_LogisticBase):
     n_iter_ : int
         Outer iterations.
     dual_gap_ : float
-        Relative duality gap at return.
+        Duality gap ``P - D`` of the objective at return (at most ``tol * P(0)`` when
+        converged).
     converged_ : bool
 
     Examples

@@ -55,8 +55,8 @@ _DIFFERENCES_DOC = """
     ``2 tol P(0)`` for centered ``Y``: ours is the tighter of the two). ``max_iter`` counts
     outer working-set iterations (each a pass over all of ``X`` plus a block coordinate
     descent solve on the working set), not epochs, and ``n_iter_`` is their number.
-    ``dual_gap_`` is the relative gap ``gap / P(0)`` at return, the quantity compared with
-    ``tol``, and ``eps_`` the absolute gap ``tol * P(0)`` that it certifies. ``X`` is never
+    ``dual_gap_`` is the duality gap ``P - D`` of the objective at return (scikit-learn's
+    meaning), and ``eps_`` the gap ``tol * P(0)`` that the fit was asked for. ``X`` is never
     modified, so ``copy_X`` changes nothing. ``selection="random"`` visits the rows of the
     working set in a new random order at every outer iteration (scikit-learn draws a
     feature at every step); both orders reach the same solution."""
@@ -205,7 +205,8 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
     intercept_ : ndarray of shape (n_tasks,), or 0.0 without an intercept
     n_iter_ : int
     dual_gap_ : float
-        Relative duality gap at return.
+        Duality gap ``P - D`` of the objective at return (at most ``eps_`` when
+        converged; the exact suboptimality when nothing is penalized).
     eps_ : float
         The absolute duality gap the fit was asked for, ``tol * P(0)``.
     converged_ : bool
@@ -298,7 +299,7 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
         self.coef_ = checked_cast(res.coef.T, dtype)
         self.intercept_ = checked_cast(res.intercept, dtype) if self.fit_intercept else 0.0
         self.n_iter_ = int(res.n_iter)
-        self.dual_gap_ = float(res.dual_gap)
+        self.dual_gap_ = float(res.dual_gap) * float(P0)
         self.eps_ = float(self.tol) * float(P0)
         self.converged_ = bool(res.converged)
         self.kkt_violation_ = float(res.kkt_max)
@@ -412,7 +413,7 @@ def multitask_path(X, Y, *, l1_ratio=1.0, eps=1e-3, n_alphas=100, alphas=None,
     -------
     PathResult
         ``alphas`` (n_alphas,), ``coefs`` (n_alphas, n_tasks, n_features) (each as
-        ``coef_``), ``intercepts`` (n_alphas, n_tasks), ``dual_gaps`` (relative),
+        ``coef_``), ``intercepts`` (n_alphas, n_tasks), ``dual_gaps`` (``P - D``),
         ``n_iters``, ``converged``.
 
     Examples
@@ -592,7 +593,7 @@ _CV_DOC = r"""
     coef_ : ndarray of shape (n_tasks, n_features)
     intercept_ : ndarray of shape (n_tasks,), or 0.0 without an intercept
     dual_gap_ : float
-        Relative duality gap of the final fit.
+        Duality gap ``P - D`` of the final fit's objective.
     n_iter_ : int
         Working-set iterations of the final fit.
     converged_ : bool

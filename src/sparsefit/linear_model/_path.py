@@ -164,7 +164,7 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas="deprecated", alphas="wa
     alphas : ndarray of shape (n_alphas,)
     coefs : ndarray of shape (n_features, n_alphas) or (n_targets, n_features, n_alphas)
     dual_gaps : ndarray of shape (n_alphas,)
-        Relative duality gaps ``gap / P(0)`` (scikit-learn returns unscaled gaps).
+        Duality gaps ``P - D`` of the objective at every alpha, as scikit-learn's.
     n_iters : list of int
         When ``return_n_iter``.
 

@@ -67,10 +67,11 @@ class Lasso(SparseLinearRegressor):
     n_iter_ : int or list of int
         Outer iterations (one per target for a 2-D ``y``); scikit-learn's are epochs.
     dual_gap_ : float or ndarray of shape (n_targets,)
-        Relative duality gap ``gap / P(0)`` at return; scikit-learn's is the unscaled gap
-        of its objective times ``n_samples``. NaN when nothing is penalized (``alpha=0``,
-        or every ``penalty_factor`` 0): no dual point applies, the fit stops on the relative
-        gradient norm instead (scikit-learn reports a gap there).
+        Duality gap ``P - D`` of the objective at return, as in scikit-learn (the fit
+        stops when it is at most ``tol * P(0)``). When nothing is penalized (``alpha=0``,
+        or every ``penalty_factor`` 0) the fit stops on the relative gradient norm, and
+        ``dual_gap_`` is the exact suboptimality ``P(w) - P*`` from a least-squares solve
+        (NaN beyond about ``max(n, p) * min(n, p)**2 = 2e9``).
     converged_ : bool
     kkt_violation_ : float
         Largest optimality violation at return.

@@ -27,8 +27,9 @@ class SolverResult:
     coef : ndarray of float64, shape (n_features,) or (n_features, n_classes)
     intercept : float or ndarray (0.0 when not fitted)
     dual_gap : float
-        Relative duality gap ``gap / P(0)`` at return (NaN for non-convex penalties, and
-        when every coefficient is unpenalized).
+        Relative duality gap ``gap / P(0)`` at return (:attr:`absolute_gap` is ``P - D``);
+        NaN for non-convex penalties, and for an unpenalized fit too large for
+        :func:`~._gap.least_squares_gap`.
     n_iter : int
         Outer (working-set) iterations.
     converged : bool
@@ -60,6 +61,12 @@ class SolverResult:
     gradient: np.ndarray | None = None
     primal: float = np.nan
     null_primal: float = np.nan
+
+    @property
+    def absolute_gap(self):
+        """``dual_gap * null_primal``: the duality gap ``P - D`` of the objective itself,
+        what scikit-learn's ``dual_gap_`` holds (NaN when no gap was measured)."""
+        return float(self.dual_gap) * float(self.null_primal)
 
 
 def outer_loop(state, rule, *, max_iter, verbose=0, label="cd"):

@@ -12,7 +12,7 @@ from ..datafits import MultiTaskQuadratic, Quadratic
 from ..datafits._validation import as_column_store, check_coef, normalize_sample_weight
 from ._columns import constant_columns
 from ._common import check_datafit, describe
-from ._gap import StopRule, null_grad_scale, null_primal
+from ._gap import StopRule, least_squares_gap, null_grad_scale, null_primal
 from ._outer import outer_loop
 from .cd import QuadraticCD, gram_cache
 from .covariance import solve_covariance
@@ -234,6 +234,11 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
         label = "prox-newton"
     res = outer_loop(state, rule, max_iter=int(max_iter), verbose=verbose, label=label)
     res.null_primal = float(P0)
+    if info.is_convex and not rule.uses_gap and isinstance(datafit, (Quadratic,
+                                                                     MultiTaskQuadratic)):
+        # nothing penalized: the gap at the optimal dual point is the exact suboptimality
+        gap = least_squares_gap(store, y, sw, res.coef, res.intercept, fit_intercept)
+        res.dual_gap = gap / P0 if P0 > 0 else (0.0 if gap == 0 else np.inf)
     if fit_intercept:
         _fold_constant_columns(store, sw, res)
     if not res.converged:

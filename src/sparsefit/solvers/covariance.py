@@ -242,7 +242,9 @@ def covariance_cd(G, c, yy, info, w, *, tol, max_iter, rule=None, p0=100, max_ep
     P0 = getattr(rule, "P0", 0.0)
     state = CovarianceCD(G, c, yy, info, w, P0, tol=tol, p0=p0, max_epochs=max_epochs,
                          anderson=anderson, inner_tol_ratio=inner_tol_ratio)
-    return outer_loop(state, rule, max_iter=max_iter, verbose=verbose, label="cov-cd")
+    res = outer_loop(state, rule, max_iter=max_iter, verbose=verbose, label="cov-cd")
+    res.null_primal = float(P0) if P0 > 0 else np.nan
+    return res
 
 
 def solve_covariance(moments, datafit, penalty, *, fit_intercept=False, w_init=None,

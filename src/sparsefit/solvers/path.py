@@ -199,7 +199,7 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
                 break
             coefs.append(w.copy())
             intercepts.append(b)
-            gaps.append(res.dual_gap)
+            gaps.append(res.absolute_gap)
             iters.append(res.n_iter)
             conv.append(res.converged)
             if screening == "strong" and datafit.n_classes is None:
