@@ -28,7 +28,7 @@ def primal_dual(datafit, info, store, y, sw, w, u, fit_intercept):
     return P, D, Xt
 
 
-# Below this relative gap the coefficients are wanted to many digits: the gap bounds their
+# At this relative gap and below, the coefficients are wanted to many digits: the gap bounds their
 # error only through its square root, so the outer loops also ask for a small violation.
 GAP_STOP_MIN_TOL = 1e-9
 
@@ -43,7 +43,7 @@ class StopRule:
       no dual point certifies them. With every unit free (least squares, unpenalized
       logistic regression) that relative violation is the only criterion and the reported
       gap is NaN.
-    - Below ``tol = GAP_STOP_MIN_TOL`` the largest violation must also be at most ``tol``
+    - At ``tol <= GAP_STOP_MIN_TOL`` the largest violation must also be at most ``tol``
       times the penalty's strength (or ``g0`` when that is 0): who asks for so small a gap
       wants the coefficients to many digits, and the gap bounds their error only through
       its square root (measured: at tol=1e-10, a violation of sqrt(tol) times the strength
@@ -58,7 +58,7 @@ class StopRule:
     grad_scale : callable
         Returns ``g0``; called at most once, only when a criterion needs it.
     x_scale : callable, optional
-        Returns ``max |X_ij|``; called at most once, below ``GAP_STOP_MIN_TOL`` only. The
+        Returns ``max |X_ij|``; called at most once, at ``tol <= GAP_STOP_MIN_TOL`` only. The
         gradient ``X.T (sw * r)`` is then known to about ``eps * max|X| * sum sw |r|``
         (columns far from zero mean: a mean of 1e6 and unit spread leave a noise of about
         1e-10 on gradients of order 1), and no violation below that noise is asked for.
@@ -107,7 +107,7 @@ class StopRule:
     def converged(self, crit, kkt_max):
         if not crit <= self.tol:
             return False
-        if not self.convex or not self.uses_gap or self.tol >= GAP_STOP_MIN_TOL:
+        if not self.convex or not self.uses_gap or self.tol > GAP_STOP_MIN_TOL:
             return True
         scale = self.strength if self.strength > 0 else self.g0
         # (a violation of 1e-13 of the gradients' scale is float64's floor: no lower)
