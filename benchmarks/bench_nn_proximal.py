@@ -59,6 +59,7 @@ import argparse
 import concurrent.futures
 import itertools
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -333,8 +334,8 @@ def main(argv=None):
               f"{platform.python_version()}; digits MLP 64-128-64-10, batch 64, {epochs} "
               f"epochs, seeds {list(range(seeds))}"
               + (f" ({args.note})" if args.note else ""))
-    command = " ".join(["python", "benchmarks/bench_nn_proximal.py",
-                        *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(["python", "benchmarks/bench_nn_proximal.py",
+                          *(sys.argv[1:] if argv is None else argv)])
     print(header, flush=True)
     lines = []
     if args.render:
