@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(VENV)/bin/sparsefit demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(JOBS) --dist worksteal
+	$(PY) -m pytest -q -n $(JOBS) --dist worksteal --hypothesis-profile=ci
 
 bench: $(STAMP)
 	$(PY) -m pip install -c constraints.txt -e ".[$(EXTRAS),bench]"
