@@ -17,8 +17,8 @@ of strengths ``lambda``. For each setting, seed and strength, the methods (all w
   (``penalty_scale = 0``): the zeros are kept and the other weights are fitted again
   (the relaxed lasso: the shrinkage bias is removed);
 - ``ramp+prox+orthant``: as ``prox+orthant``, but the strength rises linearly from 0 to
-  lambda over the first 40% of the epochs (``penalty_scale`` of the param groups, set
-  each epoch), so the proximal steps do not zero weights and whole units while the
+  lambda over the first 40% of the steps (``Proximal(..., warmup_steps=...)``), so the
+  proximal steps do not zero weights and whole units while the
   network is still learning (with inputs X/16 and Adam, ``prox`` kills about 45 hidden
   units in the first 5 epochs at lambda=1.5e-3, when test accuracy is 74%, and they do
   not come back); the problem solved at the end is the same;
@@ -157,6 +157,8 @@ class Run:
             elif method == "target":
                 # lambda is where the controller starts; the factor it ends at is reported
                 kw.update(target_sparsity=TARGET, total_steps=steps)
+            elif method.startswith("ramp+"):  # the library's linear warm-up, per step
+                kw["warmup_steps"] = max(1, int(RAMP * steps))
             self.opt = sfnn.Proximal(inner, mode="loss" if method == "loss" else "prox",
                                      **kw)
         self.crit = torch.nn.CrossEntropyLoss()
@@ -166,13 +168,10 @@ class Run:
         """Set the phase of the multi-phase methods at the start of ``epoch``: orthant
         steps from half the epochs; the refit from 80% for ``loss+prox+refit`` and the
         three-phase methods, from half for ``prox+refit``; with ``ramp+`` the strength
-        (``penalty_scale``) rises linearly from 0 over the first ``RAMP`` of the epochs."""
+        rises linearly from 0 over the first ``RAMP`` of the steps (``Proximal``'s
+        ``warmup_steps``), then as without it."""
         m = self.method
         if m.startswith("ramp+"):
-            ramp = max(1, int(RAMP * epochs))
-            if epoch <= ramp:
-                for g in self.opt.param_groups:
-                    g["penalty_scale"] = min(1.0, epoch / ramp)
             m = m[len("ramp+"):]
         half, late = epochs // 2, int(0.8 * epochs)
         if m in ("prox+orthant", "prox+orthant+refit") and epoch == half:

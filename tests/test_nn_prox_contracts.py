@@ -374,3 +374,62 @@ def test_subgradient_steps_then_prox():
 def test_subgradient_steps_is_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         sfnn.Proximal(torch.optim.SGD(_layer().parameters(), lr=0.1), **kwargs)
+
+
+# -- a warm-up of the strengths -----------------------------------------------------------------
+
+def test_warmup_scales_the_threshold_then_solves_the_same_problem():
+    # a zero loss: each SGD step is the prox alone, a shrink of lr * l1 * min(1, k / N)
+    lin = _layer()
+    w0 = lin.weight.detach().clone()
+    opt = sfnn.Proximal(torch.optim.SGD(lin.parameters(), lr=0.01), warmup_steps=4)
+    shrink = 0.0
+    for k in range(1, 7):
+        opt.zero_grad()
+        (0.0 * lin(torch.ones(1, 5)).sum()).backward()
+        opt.step()
+        shrink += 0.01 * 0.5 * min(1.0, k / 4)
+        expected = torch.sign(w0) * torch.clamp(w0.abs() - shrink, min=0.0)
+        torch.testing.assert_close(lin.weight, expected, rtol=0, atol=1e-7)
+    # the step count travels with the state dict, so a resumed run continues the ramp
+    again = sfnn.Proximal(torch.optim.SGD(lin.parameters(), lr=0.01), warmup_steps=4)
+    again.load_state_dict(opt.state_dict())
+    assert again.n_steps == 6
+
+
+@pytest.mark.parametrize("make", [lambda p: torch.optim.SGD(p, lr=0.2, momentum=0.8),
+                                  lambda p: torch.optim.Adam(p, lr=0.05)],
+                         ids=["sgd-momentum", "adam"])
+def test_after_the_warmup_the_fixed_point_is_the_lasso(make):
+    import numpy as np
+
+    from sparsefit.datafits import Quadratic
+    from sparsefit.solvers import solve
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 20))
+    y = X[:, :3] @ [1.5, -2.0, 1.0] + 0.1 * rng.standard_normal(50)
+    ref = solve(X, y, Quadratic(), L1(0.2), tol=1e-12).coef
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    lin = torch.nn.Linear(20, 1, bias=False).double()
+    torch.nn.init.zeros_(lin.weight)
+    sfnn.regularize(lin, kernel=L1(0.2))
+    opt = sfnn.Proximal(make(lin.parameters()), warmup_steps=100)
+    for _ in range(700):
+        opt.zero_grad()
+        (0.5 * (yt - Xt @ lin.weight[0]).pow(2).mean()).backward()
+        opt.step()
+    w = lin.weight.detach().numpy()[0]
+    assert np.abs(w - ref).max() < 1e-6
+    np.testing.assert_array_equal(w == 0, ref == 0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"warmup_steps": -1}, "warmup_steps must be an int >= 0"),
+    ({"warmup_steps": 2.5}, "warmup_steps must be an int >= 0"),
+    ({"warmup_steps": True}, "warmup_steps must be an int >= 0"),
+    ({"warmup_steps": 3, "target_sparsity": 0.5, "total_steps": 9}, "cannot be combined"),
+])
+def test_warmup_steps_is_validated(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sfnn.Proximal(torch.optim.SGD(_layer().parameters(), lr=0.1), **kwargs)
