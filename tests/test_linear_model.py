@@ -270,3 +270,37 @@ def test_pandas_feature_names_are_kept():
 def test_bad_input_is_refused_with_a_clear_error(make, word):
     with pytest.raises(ValueError, match=word):
         make()
+
+
+@pytest.mark.parametrize("cls, extra", [("LassoCV", {}), ("ElasticNetCV", {"l1_ratio": 0.5})])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_and_dense_x_give_the_same_cv_path(cls, extra, fit_intercept, weighted):
+    """Small sparse X takes the dense one's covariance route, the same algorithm: the refit
+    agrees to rounding and the CV curves within 1e-4 relative (rounding differences can
+    still flip a working-set choice at a path point). Measured over 48 such fits before,
+    when sparse X took the X route: mse_path_ 0.43 relative apart at tol=1e-4 and 4.5e-3
+    at tol=1e-7, coef_ 1.7e-2 and 9e-4; after: 3.7e-5 and 1.2e-5, coef_ 9e-15 and 8e-14."""
+    import sparsefit.linear_model as lm
+    from sparsefit.datafits._validation import as_column_store
+    from sparsefit.solvers.cd import takes_gram_route
+
+    rng = np.random.default_rng(1)
+    X = sp.random(40, 30, density=0.3, random_state=2, format="csc").toarray()
+    y = X[:, :4] @ [2.0, -1.0, 0.5, 1.5] + 0.1 * rng.standard_normal(40)
+    sw = rng.uniform(0.5, 2.0, 40) if weighted else None
+    est = getattr(lm, cls)(cv=3, tol=1e-7, fit_intercept=fit_intercept, **extra)
+    dense = clone_fit(est, X, y, sw)
+    sparse = clone_fit(est, sp.csc_matrix(X), y, sw)
+    np.testing.assert_allclose(sparse.mse_path_, dense.mse_path_, rtol=1e-4)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+    assert takes_gram_route(as_column_store(sp.csc_matrix(X)))
+    # a large sparse X keeps the X route: its columns made dense would not fit
+    big = sp.csc_matrix((np.ones(3), ([0, 5, 9], [0, 1, 2])), shape=(100_000, 50_000))
+    assert not takes_gram_route(as_column_store(big))
+
+
+def clone_fit(est, X, y, sw):
+    from sklearn.base import clone
+
+    return clone(est).fit(X, y, sample_weight=sw)

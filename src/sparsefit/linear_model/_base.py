@@ -350,7 +350,9 @@ SOLVER_OPTIONS = {
 }
 SOLVER_OPTIONS_DOC = """
     precompute : bool, "auto" or array-like of shape (n_features, n_features)
-        Solve the working sets in covariance form (dense ``X``, Lasso and elastic net):
+        Solve the working sets in covariance form (Lasso and elastic net; dense ``X``, or a
+        sparse ``X`` whose working-set columns made dense fit in ``2**22`` entries, so that
+        sparse and dense ``X`` follow the same arithmetic):
         from Gram entries computed as columns enter (True, and "auto": the path solvers
         always do), or from this Gram matrix ``X.T @ X`` (of ``X`` centered when
         ``fit_intercept=True``, rows scaled by the square roots of the sample weights

@@ -14,7 +14,7 @@ from ._columns import constant_columns
 from ._common import check_datafit, describe
 from ._gap import StopRule, least_squares_gap, null_grad_scale, null_primal
 from ._outer import outer_loop
-from .cd import QuadraticCD, gram_cache
+from .cd import QuadraticCD, gram_cache, takes_gram_route
 from .covariance import solve_covariance
 from .moments import Moments
 from .multitask import MultiTaskCD
@@ -145,7 +145,7 @@ def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_
                                 verbose=verbose, stacklevel=3)
     store = as_column_store(X)
     gram = None
-    if (precompute is not False and isinstance(datafit, Quadratic) and store.dense
+    if (precompute is not False and isinstance(datafit, Quadratic) and takes_gram_route(store)
             and penalty.is_separable):
         gram = gram_cache(store, normalize_sample_weight(sample_weight, store.n), precompute)
     return _solve(store, y, datafit, penalty, fit_intercept=fit_intercept, gram=gram,

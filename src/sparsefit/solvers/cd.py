@@ -118,8 +118,7 @@ class GramCache:
         new = ws[self.pos[ws] < 0]
         if new.size:
             st = self.store
-            X = st.data.reshape((st.n, st.p), order="F")
-            An = np.asfortranarray(X[:, new] * self.root[:, None], dtype=np.float64)
+            An = np.asfortranarray(_dense_columns(st, new) * self.root[:, None])
             k0, k1 = self.n_cols, self.n_cols + new.size
             if k1 > self.G.shape[0]:
                 # first guess: a path's working sets rarely outgrow twice the rows (the
@@ -144,6 +143,19 @@ class GramCache:
             self.n_cols = k1
         idx = self.pos[ws]
         return gather_block(self.G, idx), self.c[idx].copy()
+
+
+#: A sparse ``X`` takes the Gram route along a path when its working-set columns, made
+#: dense, fit in this many entries (``n_samples * min(n_features, 2 n_samples)``): then
+#: sparse and dense ``X`` follow the same arithmetic (scikit-learn's tests compare them to
+#: 1e-7), and beyond it the dense copies would cost more than they save.
+SPARSE_GRAM_MAX_ENTRIES = 2 ** 22
+
+
+def takes_gram_route(store):
+    """Whether the working sets of a least-squares fit on ``store`` are solved in covariance
+    form (a path's, and a single fit's unless ``precompute=False``)."""
+    return store.dense or store.n * min(store.p, 2 * store.n) <= SPARSE_GRAM_MAX_ENTRIES
 
 
 def gram_cache(store, sw, precompute="auto"):
@@ -339,8 +351,7 @@ class QuadraticCD:
         moved = np.flatnonzero(w_loc != w[ws])
         if moved.size:
             cols = ws[moved]
-            X = store.data.reshape((store.n, store.p), order="F")
-            R -= X[:, cols] @ (w_loc[moved] - w[cols])
+            R -= _dense_columns(store, cols) @ (w_loc[moved] - w[cols])
             w[cols] = w_loc[moved]
         if b_arr[0] != b_old:
             R -= b_arr[0] - b_old

@@ -16,7 +16,7 @@ from ._common import check_datafit
 from ._gap import grad_at_zero
 from ._solve import _solve, coordinate_order
 from ._units import compiled_unit_scores
-from .cd import gram_cache
+from .cd import gram_cache, takes_gram_route
 
 
 def alpha_grid(alpha_max, n_alphas=100, eps=1e-3):
@@ -147,7 +147,7 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
     # dense X: solve the working sets in covariance form, the Gram entries computed once
     # per path as columns enter (the solver uses it for L1 / elastic net at tol >= 1e-9)
     gram = None
-    if isinstance(datafit, Quadratic) and store.dense and pen1.is_separable:
+    if isinstance(datafit, Quadratic) and takes_gram_route(store) and pen1.is_separable:
         gram = gram_cache(store, normalize_sample_weight(sample_weight, store.n), precompute)
     rng = coordinate_order(selection, random_state)
     g0 = None
