@@ -3,6 +3,8 @@ forms). scikit-learn's common checks are in tests/reliability/test_sklearn_check
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -304,3 +306,22 @@ def clone_fit(est, X, y, sw):
     from sklearn.base import clone
 
     return clone(est).fit(X, y, sample_weight=sw)
+
+
+@pytest.mark.parametrize("y_kind", ["zero", "constant", "noise", "two-targets"])
+@pytest.mark.parametrize("sparse_x", [False, True])
+def test_path_grid_without_xy_is_scikit_learns(y_kind, sparse_x):
+    """lasso_path / enet_path compute alpha_max from X.T @ y when no Xy is given; a zero y
+    gives scikit-learn's grid of float64's resolution (it was a grid of zeros)."""
+    from sparsefit.linear_model import enet_path
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 4))
+    y = {"zero": np.zeros(12), "constant": np.ones(12), "noise": rng.standard_normal(12),
+         "two-targets": rng.standard_normal((12, 2))}[y_kind]
+    Xin = sp.csc_matrix(X) if sparse_x else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = enet_path(Xin, y, l1_ratio=0.7, alphas=4)[0]
+        theirs = sk.enet_path(Xin, y, l1_ratio=0.7, alphas=4)[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)

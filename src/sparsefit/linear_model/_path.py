@@ -7,6 +7,7 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+from sklearn.utils.extmath import safe_sparse_dot
 
 from .. import penalties as P
 from ..datafits import Quadratic
@@ -195,9 +196,13 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas="deprecated", alphas="wa
         raise ValueError("Automatic alpha grid generation is not supported for l1_ratio=0. "
                          "Please supply a grid by providing your estimator with the "
                          "appropriate `alphas=` argument.")
-    if grid is None and Xy is not None:
+    if grid is None:
+        if Xy is None:  # X.T @ (s y) / sum(s) * n: alpha_max with the sample weights
+            s = np.ones(X.shape[0]) if sw is None else sw * (X.shape[0] / sw.sum())
+            Xy = safe_sparse_dot(X.T, y * (s[:, None] if y.ndim == 2 else s))
         Xy = np.asarray(Xy, dtype=np.float64)
-        # a 2-D Xy (multi-task): the largest row norm, as scikit-learn's _alpha_grid
+        # a 2-D Xy (multi-task): the largest row norm, as scikit-learn's _alpha_grid;
+        # a zero Xy (a zero y) gives scikit-learn's grid of float64's resolution
         top = np.sqrt((Xy * Xy).sum(axis=1)) if Xy.ndim == 2 else np.abs(Xy)
         amax = float(np.max(top)) / (X.shape[0] * l1_ratio)
         grid = degenerate_safe_grid(amax, size, eps)
