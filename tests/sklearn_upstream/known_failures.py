@@ -9,10 +9,12 @@ next once that is fixed. Regenerated against scikit-learn 1.9.1 after the issue-
 work, and again after the MultiTask classes were merged (their tests now run; the two
 ``test_sparse_dense_descent_paths[...-2-enet_path]`` entries are theirs).
 
-What remains is of two kinds: documented differences of meaning (``dual_gap_`` is a relative
-gap, NaN when nothing is penalized; ``n_iter_`` counts outer iterations; ``X`` is never
-written to), and path / solve accuracy (sparse vs dense, Gram vs X route, cyclic vs random
-at the default or a given ``tol``), which is solver work. Run
+What remains (5 of the 22 of 2026-11-30's first run) is of two kinds: documented
+differences of meaning (``n_iter_`` counts outer iterations; ``X`` is never written to), and
+solve accuracy (the Gram and X routes at the default ``tol``; one coefficient of the
+multi-task path between sparse and dense X). ``dual_gap_`` became scikit-learn's ``P - D``
+(with the exact suboptimality when nothing is penalized), ``tol=1e-9`` asks for a small
+violation too, and small sparse X takes the dense one's Gram route: 17 entries went. Run
 ``pytest tests/sklearn_upstream -k sparsefit --runxfail`` to see every failure in full.
 """
 
