@@ -41,8 +41,9 @@ class StopRule:
       leaves free (zero strength, e.g. ``Lasso(alpha=0)``, or a zero weight) are also held
       to ``violation <= tol * g0``, with ``g0`` the largest gradient entry at the null model:
       no dual point certifies them. With every unit free (least squares, unpenalized
-      logistic regression) that relative violation is the only criterion and the reported
-      gap is NaN.
+      logistic regression) that relative violation is the only criterion; the reported
+      gap is then NaN, except for least squares, where :func:`least_squares_gap` gives the
+      exact suboptimality.
     - At ``tol <= GAP_STOP_MIN_TOL`` the largest violation must also be at most ``tol``
       times the penalty's strength (or ``g0`` when that is 0): who asks for so small a gap
       wants the coefficients to many digits, and the gap bounds their error only through
@@ -148,7 +149,7 @@ def least_squares_gap(store, y, sw, coef, intercept, fit_intercept):
 
     .. math::
 
-        P(w, b) - P^\star = 	frac12 \| \Pi\, r \|^2_{sw},
+        P(w, b) - P^\star = \tfrac12 \| \Pi\, r \|^2_{sw},
 
     with :math:`r = y - Xw - b` and :math:`\Pi` the ``sw``-weighted projection onto the
     columns of ``X`` (and the constant column when fitting an intercept), computed by a
