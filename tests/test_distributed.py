@@ -640,6 +640,64 @@ def test_wide_route_equals_in_memory(client, monkeypatch, name):
     assert got.converged_ and got.dual_gap_ <= 1e-10
 
 
+WIDE_LOGISTIC_CASES = {
+    "l1": SparseLogisticRegression(alpha=0.02),
+    "elastic net": SparseLogisticRegression(alpha=0.06, l1_ratio=0.6),
+    "no intercept": SparseLogisticRegression(alpha=0.02, fit_intercept=False),
+    "penalty_factor with a free feature": SparseLogisticRegression(
+        alpha=0.02, penalty_factor=np.r_[0.0, np.linspace(0.5, 2.0, WIDE_P - 1)]),
+    "bounds": SparseLogisticRegression(alpha=0.03, bounds=(-0.5, 1.0)),
+    "scikit-learn's spelling": LogisticRegression(C=0.05, l1_ratio=1.0, solver="saga"),
+    "sparse chunks": SparseLogisticRegression(alpha=0.01),
+}
+
+
+def _wide_labels(sparse=False):
+    X, y, sw = _wide_data(sparse)
+    return X, (y > np.median(y)).astype(int), sw
+
+
+@pytest.mark.parametrize("name", sorted(WIDE_LOGISTIC_CASES))
+def test_wide_logistic_route_equals_in_memory(client, monkeypatch, name):
+    """Binary L1 / elastic-net logistic regression beyond the Hessian route's limit:
+    working sets solved by distributed proximal Newton on their columns, a KKT pass over
+    every feature; no pass holds the Hessian moments of more than the limit's columns."""
+    import sparsefit.distributed._logistic as lg
+
+    sparse = name == "sparse chunks"
+    X, y, sw = _wide_labels(sparse)
+    Xd, yd, swd = _dask(X, y, sw)
+    if sparse:
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    widths = []
+    real = lg.Moments.from_arrays
+    monkeypatch.setattr(lg.Moments, "from_arrays", staticmethod(
+        lambda A, *a: widths.append(A.shape[1]) or real(A, *a)))
+    est = clone(WIDE_LOGISTIC_CASES[name]).set_params(tol=1e-10)
+    ref = clone(est).fit(sp.csc_matrix(X) if sparse else X, y, sample_weight=sw)
+    assert 0 < np.count_nonzero(ref.coef_) < WIDE_LIMIT  # a support the route can hold
+    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}):
+        got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert widths and max(widths) <= WIDE_LIMIT
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert np.ravel(got.intercept_)[0] == pytest.approx(np.ravel(ref.intercept_)[0],
+                                                        rel=1e-6, abs=1e-9)
+    assert got.converged_ and 0.0 <= got.dual_gap_ <= 1e-10
+
+
+def test_wide_logistic_refuses_what_it_cannot_hold(client):
+    X, y, _ = _wide_labels()
+    Xd, yd = _dask(X, y)
+    with dask.config.set({"sparsefit.gram_max_features": 3}), \
+            pytest.raises(ValueError, match="more than sparsefit.gram_max_features=3; raise "
+                          "alpha"):
+        SparseLogisticRegression(alpha=0.001).fit(Xd, yd)
+    y3 = np.digitize(X[:, 7], [-0.5, 0.5])  # three classes: no wide multinomial route
+    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}), \
+            pytest.raises(ValueError, match="distributed proximal Newton"):
+        SparseLogisticRegression(alpha=0.02).fit(Xd, _dask(y3)[0])
+
+
 def test_wide_route_refuses_a_support_beyond_the_limit(client):
     X, y, _ = _wide_data()
     with dask.config.set({"sparsefit.gram_max_features": 3}), \

@@ -34,7 +34,9 @@ Routes (see ``docs/distributed.md``):
   ``l1_ratio``), one pass for the scores (accuracy or ``'neg_log_loss'``).
 - ``Lasso`` / ``ElasticNet`` beyond the limit (wide data): strong-rule working sets solved
   from the moments of their columns, a KKT pass over every feature certifying the answer
-  (see :mod:`sparsefit.distributed._wide`).
+  (see :mod:`sparsefit.distributed._wide`); binary L1 / elastic-net logistic regression
+  the same way, each working set by distributed proximal Newton on its columns (see
+  :mod:`sparsefit.distributed._wide_logistic`).
 
 ``fit``'s ``check_input`` is accepted and ignored (dask input is checked chunk by chunk);
 ``selection`` / ``random_state`` do not apply (the covariance solver visits coordinates

@@ -437,11 +437,15 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None):
         raise ValueError(f"{name} needs samples of at least 2 classes in y; got one class: "
                          f"{classes[0]!r}")
     K = classes.size
-    check_gram_limit(est, data.n_features * (1 if K == 2 else K),
-                     what="distributed proximal Newton" + (
-                         f" (p = n_features * {K} classes)" if K > 2 else ""),
-                     advice="select features first (e.g. a Lasso on dask input, whose wide "
-                     "route takes any p), or fit in memory")
+    from ._wide_logistic import takes_wide_logistic_route
+
+    wide = takes_wide_logistic_route(est, data.n_features, K, l1_ratio)
+    if not wide:
+        check_gram_limit(est, data.n_features * (1 if K == 2 else K),
+                         what="distributed proximal Newton" + (
+                             f" (p = n_features * {K} classes)" if K > 2 else ""),
+                         advice="select features first (binary L1 / elastic-net problems "
+                         "and Lasso take a wide route with any p), or fit in memory")
     cw = class_weight_vector(est, classes, counts)
     weights = np.array([counts[c] for c in classes.tolist()]) * cw
     if not np.any(weights > 0):
@@ -451,8 +455,13 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None):
     alpha = est.alpha if alpha is None else alpha
     p = data.n_features
     penalty = est._make_penalty(p, K, l1_ratio)(alpha)
-    cls = DaskNewton if K == 2 else DaskSoftmaxNewton
-    solver = cls(est, data, classes, weights, cw, penalty)
+    if wide:
+        from ._wide_logistic import WideNewton
+
+        solver = WideNewton(est, data, classes, weights, cw, alpha, l1_ratio)
+    else:
+        cls = DaskNewton if K == 2 else DaskSoftmaxNewton
+        solver = cls(est, data, classes, weights, cw, penalty)
     w0, b0 = warm_start_point(est, (1 if K == 2 else K, p))
     if w0 is None:
         w = np.zeros(p * (1 if K == 2 else K))
