@@ -117,17 +117,24 @@ def chunk_newton(X, y, sw, index, start, labels, class_weights, point, direction
     r = -sw * y * (1.0 - sig)
     h = sw * sig * (1.0 - sig)
     hess = Moments.from_arrays(X, np.zeros(X.shape[0]), h)
-    dual_sum, ok = 0.0, True
-    if dual is not None:
-        s, kappa = dual
-        pos = sw > 0
-        p0 = expit(-yu0[pos])
-        p = p0 - kappa * y[pos] * p0 * (1.0 - p0)
-        ok = bool(np.all((p >= -1e-12) & (p <= 1.0 + 1e-12)))
-        q = np.clip(s * p, 0.0, 1.0)
-        dual_sum = float(sw[pos] @ (xlogy(q, q) + xlogy(1.0 - q, 1.0 - q)))
+    dual_sum, ok = dual_sum_at(yu0, y, sw, dual)
     return NewtonPart(float(sw.sum()), values, np.asarray(X.T @ r).ravel(), float(r.sum()),
                       hess, dual_sum, ok)
+
+
+def dual_sum_at(yu, y, sw, dual):
+    """``(sum_i s_i (q_i log q_i + (1 - q_i) log(1 - q_i)), ok)`` at the dual point of the
+    module docstring, from the margins ``yu`` of the base point and ``dual = (s, kappa)``
+    (``ok``: the shifted point stayed in [0, 1]); ``(0.0, True)`` when ``dual`` is None."""
+    if dual is None:
+        return 0.0, True
+    s, kappa = dual
+    pos = sw > 0
+    p0 = expit(-yu[pos])
+    p = p0 - kappa * y[pos] * p0 * (1.0 - p0)
+    ok = bool(np.all((p >= -1e-12) & (p <= 1.0 + 1e-12)))
+    q = np.clip(s * p, 0.0, 1.0)
+    return float(sw[pos] @ (xlogy(q, q) + xlogy(1.0 - q, 1.0 - q))), ok
 
 
 def _combine(a, b):

@@ -152,22 +152,30 @@ class WideLasso:
             D = s * st.sry / S - 0.5 * s * s * st.srr / S - conj
             crit, gap = rule.measure(kkt, scores, P, D)
             history.append(crit)
-            outside = np.ones(p, dtype=bool)
-            outside[ws] = False
-            violators = np.flatnonzero(outside & (scores > 0))
-            if violators.size == 0:
-                if rule.converged(crit, kkt):
-                    converged = True
-                    break
-                if sub_tol <= 1e-15:
-                    break  # float64's floor on the working set
-                sub_tol *= 0.01  # the subproblem to more digits: its gap bounds the full one
-                continue
-            ws = self._grow(ws, violators, scores, w)
+            stop, converged, ws, sub_tol = self._next_set(ws, w, scores, rule, crit, kkt,
+                                                          sub_tol)
+            if stop:
+                break
         return SolverResult(coef=w, intercept=float(b) if self.fit_intercept else 0.0,
                             dual_gap=gap, n_iter=len(history), converged=converged, stop_crit=crit,
                             kkt_max=float(scores.max(initial=0.0)), history=history,
                             gradient=grad, null_primal=self.P0)
+
+    def _next_set(self, ws, w, scores, rule, crit, kkt, sub_tol):
+        """After a KKT pass over every feature: ``(stop, converged, ws, sub_tol)``. The
+        violators outside the working set join it; when there are none, stop (converged,
+        or at float64's floor on the working set) or solve the working set to more digits
+        (its gap bounds the full one)."""
+        outside = np.ones(self.p, dtype=bool)
+        outside[ws] = False
+        violators = np.flatnonzero(outside & (scores > 0))
+        if violators.size:
+            return False, False, self._grow(ws, violators, scores, w), sub_tol
+        if rule.converged(crit, kkt):
+            return True, True, ws, sub_tol
+        if sub_tol <= 1e-15:
+            return True, False, ws, sub_tol
+        return False, False, ws, sub_tol * 0.01
 
     def _strong_set(self, grad):
         """The basic strong rule at the null point: keep ``j`` when ``|g_j| >= f_j (2 a -

@@ -35,7 +35,7 @@ from ..solvers._common import describe
 from ..solvers._gap import StopRule
 from ..solvers._outer import SolverResult
 from ..solvers._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
-from ._logistic import DaskNewton, chunk_weights
+from ._logistic import DaskNewton, chunk_weights, dual_sum_at
 from ._pass import gram_max_features, run, tree_reduce
 from ._wide import WideLasso
 
@@ -71,15 +71,7 @@ def chunk_kkt(X, y, sw, index, start, labels, class_weights, support, coef, b, d
     sig = expit(yu)
     r = -sw * y * (1.0 - sig)
     h = sw * sig * (1.0 - sig)
-    dual_sum, ok = 0.0, True
-    if dual is not None:
-        s, kappa = dual
-        pos = sw > 0
-        p0 = expit(-yu[pos])
-        p = p0 - kappa * y[pos] * p0 * (1.0 - p0)
-        ok = bool(np.all((p >= -1e-12) & (p <= 1.0 + 1e-12)))
-        q = np.clip(s * p, 0.0, 1.0)
-        dual_sum = float(sw[pos] @ (xlogy(q, q) + xlogy(1.0 - q, 1.0 - q)))
+    dual_sum, ok = dual_sum_at(yu, y, sw, dual)
     return KKTPart(float(sw.sum()), float(sw @ np.logaddexp(0.0, -yu)),
                    np.asarray(X.T @ r).ravel(), float(r.sum()), float(h.sum()),
                    np.asarray(X.T @ h).ravel(), dual_sum, ok)
@@ -168,18 +160,10 @@ class WideNewton(WideLasso):
                 D = -dual.dual - conj if dual.dual_ok else -np.inf
             crit, gap = rule.measure(kkt, scores, P, D)
             history.append(crit)
-            outside = np.ones(self.p, dtype=bool)
-            outside[ws] = False
-            violators = np.flatnonzero(outside & (scores > 0))
-            if violators.size == 0:
-                if rule.converged(crit, kkt):
-                    converged = True
-                    break
-                if sub_tol <= 1e-15:
-                    break  # float64's floor on the working set
-                sub_tol *= 0.01  # the subproblem to more digits: its gap bounds the full one
-                continue
-            ws = self._grow(ws, violators, scores, w)
+            stop, converged, ws, sub_tol = self._next_set(ws, w, scores, rule, crit, kkt,
+                                                          sub_tol)
+            if stop:
+                break
         return SolverResult(coef=w, intercept=float(b) if self.fit_intercept else 0.0,
                             dual_gap=gap, n_iter=len(history), converged=converged,
                             stop_crit=crit, kkt_max=float(scores.max(initial=0.0)),
