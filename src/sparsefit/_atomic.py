@@ -174,9 +174,17 @@ def replace_dir(target, fill, *, replaceable):
 
 
 def _check_replaceable(target, replaceable):
+    """Refuse a ``target`` that is a file, or a folder ``replaceable`` refuses. A target
+    that vanishes while it is checked (a concurrent save of the fallback moving it aside
+    for a moment) holds nothing to protect: that is no refusal (it was one, seen under
+    load in the concurrent-saves test)."""
     if os.path.lexists(target) and not os.path.isdir(target):
         raise FileExistsError(errno.EEXIST, "exists and is not a folder", target)
-    if os.path.isdir(target) and os.listdir(target) and not replaceable(target):
+    try:
+        entries = os.listdir(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if entries and not replaceable(target) and os.path.isdir(target):
         raise FileExistsError(errno.EEXIST, "is a folder of other files", target)
 
 
