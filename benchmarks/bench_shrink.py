@@ -349,15 +349,16 @@ STRUCTURED = {
     # alphas from short tuning runs (8 / 6 epochs; see the notes in the results). ResNet:
     # 1e-3 = the former 1e-2 over 10 (Proximal's step is lr / (1 - momentum) since issue
     # 13); 2e-3 already zeroes all 576 groups. Transformer (Adam, no momentum factor):
-    # 5e-4 with per-kind factors (issue 17): feed-forward units x4 (they all die), heads x4
+    # 5e-4 with per-kind factors (issue 17): feed-forward units x4 (they all die), heads x8
     # except each layer's first head x0.5 (with one factor for all heads they die together:
-    # head x1.4 - x9 zeroed all 8 in tuning runs), residual channels x1; strength ramped
-    # over 48 steps (3 epochs); 14 fine-tuning epochs (6 + 3 left it at 74.8-58.4%).
+    # head x1.4 - x9 zeroed all 8 in tuning runs; with x4 a full run kept layer 0's four
+    # heads, 2.24x / 2.86x), residual channels x1; strength ramped over 48 steps (3 epochs);
+    # 14 fine-tuning epochs (6 fine-tuning epochs: 58.4% in a tuning run).
     "ResNet": {"make": ResNet, "opt": "sgd", "alpha": 1e-3, "lr": LR, "epochs": 8,
                "finetune": 10, "scale": None, "warmup": 0},
     "Transformer": {"make": Transformer, "opt": "adam", "alpha": 5e-4, "lr": 1e-3,
                     "epochs": 6, "finetune": 14,
-                    "scale": {"unit": 4.0, "head": 4.0, "head0": 0.5}, "warmup": 48},
+                    "scale": {"unit": 4.0, "head": 8.0, "head0": 0.5}, "warmup": 48},
 }
 
 
@@ -604,6 +605,9 @@ def merge_rows(old_text, structured, new_lines, note):
                 cur = None
         return out
     old = old_text.rstrip("\n").split("\n")
+    # a note of an earlier rerun of the same models describes rows replaced now
+    tail = note[note.index("): the "):]
+    old = [line for line in old if not (line.startswith("Rerun ") and line.endswith(tail))]
     new_blocks = blocks(new_lines)
     old_blocks = blocks(old)
     if set(new_blocks) - set(old_blocks):
