@@ -56,11 +56,14 @@ Residual networks and Transformers (issue 17), side by side with Torch-Pruning a
   positions + ``torch.nn.TransformerEncoder`` (2 layers, 4 heads, feed-forward 512,
   post-LN) + mean pooling + Linear(128, 8). Adam lr 1e-3, batch 64.
 
-For each: the dense network trained without penalty (the reference accuracy); the same
+For each: the dense network trained without penalty for as many epochs as the
+regularized one gets in all (training + fine-tuning: the reference accuracy); the same
 initialization trained with the group lasso over the model's structured groups
-(``sfnn.regularize_structured(model, GroupL1(alpha), x)``: residual channels, attention
-heads, feed-forward units, embedding dimensions, each with its normalization entries)
-through ``sfnn.Proximal``, then fine-tuned with its zero groups frozen, then
+(``sfnn.regularize_structured(model, GroupL1(alpha), x, scale=...)``: residual channels,
+attention heads, feed-forward units, embedding dimensions, each with its normalization
+entries; ``scale`` multiplies the strength of a kind of group, ``--scale-transformer``;
+``--warmup-structured`` ramps the strength up over that many steps) through
+``sfnn.Proximal``, then fine-tuned with its zero groups frozen, then
 
 - dense: zeros stored; masked: ``torch.nn.utils.prune.custom_from_mask`` (weight != 0);
 - shrunk: ``sfnn.shrink`` (the coupled groups removed);
@@ -82,6 +85,8 @@ Usage::
     python benchmarks/bench_shrink.py --quick            # a few epochs, smoke test, no file
     python benchmarks/bench_shrink.py --threads 2 --out benchmarks/results/shrink.md
     python benchmarks/bench_shrink.py --models ResNet Transformer   # issue 17 only
+    python benchmarks/bench_shrink.py --models Transformer --merge \
+        --out benchmarks/results/shrink.md       # rerun one model, keep the other rows
 """
 
 from __future__ import annotations
@@ -344,22 +349,27 @@ STRUCTURED = {
     # alphas from short tuning runs (8 / 6 epochs; see the notes in the results). ResNet:
     # 1e-3 = the former 1e-2 over 10 (Proximal's step is lr / (1 - momentum) since issue
     # 13); 2e-3 already zeroes all 576 groups. Transformer (Adam, no momentum factor):
-    # 5e-4; 1e-3 and stronger zero the feed-forward units (1-3 left) before any head and
-    # accuracy falls to 34-51%.
+    # 5e-4 with per-kind factors (issue 17): feed-forward units x4 (they all die), heads x8
+    # except each layer's first head x0.5 (with one factor for all heads they die together:
+    # head x1.4 - x9 zeroed all 8 in tuning runs; with x4 a full run kept layer 0's four
+    # heads, 2.24x / 2.86x), residual channels x1; strength ramped over 48 steps (3 epochs);
+    # 14 fine-tuning epochs (6 fine-tuning epochs: 58.4% in a tuning run).
     "ResNet": {"make": ResNet, "opt": "sgd", "alpha": 1e-3, "lr": LR, "epochs": 8,
-               "finetune": 10},
+               "finetune": 10, "scale": None, "warmup": 0},
     "Transformer": {"make": Transformer, "opt": "adam", "alpha": 5e-4, "lr": 1e-3,
-                    "epochs": 6, "finetune": 3},
+                    "epochs": 6, "finetune": 14,
+                    "scale": {"unit": 4.0, "head": 8.0, "head0": 0.5}, "warmup": 48},
 }
 
 
-def fit(model, data, epochs, spec, *, penalized=False, frozen=None, seed=0):
-    """Train; with ``penalized`` through Proximal (the attached penalties); ``frozen``:
-    masks of entries kept at zero (fine-tuning after the group lasso)."""
+def fit(model, data, epochs, spec, *, penalized=False, frozen=None, seed=0, warmup=0):
+    """Train; with ``penalized`` through Proximal (the attached penalties, their strength
+    ramped up over ``warmup`` steps); ``frozen``: masks of entries kept at zero
+    (fine-tuning after the group lasso)."""
     Xtr, ytr = data[0], data[1]
     inner = (torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=MOMENTUM)
              if spec["opt"] == "sgd" else torch.optim.Adam(model.parameters(), lr=spec["lr"]))
-    opt = sfnn.Proximal(inner) if penalized else inner
+    opt = sfnn.Proximal(inner, warmup_steps=warmup) if penalized else inner
     gen = torch.Generator().manual_seed(1000 + seed)
     model.train()
     for _ in range(epochs):
@@ -374,6 +384,18 @@ def fit(model, data, epochs, spec, *, penalized=False, frozen=None, seed=0):
                     for p, m in frozen:
                         p.masked_fill_(m, 0.0)
     return model
+
+
+def group_scale(groups, scale):
+    """``regularize_structured``'s per-group factors from ``{kind: factor}``; the key
+    ``"head0"`` (a benchmark choice, not a kind) is the factor of each attention layer's
+    first head, so that with ``head`` > ``head0`` the penalty breaks the symmetry between
+    heads (with one factor for all heads they die together, measured)."""
+    if not scale or "head0" not in scale:
+        return scale
+    kinds = {k: v for k, v in scale.items() if k != "head0"}
+    return [scale["head0"] if g.kind == "head" and g.name.endswith(" head 0")
+            else kinds.get(g.kind, 1.0) for g in groups]
 
 
 def zero_masks(model, groups):
@@ -465,19 +487,27 @@ def run_structured(name, args):
         ignored = ["head"]
     alpha = args.alpha_resnet if name == "ResNet" else args.alpha_transformer
     alpha = spec["alpha"] if alpha is None else alpha
+    scale = args.scale_transformer if name == "Transformer" else None
+    scale = spec["scale"] if scale is None else scale
+    warmup = spec["warmup"] if args.warmup_structured is None else args.warmup_structured
     torch.manual_seed(0)
     init = spec["make"]()
     epochs = args.epochs_structured or (2 if args.quick else spec["epochs"])
-    dense = fit(copy.deepcopy(init), data, epochs, spec)
+    finetune = 1 if args.quick else spec["finetune"]
+    # the reference trains as long as the group-lasso model (training + fine-tuning)
+    dense = fit(copy.deepcopy(init), data, epochs + finetune, spec)
     acc_dense = accuracy(dense, data)
     model = copy.deepcopy(init)
     groups = sfnn.structured_groups(model, data[0][:8])
-    sfnn.regularize_structured(model, GroupL1(alpha), groups=groups)
-    fit(model, data, epochs, spec, penalized=True)
+    sfnn.regularize_structured(model, GroupL1(alpha), groups=groups,
+                               scale=group_scale(groups, scale))
+    fit(model, data, epochs, spec, penalized=True, warmup=warmup)
     sfnn.unregularize(model)
     acc_gl = accuracy(model, data)
-    n_zero = sum(1 for g in groups if g.norm(model) == 0.0)
-    finetune = 1 if args.quick else spec["finetune"]
+    zero = [g for g in groups if g.norm(model) == 0.0]
+    n_zero = len(zero)
+    kinds = {k: (sum(g.kind == k for g in groups) - sum(g.kind == k for g in zero),
+                 sum(g.kind == k for g in groups)) for k in sorted({g.kind for g in groups})}
     fit(model, data, finetune, spec, frozen=zero_masks(model, groups))
     acc_ft = accuracy(model, data)
     x256 = data[2][:256]
@@ -491,7 +521,10 @@ def run_structured(name, args):
     times = time_all(models, {1: data[2][:1], 256: x256}, args.repeats)
     with torch.no_grad():
         diff = float((small.eval()(data[2]) - model.eval()(data[2])).abs().max())
-    return {"model": name, "alpha": alpha, "acc_dense": acc_dense, "acc_gl": acc_gl,
+    return {"model": name, "alpha": alpha, "scale": scale, "warmup": warmup,
+            "epochs": epochs, "finetune": finetune, "kinds": kinds,
+            "flops_dense": report.flops_before, "flops_small": report.flops_after,
+            "acc_dense": acc_dense, "acc_gl": acc_gl,
             "acc_ft": acc_ft, "acc_small": acc_small, "acc_tp": acc_tp, "tp_note": tp_note,
             "groups": len(groups), "zero_groups": n_zero, "params_dense": n_params(model),
             "params_small": n_params(small), "params_tp": n_params(tpm) if tpm else None,
@@ -514,11 +547,18 @@ def structured_rows(r):
         return (f"{1e3 * t[key][1]:.3f} | {1e3 * t[key][256]:.2f} | "
                 f"{base[1] / t[key][1]:.2f}x | {base[256] / t[key][256]:.2f}x")
     d = lambda a: "-" if a is None else f"{100 * a:.2f}% ({100 * (a - r['acc_dense']):+.2f})"
+    how = f"alpha={r['alpha']:g}"
+    if r.get("scale"):
+        how += ", scale " + ", ".join(f"{k} x{v:g}" for k, v in r["scale"].items())
+    if r.get("warmup"):
+        how += f", warm-up {r['warmup']} steps"
+    kept = ", ".join(f"{k} {a}/{b}" for k, (a, b) in r.get("kinds", {}).items())
     return [
-        f"| {r['model']} | dense, unregularized | {100 * r['acc_dense']:.2f}% | "
+        f"| {r['model']} | dense, unregularized ({r['epochs']} + {r['finetune']} epochs) | "
+        f"{100 * r['acc_dense']:.2f}% | "
         f"{r['params_dense']:,} | {_kb(r['onnx_dense'])} | | | | |",
-        f"| | group lasso (alpha={r['alpha']:g}; {r['zero_groups']}/{r['groups']} groups "
-        f"zero), before fine-tuning | {d(r['acc_gl'])} | | | | | | |",
+        f"| | group lasso ({how}; {r['zero_groups']}/{r['groups']} groups "
+        f"zero; kept {kept}), before fine-tuning | {d(r['acc_gl'])} | | | | | | |",
         f"| | dense, zeros stored | {d(r['acc_ft'])} | {r['params_dense']:,} | "
         f"{_kb(r['onnx_dense'])} | {timing('dense')} |",
         f"| | masked (torch.nn.utils.prune) | {d(r['acc_ft'])} | {r['params_dense']:,} | "
@@ -538,6 +578,55 @@ def structured_ok(r):
     return acc, fast
 
 
+def _kind_factor(text):
+    kind, _, factor = text.partition("=")
+    try:
+        return kind, float(factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected KIND=FACTOR, got {text!r}") from None
+
+
+def merge_rows(old_text, structured, new_lines, note):
+    """``old_text`` (a results file) with the rows of the rerun structured models replaced
+    by those of ``new_lines``; ``note`` appended. Rows of a model: its first row (``| name
+    |``) and the continuation rows (``| |``) after it, in both of its tables."""
+    names = {r["model"] for r in structured}
+
+    def blocks(lines):
+        out, cur = {}, None
+        for i, line in enumerate(lines):
+            cell = line.split("|")[1].strip() if line.startswith("|") else None
+            if cell in names:
+                cur = (cell, len([k for k in out if k[0] == cell]))
+                out[cur] = [i]
+            elif cell == "" and cur is not None:
+                out[cur].append(i)
+            else:
+                cur = None
+        return out
+    old = old_text.rstrip("\n").split("\n")
+    # a note of an earlier rerun of the same models describes rows replaced now
+    tail = note[note.index("): the "):]
+    old = [line for line in old if not (line.startswith("Rerun ") and line.endswith(tail))]
+    new_blocks = blocks(new_lines)
+    old_blocks = blocks(old)
+    if set(new_blocks) - set(old_blocks):
+        raise SystemExit(f"--merge: {sorted(set(new_blocks) - set(old_blocks))} not in the "
+                         "existing file; run without --merge")
+    replace = {}
+    for key, idx in new_blocks.items():
+        replace[old_blocks[key][0]] = ([new_lines[i] for i in idx], old_blocks[key])
+    out, skip = [], set()
+    for i, line in enumerate(old):
+        if i in replace:
+            rows, drop = replace[i]
+            out += rows
+            skip.update(drop)
+        elif i not in skip:
+            out.append(line)
+    return "\n".join(out + ["", note, ""])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="few epochs and repeats (smoke test)")
@@ -553,9 +642,20 @@ def main(argv=None):
                     help="epochs of the ResNet and Transformer trainings")
     ap.add_argument("--alpha-resnet", type=float, default=None)
     ap.add_argument("--alpha-transformer", type=float, default=None)
+    ap.add_argument("--scale-transformer", nargs="+", default=None, metavar="KIND=FACTOR",
+                    type=_kind_factor, help="per-kind strength factors of the Transformer's "
+                    "groups (regularize_structured's scale), e.g. head=2 head0=0.5 (head0: "
+                    "the first head of each layer)")
+    ap.add_argument("--warmup-structured", type=int, default=None,
+                    help="Proximal warm-up steps of the ResNet and Transformer trainings")
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the rerun ResNet / Transformer rows of an existing "
+                    "--out file (its other rows are kept, a dated note says which were rerun)")
     ap.add_argument("--models", nargs="+", default=list(MODELS) + list(STRUCTURED),
                     choices=list(MODELS) + list(STRUCTURED))
     args = ap.parse_args(argv)
+    if args.scale_transformer is not None:
+        args.scale_transformer = dict(args.scale_transformer)
     args.epochs = args.epochs or (5 if args.quick else 30)
     args.finetune = args.finetune if args.finetune is not None else (2 if args.quick else 10)
     args.repeats = args.repeats or (20 if args.quick else 200)
@@ -662,6 +762,14 @@ def main(argv=None):
                                                           else sys.argv[1:])
     text = "\n".join([f"# Shrink benchmark\n\n`{cmd.strip()}`\n\n{header}\n", *lines, ""])
     print("\n" + "\n".join(lines))
+    if out and args.merge:
+        if rows or not structured:
+            raise SystemExit("--merge reruns ResNet / Transformer rows only")
+        note = (f"Rerun {time.strftime('%Y-%m-%d')} with `{cmd.strip()}` ({header.split(';')[0]}"
+                f"): the {', '.join(r['model'] for r in structured)} rows; the other rows are "
+                "from the run above.")
+        with open(out) as fh:
+            text = merge_rows(fh.read(), structured, lines, note)
     if out:
         with open(out, "w") as fh:
             fh.write(text)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from sparsefit import nn as sfnn
+from sparsefit.nn.structured import GROUP_KINDS
 from sparsefit.penalties import L1, GroupL1, SparseGroupL1
 
 from .test_shrink import (
@@ -122,6 +123,60 @@ def test_groups_are_disjoint_and_the_penalty_is_their_group_lasso(name):
     for g in groups[:3]:
         assert g.norm(net) == pytest.approx(float(torch.cat([
             params[n].detach().reshape(-1)[i] for n, i in g.slices.items()]).norm()))
+
+
+# a distinct factor per kind, so a kind given the wrong factor changes the value
+KIND_SCALE = {kind: 1.5 + i for i, kind in enumerate(GROUP_KINDS)}
+
+
+@pytest.mark.parametrize("how", ["by_kind", "per_group"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_scaled_penalty_is_the_group_lasso_with_weights_c_sqrt_size(name, how):
+    net, x = build(name)
+    groups = sfnn.structured_groups(net, x)
+    params = dict(net.named_parameters())
+    if how == "by_kind":
+        scale, factors = KIND_SCALE, [KIND_SCALE[g.kind] for g in groups]
+    else:
+        factors = [0.5 + (i % 3) for i in range(len(groups))]
+        scale = factors
+    expected = sum(0.3 * c * g.size ** 0.5 * float(torch.cat([
+        params[n].detach().reshape(-1)[i] for n, i in g.slices.items()]).norm())
+        for c, g in zip(factors, groups))
+    sfnn.regularize_structured(net, GroupL1(0.3), groups=groups, scale=scale)
+    assert float(sfnn.penalty(net).detach()) == pytest.approx(expected, rel=1e-12)
+
+
+def test_scale_by_kind_zeroes_the_heavier_kind_first():
+    # one prox step at a strength between the two kinds' thresholds: the scaled kind dies
+    net, x = build("encoder")
+    groups = sfnn.structured_groups(net, x)
+    kinds = {g.kind for g in groups}
+    assert {"head", "unit"} <= kinds
+    sfnn.regularize_structured(net, GroupL1(1.0), groups=groups, scale={"head": 1e6})
+    opt = sfnn.Proximal(torch.optim.SGD(net.parameters(), lr=1e-4))
+    opt.zero_grad()
+    net(*x).sum().backward()
+    opt.step()
+    zero = {g.kind for g in groups if g.norm(net) == 0.0}
+    assert zero == {"head"}
+
+
+@pytest.mark.parametrize("scale, error, match", [
+    ({"heads": 2.0}, ValueError, "unknown group kinds"),
+    ({"unit": 0.0}, ValueError, "finite and > 0"),
+    ({"unit": float("inf")}, ValueError, "finite and > 0"),
+    ({"unit": float("nan")}, ValueError, "finite and > 0"),
+    ({"unit": "x"}, ValueError, "numbers"),
+    ([1.0], ValueError, "1 factors for"),
+    ("unit", TypeError, "mapping"),
+    (3.0, TypeError, "mapping"),
+])
+def test_bad_scale(scale, error, match):
+    net, x = build("mlp")
+    with pytest.raises(error, match=match):
+        sfnn.regularize_structured(net, GroupL1(0.1), x, scale=scale)
+    assert float(sfnn.penalty(net).detach()) == 0.0
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -24,6 +24,7 @@ penalty to the model; :class:`~sparsefit.nn.Proximal` applies its prox after eac
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -34,7 +35,10 @@ from . import _attach
 from ._shrink_plan import statuses
 from .graph import ChannelGraph, GraphError
 
-__all__ = ["CoupledPenalty", "StructuredGroup", "regularize_structured", "structured_groups"]
+GROUP_KINDS = ("unit", "coupled", "head", "channel")
+
+__all__ = ["GROUP_KINDS", "CoupledPenalty", "StructuredGroup", "regularize_structured",
+           "structured_groups"]
 
 
 @dataclass
@@ -204,7 +208,7 @@ class CoupledPenalty:
     axis = 0           # not None: the optimizer assembles the view with assemble()
     bias_name = None
 
-    def __init__(self, penalty, groups, named_params):
+    def __init__(self, penalty, groups, named_params, scale=None):
         self.groups = list(groups)
         names = []
         for grp in self.groups:
@@ -226,7 +230,11 @@ class CoupledPenalty:
                                 for n, o, k in order])
         sizes = [grp.size for grp in self.groups]
         self.base = penalty
-        self.penalty = type(penalty).from_config({**penalty.get_config(), "groups": sizes})
+        self.scale = None if scale is None else [float(c) for c in scale]
+        config = {**penalty.get_config(), "groups": sizes}
+        if self.scale is not None:
+            config["weights"] = [c * k ** 0.5 for c, k in zip(self.scale, sizes)]
+        self.penalty = type(penalty).from_config(config)
 
     def params(self, module=None):
         return list(self._params)
@@ -270,7 +278,8 @@ class CoupledPenalty:
         return module, self, [owner[id(p)] for p in self._params], None
 
     def describe(self):
-        return f"{self.base!r} over {len(self.groups)} structured groups"
+        scaled = "" if self.scale is None else " (scaled weights)"
+        return f"{self.base!r} over {len(self.groups)} structured groups{scaled}"
 
     def config(self):
         return {"penalty": _penalties.serialize(self.base), "group_by": self.group_by,
@@ -280,7 +289,37 @@ class CoupledPenalty:
         return f"CoupledPenalty({self.describe()})"
 
 
-def regularize_structured(model, penalty, example_inputs=None, *, groups=None):
+def _group_scale(scale, groups):
+    """Per-group multipliers of sqrt(|g|) from ``scale`` (None, mapping by kind, sequence)."""
+    if scale is None:
+        return None
+    if isinstance(scale, Mapping):
+        unknown = sorted(set(scale) - set(GROUP_KINDS))
+        if unknown:
+            raise ValueError(f"scale: unknown group kinds {unknown}; the kinds are "
+                             f"{list(GROUP_KINDS)}")
+        out = [scale.get(grp.kind, 1.0) for grp in groups]
+        try:
+            out = [float(c) for c in out]
+        except (TypeError, ValueError):
+            raise ValueError(f"scale: factors must be numbers, got {scale!r}") from None
+    elif isinstance(scale, (str, bytes)):
+        raise TypeError("scale must be a mapping {kind: factor} or a sequence of factors")
+    else:
+        try:
+            out = [float(c) for c in scale]
+        except (TypeError, ValueError):
+            raise TypeError("scale must be a mapping {kind: factor} or a sequence of "
+                            f"factors, got {type(scale).__name__}") from None
+        if len(out) != len(groups):
+            raise ValueError(f"scale has {len(out)} factors for {len(groups)} groups")
+    for c in out:
+        if not 0 < c < float("inf"):
+            raise ValueError(f"scale: factors must be finite and > 0, got {c!r}")
+    return [float(c) for c in out]
+
+
+def regularize_structured(model, penalty, example_inputs=None, *, groups=None, scale=None):
     r"""Attach a group penalty over the structured groups of ``model``.
 
     With :class:`~sparsefit.nn.Proximal`, whole groups become exactly zero:
@@ -298,6 +337,15 @@ def regularize_structured(model, penalty, example_inputs=None, *, groups=None):
         Inputs for tracing; needed unless ``groups`` is given.
     groups : list of StructuredGroup, optional
         As :func:`structured_groups` returns (or a subset).
+    scale : dict or sequence of float, optional
+        Per-group strength factors :math:`c_g > 0`: the group's weight becomes
+        :math:`c_g \sqrt{|g|}`. A mapping ``{kind: factor}`` over the kinds of
+        :class:`StructuredGroup` (``"unit"``, ``"coupled"``, ``"head"``, ``"channel"``;
+        kinds not named keep factor 1), or one factor per group, in the order of
+        ``groups``. Use it to penalize groups by what
+        removing them saves: an attention head or a residual channel removes far more
+        computation than one feed-forward unit, but with one strength for all, the
+        :math:`\sqrt{|g|}` weighting zeroes the small groups first.
 
     Returns
     -------
@@ -327,6 +375,13 @@ def regularize_structured(model, penalty, example_inputs=None, *, groups=None):
     >>> small, report = sfnn.shrink(net, torch.randn(5, 4))
     >>> small[0].out_features < 8
     True
+
+    Stronger on some kinds of groups (a model with residual channels, heads and units):
+
+    >>> net2 = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+    ...                            torch.nn.Linear(8, 2))
+    >>> net2 = sfnn.regularize_structured(net2, GroupL1(1.0), torch.randn(5, 4),
+    ...                                   scale={"unit": 2.0})
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -341,6 +396,10 @@ def regularize_structured(model, penalty, example_inputs=None, *, groups=None):
         if example_inputs is None:
             raise ValueError("example_inputs is needed to find the groups (or give groups)")
         groups = structured_groups(model, example_inputs)
+    groups = list(groups)
+    factors = _group_scale(scale, groups)
+    if factors is not None:
+        factors = [c for c, grp in zip(factors, groups) if grp.size]
     groups = [grp for grp in groups if grp.size]
     if not groups:
         raise ValueError("groups: the model has no structured group that shrink could remove")
@@ -348,7 +407,7 @@ def regularize_structured(model, penalty, example_inputs=None, *, groups=None):
     missing = sorted({n for grp in groups for n in grp.slices if n not in named})
     if missing:
         raise ValueError(f"groups name parameters the model does not have: {missing[:5]}")
-    att = CoupledPenalty(pen, groups, named)
+    att = CoupledPenalty(pen, groups, named, factors)
     owner = model.get_submodule(att.param_names[0].rpartition(".")[0])
     with _attach._transaction(model):
         _attach._state(owner, create=True).items["structured"] = att
