@@ -449,7 +449,28 @@ def _reemit(caught):
                                    source=w.source)
 
 
-class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
+class LinearPredictionMixin(DaskDispatch):
+    """``predict`` (routed to dask for dask input, see :class:`DaskDispatch`) and
+    ``sparse_coef_`` of the linear regressors, one target or several."""
+
+    def predict(self, X):
+        """Predict ``X @ coef_.T + intercept_`` (one column per target for a 2-D ``y``)."""
+        X = check_predict_data(self, X)
+        return safe_sparse_dot(X, self.coef_.T.astype(X.dtype, copy=False)) + self.intercept_
+
+    @property
+    def sparse_coef_(self):
+        """``coef_`` as a scipy sparse matrix: one row per target (only the non-zeros are
+        stored)."""
+        import scipy.sparse as sp
+
+        check_is_fitted(self, "coef_")
+        coef = np.asarray(self.coef_)
+        return sp.csr_matrix(coef.reshape(1, -1) if coef.ndim < 2 else coef)
+
+
+class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMixin,
+                            BaseEstimator):
     """Base of the regressors: ``1/(2 n) ||y - X w - b||^2 + pen(w)`` through :func:`solve`.
 
     Subclasses define ``_penalty(n_features)`` and their own parameters. A 2-D ``y`` (several
@@ -561,16 +582,3 @@ class SparseLinearRegressor(SparseInputMixin, RegressorMixin, BaseEstimator):
         self.converged_ = bool(res.converged)
         self.kkt_violation_ = float(res.kkt_max)
 
-    def predict(self, X):
-        """Predict ``X @ coef_.T + intercept_`` (one column per target for a 2-D ``y``)."""
-        X = check_predict_data(self, X)
-        return safe_sparse_dot(X, self.coef_.T.astype(X.dtype, copy=False)) + self.intercept_
-
-    @property
-    def sparse_coef_(self):
-        """``coef_`` as a scipy sparse row (only the non-zeros are stored)."""
-        import scipy.sparse as sp
-
-        check_is_fitted(self, "coef_")
-        coef = np.asarray(self.coef_)
-        return sp.csr_matrix(coef.reshape(1, -1) if coef.ndim < 2 else coef)

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, validate_data
 
 from ..datafits import MultiTaskQuadratic
 from ..datafits._validation import normalize_sample_weight
@@ -31,8 +31,8 @@ from ..solvers.moments import Moments
 from ..solvers.path import null_gradient
 from ._base import (
     FLOATS,
+    LinearPredictionMixin,
     SparseInputMixin,
-    check_predict_data,
     check_sample_weight,
     check_scale,
     checked_cast,
@@ -80,7 +80,8 @@ class RowPenalty:
         return pen
 
 
-class _MultiTaskMixin(SparseInputMixin, MultiOutputMixin, RegressorMixin):
+class _MultiTaskMixin(LinearPredictionMixin, SparseInputMixin, MultiOutputMixin,
+                      RegressorMixin):
     """Validation, prediction and tags shared by the four estimators."""
 
     def __sklearn_tags__(self):
@@ -107,19 +108,6 @@ class _MultiTaskMixin(SparseInputMixin, MultiOutputMixin, RegressorMixin):
         if isinstance(sample_weight, numbers.Number):
             sample_weight = None
         return X, y, check_sample_weight(sample_weight, X)
-
-    def predict(self, X):
-        """Predict ``X @ coef_.T + intercept_``, shape (n_samples, n_tasks)."""
-        X = check_predict_data(self, X)
-        return safe_sparse_dot(X, self.coef_.T.astype(X.dtype, copy=False)) + self.intercept_
-
-    @property
-    def sparse_coef_(self):
-        """``coef_`` as a scipy sparse matrix (only the non-zeros are stored)."""
-        import scipy.sparse as sp
-
-        check_is_fitted(self, "coef_")
-        return sp.csr_matrix(self.coef_)
 
 
 def _fit_rows(X, y, sw, make_penalty, alpha, *, fit_intercept, tol, max_iter, w0=None,
