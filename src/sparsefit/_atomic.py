@@ -174,18 +174,20 @@ def replace_dir(target, fill, *, replaceable):
 
 
 def _check_replaceable(target, replaceable):
-    """Refuse a ``target`` that is a file, or a folder ``replaceable`` refuses. A target
-    that vanishes while it is checked (a concurrent save of the fallback moving it aside
-    for a moment) holds nothing to protect: that is no refusal (it was one, seen under
-    load in the concurrent-saves test)."""
-    if os.path.lexists(target) and not os.path.isdir(target):
-        raise FileExistsError(errno.EEXIST, "exists and is not a folder", target)
-    try:
-        entries = os.listdir(target)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    if entries and not replaceable(target) and os.path.isdir(target):
-        raise FileExistsError(errno.EEXIST, "is a folder of other files", target)
+    """Refuse a ``target`` that is a file, or a folder ``replaceable`` refuses. A concurrent
+    save of the fallback moves the target aside and a new one in while it is checked, so
+    a target that vanishes holds nothing to protect, and a refusal counts only when three
+    looks in a row agree (one look was fooled under load in the concurrent-saves test)."""
+    for _ in range(3):
+        if os.path.lexists(target) and not os.path.isdir(target):
+            raise FileExistsError(errno.EEXIST, "exists and is not a folder", target)
+        try:
+            entries = os.listdir(target)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if not entries or replaceable(target):
+            return
+    raise FileExistsError(errno.EEXIST, "is a folder of other files", target)
 
 
 def _swap_in(tmp, target, replaceable):

@@ -206,7 +206,9 @@ class _Folder:
         self.path = path
         self.fd = None
         if not os.path.isdir(path):
-            if _atomic.replacement_running(path):
+            # a save in the fallback's window: running now, or already done (its backup
+            # gone and the new folder in place since the first look)
+            if _atomic.replacement_running(path) or os.path.isdir(path):
                 raise _Replaced()
             backups = _atomic.interrupted_backups(path)
             if backups:
