@@ -638,6 +638,8 @@ def test_wide_route_equals_in_memory(client, monkeypatch, name):
     assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
     assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
     assert got.converged_ and got.dual_gap_ <= 1e-10
+    # n_iter_: the epochs of the working-set solves (scikit-learn's meaning), summed
+    assert got.n_iter_ >= got.n_outer_iter_ >= 1
 
 
 WIDE_LOGISTIC_CASES = {

@@ -77,3 +77,72 @@ def test_dual_gap_from_dask_moments_is_the_same_quantity():
     assert 0.0 <= got.dual_gap_ <= est.tol * _p0(Y, np.ones(len(Y)), True)
     # the moments' dual point is the same rescaled residual, up to the rounding of X^T X
     np.testing.assert_allclose(got.dual_gap_, ref, rtol=1e-3, atol=1e-13)
+
+
+# n_iter_ means scikit-learn's too: coordinate-descent epochs (passes over the coefficients
+# of the working set), summed over the working sets; max_iter bounds the working sets,
+# reported in n_outer_iter_.
+
+def _count_epochs(monkeypatch):
+    """Wrap the inner coordinate-descent kernels (single- and multi-task) so that the
+    epochs each solve returns are recorded: the independent count ``n_iter_`` must equal."""
+    import sparsefit.solvers.cd as cd
+    import sparsefit.solvers.multitask as mt
+
+    seen = []
+
+    def counting(kernel):
+        def counted(*args):
+            out = kernel(*args)
+            seen.append(int(out[0]))
+            return out
+        return counted
+
+    for module, name in ((cd, "wls_cd"), (cd, "gram_cd"), (mt, "multitask_cd")):
+        monkeypatch.setattr(module, name, counting(getattr(module, name)))
+    return seen
+
+
+N_ITER_CASES = {
+    **{name: (make, False) for name, (make, _) in CASES.items()},
+    "lasso-precompute": (lambda: Lasso(alpha=0.05, tol=1e-6, precompute=True), False),
+    "lasso-2-targets": (lambda: Lasso(alpha=0.05, tol=1e-6), True),
+    "multitask": (lambda: MultiTaskLasso(alpha=0.05, tol=1e-6), True),
+}
+
+
+@pytest.mark.parametrize("name", N_ITER_CASES)
+@pytest.mark.parametrize("storage", ["dense", "csc"])
+def test_n_iter_counts_the_coordinate_descent_epochs(name, storage, monkeypatch):
+    make, two_d = N_ITER_CASES[name]
+    Xs = X if storage == "dense" else sp.csc_matrix(X)
+    y = np.column_stack([Y, -Y]) if two_d else Y
+    seen = _count_epochs(monkeypatch)
+    est = make().fit(Xs, y)
+    assert est.converged_ is True or np.all(est.converged_)
+    assert np.sum(est.n_iter_) == sum(seen) > 0
+    outer = np.ravel(est.n_outer_iter_)
+    # every working-set solve runs one epoch at least; max_iter bounds the working sets
+    assert np.all(np.ravel(est.n_iter_) >= outer) and np.all(outer <= est.max_iter)
+    assert len(seen) == outer.sum()
+    # the epochs are what n_iter_ holds, well above the working-set iterations here
+    assert np.sum(est.n_iter_) > outer.sum()
+
+
+def test_n_iter_exceeds_max_iter_which_bounds_the_working_sets():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter=1: not converged, as asked
+        est = Lasso(alpha=0.01, tol=1e-12, max_iter=1).fit(X, Y)
+    assert est.n_outer_iter_ == 1 and not est.converged_
+    assert est.n_iter_ > est.max_iter
+
+
+def test_n_iter_is_zero_from_a_solution_and_path_counts_epochs(monkeypatch):
+    est = ElasticNet(alpha=0.08, l1_ratio=0.3, tol=1e-6).fit(X, Y)
+    est.set_params(warm_start=True).fit(X, Y)
+    assert est.n_iter_ == 0 and est.n_outer_iter_ == 0  # scikit-learn's: 0 as well
+    from sparsefit.linear_model import lasso_path
+
+    seen = _count_epochs(monkeypatch)
+    *_, n_iters = lasso_path(X, Y - Y.mean(), alphas=4, return_n_iter=True, tol=1e-6)
+    assert sum(n_iters) == sum(seen) and max(n_iters) > 2

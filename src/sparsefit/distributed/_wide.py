@@ -141,6 +141,7 @@ class WideLasso:
         sub_tol = tol
         crit, gap, converged = np.nan, np.nan, False
         history = []
+        self.n_epochs = 0  # summed over the working-set solves (the estimators' n_iter_)
         while len(history) < max_iter:
             w, b_ws = self._solve_on(ws, w, sub_tol, max_iter)
             st, b, S = self.residual_pass(w, b_ws)
@@ -159,7 +160,7 @@ class WideLasso:
         return SolverResult(coef=w, intercept=float(b) if self.fit_intercept else 0.0,
                             dual_gap=gap, n_iter=len(history), converged=converged, stop_crit=crit,
                             kkt_max=float(scores.max(initial=0.0)), history=history,
-                            gradient=grad, null_primal=self.P0)
+                            gradient=grad, null_primal=self.P0, n_epochs=self.n_epochs)
 
     def _next_set(self, ws, w, scores, rule, crit, kkt, sub_tol):
         """After a KKT pass over every feature: ``(stop, converged, ws, sub_tol)``. The
@@ -244,6 +245,7 @@ class WideLasso:
         pen = finish_penalty(sub, sub._penalty(ws.size), ws.size)
         res = solve(mom, None, Quadratic(), pen, fit_intercept=self.fit_intercept,
                     w_init=w[ws], tol=tol, max_iter=max(max_iter, 100))
+        self.n_epochs += int(res.n_epochs)
         out = np.zeros(self.p)
         out[ws] = res.coef
         return out, float(res.intercept) if self.fit_intercept else 0.0

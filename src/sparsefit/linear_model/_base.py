@@ -542,8 +542,8 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         and ``sw`` None): each fit then reads the moments of its target."""
         n_targets = X.n_targets if y is None else y.shape[1]
         w0, b0 = warm_start_point(self, (n_targets, X.shape[1]))
-        fields = ("coef_", "intercept_", "n_iter_", "dual_gap_", "converged_",
-                  "kkt_violation_")
+        fields = ("coef_", "intercept_", "n_iter_", "n_outer_iter_", "dual_gap_",
+                  "converged_", "kkt_violation_")
         out = {f: [] for f in fields}
         for k in range(n_targets):
             Xk, yk = (X.target(k), None) if y is None else (X, np.ascontiguousarray(y[:, k]))
@@ -554,6 +554,7 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         self.coef_ = np.asarray(out["coef_"])
         self.intercept_ = np.asarray(out["intercept_"], dtype=X.dtype)
         self.n_iter_ = out["n_iter_"]
+        self.n_outer_iter_ = out["n_outer_iter_"]
         self.dual_gap_ = np.asarray(out["dual_gap_"])
         self.converged_ = np.asarray(out["converged_"])
         self.kkt_violation_ = np.asarray(out["kkt_violation_"])
@@ -577,7 +578,9 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         self.coef_ = checked_cast(res.coef, dtype)
         self.intercept_ = dtype.type(checked_cast(res.intercept, dtype)) \
             if self.fit_intercept else dtype.type(0.0)
-        self.n_iter_ = int(res.n_iter)
+        # scikit-learn's n_iter_: coordinate-descent epochs (see the estimators' docs)
+        self.n_iter_ = int(res.n_epochs)
+        self.n_outer_iter_ = int(res.n_iter)
         self.dual_gap_ = res.absolute_gap
         self.converged_ = bool(res.converged)
         self.kkt_violation_ = float(res.kkt_max)

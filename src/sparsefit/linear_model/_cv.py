@@ -389,7 +389,8 @@ _CV_DOC = r"""
         P(0) <= tol``, ``P(0)`` being the objective of the null model; scikit-learn's
         ``gap <= tol * ||y - mean(y)||^2 / n`` is the same test at ``tol / 2``.
     max_iter : int, default=100
-        Outer (working-set) iterations of each fit; scikit-learn counts epochs.
+        The most outer (working-set) iterations of each fit (see :class:`Lasso`; not the
+        epochs that scikit-learn's ``max_iter`` and ``n_iter_`` count).
     cv : int, cross-validation generator or iterable, default=None
         5-fold by default; a group splitter takes ``fit(..., groups=...)`` through
         metadata routing.
@@ -425,7 +426,10 @@ _CV_DOC = r"""
     dual_gap_ : float
         Duality gap ``P - D`` of the refit's objective, as in scikit-learn.
     n_iter_ : int
-        Outer iterations of the refit.
+        Coordinate-descent epochs of the refit, scikit-learn's meaning (see
+        :class:`Lasso`).
+    n_outer_iter_ : int
+        Outer (working-set) iterations of the refit, at most ``max_iter``.
 """
 
 

@@ -52,9 +52,12 @@ _DIFFERENCES_DOC = """
     Where the numbers mean something else than scikit-learn's: ``tol`` bounds the relative
     duality gap ``gap / P(0)`` (``P(0)``: the objective at ``W = 0`` with the best
     intercepts; scikit-learn compares the gap with ``tol * ||Y||_F^2 / n``, which is
-    ``2 tol P(0)`` for centered ``Y``: ours is the tighter of the two). ``max_iter`` counts
-    outer working-set iterations (each a pass over all of ``X`` plus a block coordinate
-    descent solve on the working set), not epochs, and ``n_iter_`` is their number.
+    ``2 tol P(0)`` for centered ``Y``: ours is the tighter of the two). ``max_iter`` bounds
+    the outer working-set iterations (each a pass over all of ``X`` plus, unless converged,
+    a block coordinate descent solve on the working set), ``n_outer_iter_``, not epochs;
+    ``n_iter_`` counts the block coordinate-descent epochs (scikit-learn's meaning: passes
+    updating every row of the working set, summed over the working sets; the gap checks
+    are not counted), which ``max_iter`` does not bound.
     ``dual_gap_`` is the duality gap ``P - D`` of the objective at return (scikit-learn's
     meaning), and ``eps_`` the gap ``tol * P(0)`` that the fit was asked for. ``X`` is never
     modified, so ``copy_X`` changes nothing. ``selection="random"`` visits the rows of the
@@ -175,7 +178,8 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
     copy_X : bool, default=True
         Accepted for compatibility: ``X`` is never modified.
     max_iter : int, default=1000
-        Outer (working-set) iterations; a ConvergenceWarning states the achieved gap.
+        The most outer (working-set) iterations, ``n_outer_iter_`` (not the epochs of
+        ``n_iter_``, see Notes); a ConvergenceWarning states the achieved gap.
     tol : float, default=1e-4
         Stop when the relative duality gap ``gap / P(0)`` is at most ``tol`` (0 runs to
         ``max_iter``).
@@ -192,6 +196,10 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
         :math:`W^\top`, as in scikit-learn.
     intercept_ : ndarray of shape (n_tasks,), or 0.0 without an intercept
     n_iter_ : int
+        Block coordinate-descent epochs, summed over the working sets (see Notes); 0 when
+        the start already meets ``tol``.
+    n_outer_iter_ : int
+        Outer (working-set) iterations, at most ``max_iter``.
     dual_gap_ : float
         Duality gap ``P - D`` of the objective at return (at most ``eps_`` when
         converged; the exact suboptimality when nothing is penalized).
@@ -286,7 +294,8 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
     def _set_solution(self, res, P0, dtype):
         self.coef_ = checked_cast(res.coef.T, dtype)
         self.intercept_ = checked_cast(res.intercept, dtype) if self.fit_intercept else 0.0
-        self.n_iter_ = int(res.n_iter)
+        self.n_iter_ = int(res.n_epochs)
+        self.n_outer_iter_ = int(res.n_iter)
         self.dual_gap_ = float(res.dual_gap) * float(P0)
         self.eps_ = float(self.tol) * float(P0)
         self.converged_ = bool(res.converged)
@@ -402,7 +411,8 @@ def multitask_path(X, Y, *, l1_ratio=1.0, eps=1e-3, n_alphas=100, alphas=None,
     PathResult
         ``alphas`` (n_alphas,), ``coefs`` (n_alphas, n_tasks, n_features) (each as
         ``coef_``), ``intercepts`` (n_alphas, n_tasks), ``dual_gaps`` (``P - D``),
-        ``n_iters``, ``converged``.
+        ``n_iters`` (outer working-set iterations), ``n_epochs`` (block coordinate-descent
+        epochs), ``converged``.
 
     Examples
     --------
@@ -555,7 +565,7 @@ _CV_DOC = r"""
         Length of the grid, ``alpha_min / alpha_max``.""" + CV_OPTIONS_DOC + r"""
     fit_intercept : bool, default=True
     max_iter : int, default=1000
-        Outer (working-set) iterations of every fit.
+        The most outer (working-set) iterations of every fit (not epochs).
     tol : float, default=1e-4
         Relative duality gap of every fit.
     cv : int, cross-validation generator or iterable, default=None
@@ -583,7 +593,9 @@ _CV_DOC = r"""
     dual_gap_ : float
         Duality gap ``P - D`` of the final fit's objective.
     n_iter_ : int
-        Working-set iterations of the final fit.
+        Block coordinate-descent epochs of the final fit (scikit-learn's meaning).
+    n_outer_iter_ : int
+        Outer (working-set) iterations of the final fit, at most ``max_iter``.
     converged_ : bool
 """
 

@@ -152,7 +152,8 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas="deprecated", alphas="wa
         Starting point of the first solve.
     verbose : bool or int
     return_n_iter : bool
-        Also return the outer iterations per alpha.
+        Also return, per alpha, the coordinate-descent epochs of its solve (as
+        scikit-learn's ``n_iters``; see ``n_iter_`` of :class:`Lasso`).
     positive : bool
     check_input : bool
         False skips the conversion of ``X`` (it must then be Fortran-ordered or CSC).
@@ -167,7 +168,9 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas="deprecated", alphas="wa
     dual_gaps : ndarray of shape (n_alphas,)
         Duality gaps ``P - D`` of the objective at every alpha, as scikit-learn's.
     n_iters : list of int
-        When ``return_n_iter``.
+        When ``return_n_iter``: the coordinate-descent epochs per alpha (each a pass
+        over the working set's coefficients, summed over the working sets; ``max_iter``
+        bounds the working sets, not these).
 
     Examples
     --------
@@ -228,7 +231,8 @@ def _enet_path_solve(X, y, sw, grid, size, *, l1_ratio, eps, precompute, coef_in
                           positive=positive, precompute=precompute, w_init=coef_init, **opts)
         coefs = np.asarray(path.coefs).T  # (p, n_alphas)
     out = (path.alphas, coefs.astype(X.dtype, copy=False), np.asarray(path.dual_gaps))
-    return out + (list(map(int, path.n_iters)),) if return_n_iter else out
+    # scikit-learn's n_iters: the coordinate-descent epochs of each solve
+    return out + (list(map(int, path.n_epochs)),) if return_n_iter else out
 
 
 def lasso_path(X, y, *, eps=1e-3, n_alphas="deprecated", alphas="warn", precompute="auto",

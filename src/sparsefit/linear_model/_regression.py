@@ -29,9 +29,12 @@ _COMMON_DOC = """
         mean(y)||^2 / n`` is the same one at ``tol / 2``; its default ``1e-4`` is looser.
         ``tol=0`` solves to float64 precision (or ``max_iter``).
     max_iter : int, default=100
-        Outer (working-set) iterations, each a pass over all of ``X`` and a solve on the
-        working set; scikit-learn counts epochs (passes), hence its default of 1000. A
-        ConvergenceWarning states the achieved gap.
+        The most outer (working-set) iterations, ``n_outer_iter_``: each is a pass over all
+        of ``X`` (gradient, duality gap, every feature's optimality violation) and, unless
+        that pass finds the fit converged, a coordinate-descent solve on the working set
+        (at most 50,000 epochs). It does not bound the epochs ``n_iter_`` counts:
+        scikit-learn's ``max_iter`` bounds those epochs (hence its default of 1000). When
+        it is reached before ``tol``, a ConvergenceWarning states the achieved gap.
     warm_start : bool, default=False
         Start from the previous ``coef_``.""" + PENALTY_OPTIONS_DOC
 
@@ -65,7 +68,16 @@ class Lasso(SparseLinearRegressor):
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
     intercept_ : float or ndarray of shape (n_targets,)
     n_iter_ : int or list of int
-        Outer iterations (one per target for a 2-D ``y``); scikit-learn's are epochs.
+        Coordinate-descent epochs, scikit-learn's meaning (one count per target for a 2-D
+        ``y``): an epoch is one pass updating every coefficient of the current working set
+        (every feature when the working set holds them all; in covariance form with
+        ``precompute``, the same updates), summed over all the working sets of the fit.
+        Not counted: the pass over all of ``X`` that measures the duality gap at every
+        outer iteration, and the working-set gap checks every few epochs (scikit-learn
+        does not count its gap checks either). 0 when the start (a warm start) already
+        meets ``tol``. ``max_iter`` does not bound it (see ``max_iter``).
+    n_outer_iter_ : int or list of int
+        Outer (working-set) iterations, at most ``max_iter``.
     dual_gap_ : float or ndarray of shape (n_targets,)
         Duality gap ``P - D`` of the objective at return, as in scikit-learn (the fit
         stops when it is at most ``tol * P(0)``). When nothing is penalized (``alpha=0``,
@@ -123,7 +135,7 @@ class ElasticNet(Lasso):
 
     Attributes
     ----------
-    coef_, intercept_, n_iter_, dual_gap_, converged_, kkt_violation_
+    coef_, intercept_, n_iter_, n_outer_iter_, dual_gap_, converged_, kkt_violation_
         As for :class:`Lasso`.
 
     Examples

@@ -306,6 +306,6 @@ class RelaxedLassoCV(CVMixin, SparseLinearRegressor):
                            bounds=self.bounds, penalty_factor=self.penalty_factor)
         est._fit_validated(X, y, sw)
         for attr in ("coef_", "intercept_", "lasso_coef_", "lasso_intercept_", "n_iter_",
-                     "dual_gap_", "converged_", "kkt_violation_"):
+                     "n_outer_iter_", "dual_gap_", "converged_", "kkt_violation_"):
             setattr(self, attr, getattr(est, attr))
         return self

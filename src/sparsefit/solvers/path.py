@@ -44,7 +44,11 @@ def alpha_grid(alpha_max, n_alphas=100, eps=1e-3):
 
 @dataclass
 class PathResult:
-    """Solutions along a path: ``coefs[k]`` and ``intercepts[k]`` at ``alphas[k]``."""
+    """Solutions along a path: ``coefs[k]`` and ``intercepts[k]`` at ``alphas[k]``.
+
+    ``n_iters[k]``: the outer (working-set) iterations of the solve at ``alphas[k]`` (what
+    ``max_iter`` bounds); ``n_epochs[k]``: its inner coordinate-descent epochs, summed over
+    its working sets (:attr:`~._outer.SolverResult.n_epochs`, scikit-learn's ``n_iter``)."""
 
     alphas: np.ndarray
     coefs: np.ndarray
@@ -52,6 +56,7 @@ class PathResult:
     dual_gaps: np.ndarray
     n_iters: np.ndarray
     converged: np.ndarray
+    n_epochs: np.ndarray | None = None
 
 
 def _check_cap(value, name):
@@ -167,7 +172,7 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
     dfmax = _check_cap(dfmax, "dfmax")
     pmax = _check_cap(pmax, "pmax")
     ever = np.zeros(store.p, dtype=bool)
-    coefs, intercepts, gaps, iters, conv = [], [], [], [], []
+    coefs, intercepts, gaps, iters, conv, epochs = [], [], [], [], [], []
     w = None if w_init is None else np.array(w_init, dtype=np.float64)
     b = None
     grad = g0
@@ -201,6 +206,7 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
             intercepts.append(b)
             gaps.append(res.absolute_gap)
             iters.append(res.n_iter)
+            epochs.append(res.n_epochs)
             conv.append(res.converged)
             if screening == "strong" and datafit.n_classes is None:
                 grad = res.gradient if res.gradient is not None else \
@@ -217,7 +223,8 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
         warnings.warn(f"{bad} of {len(alphas)} path problems did not reach tol={tol:.1e}",
                       ConvergenceWarning, stacklevel=2)
     return PathResult(np.asarray(alphas), np.asarray(coefs), np.asarray(intercepts),
-                      np.asarray(gaps), np.asarray(iters), np.asarray(conv))
+                      np.asarray(gaps), np.asarray(iters), np.asarray(conv),
+                      np.asarray(epochs, dtype=np.int64))
 
 
 def null_gradient(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None):
