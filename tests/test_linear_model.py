@@ -325,3 +325,64 @@ def test_path_grid_without_xy_is_scikit_learns(y_kind, sparse_x):
         ours = enet_path(Xin, y, l1_ratio=0.7, alphas=4)[0]
         theirs = sk.enet_path(Xin, y, l1_ratio=0.7, alphas=4)[0]
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+# -- copy_X: X is never written, and no copy of X is made to spare ---------------------------
+
+_X_COPY, _Y_COPY = make_regression(n_samples=300, n_features=40, n_informative=6, noise=1.0,
+                                   random_state=1)
+_X_COPY = _X_COPY + 3.0  # off-center columns: scikit-learn would center them in place
+_COPY_STORAGES = {
+    "F-float64": lambda X: np.asfortranarray(X),
+    "C-float64": lambda X: np.ascontiguousarray(X),
+    "F-float32": lambda X: np.asfortranarray(X, dtype=np.float32),
+    "csc": lambda X: sp.csc_matrix(X),
+    "csr": lambda X: sp.csr_matrix(X),
+}
+
+
+@pytest.mark.parametrize("storage", _COPY_STORAGES)
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("check_input", [True, False])
+def test_copy_x_false_never_writes_x_and_gives_the_same_model(storage, fit_intercept,
+                                                               weighted, check_input):
+    make = _COPY_STORAGES[storage]
+    if not check_input and (storage == "csr" or storage == "C-float64" and not weighted):
+        pytest.skip("check_input=False refuses this X (scikit-learn's contract)")
+    sw = np.random.default_rng(2).uniform(0.5, 2.0, len(_Y_COPY)) if weighted else None
+    fits = {}
+    for copy_X in (True, False):
+        X = make(_X_COPY)
+        before = X.copy()
+        est = ElasticNet(alpha=0.5, l1_ratio=0.7, fit_intercept=fit_intercept, tol=1e-8,
+                         copy_X=copy_X)
+        est.fit(X, _Y_COPY.astype(X.dtype), sample_weight=sw, check_input=check_input)
+        written = (X != before).nnz if sp.issparse(X) else np.count_nonzero(X != before)
+        assert written == 0, f"copy_X={copy_X} wrote {written} entries of X"
+        fits[copy_X] = est
+    np.testing.assert_allclose(fits[False].coef_, fits[True].coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fits[False].intercept_, fits[True].intercept_, rtol=0,
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_fortran_float64_x_is_fitted_without_a_copy(weighted):
+    """What scikit-learn's copy_X=False is for (no X-sized copy) holds with either value:
+    the fit allocates a small fraction of X (scikit-learn: 1x X with copy_X=True, 2x with
+    sample weights)."""
+    import tracemalloc
+
+    X = np.asfortranarray(np.tile(_X_COPY, (4, 1)))
+    y = np.tile(_Y_COPY, 4)
+    sw = np.linspace(0.5, 2.0, len(y)) if weighted else None
+    ElasticNet(alpha=0.5).fit(X[:20], y[:20])  # compiled kernels loaded before measuring
+    for copy_X in (True, False):
+        tracemalloc.start()
+        try:
+            ElasticNet(alpha=0.5, copy_X=copy_X).fit(X, y, sample_weight=sw,
+                                                     check_input=False)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 0.25 * X.nbytes, (copy_X, peak / X.nbytes)

@@ -359,8 +359,17 @@ SOLVER_OPTIONS_DOC = """
         rescaled to sum to ``n_samples``: scikit-learn's convention). One entry and the
         diagonal are checked against ``X``; the duality gap is always measured on ``X``.
     copy_X : bool, default=True
-        Accepted for scikit-learn compatibility: ``X`` is never modified, so no copy is
-        needed either way.
+        Accepted for scikit-learn compatibility. ``X`` is never written, whatever its
+        value. scikit-learn's ``copy_X=False`` lets it center (and, with sample weights,
+        rescale) a dense ``X`` in place rather than in a copy; sparsefit makes no such copy:
+        a Fortran-ordered float64 or float32 array, or a CSC matrix, is read where it is
+        (the intercept enters through centered coordinate updates, the sample weights
+        inside the kernels), so writing to it would save no memory. The only copies are
+        conversions, which ``copy_X=False`` cannot avoid: ``check_input=True`` turns a
+        C-ordered, integer or CSR ``X`` into a Fortran float or CSC copy, and
+        ``check_input=False`` copies a C-ordered array when there are sample weights;
+        ``precompute`` (the covariance form) keeps the columns that enter a working set,
+        scaled by the square roots of the sample weights.
     random_state : int, RandomState instance or None
         Seeds ``selection="random"``.
     selection : {"cyclic", "random"}, default="cyclic"
