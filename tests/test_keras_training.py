@@ -193,6 +193,44 @@ def test_callback_follows_a_learning_rate_schedule():
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_warmup_ramps_the_threshold_then_reaches_the_lasso(kind):
+    """``warmup_steps=W``: update k proxes at strength ``l1 * min(1, k / W)`` (replayed
+    step by step in numpy for SGD; a second fit continues the ramp), and after the ramp
+    training reaches the same lasso solution (KKT) as without it."""
+    x, y = linear_problem(n=128)
+    l1, lr, W = 0.05, 0.1, 8
+    if kind == "sgd":
+        model = linear_model(sfk.L1(l1, proximal=True), keras.optimizers.SGD(lr),
+                             np.full((6, 2), 0.3), np.zeros(2))
+        w, b = np.full((6, 2), 0.3), np.zeros(2)
+        cb = sfk.ProximalCallback(warmup_steps=W)
+        for fit in range(2):          # 6 + 6 updates: the ramp goes on across fits
+            model.fit(np.tile(x, (6, 1)), np.tile(y, (6, 1)), batch_size=len(x), epochs=1,
+                      shuffle=False, verbose=0, callbacks=[cb])
+            for k in range(6 * fit + 1, 6 * fit + 7):
+                r = 2.0 / y.size * (x @ w + b - y)
+                w, b = w - lr * (x.T @ r), b - lr * r.sum(0)
+                w = penalties.L1(l1).prox(w, lr * min(1.0, k / W))
+        np.testing.assert_allclose(to_np(model.layers[0].kernel), w, rtol=1e-4, atol=1e-5)
+        return
+    model = linear_model(sfk.L1(l1, proximal=True), keras.optimizers.Adam(0.01),
+                         np.full((6, 2), 0.3), np.zeros(2))
+    steps = 600
+    model.fit(np.tile(x, (steps, 1)), np.tile(y, (steps, 1)), batch_size=len(x), epochs=1,
+              shuffle=False, verbose=0, callbacks=[sfk.ProximalCallback(warmup_steps=200)])
+    w, b = to_np(model.layers[0].kernel), to_np(model.layers[0].bias)
+    grad = 2.0 / y.size * x.T @ (x @ w + b - y)
+    assert np.max(penalties.L1(l1).subdiff_distance(w, grad)) < 2e-3
+    assert (w == 0).sum() >= 8
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "10"])
+def test_warmup_steps_refuses_a_bad_value(bad):
+    with pytest.raises(ValueError, match="warmup_steps"):
+        sfk.ProximalCallback(warmup_steps=bad)
+
+
 @pytest.mark.parametrize("setup, error, match", [
     ("lion", TypeError, "Lion"),
     ("no_proximal", ValueError, "proximal=True"),

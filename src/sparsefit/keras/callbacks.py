@@ -273,13 +273,23 @@ def penalty(model):
 class _ProxConstraint:
     """``variable.constraint``: the user's constraint (if any) after the prox."""
 
-    def __init__(self, regularizer, optimizer, variable, rule, previous):
+    def __init__(self, regularizer, optimizer, variable, rule, previous, warmup_steps=0):
         self.regularizer = regularizer
         self.optimizer = optimizer
         self.variable = variable
         self.rule = rule
         self.previous = previous
+        self.warmup_steps = warmup_steps
         self.before = None   # the weight before this update (set by the update wrapper)
+
+    def _ramp(self):
+        """``min(1, k / warmup_steps)`` for this update ``k`` (1 without a warm-up)."""
+        if not self.warmup_steps:
+            return 1.0
+        k = _k(self.optimizer, self.variable)
+        if isinstance(k, float):
+            return min(1.0, k / self.warmup_steps)
+        return ops.minimum(k / self.warmup_steps, 1.0)
 
     def __call__(self, w):
         step = self.rule(self.optimizer, self.variable)
@@ -298,6 +308,9 @@ class _ProxConstraint:
                     t = c / bounded
         else:
             t = step
+        ramp = self._ramp()
+        if not (isinstance(ramp, float) and ramp == 1.0):
+            t = t * ramp   # the strength times ramp: the same prox for these penalties
         out = self.regularizer.prox(w, t)
         if self.previous is not None:
             out = self.previous(out)
@@ -334,12 +347,20 @@ class ProximalCallback(keras.callbacks.Callback):
     step_size : callable, optional
         ``step_size(optimizer, variable) -> scalar or tensor``, overriding the rule for
         the optimizer's class.
+    warmup_steps : int, default=0
+        Raise the regularizers' strengths linearly from 0: update ``k`` (counted by the
+        optimizer's ``iterations``, so a second ``fit`` continues the ramp) proxes with
+        the strengths times ``min(1, k / warmup_steps)``, so the network learns before
+        the prox zeroes units for good; after the warm-up the problem solved is the same.
+        As ``warmup_steps`` of :class:`sparsefit.nn.Proximal` (see there for when it
+        helps). The prox is the identity at a ramp of 0.
 
     Raises
     ------
     TypeError
         (at the start of ``fit``) when no step size can be read from the optimizer.
     ValueError
+        ``warmup_steps`` not an int >= 0; or
         (at the start of ``fit``) when no weight has a proximal sparsefit regularizer,
         a proximal regularizer is used as an ``activity_regularizer`` (activations have
         no prox step; the layer is named), or the optimizer accumulates gradients
@@ -368,11 +389,15 @@ class ProximalCallback(keras.callbacks.Callback):
     (19, 0.98)
     """
 
-    def __init__(self, step_size=None):
+    def __init__(self, step_size=None, *, warmup_steps=0):
         super().__init__()
         if step_size is not None and not callable(step_size):
             raise TypeError(f"step_size must be callable, got {type(step_size).__name__}")
+        if (isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int)
+                or warmup_steps < 0):
+            raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
         self.step_size = step_size
+        self.warmup_steps = warmup_steps
         self._installed = []
 
     def on_train_begin(self, logs=None):
@@ -411,7 +436,8 @@ class ProximalCallback(keras.callbacks.Callback):
             previous = var.constraint
             if isinstance(previous, _ProxConstraint):  # left over from an interrupted fit
                 previous = previous.previous
-            var.constraint = _ProxConstraint(reg, opt, var, rule, previous)
+            var.constraint = _ProxConstraint(reg, opt, var, rule, previous,
+                                             self.warmup_steps)
             by_id[id(var)] = var.constraint
             self._installed.append((var, previous))
         if rule not in _SCALAR_RULES:
