@@ -63,7 +63,9 @@ def test_target_sparsity_is_reached_as_accurate_as_a_fixed_strength(target,
         assert abs(sparsity - target) <= 0.02, sparsity
         control = opt.sparsity_control()
         assert control["target"] == target and control["factor"] > 1.0
-        assert opt.param_groups[0]["penalty_scale"] == pytest.approx(control["factor"])
+        # reached during the orthant phase, then the zeros were held with the penalty off
+        assert STEPS // 2 < control["frozen_at"] <= STEPS
+        assert opt.param_groups[0]["penalty_scale"] == 0.0 and opt.mode == "prox"
     acc = np.mean([r[1] for r in runs])
     # the best fixed strength at that sparsity: the accuracy along the grid, interpolated
     sp = np.array([r[1] for r in fixed_strengths])
@@ -79,8 +81,8 @@ def test_the_factor_travels_with_the_state_dict_and_is_validated():
     sd = opt.state_dict()
     assert sd["proximal"]["log_factor"] == pytest.approx(
         math.log(opt.sparsity_control()["factor"]))
-    assert sd["param_groups"][0]["penalty_scale"] == pytest.approx(
-        opt.sparsity_control()["factor"])
+    assert sd["proximal"]["frozen_at"] == opt.sparsity_control()["frozen_at"] is not None
+    assert sd["param_groups"][0]["penalty_scale"] == 0.0   # the zeros are held
     lin = torch.nn.Linear(20, 32)
     again = sfnn.Proximal(torch.optim.Adam(lin.parameters(), lr=1e-2), target_sparsity=0.7,
                           total_steps=STEPS)
@@ -92,9 +94,48 @@ def test_the_factor_travels_with_the_state_dict_and_is_validated():
     opt2.load_state_dict(inner)
     assert opt2.n_steps == STEPS
     assert opt2.sparsity_control()["factor"] == pytest.approx(opt.sparsity_control()["factor"])
+    assert opt2.sparsity_control()["frozen_at"] == opt.sparsity_control()["frozen_at"]
     assert again.sparsity_control()["factor"] == 1.0
     # a plain optimizer loads it too
     torch.optim.Adam(net2.parameters(), lr=1e-2).load_state_dict(sd)
+
+
+def test_phases_start_low_then_orthant_then_held_zeros():
+    """The factor starts at START times the attached strengths, orthant steps come after
+    half of the steps, and once the target is reached the zeros stay zeros, also after
+    the state dict is loaded into a new wrapper that trains on."""
+    X, y, _, _ = _data()
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+    sfnn.regularize_model(net, L1(1e-3))
+    opt = sfnn.Proximal(torch.optim.Adam(net.parameters(), lr=1e-2), target_sparsity=0.8,
+                        total_steps=STEPS)
+    modes = []
+    for k in range(STEPS):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(X[:64]), y[:64]).backward()
+        opt.step()
+        modes.append(opt.mode)
+        if k == 0:   # the first step proxed at START, then the ramp moved the factor
+            c = opt._control
+            s1 = opt.sparsity_control()["sparsity"]
+            aim = c.RAMP_AIM * 0.8
+            assert opt.param_groups[0]["penalty_scale"] == pytest.approx(
+                c.START * math.exp(c.gain * (aim - s1) / aim), rel=1e-9)
+    frozen = opt.sparsity_control()["frozen_at"]
+    assert frozen is not None
+    assert set(modes[:STEPS // 2]) == {"prox"} and modes[STEPS // 2] == "orthant"
+    assert modes[-1] == "prox"
+    zeros = [(m.weight == 0).clone() for m in net if isinstance(m, torch.nn.Linear)]
+    again = sfnn.Proximal(torch.optim.Adam(net.parameters(), lr=1e-2), target_sparsity=0.8,
+                          total_steps=STEPS)
+    again.load_state_dict(opt.state_dict())
+    for _ in range(20):
+        again.zero_grad()
+        torch.nn.functional.cross_entropy(net(X[64:128]), y[64:128]).backward()
+        again.step()
+    for z, m in zip(zeros, [m for m in net if isinstance(m, torch.nn.Linear)]):
+        assert bool((m.weight[z] == 0).all())
 
 
 def test_group_lasso_target():
