@@ -70,11 +70,13 @@ import torch
 SETTINGS = [("x16", "adam"), ("std", "adam"), ("x16", "sgd"), ("std", "sgd")]
 LAMBDAS = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3]
 METHODS = ("loss", "prox", "loss+prox", "prox+orthant", "prox+refit", "loss+prox+refit",
-           "target", "ramp+prox+orthant", "prox+orthant+refit", "ramp+prox+orthant+refit")
+           "loss+prox+orthant", "target", "ramp+prox+orthant", "prox+orthant+refit",
+           "ramp+prox+orthant+refit")
 DEFAULT_METHODS = ("loss", "prox", "loss+prox", "prox+orthant", "prox+refit",
                    "ramp+prox+orthant")
 # the methods that minimize CE + lambda ||W||_1 throughout (the refits do not)
-OBJECTIVE_METHODS = ("prox", "loss+prox", "prox+orthant", "target", "ramp+prox+orthant")
+OBJECTIVE_METHODS = ("prox", "loss+prox", "prox+orthant", "loss+prox+orthant", "target",
+                     "ramp+prox+orthant")
 RAMP = 0.4  # the ramp+ methods raise the strength linearly from 0 over this fraction
 TARGET = 0.9
 NAMES = {"none": "unregularized", "loss": "L1 in the loss (autograd)",
@@ -83,6 +85,7 @@ NAMES = {"none": "unregularized", "loss": "L1 in the loss (autograd)",
          "loss+prox": "in the loss (90% of the steps), then proximal",
          "prox+refit": "proximal, then refit on its zeros (2nd half)",
          "loss+prox+refit": "in the loss (50%), proximal (30%), refit on its zeros (20%)",
+         "loss+prox+orthant": "in the loss (70%), proximal (15%), orthant steps (15%)",
          "target": f"proximal, target_sparsity={TARGET}",
          "ramp+prox+orthant": f"strength ramped up over {RAMP:.0%}, proximal, then orthant "
                               "(2nd half)",
@@ -154,6 +157,8 @@ class Run:
                 kw["subgradient_steps"] = int(0.9 * steps)
             elif method == "loss+prox+refit":
                 kw["subgradient_steps"] = int(0.5 * steps)
+            elif method == "loss+prox+orthant":   # the library's phases, per step
+                kw.update(subgradient_steps=int(0.7 * steps), orthant_after=int(0.85 * steps))
             elif method == "target":
                 # lambda is where the controller starts; the factor it ends at is reported
                 kw.update(target_sparsity=TARGET, total_steps=steps)

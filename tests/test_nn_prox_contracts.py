@@ -376,6 +376,43 @@ def test_subgradient_steps_is_validated(kwargs, match):
         sfnn.Proximal(torch.optim.SGD(_layer().parameters(), lr=0.1), **kwargs)
 
 
+def test_subgradient_then_prox_then_orthant_steps():
+    """``orthant_after``: loss, prox and orthant phases at the steps asked; the orthant
+    steps equal a wrapper switched to mode "orthant" by hand, and keep zeros at zero."""
+    x = torch.randn(16, 5)
+    lin, twin = _layer(), _layer()
+    opt = sfnn.Proximal(torch.optim.SGD(lin.parameters(), lr=0.05, momentum=0.9),
+                        subgradient_steps=2, orthant_after=4)
+    ref = sfnn.Proximal(torch.optim.SGD(twin.parameters(), lr=0.05, momentum=0.9),
+                        mode="loss")
+    modes = []
+    for k in range(8):
+        ref.mode = "loss" if k < 2 else "prox" if k < 4 else "orthant"
+        for m, o in ((lin, opt), (twin, ref)):
+            o.zero_grad()
+            m(x).pow(2).mean().backward()
+            o.step()
+        modes.append(opt.mode)
+        torch.testing.assert_close(lin.weight, twin.weight)
+        if k == 4:
+            zeros = lin.weight == 0
+    assert modes == ["loss"] * 2 + ["prox"] * 2 + ["orthant"] * 4
+    assert bool(zeros.any()) and bool((lin.weight[zeros] == 0).all())
+    assert opt.state_dict()["proximal"]["n_steps"] == 8
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"orthant_after": -1}, "orthant_after must be an int >= 0"),
+    ({"orthant_after": True}, "orthant_after must be an int >= 0"),
+    ({"orthant_after": 2, "subgradient_steps": 3}, "must be at least subgradient_steps"),
+    ({"orthant_after": 2, "target_sparsity": 0.5, "total_steps": 9}, "no target_sparsity"),
+    ({"orthant_after": 2, "mode": "loss"}, "needs mode='prox'"),
+])
+def test_orthant_after_is_validated(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sfnn.Proximal(torch.optim.SGD(_layer().parameters(), lr=0.1), **kwargs)
+
+
 # -- a warm-up of the strengths -----------------------------------------------------------------
 
 def test_warmup_scales_the_threshold_then_solves_the_same_problem():
