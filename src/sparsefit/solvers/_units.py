@@ -150,6 +150,37 @@ def dual_terms(spec, v, free):
     (an empty ``free``: none); their optimality is checked by the violation."""
 
 
+def dual_conj(spec, v, free, s):
+    """The penalty's conjugate at ``s v`` (units with ``free[u]`` left out)."""
+
+
+def _sep_conj(spec, v, free, s):
+    check = free.shape[0] > 0
+    conj = 0.0
+    for j in range(v.shape[0]):
+        if check and free[j]:
+            continue
+        conj += conj1(spec, s * v[j], j)
+    return conj
+
+
+def _group_conj(spec, v, free, s):
+    buf = np.empty(max_group_size(spec))
+    check = free.shape[0] > 0
+    conj = 0.0
+    for g in range(spec.grp_ptr.shape[0] - 1):
+        if check and free[g]:
+            continue
+        m = gather(v, spec, g, buf)
+        conj += block_conj(spec, s * buf[:m], g)
+    return conj
+
+
+@overload(dual_conj)
+def _ol_dual_conj(spec, v, free, s):
+    return _group_conj if is_group_spec(spec) else _sep_conj
+
+
 def _sep_dual(spec, v, free):
     s = 1.0
     check = free.shape[0] > 0
@@ -157,36 +188,75 @@ def _sep_dual(spec, v, free):
         if check and free[j]:
             continue
         s = min(s, dual_scale1(spec, v[j], j))
-    conj = 0.0
-    for j in range(v.shape[0]):
-        if check and free[j]:
-            continue
-        conj += conj1(spec, s * v[j], j)
-    return s, conj
+    return s, dual_conj(spec, v, free, s)
 
 
 def _group_dual(spec, v, free):
     buf = np.empty(max_group_size(spec))
     check = free.shape[0] > 0
-    n_groups = spec.grp_ptr.shape[0] - 1
     s = 1.0
-    for g in range(n_groups):
+    for g in range(spec.grp_ptr.shape[0] - 1):
         if check and free[g]:
             continue
         m = gather(v, spec, g, buf)
         s = min(s, block_dual_scale(spec, buf[:m], g))
-    conj = 0.0
-    for g in range(n_groups):
-        if check and free[g]:
-            continue
-        m = gather(v, spec, g, buf)
-        conj += block_conj(spec, s * buf[:m], g)
-    return s, conj
+    return s, dual_conj(spec, v, free, s)
 
 
 @overload(dual_terms)
 def _ol_dual_terms(spec, v, free):
     return _group_dual if is_group_spec(spec) else _sep_dual
+
+
+# -- the outer pass: violations, ranks and the dual scale together ---------------------------
+def outer_scores(spec, w, v, scores, rank, free):
+    """:func:`unit_scores` at the gradient ``-v`` and the dual scale ``s`` of
+    :func:`dual_terms` at ``v``, in one pass over the units: ``(largest violation, s)``.
+    The outer iteration of the solvers then needs only :func:`dual_conj` for the gap."""
+
+
+def _sep_outer(spec, w, v, scores, rank, free):
+    mx = 0.0
+    s = 1.0
+    check = free.shape[0] > 0
+    for j in range(w.shape[0]):
+        g = -v[j]
+        d = subdiff1(spec, w[j], g, j)
+        scores[j] = d
+        mx = max(mx, d)
+        rank[j] = np.inf if w[j] != 0.0 else rank1(spec, 0.0, g, j)
+        if not (check and free[j]):
+            s = min(s, dual_scale1(spec, v[j], j))
+    return mx, s
+
+
+def _group_outer(spec, w, v, scores, rank, free):
+    size = max_group_size(spec)
+    xg = np.empty(size)
+    gg = np.empty(size)
+    check = free.shape[0] > 0
+    mx = 0.0
+    s = 1.0
+    for g in range(spec.grp_ptr.shape[0] - 1):
+        m = gather(w, spec, g, xg)
+        gather(v, spec, g, gg)
+        if not (check and free[g]):
+            s = min(s, block_dual_scale(spec, gg[:m], g))
+        for k in range(m):
+            gg[k] = -gg[k]
+        d = block_subdiff(spec, xg[:m], gg[:m], g)
+        scores[g] = d
+        mx = max(mx, d)
+        nz = False
+        for k in range(m):
+            nz = nz or xg[k] != 0.0
+        rank[g] = np.inf if nz else block_rank(spec, gg[:m], g)
+    return mx, s
+
+
+@overload(outer_scores)
+def _ol_outer_scores(spec, w, v, scores, rank, free):
+    return _group_outer if is_group_spec(spec) else _sep_outer
 
 
 @njit(cache=True, nogil=True)
@@ -205,3 +275,25 @@ def compiled_unit_scores(spec, w, grad, scores, rank):
 def compiled_dual_terms(spec, v, free):
     """:func:`dual_terms` callable from Python."""
     return dual_terms(spec, v, free)
+
+
+@njit(cache=True, nogil=True)
+def compiled_outer_scores(spec, w, v, scores, rank, free):
+    """:func:`outer_scores` callable from Python."""
+    return outer_scores(spec, w, v, scores, rank, free)
+
+
+@njit(cache=True, nogil=True)
+def compiled_dual_conj(spec, v, free, s):
+    """:func:`dual_conj` callable from Python."""
+    return dual_conj(spec, v, free, s)
+
+
+def outer_pass(info, w, v, scores, rank):
+    """The outer iteration's pass over the units at ``v = X.T theta`` (the gradient is
+    ``-v``): ``(largest violation, dual scale s)``, ``scores`` and ``rank`` filled. A
+    non-convex penalty has no dual point: ``s`` is NaN (its solvers stop on the
+    violation)."""
+    if info.is_convex:
+        return compiled_outer_scores(info.spec, w, v, scores, rank, info.free_or_empty)
+    return compiled_unit_scores(info.spec, w, -v, scores, rank), np.nan

@@ -38,10 +38,10 @@ from ._gap import GAP_STOP_MIN_TOL, StopRule
 from ._gram import gram_cd
 from ._outer import SolverResult, holds_core, outer_loop, select_working_set, unit_nonzero
 from ._units import (
-    compiled_dual_terms,
+    compiled_dual_conj,
     compiled_penalty_value,
-    compiled_unit_scores,
     max_group_size,
+    outer_pass,
 )
 from .moments import Moments
 
@@ -155,15 +155,17 @@ class CovarianceCD:
             self.gap_tol_in = GAP_FRAC * tol * P0
 
     def optimality(self):
-        self.q = self.c - self.G @ self.w
-        return compiled_unit_scores(self.info.spec, self.w, -self.q, self.scores, self.rank)
+        self.q = np.ascontiguousarray(self.c - self.G @ self.w)
+        mx, self.scale = outer_pass(self.info, self.w, self.q, self.scores, self.rank)
+        return mx
 
     def primal_dual(self):
         w, q, spec = self.w, self.q, self.info.spec
         wc = float(w @ self.c)
         f_r = max(float(self.yy) - wc - float(w @ q), 0.0)  # yy - 2 c'w + w'Gw
         P = 0.5 * f_r + compiled_penalty_value(spec, w)
-        s, conj = compiled_dual_terms(spec, np.ascontiguousarray(q), self.info.free_or_empty)
+        s = self.scale   # the dual scale at q, from the same pass as the scores
+        conj = compiled_dual_conj(spec, q, self.info.free_or_empty, s)
         return P, s * (float(self.yy) - wc) - 0.5 * s * s * f_r - conj
 
     def nnz(self):

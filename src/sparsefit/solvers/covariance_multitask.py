@@ -29,7 +29,7 @@ from ..datafits._kernels import FASTMATH
 from ..penalties._interface import block_prox, block_subdiff
 from ._gap import StopRule
 from ._outer import SolverResult, outer_loop, select_working_set, unit_nonzero
-from ._units import compiled_unit_scores, max_group_size
+from ._units import max_group_size, outer_pass
 from .covariance import CovarianceCD
 
 
@@ -118,8 +118,9 @@ class MultiTaskCovarianceCD(CovarianceCD):
         self.gap_tol_in = 0.0  # the group kernel stops on its violations only
 
     def optimality(self):
-        self.q = self.c - (self.G @ self.w.reshape(-1, self.T)).reshape(-1)
-        return compiled_unit_scores(self.info.spec, self.w, -self.q, self.scores, self.rank)
+        self.q = np.ascontiguousarray(self.c - (self.G @ self.w.reshape(-1, self.T)).reshape(-1))
+        mx, self.scale = outer_pass(self.info, self.w, self.q, self.scores, self.rank)
+        return mx
 
     def step(self, it, gap):
         nonzero = unit_nonzero(self.w, self.info)

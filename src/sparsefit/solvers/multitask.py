@@ -11,7 +11,7 @@ from ._columns import weighted_col_moments, weighted_col_norms
 from ._gap import GAP_STOP_MIN_TOL
 from ._multitask_kernels import group_curvatures, multitask_cd, xt_tasks
 from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
-from ._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
+from ._units import compiled_dual_conj, compiled_penalty_value, outer_pass
 
 # Working-set sizing and inner tolerances, as for the single-output solver (see .cd): an
 # epoch on n_features / (2 E_MIN) features costs about 1 / E_MIN of a full pass over X, so
@@ -73,8 +73,9 @@ class MultiTaskCD:
             self.R -= c[:, None]
         self.Theta = self.sw * self.R
         xt_tasks(*self.store.args, self.store.p, self.Theta, self.Xt)
-        return compiled_unit_scores(self.info.spec, self.w, -self.Xt.reshape(-1), self.scores,
+        mx, self.scale = outer_pass(self.info, self.w, self.Xt.reshape(-1), self.scores,
                                     self.rank)
+        return mx
 
     def primal_dual(self):
         # the datafit's own pieces at the dual point Theta = sw * R (the intercepts are
@@ -82,7 +83,8 @@ class MultiTaskCD:
         spec = self.info.spec
         U = self.y - self.R.T
         P = self.datafit._value_u(self.y, U, self.sw) + compiled_penalty_value(spec, self.w)
-        s, conj = compiled_dual_terms(spec, self.Xt.reshape(-1), self.info.free_or_empty)
+        s = self.scale   # the dual scale, from the pass of the scores
+        conj = compiled_dual_conj(spec, self.Xt.reshape(-1), self.info.free_or_empty, s)
         D = self.datafit._dual_value(self.y, s * self.Theta.T, self.sw) - conj
         return P, D
 

@@ -22,7 +22,12 @@ from ._columns import weighted_col_moments, weighted_col_norms, xt_dot_cols
 from ._epochs import wls_cd
 from ._multinomial_kernels import multinomial_newton
 from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
-from ._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
+from ._units import (
+    compiled_dual_conj,
+    compiled_penalty_value,
+    compiled_unit_scores,
+    outer_pass,
+)
 
 _H_FLOOR = 1e-10  # relative floor on the Hessian weights, keeps the working response finite
 
@@ -106,15 +111,17 @@ class _NewtonState:
             u = u + c
         self.theta = -self.datafit._raw_grad(self.y, u, self.sw)
         self.Xt = xt_times(self.store, self.theta)
-        self.kkt = compiled_unit_scores(self.info.spec, w_flat, -self.Xt.ravel(), self.scores,
-                                        self.rank)
+        self.kkt, self.scale = outer_pass(self.info, w_flat,
+                                          np.ascontiguousarray(self.Xt.ravel()), self.scores,
+                                          self.rank)
         return u, b
 
     def _primal_dual(self, u, w_flat):
         P = self.datafit._value_u(self.y, u, self.sw) + compiled_penalty_value(
             self.info.spec, w_flat)
-        s, conj = compiled_dual_terms(self.info.spec, np.ascontiguousarray(self.Xt.ravel()),
-                                      self.info.free_or_empty)
+        s = self.scale   # the dual scale, from the pass of the scores (_refresh)
+        conj = compiled_dual_conj(self.info.spec, np.ascontiguousarray(self.Xt.ravel()),
+                                  self.info.free_or_empty, s)
         return P, self.datafit._dual_value(self.y, s * self.theta, self.sw) - conj
 
     def _inner_ratio(self, ratio, nonzero, gap, tol):
