@@ -1111,8 +1111,11 @@ def test_constant_sublayer_is_removed(case, dtype):
         assert (small(*x2) - net(*x2)).abs().max() <= tol * (1 + float(net(*x2).abs().max()))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 @pytest.mark.parametrize("case", ["ffn_all_zero", "hand_heads_all_zero", "block_all_zero"])
 def test_model_without_a_sublayer_exports_to_onnx(case):
+    # as benchmarks/bench_shrink.py exports (the TorchScript exporter)
     pytest.importorskip("onnx")
     torch.manual_seed(0)
     net, x, _, _ = SUBLAYER_CASES[case]()
@@ -1158,3 +1161,4 @@ def test_constant_added_to_a_parameter_is_not_a_sublayer():
     m = Encoder()
     small, report = shrink(m, torch.randint(0, 11, (2, 9)))
     assert report.removed == {} and type(small) is Encoder
+

@@ -6,7 +6,9 @@ that reads it, it is either not read (zero weights) or constant (its value folds
 the reader's bias, or into a :class:`ReducedLayerNorm`'s statistics). Then every layer
 keeps at least one unit and every tensor a rectangular block of channels (a head split
 must lose whole heads), and each fold must be exact (the constant is the same at every
-position); groups that fail are kept, with a note.
+position); groups that fail are kept, with a note. Finally
+:func:`drop_constant_sublayers` replaces a sublayer whose output has become a constant
+added to a live tensor by that constant, and deletes its modules.
 """
 
 from __future__ import annotations
@@ -541,6 +543,28 @@ def _const_region(g, node):
     return seen
 
 
+_RANDOM = ("rand", "bernoulli", "normal", "multinomial", "uniform", "poisson")
+
+
+def _replayable(g, region):
+    """Every value of ``region`` is computed from tensors by a deterministic operation
+    (a tensor made from sizes alone, ``torch.randn(x.size(0), d)``, is not a constant)."""
+    for n in region:
+        if n.op not in ("call_function", "call_method"):
+            continue
+        name = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", "")
+        if any(r in str(name) for r in _RANDOM):
+            return False
+        if not any(_holds_tensor(g.values.get(a)) for a in n.all_input_nodes):
+            return False
+    return True
+
+
+def _holds_tensor(v):
+    return isinstance(v, torch.Tensor) or (
+        isinstance(v, (tuple, list)) and any(isinstance(x, torch.Tensor) for x in v))
+
+
 def _region_layers(g, region):
     """Targets of the layers (with units or per-unit parameters) called in ``region``."""
     return [n.target for n in g.gm.graph.nodes if n in region and n.op == "call_module"
@@ -638,8 +662,9 @@ def drop_constant_sublayers(g, dtype, device):
     replaced = {}
     k = 0
     for node, c, live in _const_adds(g):
-        layers = _region_layers(g, _const_region(g, c))
-        if not layers:
+        region = _const_region(g, c)
+        layers = _region_layers(g, region)
+        if not layers or not _replayable(g, region):
             continue
         v = _uniform(g, c, live)
         if v is None:

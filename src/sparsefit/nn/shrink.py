@@ -28,7 +28,26 @@ A group that reaches the model output, or an operation the graph does not follow
 kept; by default :func:`shrink` raises :class:`ShrinkError` naming the layer and the
 operation when such a group has dead units (``on_unsupported="skip"`` keeps them).
 Removing groups can disconnect others, so this runs to a fixed point. Layers keep at
-least one unit, attention layers one head.
+least one unit, attention layers one head; then whole sublayers go:
+
+Which sublayers are removed
+---------------------------
+When every unit feeding a sublayer's output is dead (all hidden units of a feed-forward
+block, every head of an attention layer, every channel inside a residual branch), the
+sublayer's output is a constant. If it is added to a tensor that depends on the input
+(``x + f(x)``: a residual join; ``+`` or ``torch.add`` without ``alpha``) and is the
+same at every position except along its channel dimension (for a convolution branch:
+the same at every spatial position, as for the folds above; a constant seen through a
+zero-padded convolution is not), the sublayer is replaced by that constant: a buffer
+``shrink_constant_<k>`` of shape ``(1, C, 1, 1)``, ``(1, 1, D)``... added where its
+output was, and the modules that computed it (with the queries and keys of an attention
+whose values are constant, and a normalization that only fed it) are deleted from the
+shrunk model, which is then the traced ``torch.fx.GraphModule`` (``report.removed``,
+``report.rewritten``). A constant that is used otherwise (concatenated, multiplied,
+normalized) keeps its one-unit stub. A model *output* that no longer depends on the
+input (a plain chain whose middle layer is dead) is refused with :class:`ShrinkError`
+naming the dead layer; ``on_unsupported="skip"`` returns the stubs instead (listed in
+``report.skipped``).
 
 The shrunk model has the class of the original, with smaller layers in place
 (``torch.nn.MultiheadAttention`` with fewer heads becomes a
@@ -421,6 +440,9 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
       is added to the reading layer's bias :math:`b_C` before the column is dropped, so
       :math:`C z + b_C` is unchanged (a LayerNorm keeps counting it in its statistics).
 
+    A sublayer whose units are all removed this way and whose constant output is added
+    to a live tensor (a residual join) is deleted whole, the constant added in its place.
+
     See the module documentation for the coupled groups and what is refused. The shrunk
     model is checked against the original on the example inputs and on ``n_random``
     random batches of the same shape (normal, with the example inputs' mean and standard
@@ -441,7 +463,9 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
         A layer with dead units whose output feeds an operation :func:`shrink` does not
         follow (an unregistered module or function, a softmax over channels, ...): raise
         :class:`ShrinkError` naming the layer and the operation, or keep its units
-        (listed in ``report.skipped``).
+        (listed in ``report.skipped``). Also a model output that does not depend on the
+        input any more (every unit of some layer on the way is dead): raise, or keep
+        one unit per layer.
     check : bool, default=True
         Compare outputs (strongly recommended; ``False`` skips the forward passes).
     atol, rtol : float, optional
@@ -456,7 +480,8 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
     -------
     shrunk : torch.nn.Module
         Same class as ``model`` (or a ``torch.fx.GraphModule``, see
-        ``report.rewritten``), in eval mode, with smaller layers.
+        ``report.rewritten``; always when a sublayer was removed, ``report.removed``),
+        in eval mode, with smaller layers.
     report : ShrinkReport
         Units removed per layer, parameters and FLOPs before/after, unused inputs, the
         measured maximum output difference (``str(report)`` prints a table,
@@ -466,8 +491,9 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
     ------
     ShrinkError
         The model cannot be traced by ``torch.fx``, a layer with dead units feeds an
-        operation that is not supported (with ``on_unsupported="raise"``), or the check
-        failed (the model is then refused, never returned wrong).
+        operation that is not supported, or the model's output is a constant (with
+        ``on_unsupported="raise"``), or the check failed (the model is then refused,
+        never returned wrong).
     TypeError, ValueError
         Bad arguments, naming the argument.
 
