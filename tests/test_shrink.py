@@ -1162,3 +1162,23 @@ def test_constant_added_to_a_parameter_is_not_a_sublayer():
     small, report = shrink(m, torch.randint(0, 11, (2, 9)))
     assert report.removed == {} and type(small) is Encoder
 
+
+
+class TokenFromParams(nn.Module):
+    """A layer applied to a parameter: constant, but no unit of it is dead."""
+
+    def __init__(self):
+        super().__init__()
+        self.token = nn.Parameter(torch.randn(1, 4))
+        self.proj = nn.Linear(4, 4)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x) + self.proj(self.token), self.proj(self.token)
+
+
+def test_layer_on_parameters_only_is_neither_removed_nor_refused():
+    torch.manual_seed(0)
+    net = TokenFromParams()
+    small, report = shrink(net, torch.randn(3, 4))
+    assert report.removed == {} and report.skipped == {} and type(small) is TokenFromParams

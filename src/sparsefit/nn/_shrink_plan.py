@@ -573,14 +573,14 @@ def _region_layers(g, region):
 
 def _entry_layer(g, region):
     """The first layer of ``region`` whose output is constant although its input is not
-    (its incoming weights are zero): the one to name in messages."""
+    (its incoming weights are zero); None if there is none (a layer applied to
+    parameters only is not dead)."""
     for n in g.gm.graph.nodes:
         if n in region and n.op == "call_module" and n.target in g.uses and any(
                 not _const_node(g, a) for a in n.all_input_nodes
                 if isinstance(g.values.get(a), torch.Tensor)):
             return n.target
-    layers = _region_layers(g, region)
-    return layers[0] if layers else None
+    return None
 
 
 def _uniform(g, const, other):
@@ -664,7 +664,7 @@ def drop_constant_sublayers(g, dtype, device):
     for node, c, live in _const_adds(g):
         region = _const_region(g, c)
         layers = _region_layers(g, region)
-        if not layers or not _replayable(g, region):
+        if not layers or _entry_layer(g, region) is None or not _replayable(g, region):
             continue
         v = _uniform(g, c, live)
         if v is None:
