@@ -1082,6 +1082,7 @@ def test_constant_sublayer_is_removed(case, dtype):
     small, report = shrink(net, xs)
 
     assert isinstance(small, torch.fx.GraphModule) and report.rewritten
+    assert not any(m.training for m in small.modules())
     assert set(report.removed) == gone, report.removed
     called = {n.target for n in small.graph.nodes if n.op == "call_module"}
     assert not called & gone

@@ -540,6 +540,7 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
             if not _drop_sublayers(g, work, inputs, on_unsupported, skipped, removed):
                 break
             work, rewritten = g.gm, True
+            work.eval()
             g = _graph(work, inputs)
             continue
         work, round_counts, rew = P.apply_plan(g, work, plan, st)
