@@ -748,11 +748,17 @@ def test_unused_inputs_reported_and_removed():
         assert (small(x[:, report.kept_inputs]) - net(x)).abs().max() <= 1e-5
 
 
-def test_all_units_dead_keeps_one():
+def test_all_units_dead_output_constant_is_refused_or_kept_with_skip():
+    # every unit of layer 0 is dead: the output is a constant; shrink refuses to return a
+    # constant model (naming the layer), or with on_unsupported="skip" keeps one unit
     net = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
     zero_rows(net[0].weight, list(range(5)))
-    small, report = shrink(net, torch.randn(4, 3))
+    with pytest.raises(ShrinkError, match=r"output does not depend on its input.*'0'"):
+        shrink(net, torch.randn(4, 3))
+    small, report = shrink(net, torch.randn(4, 3), on_unsupported="skip")
     assert small[0].out_features == 1
+    assert "does not depend on its input" in report.skipped["0"]
+    assert report.removed == {}
     assert report.max_abs_diff <= 1e-5
 
 
@@ -971,3 +977,209 @@ def test_other_parametrizations_input_keeps_working():
     assert small[0].out_features == 5
     with torch.no_grad():
         assert (net(x) - small(x)).abs().max() <= 1e-5  # the input still runs
+
+
+# --------------------------------------------------------- whole sublayers (issue 17)
+# every unit feeding a sublayer's output is dead: the sublayer is replaced by the constant
+# it emits, added where its output was added, and its modules are gone
+
+
+def _kinds(model):
+    kinds = {"Linear": nn.Linear, "Conv2d": nn.Conv2d,
+             "MHA": (nn.MultiheadAttention, ShrunkMultiheadAttention),
+             "BatchNorm2d": nn.BatchNorm2d}
+    return {k: sum(isinstance(m, t) for m in model.modules()) for k, t in kinds.items()}
+
+
+def ffn_all_zero():
+    m = Encoder()
+    with torch.no_grad():
+        m.enc.layers[0].linear1.weight.zero_()      # every feed-forward unit: relu(b)
+    return m, torch.randint(0, 11, (4, 9)), {"Linear": -2}, {
+        "enc.layers.0.linear1", "enc.layers.0.linear2"}
+
+
+def ffn_all_zero_pre_ln():
+    m = Encoder(norm_first=True)
+    with torch.no_grad():
+        m.enc.layers[1].linear1.weight.zero_()
+        m.enc.layers[1].linear1.bias.fill_(-1.0)    # relu(-1) = 0: linear2's bias only
+    # (pre-LN: norm2 only fed the feed-forward block, it goes too)
+    return m, torch.randint(0, 11, (4, 9)), {"Linear": -2}, {
+        "enc.layers.1.linear1", "enc.layers.1.linear2", "enc.layers.1.norm2"}
+
+
+def heads_all_zero():
+    m = Encoder()
+    with torch.no_grad():
+        m.enc.layers[1].self_attn.in_proj_weight[32:].zero_()   # every value row
+    # (its out_proj is a Linear)
+    return m, torch.randint(0, 11, (4, 9)), {"MHA": -1, "Linear": -1}, {
+        "enc.layers.1.self_attn"}
+
+
+def heads_all_unread_and_constant():
+    m = Encoder(norm_first=True)
+    with torch.no_grad():
+        att = m.enc.layers[0].self_attn
+        att.in_proj_weight[32:40].zero_()           # heads 0, 1: constant values
+        att.out_proj.weight[:, 8:].zero_()          # heads 2, 3: nobody reads them
+    return m, torch.randint(0, 11, (4, 9)), {"MHA": -1, "Linear": -1}, {
+        "enc.layers.0.self_attn", "enc.layers.0.norm1"}
+
+
+def hand_heads_all_zero():
+    m = HandEncoder()
+    with torch.no_grad():
+        m.att.v.weight.zero_()                      # every head averages its value bias
+    # q and k only computed the attention weights: gone with it
+    return m, torch.randint(0, 10, (3, 7)), {"Linear": -4}, {
+        "att.q", "att.k", "att.v", "att.o"}
+
+
+def _dead_branch(block):
+    with torch.no_grad():                           # one group-lasso unit group each
+        block.conv1.weight.zero_()
+        block.conv1.bias.zero_()
+        block.bn1.weight.zero_()
+        block.bn1.bias.zero_()
+
+
+def block_all_zero():
+    net = with_head(Block(6))
+    randomize_bn(net[1].bn1)
+    randomize_bn(net[1].bn2)
+    _dead_branch(net[1])                            # relu(x + bn2(conv2.bias))
+    return net, torch.randn(2, 3, 5, 5), {"Conv2d": -2, "BatchNorm2d": -2}, {
+        "1.conv1", "1.bn1", "1.conv2", "1.bn2"}
+
+
+def resnet_first_block_zero():
+    net = ResNet()
+    for bn in (net.bn, net.b1.bn1, net.b1.bn2, net.b2.bn1, net.b2.bn2):
+        randomize_bn(bn)
+    _dead_branch(net.b1)
+    return net, torch.randn(3, 3, 6, 6), {"Conv2d": -2, "BatchNorm2d": -2}, {
+        "b1.conv1", "b1.bn1", "b1.conv2", "b1.bn2"}
+
+
+SUBLAYER_CASES = {
+    "ffn_all_zero": ffn_all_zero, "ffn_all_zero_pre_ln": ffn_all_zero_pre_ln,
+    "heads_all_zero": heads_all_zero,
+    "heads_all_unread_and_constant": heads_all_unread_and_constant,
+    "hand_heads_all_zero": hand_heads_all_zero, "block_all_zero": block_all_zero,
+    "resnet_first_block_zero": resnet_first_block_zero,
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("case", list(SUBLAYER_CASES))
+def test_constant_sublayer_is_removed(case, dtype):
+    torch.manual_seed(0)
+    net, x, delta, gone = SUBLAYER_CASES[case]()
+    net = net.to(dtype)
+    xs = tuple(t.to(dtype) if t.is_floating_point() else t for t in _inputs(x))
+    small, report = shrink(net, xs)
+
+    assert isinstance(small, torch.fx.GraphModule) and report.rewritten
+    assert not any(m.training for m in small.modules())
+    assert set(report.removed) == gone, report.removed
+    called = {n.target for n in small.graph.nodes if n.op == "call_module"}
+    assert not called & gone
+    got, had = _kinds(small), _kinds(net)
+    for kind, n in had.items():
+        assert got[kind] == n + delta.get(kind, 0), (kind, got, had)
+    assert sum(p.numel() for p in small.parameters()) == report.params_after
+    rows = {r["layer"]: r for r in report.layers}
+    for t in gone & set(rows):
+        r = rows[t]
+        assert r["removed"] and r["out_after"] == 0 and r["params_after"] == 0, r
+        assert r["note"].startswith("removed: ")
+    assert "removed sublayer:" in str(report)
+    assert report.to_dict()["removed"] == report.removed
+
+    tol = 1e-10 if dtype == torch.float64 else 1e-6
+    net.eval()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for scale in (0, 1, 3):
+            xx = xs if scale == 0 else tuple(_random_like(t, gen, scale) for t in xs)
+            ref = net(*xx)
+            assert (small(*xx) - ref).abs().max() <= tol * (1 + float(ref.abs().max()))
+    # another batch size (the constant broadcasts, it is not stored per sample)
+    x2 = tuple(torch.cat([t, t[:1]]) for t in xs)
+    with torch.no_grad():
+        assert (small(*x2) - net(*x2)).abs().max() <= tol * (1 + float(net(*x2).abs().max()))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.parametrize("case", ["ffn_all_zero", "hand_heads_all_zero", "block_all_zero"])
+def test_model_without_a_sublayer_exports_to_onnx(case):
+    # as benchmarks/bench_shrink.py exports (the TorchScript exporter)
+    pytest.importorskip("onnx")
+    torch.manual_seed(0)
+    net, x, _, _ = SUBLAYER_CASES[case]()
+    small, _ = shrink(net, x)
+    buf = io.BytesIO()
+    torch.onnx.export(small.eval(), _inputs(x), buf, dynamo=False)
+    assert buf.getbuffer().nbytes > 0
+
+
+def test_branch_constant_varying_at_the_borders_keeps_its_stub():
+    # the branch's constant channel enters a zero-padded conv: its output is not the same
+    # at every position, so the branch cannot become a per-channel constant (kept)
+    torch.manual_seed(0)
+    net = with_head(Block(6))
+    randomize_bn(net[1].bn2)
+    with torch.no_grad():
+        net[1].conv1.weight.zero_()
+        net[1].conv1.bias.fill_(1.0)      # relu(BN(1)) > 0 with the default statistics
+    small, report = shrink(net, torch.randn(2, 3, 5, 5))
+    assert report.removed == {}
+    assert _kinds(small)["Conv2d"] == 3
+    assert "padding" in {r["layer"]: r for r in report.layers}["1.conv1"]["note"]
+    assert report.max_abs_diff <= 1e-5
+
+
+def test_middle_layer_all_zero_constant_output_refused():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 4), nn.ReLU(),
+                        nn.Linear(4, 2))
+    zero_rows(net[2].weight, list(range(4)))
+    x = torch.randn(6, 3)
+    with pytest.raises(ShrinkError, match=r"does not depend on its input.*layer '2'.*skip"):
+        shrink(net, x)
+    small, report = shrink(net, x, on_unsupported="skip")
+    assert [small[i].out_features for i in (0, 2, 4)] == [1, 1, 2]
+    assert set(report.skipped) == {"2"} and report.removed == {}
+    assert report.max_abs_diff <= 1e-5
+
+
+def test_constant_added_to_a_parameter_is_not_a_sublayer():
+    # x + self.pos: a constant without layers stays as it is (the model keeps its class)
+    torch.manual_seed(0)
+    m = Encoder()
+    small, report = shrink(m, torch.randint(0, 11, (2, 9)))
+    assert report.removed == {} and type(small) is Encoder
+
+
+
+class TokenFromParams(nn.Module):
+    """A layer applied to a parameter: constant, but no unit of it is dead."""
+
+    def __init__(self):
+        super().__init__()
+        self.token = nn.Parameter(torch.randn(1, 4))
+        self.proj = nn.Linear(4, 4)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x) + self.proj(self.token), self.proj(self.token)
+
+
+def test_layer_on_parameters_only_is_neither_removed_nor_refused():
+    torch.manual_seed(0)
+    net = TokenFromParams()
+    small, report = shrink(net, torch.randn(3, 4))
+    assert report.removed == {} and report.skipped == {} and type(small) is TokenFromParams

@@ -195,6 +195,28 @@ def test_a_zero_group_is_exactly_what_shrink_removes(name):
         assert units_removed(report) == n_units(g), (g.name, str(report))
 
 
+@pytest.mark.parametrize("name, prefix, gone", [
+    ("resnet", "b1.conv1[", {"b1.conv1", "b1.bn1", "b1.conv2", "b1.bn2"}),
+    ("encoder", "enc.layers.0.linear1[", {"enc.layers.0.linear1", "enc.layers.0.linear2"}),
+    ("encoder_pre_ln", "enc.layers.1.self_attn head ", {"enc.layers.1.self_attn",
+                                                       "enc.layers.1.norm1"}),
+])
+def test_all_groups_of_a_sublayer_zero_remove_it(name, prefix, gone):
+    # group lasso zeroed every unit (head) group of a residual branch, a feed-forward
+    # block, an attention layer: shrink deletes the sublayer, its constant stays added
+    net, x = build(name)
+    groups = [g for g in sfnn.structured_groups(net, x) if g.name.startswith(prefix)]
+    assert groups
+    for g in groups:
+        zero_group(net, g)
+    small, report = sfnn.shrink(net, x)
+    assert set(report.removed) == gone
+    called = {n.target for n in small.graph.nodes if n.op == "call_module"}
+    assert not called & gone
+    assert report.max_abs_diff <= 1e-10
+    assert sum(p.numel() for p in small.parameters()) == report.params_after
+
+
 def test_head_and_residual_groups_span_the_right_slices():
     torch.manual_seed(0)
     net = Encoder()

@@ -6,7 +6,9 @@ that reads it, it is either not read (zero weights) or constant (its value folds
 the reader's bias, or into a :class:`ReducedLayerNorm`'s statistics). Then every layer
 keeps at least one unit and every tensor a rectangular block of channels (a head split
 must lose whole heads), and each fold must be exact (the constant is the same at every
-position); groups that fail are kept, with a note.
+position); groups that fail are kept, with a note. Finally
+:func:`drop_constant_sublayers` replaces a sublayer whose output has become a constant
+added to a live tensor by that constant, and deletes its modules.
 """
 
 from __future__ import annotations
@@ -510,3 +512,188 @@ def blocked(g, st):
             if layer is not None:
                 out.append((layer, s.pin.reason))
     return out
+
+
+# ------------------------------------------------------------------ constant sublayers
+
+
+_ADD_F = {operator.add, torch.add, operator.iadd}
+
+
+def _const_node(g, node):
+    """``node`` is a tensor that does not depend on the model input (at any position)."""
+    info = g.info.get(node) if isinstance(node, fx.Node) else None
+    return isinstance(info, Info) and isinstance(g.values.get(node), torch.Tensor) \
+        and bool(info.const.all())
+
+
+def _const_region(g, node):
+    """The nodes computing the constant ``node`` (walking up through constant values)."""
+    seen, todo = set(), [node]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for a in n.all_input_nodes:
+            info = g.info.get(a)
+            infos = info if isinstance(info, list) else [info]
+            if any(isinstance(t, Info) and bool(t.const.all()) for t in infos):
+                todo.append(a)
+    return seen
+
+
+_RANDOM = ("rand", "bernoulli", "normal", "multinomial", "uniform", "poisson")
+
+
+def _replayable(g, region):
+    """Every value of ``region`` is computed from tensors by a deterministic operation
+    (a tensor made from sizes alone, ``torch.randn(x.size(0), d)``, is not a constant)."""
+    for n in region:
+        if n.op not in ("call_function", "call_method"):
+            continue
+        name = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", "")
+        if any(r in str(name) for r in _RANDOM):
+            return False
+        if not any(_holds_tensor(g.values.get(a)) for a in n.all_input_nodes):
+            return False
+    return True
+
+
+def _holds_tensor(v):
+    return isinstance(v, torch.Tensor) or (
+        isinstance(v, (tuple, list)) and any(isinstance(x, torch.Tensor) for x in v))
+
+
+def _region_layers(g, region):
+    """Targets of the layers (with units or per-unit parameters) called in ``region``."""
+    return [n.target for n in g.gm.graph.nodes if n in region and n.op == "call_module"
+            and (n.target in g.uses or n.target in g.channel_uses)]
+
+
+def _entry_layer(g, region):
+    """The first layer of ``region`` whose output is constant although its input is not
+    (its incoming weights are zero); None if there is none (a layer applied to
+    parameters only is not dead)."""
+    for n in g.gm.graph.nodes:
+        if n in region and n.op == "call_module" and n.target in g.uses and any(
+                not _const_node(g, a) for a in n.all_input_nodes
+                if isinstance(g.values.get(a), torch.Tensor)):
+            return n.target
+    return None
+
+
+def _uniform(g, const, other):
+    """The constant value of node ``const``, reduced to size 1 along every dimension that
+    holds no channels (it must be the same there); None if it is not, or if it does not
+    broadcast onto ``other``'s shape."""
+    v = g.values[const].detach().double()
+    dims = set(g.info[const].dims)
+    rel = 1e-9 if g.dtype == torch.float64 else 1e-5
+    for d in range(v.dim()):
+        if d in dims or v.shape[d] == 1:
+            continue
+        first = v.narrow(d, 0, 1)
+        if bool(((v - first).abs() > rel * (1.0 + first.abs())).any()):
+            return None
+        v = first
+    shape = g.shape(other)
+    try:
+        if tuple(torch.broadcast_shapes(tuple(v.shape), shape)) != shape:
+            return None
+    except RuntimeError:
+        return None
+    return v
+
+
+def _const_adds(g):
+    """``[(add node, constant operand, live operand)]``: a live tensor plus a constant
+    computed by layers."""
+    out = []
+    for node in g.gm.graph.nodes:
+        is_add = (node.op == "call_function" and node.target in _ADD_F) or (
+            node.op == "call_method" and node.target == "add")
+        if not is_add or len(node.args) != 2 or node.kwargs or _const_node(g, node):
+            continue
+        a, b = node.args
+        if not all(isinstance(x, fx.Node) and isinstance(g.values.get(x), torch.Tensor)
+                   for x in (a, b)):
+            continue
+        for c, live in ((b, a), (a, b)):
+            in_place = node.target is operator.iadd and c is a
+            if _const_node(g, c) and not _const_node(g, live) and not in_place \
+                    and c.op != "get_attr" and g.shape(live) == g.shape(node):
+                out.append((node, c, live))
+                break
+    return out
+
+
+def constant_outputs(g):
+    """``[(layer, reason)]``: outputs of the model that do not depend on its input because
+    a layer's units all have zero incoming weights."""
+    out = []
+    outputs = [n for n in g.gm.graph.nodes if n.op == "output"]
+    for o in outputs:
+        for node in o.all_input_nodes:
+            if not _const_node(g, node):
+                continue
+            region = _const_region(g, node)
+            layer = _entry_layer(g, region)
+            if layer is not None:
+                out.append((layer, "the model output does not depend on its input (the "
+                            f"units of layer '{layer}' have all incoming weights zero, and "
+                            "the output depends on the input only through constant "
+                            "values)"))
+    return out
+
+
+def drop_constant_sublayers(g, dtype, device):
+    """Replace each sublayer whose output is a constant added to a live tensor (a residual
+    join) by that constant, and delete the modules that computed it.
+
+    The constant must hold no input-dependent value and be the same at every position
+    except along its channel dimensions (a constant channel seen through a zero-padded
+    convolution is not): it becomes a buffer of shape ``(1, C, 1, 1)``, ``(1, 1, D)``...
+    added where the sublayer's output was. Works on ``g.gm`` in place. Returns
+    ``{removed layer: reason}`` (empty if nothing changed).
+    """
+    gm = g.gm
+    before = {n.target for n in gm.graph.nodes if n.op == "call_module"}
+    replaced = {}
+    k = 0
+    for node, c, live in _const_adds(g):
+        region = _const_region(g, c)
+        layers = _region_layers(g, region)
+        if not layers or _entry_layer(g, region) is None or not _replayable(g, region):
+            continue
+        v = _uniform(g, c, live)
+        if v is None:
+            continue
+        name = f"shrink_constant_{k}"
+        while hasattr(gm, name):
+            k += 1
+            name = f"shrink_constant_{k}"
+        k += 1
+        gm.register_buffer(name, v.to(dtype=dtype, device=device))
+        with gm.graph.inserting_before(node):
+            attr = gm.graph.get_attr(name)
+        node.replace_input_with(c, attr)
+        replaced[c] = (node, layers)
+    if not replaced:
+        return {}
+    gm.graph.eliminate_dead_code()
+    gm.graph.lint()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    after = {n.target for n in gm.graph.nodes if n.op == "call_module"}
+    removed = {}
+    for node, layers in replaced.values():
+        for t in layers:
+            if t in before and t not in after and t not in removed:
+                removed[t] = (f"its output was constant: replaced by the constant added at "
+                              f"'{node.name}'")
+    for t in sorted(before - after):
+        if t not in removed and (t in g.uses or t in g.channel_uses):
+            # (the queries and keys of an attention whose values are constant)
+            removed[t] = "it only fed sublayers replaced by their constant"
+    return removed

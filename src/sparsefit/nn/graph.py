@@ -528,6 +528,13 @@ class ChannelGraph:
         reads = h.reads(m)
         if reads is not None and 0 in in_const:
             const = const | ~(reads.cpu() & ~in_const[0][None, :]).any(dim=1)
+        if hasattr(h, "head_state"):
+            # attention weights sum to one: when every head is unread or averages constant
+            # values (zero value rows, or a constant value input), the output is constant
+            unused, hconst = h.head_state(m)
+            if bool((unused | hconst).all().item()) or (
+                    2 in in_const and bool(in_const[2].all())):
+                const = torch.ones_like(const)
         out = torch.as_tensor(use.out_atoms)
         v = self.values.get(node)
         if hasattr(h, "head_state"):

@@ -28,7 +28,26 @@ A group that reaches the model output, or an operation the graph does not follow
 kept; by default :func:`shrink` raises :class:`ShrinkError` naming the layer and the
 operation when such a group has dead units (``on_unsupported="skip"`` keeps them).
 Removing groups can disconnect others, so this runs to a fixed point. Layers keep at
-least one unit, attention layers one head.
+least one unit, attention layers one head; then whole sublayers go:
+
+Which sublayers are removed
+---------------------------
+When every unit feeding a sublayer's output is dead (all hidden units of a feed-forward
+block, every head of an attention layer, every channel inside a residual branch), the
+sublayer's output is a constant. If it is added to a tensor that depends on the input
+(``x + f(x)``: a residual join; ``+`` or ``torch.add`` without ``alpha``) and is the
+same at every position except along its channel dimension (for a convolution branch:
+the same at every spatial position, as for the folds above; a constant seen through a
+zero-padded convolution is not), the sublayer is replaced by that constant: a buffer
+``shrink_constant_<k>`` of shape ``(1, C, 1, 1)``, ``(1, 1, D)``... added where its
+output was, and the modules that computed it (with the queries and keys of an attention
+whose values are constant, and a normalization that only fed it) are deleted from the
+shrunk model, which is then the traced ``torch.fx.GraphModule`` (``report.removed``,
+``report.rewritten``). A constant that is used otherwise (concatenated, multiplied,
+normalized) keeps its one-unit stub. A model *output* that no longer depends on the
+input (a plain chain whose middle layer is dead) is refused with :class:`ShrinkError`
+naming the dead layer; ``on_unsupported="skip"`` returns the stubs instead (listed in
+``report.skipped``).
 
 The shrunk model has the class of the original, with smaller layers in place
 (``torch.nn.MultiheadAttention`` with fewer heads becomes a
@@ -98,7 +117,9 @@ class ShrinkReport:
         ``removed_dead_out`` (units no weight downstream reads), ``heads_before``,
         ``heads_after`` (attention layers, else None), ``params_before``,
         ``params_after``, ``flops_before``, ``flops_after`` (per sample, 2 per
-        multiply-add), ``note`` (why units were kept, if any).
+        multiply-add), ``note`` (why units were kept, if any; for a removed layer, why
+        it was removed), ``removed`` (True: the layer is gone from the shrunk model, its
+        ``*_after`` entries are 0).
     params_before, params_after : int
         All parameters of the model.
     flops_before, flops_after : int
@@ -111,6 +132,12 @@ class ShrinkReport:
     skipped : dict
         ``{layer: reason}``: layers with dead units that an operation shrink does not
         follow kept from being removed (with ``on_unsupported="skip"``).
+    removed : dict
+        ``{layer: reason}``: sublayers deleted whole because their output was a
+        constant added to a live tensor (a residual join); the constant is added there
+        instead (a ``shrink_constant_<k>`` buffer of the shrunk GraphModule). Lists the
+        layers with units (also in ``layers``, with ``removed=True``) and the
+        normalization layers that went with them.
     rewritten : bool
         The forward code hard-coded a width that changed (``x.view(B, L, 4, 16)`` in a
         hand-written attention): the shrunk model is the traced ``torch.fx.GraphModule``
@@ -134,6 +161,7 @@ class ShrinkReport:
     tolerance: float = float("nan")
     n_checks: int = 0
     rewritten: bool = False
+    removed: dict = field(default_factory=dict)
 
     def to_dict(self):
         """Plain data (lists, dicts, numbers)."""
@@ -144,7 +172,7 @@ class ShrinkReport:
             "unused_inputs": self.unused_inputs, "kept_inputs": self.kept_inputs,
             "skipped": dict(self.skipped), "max_abs_diff": self.max_abs_diff,
             "tolerance": self.tolerance, "n_checks": self.n_checks,
-            "rewritten": self.rewritten,
+            "rewritten": self.rewritten, "removed": dict(self.removed),
         }
 
     def to_dataframe(self):
@@ -181,8 +209,10 @@ class ShrinkReport:
                          + (" (removed)" if self.kept_inputs is not None else ""))
         for name, why in self.skipped.items():
             lines.append(f"not shrunk: {name}: {why}")
+        for name, why in self.removed.items():
+            lines.append(f"removed sublayer: {name}: {why}")
         for r in self.layers:
-            if r.get("note"):
+            if r.get("note") and not r.get("removed"):
                 lines.append(f"note: {r['layer']}: {r['note']}")
         lines.append(f"max |shrunk - original| = {self.max_abs_diff:.3g} "
                      f"(tolerance {self.tolerance:.3g}, {self.n_checks} input batches)")
@@ -410,6 +440,9 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
       is added to the reading layer's bias :math:`b_C` before the column is dropped, so
       :math:`C z + b_C` is unchanged (a LayerNorm keeps counting it in its statistics).
 
+    A sublayer whose units are all removed this way and whose constant output is added
+    to a live tensor (a residual join) is deleted whole, the constant added in its place.
+
     See the module documentation for the coupled groups and what is refused. The shrunk
     model is checked against the original on the example inputs and on ``n_random``
     random batches of the same shape (normal, with the example inputs' mean and standard
@@ -430,7 +463,9 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
         A layer with dead units whose output feeds an operation :func:`shrink` does not
         follow (an unregistered module or function, a softmax over channels, ...): raise
         :class:`ShrinkError` naming the layer and the operation, or keep its units
-        (listed in ``report.skipped``).
+        (listed in ``report.skipped``). Also a model output that does not depend on the
+        input any more (every unit of some layer on the way is dead): raise, or keep
+        one unit per layer.
     check : bool, default=True
         Compare outputs (strongly recommended; ``False`` skips the forward passes).
     atol, rtol : float, optional
@@ -445,7 +480,8 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
     -------
     shrunk : torch.nn.Module
         Same class as ``model`` (or a ``torch.fx.GraphModule``, see
-        ``report.rewritten``), in eval mode, with smaller layers.
+        ``report.rewritten``; always when a sublayer was removed, ``report.removed``),
+        in eval mode, with smaller layers.
     report : ShrinkReport
         Units removed per layer, parameters and FLOPs before/after, unused inputs, the
         measured maximum output difference (``str(report)`` prints a table,
@@ -455,8 +491,9 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
     ------
     ShrinkError
         The model cannot be traced by ``torch.fx``, a layer with dead units feeds an
-        operation that is not supported (with ``on_unsupported="raise"``), or the check
-        failed (the model is then refused, never returned wrong).
+        operation that is not supported, or the model's output is a constant (with
+        ``on_unsupported="raise"``), or the check failed (the model is then refused,
+        never returned wrong).
     TypeError, ValueError
         Bad arguments, naming the argument.
 
@@ -495,11 +532,17 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
     g = _graph(work, inputs)
     before = _layer_rows(g)
     params_before = sum(p.numel() for p in work.parameters())
+    removed = {}
     for _ in range(100):
         st, plan = _round(g, on_unsupported, skipped)
         notes.update(plan.notes)
         if not plan.remove:
-            break
+            if not _drop_sublayers(g, work, inputs, on_unsupported, skipped, removed):
+                break
+            work, rewritten = g.gm, True
+            work.eval()
+            g = _graph(work, inputs)
+            continue
         work, round_counts, rew = P.apply_plan(g, work, plan, st)
         rewritten |= rew
         for t, c in round_counts.items():
@@ -514,7 +557,8 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
         idx = torch.tensor(kept_inputs, dtype=torch.long, device=inputs[0].device)
         new_inputs = (inputs[0].index_select(1, idx),) + inputs[1:]
         g = _graph(work, new_inputs)
-    report = _report(before, _layer_rows(g), params_before, work, counts, notes, skipped)
+    report = _report(before, _layer_rows(g), params_before, work, counts, notes, skipped,
+                     removed)
     report.unused_inputs, report.kept_inputs, report.rewritten = (
         unused_inputs, kept_inputs, rewritten)
     if check:
@@ -523,22 +567,47 @@ def shrink(model, example_inputs, *, remove_inputs=False, on_unsupported="raise"
     return work, report
 
 
-def _report(before, after, params_before, work, counts, notes, skipped):
+def _report(before, after, params_before, work, counts, notes, skipped, removed):
     report = ShrinkReport(
         params_before=params_before, params_after=sum(p.numel() for p in work.parameters()),
         flops_before=sum(r["flops"] for r in before.values()),
-        flops_after=sum(r["flops"] for r in after.values()), skipped=skipped)
+        flops_after=sum(r["flops"] for r in after.values()), skipped=skipped,
+        removed=dict(removed))
     for t, b in before.items():
+        gone = t in removed
         a = after.get(t, b)
+        if gone:
+            a = {"out": 0, "in": 0, "heads": None if b["heads"] is None else 0, "params": 0,
+                 "flops": 0}
         c = counts.get(t, {"dead_in": 0, "dead_out": 0, "heads": 0})
+        note = notes.get(t, "")
+        if gone:
+            note = "removed: " + removed[t]
         report.layers.append({
             "layer": t, "type": b["type"], "out_before": b["out"], "out_after": a["out"],
             "in_before": b["in"], "in_after": a["in"],
             "heads_before": b["heads"], "heads_after": a["heads"],
             "removed_dead_in": c["dead_in"], "removed_dead_out": c["dead_out"],
             "params_before": b["params"], "params_after": a["params"],
-            "flops_before": b["flops"], "flops_after": a["flops"], "note": notes.get(t, "")})
+            "flops_before": b["flops"], "flops_after": a["flops"], "note": note,
+            "removed": gone})
     return report
+
+
+def _drop_sublayers(g, work, inputs, on_unsupported, skipped, removed):
+    """Refuse a constant model output; replace constant sublayers added to a live tensor
+    by their constant. Whether ``g.gm`` changed (it is then the shrunk model)."""
+    for layer, reason in P.constant_outputs(g):
+        if on_unsupported == "raise":
+            raise ShrinkError(
+                f"{reason}; shrink does not return a model whose output is a constant "
+                "(pass on_unsupported='skip' to keep one unit per layer instead)")
+        skipped.setdefault(layer, reason)
+    dtype = _dtype_of(work, inputs)
+    device = next((p.device for p in work.parameters()), inputs[0].device)
+    dropped = P.drop_constant_sublayers(g, dtype, device)
+    removed.update(dropped)
+    return bool(dropped)
 
 
 def _dtype_of(model, inputs):
