@@ -487,7 +487,7 @@ def run_structured(name, args):
         ignored = ["head"]
     alpha = args.alpha_resnet if name == "ResNet" else args.alpha_transformer
     alpha = spec["alpha"] if alpha is None else alpha
-    scale = args.scale_transformer if name == "Transformer" else None
+    scale = args.scale_transformer if name == "Transformer" else args.scale_resnet
     scale = spec["scale"] if scale is None else scale
     warmup = spec["warmup"] if args.warmup_structured is None else args.warmup_structured
     torch.manual_seed(0)
@@ -646,6 +646,9 @@ def main(argv=None):
                     type=_kind_factor, help="per-kind strength factors of the Transformer's "
                     "groups (regularize_structured's scale), e.g. head=2 head0=0.5 (head0: "
                     "the first head of each layer)")
+    ap.add_argument("--scale-resnet", nargs="+", default=None, metavar="KIND=FACTOR",
+                    type=_kind_factor, help="per-kind strength factors of the ResNet's groups "
+                    "(coupled: residual channels; unit: the units inside a residual branch)")
     ap.add_argument("--warmup-structured", type=int, default=None,
                     help="Proximal warm-up steps of the ResNet and Transformer trainings")
     ap.add_argument("--merge", action="store_true",
@@ -654,8 +657,9 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", default=list(MODELS) + list(STRUCTURED),
                     choices=list(MODELS) + list(STRUCTURED))
     args = ap.parse_args(argv)
-    if args.scale_transformer is not None:
-        args.scale_transformer = dict(args.scale_transformer)
+    for attr in ("scale_transformer", "scale_resnet"):
+        if getattr(args, attr) is not None:
+            setattr(args, attr, dict(getattr(args, attr)))
     args.epochs = args.epochs or (5 if args.quick else 30)
     args.finetune = args.finetune if args.finetune is not None else (2 if args.quick else 10)
     args.repeats = args.repeats or (20 if args.quick else 200)
