@@ -119,6 +119,19 @@ def _sep_scores(spec, w, grad, scores, rank):
     return mx
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _score_group(spec, xg, gg, m, g, scores, rank):
+    """Group ``g``'s violation (stored in ``scores``, returned) and rank, from its
+    coefficients ``xg[:m]`` and gradient ``gg[:m]``."""
+    d = block_subdiff(spec, xg[:m], gg[:m], g)
+    scores[g] = d
+    nz = False
+    for k in range(m):
+        nz = nz or xg[k] != 0.0
+    rank[g] = np.inf if nz else block_rank(spec, gg[:m], g)
+    return d
+
+
 def _group_scores(spec, w, grad, scores, rank):
     size = max_group_size(spec)
     xg = np.empty(size)
@@ -127,13 +140,7 @@ def _group_scores(spec, w, grad, scores, rank):
     for g in range(spec.grp_ptr.shape[0] - 1):
         m = gather(w, spec, g, xg)
         gather(grad, spec, g, gg)
-        d = block_subdiff(spec, xg[:m], gg[:m], g)
-        scores[g] = d
-        mx = max(mx, d)
-        nz = False
-        for k in range(m):
-            nz = nz or xg[k] != 0.0
-        rank[g] = np.inf if nz else block_rank(spec, gg[:m], g)
+        mx = max(mx, _score_group(spec, xg, gg, m, g, scores, rank))
     return mx
 
 
@@ -244,13 +251,7 @@ def _group_outer(spec, w, v, scores, rank, free):
             s = min(s, block_dual_scale(spec, gg[:m], g))
         for k in range(m):
             gg[k] = -gg[k]
-        d = block_subdiff(spec, xg[:m], gg[:m], g)
-        scores[g] = d
-        mx = max(mx, d)
-        nz = False
-        for k in range(m):
-            nz = nz or xg[k] != 0.0
-        rank[g] = np.inf if nz else block_rank(spec, gg[:m], g)
+        mx = max(mx, _score_group(spec, xg, gg, m, g, scores, rank))
     return mx, s
 
 
