@@ -39,7 +39,7 @@ from ..solvers import solve
 from ..solvers._common import describe
 from ..solvers._gap import StopRule
 from ..solvers._outer import SolverResult
-from ..solvers._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
+from ..solvers._units import compiled_dual_conj, compiled_penalty_value, outer_pass
 from ._pass import (
     as_block,
     as_vector,
@@ -145,11 +145,11 @@ class WideLasso:
         while len(history) < max_iter:
             w, b_ws = self._solve_on(ws, w, sub_tol, max_iter)
             st, b, S = self.residual_pass(w, b_ws)
-            grad = -st.xr / S
-            kkt = compiled_unit_scores(info.spec, w, grad, scores, rank)
+            v = np.ascontiguousarray(st.xr / S)   # X.T theta: the gradient is -v
+            grad = -v
+            kkt, s = outer_pass(info, w, v, scores, rank)
             P = 0.5 * st.srr / S + compiled_penalty_value(info.spec, w)
-            s, conj = compiled_dual_terms(info.spec, np.ascontiguousarray(-grad),
-                                          info.free_or_empty)
+            conj = compiled_dual_conj(info.spec, v, info.free_or_empty, s)
             D = s * st.sry / S - 0.5 * s * s * st.srr / S - conj
             crit, gap = rule.measure(kkt, scores, P, D)
             history.append(crit)
