@@ -85,7 +85,8 @@ def test_l1_epochs_equal_the_reference_epoch(storage, uniform, l2, weighted, pos
     units = np.array([0, 2, 3, 5, 7, 8, 11], dtype=np.int64)
     w = np.zeros(p)
     w[[0, 7]] = [0.4, -0.3]
-    store = as_column_store(np.asfortranarray(X) if storage == "dense" else sp.csc_matrix(X))
+    store = as_column_store(np.asfortranarray(X) if storage == "dense" else sp.csc_matrix(X),
+                            densify=False)
     spec = _spec(l1, l2, weights, positive)
     w_ref, R_ref = w.copy(), y - X @ w
     w_fast, R_fast = w.copy(), y - X @ w
@@ -237,7 +238,8 @@ def test_centered_epoch_is_cd_on_centered_columns(storage, uniform, kind):
         X[np.random.default_rng(1).random(X.shape) < 0.5] = 0.0  # sparse, still off-center
     n, p = X.shape
     sw = np.full(n, 1.0 / n) if uniform else np.random.default_rng(2).uniform(0.5, 2, n) / n
-    store = as_column_store(np.asfortranarray(X) if storage == "dense" else sp.csc_matrix(X))
+    store = as_column_store(np.asfortranarray(X) if storage == "dense" else sp.csc_matrix(X),
+                            densify=False)
     units = np.arange(p, dtype=np.int64)
     xm, lcc = np.zeros(p), np.zeros(p)
     weighted_col_moments(*store.args, units, sw, xm, lcc)

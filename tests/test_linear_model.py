@@ -302,6 +302,32 @@ def test_sparse_and_dense_x_give_the_same_cv_path(cls, extra, fit_intercept, wei
     assert not takes_gram_route(as_column_store(big))
 
 
+def test_a_small_mostly_full_sparse_x_is_read_as_dense():
+    """A sparse X of at most DENSE_MAX_ENTRIES entries, DENSE_FROM full or more, takes the
+    dense kernels (faster there, and the same arithmetic as the dense X: scikit-learn's
+    tests compare sparse and dense paths to 1e-7); sparser or larger ones stay sparse."""
+    from sparsefit.datafits._validation import DENSE_FROM, DENSE_MAX_ENTRIES, as_column_store
+
+    X = np.random.default_rng(0).standard_normal((50, 20))
+    for fmt in (sp.csr_matrix, sp.csc_matrix, sp.csr_array):
+        store = as_column_store(fmt(X))
+        assert store.dense
+        np.testing.assert_array_equal(store.data, X.ravel(order="F"))
+        assert not as_column_store(fmt(X), densify=False).dense
+    thin = sp.random(50, 20, density=DENSE_FROM / 2, random_state=0, format="csr")
+    assert not as_column_store(thin).dense
+    side = int(np.sqrt(DENSE_MAX_ENTRIES)) + 1
+    big = sp.csc_matrix((np.ones(side), (np.arange(side), np.arange(side))),
+                        shape=(side, side))
+    big_full = sp.csc_matrix(np.ones((side, 4)))  # small enough: dense
+    assert not as_column_store(big).dense and as_column_store(big_full).dense
+    # the estimators see the same model either way
+    y = X[:, :3] @ [1.0, -2.0, 0.5]
+    a = ElasticNet(alpha=0.1, tol=1e-10).fit(sp.csr_matrix(X), y)
+    b = ElasticNet(alpha=0.1, tol=1e-10).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
 def clone_fit(est, X, y, sw):
     from sklearn.base import clone
 
@@ -327,7 +353,7 @@ def test_path_grid_without_xy_is_scikit_learns(y_kind, sparse_x):
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
-# -- copy_X: X is never written, and no copy of X is made to spare ---------------------------
+# -- copy_X: True never writes X; False centers a dense X in place (scikit-learn's) ---------
 
 _X_COPY, _Y_COPY = make_regression(n_samples=300, n_features=40, n_informative=6, noise=1.0,
                                    random_state=1)
@@ -341,12 +367,22 @@ _COPY_STORAGES = {
 }
 
 
+def _in_place(storage, check_input, weighted):
+    """Whether ``fit(X, copy_X=False)`` reaches the caller's dense array itself (no
+    conversion copy in between)."""
+    if storage in ("csc", "csr"):
+        return False
+    if storage == "C-float64":
+        return False  # converted to Fortran order first (check_input=True, or weighted)
+    return True
+
+
 @pytest.mark.parametrize("storage", _COPY_STORAGES)
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("check_input", [True, False])
-def test_copy_x_false_never_writes_x_and_gives_the_same_model(storage, fit_intercept,
-                                                               weighted, check_input):
+def test_copy_x_gives_the_same_model_and_writes_x_only_when_false(storage, fit_intercept,
+                                                                   weighted, check_input):
     make = _COPY_STORAGES[storage]
     if not check_input and (storage == "csr" or storage == "C-float64" and not weighted):
         pytest.skip("check_input=False refuses this X (scikit-learn's contract)")
@@ -355,15 +391,51 @@ def test_copy_x_false_never_writes_x_and_gives_the_same_model(storage, fit_inter
     for copy_X in (True, False):
         X = make(_X_COPY)
         before = X.copy()
-        est = ElasticNet(alpha=0.5, l1_ratio=0.7, fit_intercept=fit_intercept, tol=1e-8,
+        est = ElasticNet(alpha=0.5, l1_ratio=0.7, fit_intercept=fit_intercept, tol=1e-13,
                          copy_X=copy_X)
         est.fit(X, _Y_COPY.astype(X.dtype), sample_weight=sw, check_input=check_input)
-        written = (X != before).nnz if sp.issparse(X) else np.count_nonzero(X != before)
-        assert written == 0, f"copy_X={copy_X} wrote {written} entries of X"
+        if copy_X or not fit_intercept or not _in_place(storage, check_input, weighted):
+            written = (X != before).nnz if sp.issparse(X) else np.count_nonzero(X != before)
+            assert written == 0, f"copy_X={copy_X} wrote {written} entries of X"
+        else:
+            # centered in place by the (weighted) column means, as scikit-learn does
+            xm = np.average(before.astype(np.float64), axis=0, weights=sw)
+            tol = 1e-4 if X.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(X, before - xm, rtol=0, atol=tol)
+            assert np.abs(np.average(X, axis=0, weights=sw)).max() < tol
         fits[copy_X] = est
-    np.testing.assert_allclose(fits[False].coef_, fits[True].coef_, rtol=0, atol=1e-10)
+    # centered columns change the arithmetic, not the problem: both solved to a gap of
+    # 1e-13 (float32: its precision)
+    atol = 1e-4 if storage == "F-float32" else 1e-9
+    atol *= np.abs(fits[True].coef_).max()
+    np.testing.assert_allclose(fits[False].coef_, fits[True].coef_, rtol=0, atol=atol)
     np.testing.assert_allclose(fits[False].intercept_, fits[True].intercept_, rtol=0,
-                               atol=1e-10)
+                               atol=atol * 10)
+    np.testing.assert_allclose(fits[False].predict(make(_X_COPY)),
+                               fits[True].predict(make(_X_COPY)), rtol=0, atol=atol * 100)
+
+
+def test_copy_x_false_keeps_a_warm_start_on_the_callers_scale():
+    """A warm start after X was centered in place starts from the same point: the second
+    fit on the (now centered) X returns the model of that X."""
+    X = np.asfortranarray(_X_COPY.copy())
+    est = ElasticNet(alpha=0.5, copy_X=False, warm_start=True, tol=1e-10).fit(X, _Y_COPY)
+    # X is centered now: refitting on it moves only the intercept
+    b_before = est.intercept_
+    est.fit(X, _Y_COPY)
+    ref = ElasticNet(alpha=0.5, tol=1e-10).fit(X, _Y_COPY)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-9)
+    np.testing.assert_allclose(est.intercept_, ref.intercept_, atol=1e-9)
+    assert abs(est.intercept_ - b_before) > 1e-3  # it did move (the columns' means)
+    Y2 = np.column_stack([_Y_COPY, -_Y_COPY])
+    X = np.asfortranarray(_X_COPY.copy())
+    multi = ElasticNet(alpha=0.5, copy_X=False, warm_start=True, tol=1e-10).fit(X, Y2)
+    ref = ElasticNet(alpha=0.5, tol=1e-10).fit(_X_COPY, Y2)
+    np.testing.assert_allclose(multi.coef_, ref.coef_, atol=1e-9)
+    np.testing.assert_allclose(multi.intercept_, ref.intercept_, atol=1e-8)
+    multi.fit(X, Y2)  # warm start on the centered X
+    np.testing.assert_allclose(multi.predict(X), ElasticNet(alpha=0.5, tol=1e-10).fit(
+        X, Y2).predict(X), atol=1e-8)
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -122,6 +122,29 @@ def _unchecked_input(est, X, y, weighted=False):
     return X, (y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y)
 
 
+def center_in_place(est, X, sw):
+    """scikit-learn's ``copy_X=False`` with an intercept: a dense float ``X`` (the caller's
+    array when it passed validation without a conversion) is centered in place, by its
+    weighted column means, which are returned (None when nothing was done: ``copy_X=True``,
+    no intercept, sparse or read-only ``X``). The fit then sees columns of mean zero, so
+    centering the working sets' Gram blocks loses no digits whatever the columns' means."""
+    if (getattr(est, "copy_X", True) or not getattr(est, "fit_intercept", False)
+            or not isinstance(X, np.ndarray) or not X.flags.writeable):
+        return None
+    # sw @ X: no temporary of X's size (np.average would form X * sw)
+    xm = (X.mean(axis=0, dtype=np.float64) if sw is None
+          else (sw @ X).astype(np.float64) / float(np.sum(sw)))
+    X -= xm.astype(X.dtype)
+    return xm
+
+
+def shifted_intercept(b0, w0, xm):
+    """A warm start's intercept ``b0`` for columns centered by ``xm`` (None stays None)."""
+    if b0 is None or w0 is None or xm is None:
+        return b0
+    return b0 + float(xm @ w0)
+
+
 def validated_store(X):
     """The :class:`~sparsefit.datafits._validation.ColumnStore` of an ``X`` that
     :func:`check_fit_data` returned (no second finiteness check); :func:`solve` accepts it
@@ -359,17 +382,20 @@ SOLVER_OPTIONS_DOC = """
         rescaled to sum to ``n_samples``: scikit-learn's convention). One entry and the
         diagonal are checked against ``X``; the duality gap is always measured on ``X``.
     copy_X : bool, default=True
-        Accepted for scikit-learn compatibility. ``X`` is never written, whatever its
-        value. scikit-learn's ``copy_X=False`` lets it center (and, with sample weights,
-        rescale) a dense ``X`` in place rather than in a copy; sparsefit makes no such copy:
-        a Fortran-ordered float64 or float32 array, or a CSC matrix, is read where it is
-        (the intercept enters through centered coordinate updates, the sample weights
-        inside the kernels), so writing to it would save no memory. The only copies are
-        conversions, which ``copy_X=False`` cannot avoid: ``check_input=True`` turns a
-        C-ordered, integer or CSR ``X`` into a Fortran float or CSC copy, and
-        ``check_input=False`` copies a C-ordered array when there are sample weights;
-        ``precompute`` (the covariance form) keeps the columns that enter a working set,
-        scaled by the square roots of the sample weights.
+        True: ``X`` is never written. False, with ``fit_intercept=True`` and a dense ``X``:
+        as in scikit-learn, ``X`` may be overwritten: it is centered in place (by its
+        weighted column means) and left centered after the fit; the model returned is that
+        of the ``X`` passed (``intercept_`` includes the means). Unlike scikit-learn,
+        sparsefit needs no copy of ``X`` with either value: a Fortran-ordered float64 or
+        float32 array, or a CSC matrix, is read where it is (the intercept enters through
+        centered coordinate updates, the sample weights inside the kernels), so
+        ``copy_X=False`` saves no memory here; what it changes is that centered columns
+        keep all their digits in the covariance form. The only copies are conversions,
+        which ``copy_X=False`` cannot avoid: ``check_input=True`` turns a C-ordered,
+        integer or CSR ``X`` into a Fortran float or CSC copy (that copy is then what is
+        centered), and ``check_input=False`` copies a C-ordered array when there are sample
+        weights; ``precompute`` (the covariance form) keeps the columns that enter a
+        working set, scaled by the square roots of the sample weights.
     random_state : int, RandomState instance or None
         Seeds ``selection="random"``.
     selection : {"cyclic", "random"}, default="cyclic"
@@ -541,14 +567,22 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         X, y, sw = check_fit_data(self, X, y, sample_weight,
                                   multi_output=self._takes_targets(), check_input=check_input)
         warn_if_unpenalized(self)
+        xm = center_in_place(self, X, sw)
         if y.ndim == 1:
-            return self._fit_validated(X, y, sw, *self._warm_init(X))
-        return self._fit_targets(X, y, sw)
+            w0, b0 = self._warm_init(X)
+            self._fit_validated(X, y, sw, w0, shifted_intercept(b0, w0, xm))
+        else:
+            self._fit_targets(X, y, sw, xm)
+        if xm is not None:
+            # X was centered in place: the intercept of the caller's X is b - xm.w
+            self.intercept_ = (self.intercept_ - self.coef_ @ xm).astype(X.dtype)
+        return self
 
-    def _fit_targets(self, X, y, sw):
+    def _fit_targets(self, X, y, sw, xm=None):
         """One fit per column of ``y``, each warm-started from its row of ``coef_``. ``X``
         may be the :class:`~sparsefit.solvers.moments.Moments` of several targets (``y``
-        and ``sw`` None): each fit then reads the moments of its target."""
+        and ``sw`` None): each fit then reads the moments of its target. ``xm``: the column
+        means ``X`` was centered by in place (see :func:`center_in_place`)."""
         n_targets = X.n_targets if y is None else y.shape[1]
         w0, b0 = warm_start_point(self, (n_targets, X.shape[1]))
         fields = ("coef_", "intercept_", "n_iter_", "n_outer_iter_", "dual_gap_",
@@ -556,8 +590,10 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         out = {f: [] for f in fields}
         for k in range(n_targets):
             Xk, yk = (X.target(k), None) if y is None else (X, np.ascontiguousarray(y[:, k]))
-            self._fit_validated(Xk, yk, sw, None if w0 is None else w0[k],
-                                None if b0 is None else np.ravel(b0)[k])
+            wk = None if w0 is None else w0[k]
+            self._fit_validated(Xk, yk, sw, wk,
+                                shifted_intercept(None if b0 is None else np.ravel(b0)[k],
+                                                  wk, xm))
             for f in fields:
                 out[f].append(getattr(self, f))
         self.coef_ = np.asarray(out["coef_"])
