@@ -38,6 +38,12 @@ Routes (see ``docs/distributed.md``):
   the same way, each working set by distributed proximal Newton on its columns (see
   :mod:`sparsefit.distributed._wide_logistic`).
 
+The multi-pass routes (proximal Newton and its CV, the wide routes) read each chunk once
+and keep it in the workers' memory for the passes of the fit when the data take at most a
+quarter of the workers' total ``memory_limit`` (``dask.config`` ``sparsefit.persist``:
+"auto", True or False; see :mod:`sparsefit.distributed._cache`); otherwise every pass
+reads the source again (out of core).
+
 ``fit``'s ``check_input`` is accepted and ignored (dask input is checked chunk by chunk);
 ``selection`` / ``random_state`` do not apply (the covariance solver visits coordinates
 in index order). Options that need the rows in memory are refused with a one-line

@@ -103,6 +103,7 @@ class DaskData:
     groups: object
     feature_names: np.ndarray | None
     frame: object  # the DataFrame X came from, if any (its partition lengths)
+    persisted_bytes: float | None = None  # set by _cache.persisted: the chunks are in memory
 
     @property
     def n_features(self):

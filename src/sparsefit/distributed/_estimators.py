@@ -18,6 +18,7 @@ from ..linear_model import (
 )
 from ..linear_model._folds import HashKFold
 from ..solvers import solve
+from ._cache import persisted
 from ._data import as_dask_data
 from ._pass import FoldRule, check_gram_limit, gram_max_features, moments_pass
 from ._paths import (
@@ -81,6 +82,9 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     data = as_dask_data(X, y, sample_weight, groups,
                         multi_output=(handler is _fit_regressor and est._takes_targets())
                         or handler in _MULTI_TASK_HANDLERS)
+    if handler in _MULTI_PASS_HANDLERS or (handler is _fit_regressor
+                                           and data.n_features > gram_max_features()):
+        data = persisted(data)  # read once when it fits (see _cache)
     handler(est, data)
     data.set_feature_attributes(est)
     return est
@@ -367,3 +371,7 @@ _HANDLERS = {
 _CV_HANDLERS = (_fit_regression_cv, _fit_prior_cv, _fit_relaxed_cv, _fit_logistic_cv,
                 _fit_sklearn_logistic_cv, _fit_multitask_cv)
 _MULTI_TASK_HANDLERS = (_fit_multitask, _fit_multitask_cv)
+#: Routes that read the chunks more than once (proximal Newton, its CV): their data are
+#: persisted when they fit (the wide least-squares route is added by p in fit_dask)
+_MULTI_PASS_HANDLERS = (_fit_logistic, _fit_sklearn_logistic, _fit_logistic_cv,
+                        _fit_sklearn_logistic_cv)
