@@ -102,6 +102,7 @@ class WideNewton(WideLasso):
             if self.fit_intercept else float(np.log(2.0))
         self.n_passes = 0
         self.rebuilds = 0
+        self._init_units()
 
     def kkt_pass(self, w, b, dual=None):
         """One pass at ``(w, b)``: the combined :class:`KKTPart`, normalized by the total
