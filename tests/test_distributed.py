@@ -586,11 +586,11 @@ def test_bad_shapes_and_weights_are_refused(client):
         Lasso().fit(X, yd)
 
 
-@pytest.mark.parametrize("name", ["LassoCV", "MultiTaskLasso"])
+@pytest.mark.parametrize("name", ["LassoCV", "MultiTaskLassoCV", "AdaptiveLasso"])
 def test_feature_limit_is_refused_with_advice(client, name):
-    """What has no wide route (CV, multi-task) is refused beyond the limit, with advice."""
+    """What has no wide route (CV, reweighted) is refused beyond the limit, with advice."""
     X, y, _ = _data()
-    if name == "MultiTaskLasso":
+    if name == "MultiTaskLassoCV":
         y = np.c_[y, -y]
     est = getattr(linear_model, name)()
     with dask.config.set({"sparsefit.gram_max_features": 4}):
@@ -678,6 +678,51 @@ def test_wide_route_equals_in_memory(client, monkeypatch, name):
     assert got.n_iter_ >= got.n_outer_iter_ >= 1
 
 
+WIDE_MULTITASK_CASES = {
+    "multi-task lasso": linear_model.MultiTaskLasso(alpha=0.1),
+    "multi-task elastic net": linear_model.MultiTaskElasticNet(alpha=0.15, l1_ratio=0.6),
+    "no intercept": linear_model.MultiTaskLasso(alpha=0.4, fit_intercept=False),
+    "sparse chunks": linear_model.MultiTaskLasso(alpha=0.02),
+}
+
+
+def _wide_targets(sparse=False):
+    """Two targets sharing a support."""
+    X, y, sw = _wide_data(sparse)
+    noise = 0.3 * np.random.default_rng(1).standard_normal(N)
+    return X, np.c_[y, X[:, [1, 7, 22]] @ [-1.0, 0.5, 2.0] + noise - 1.0], sw
+
+
+@pytest.mark.parametrize("name", sorted(WIDE_MULTITASK_CASES))
+def test_wide_multitask_route_equals_in_memory(client, monkeypatch, name):
+    """MultiTaskLasso / MultiTaskElasticNet beyond the limit: units are the rows of W (one
+    column each), no moments pass wider than the limit, the full problem's gap."""
+    import sparsefit.distributed._wide as wide
+
+    sparse = name == "sparse chunks"
+    X, Y, sw = _wide_targets(sparse)
+    copies = (X.copy(), Y.copy(), sw.copy())
+    Xd, Yd, swd = _dask(X, Y, sw)
+    if sparse:
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    widths = []
+    real = wide.moments_pass
+    monkeypatch.setattr(wide, "moments_pass", lambda data, **kw: widths.append(
+        kw["cols"].size) or real(data, **kw))
+    est = clone(WIDE_MULTITASK_CASES[name]).set_params(tol=1e-10)
+    ref = clone(est).fit(sp.csc_matrix(X) if sparse else X, Y, sample_weight=sw)
+    assert 0 < np.count_nonzero(np.any(ref.coef_ != 0, axis=0)) < WIDE_LIMIT
+    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}):
+        got = clone(est).fit(Xd, Yd, sample_weight=swd)
+    assert widths and max(widths) <= WIDE_LIMIT
+    assert got.coef_.shape == ref.coef_.shape == (2, WIDE_P)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert np.allclose(got.intercept_, ref.intercept_, rtol=1e-6, atol=1e-9)
+    assert got.converged_ and 0.0 <= got.dual_gap_ <= 1e-10
+    for a, b in zip((X, Y, sw), copies):
+        assert np.array_equal(a, b)
+
+
 WIDE_LOGISTIC_CASES = {
     "l1": SparseLogisticRegression(alpha=0.02),
     "elastic net": SparseLogisticRegression(alpha=0.06, l1_ratio=0.6),
@@ -736,10 +781,11 @@ def test_wide_logistic_refuses_what_it_cannot_hold(client):
         SparseLogisticRegression(alpha=0.02).fit(Xd, _dask(y3)[0])
 
 
-@pytest.mark.parametrize("est", [Lasso(alpha=0.01), GroupLasso(alpha=0.01, groups=2)],
-                         ids=["Lasso", "GroupLasso"])
+@pytest.mark.parametrize("est", [Lasso(alpha=0.01), GroupLasso(alpha=0.01, groups=2),
+                                 linear_model.MultiTaskLasso(alpha=0.01)],
+                         ids=["Lasso", "GroupLasso", "MultiTaskLasso"])
 def test_wide_route_refuses_a_support_beyond_the_limit(client, est):
-    X, y, _ = _wide_data()
+    X, y, _ = _wide_targets() if "MultiTask" in type(est).__name__ else _wide_data()
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
             pytest.raises(ValueError, match="more than sparsefit.gram_max_features=3; raise "
                           "alpha"):

@@ -33,16 +33,16 @@ Routes (see ``docs/distributed.md``):
   ``LogisticRegressionCV`` (scikit-learn's spelling): one fit from zero per (fold, ``C``,
   ``l1_ratio``), one pass for the scores (accuracy or ``'neg_log_loss'``).
 - ``Lasso`` / ``ElasticNet`` / ``GroupLasso`` / ``SparseGroupLasso`` / ``MCPRegressor`` /
-  ``SCADRegressor`` / ``LogSumRegressor`` beyond the limit (wide data, a 1-D ``y``):
-  strong-rule working sets of units (features, or whole groups) solved from the moments
+  ``SCADRegressor`` / ``LogSumRegressor`` (a 1-D ``y``) and ``MultiTaskLasso`` /
+  ``MultiTaskElasticNet`` beyond the limit (wide data): strong-rule working sets of units
+  (features, whole groups, or rows of ``W``) solved from the moments
   of their columns, a KKT pass over every feature certifying the answer (the full
   problem's duality gap; the largest violation for a non-convex penalty; see
   :mod:`sparsefit.distributed._wide`); binary L1 / elastic-net logistic regression the
   same way, each working set by distributed proximal Newton on its columns (see
   :mod:`sparsefit.distributed._wide_logistic`). Still refused beyond the limit, with
-  advice: multinomial logistic regression, ``MultiTaskLasso`` / ``MultiTaskElasticNet``,
-  ``AdaptiveLasso``, ``RelaxedLasso``, ``PriorLasso``, ``FusedLasso`` and every CV
-  estimator.
+  advice: multinomial logistic regression, ``AdaptiveLasso``, ``RelaxedLasso``,
+  ``PriorLasso``, ``FusedLasso`` and every CV estimator.
 
 ``fit``'s ``check_input`` is accepted and ignored (dask input is checked chunk by chunk);
 ``selection`` / ``random_state`` do not apply (the covariance solver visits coordinates

@@ -138,7 +138,8 @@ def takes_wide_route(est, n_features):
         True for least squares solved by :class:`SparseLinearRegressor`'s own
         ``_fit_validated`` with a penalty the coordinate-descent kernels take: separable,
         convex or not (Lasso, ElasticNet, MCPRegressor, SCADRegressor, LogSumRegressor), or
-        a group penalty (GroupLasso, SparseGroupLasso).
+        a group penalty (GroupLasso, SparseGroupLasso). ``MultiTaskLasso`` /
+        ``MultiTaskElasticNet`` go wide from their own handler.
     """
     if type(est)._fit_validated is not _base.SparseLinearRegressor._fit_validated:
         return False
@@ -301,10 +302,15 @@ def _fit_fused(est, data):
 
 def _fit_multitask(est, data):
     """:class:`~sparsefit.linear_model.MultiTaskLasso` / ``MultiTaskElasticNet``: the
-    moments of ``(X, Y)`` in one pass, the row-wise problem in covariance form."""
+    moments of ``(X, Y)`` in one pass, the row-wise problem in covariance form; beyond the
+    feature limit, the wide route over the rows of ``W``."""
     from ._multitask import _n_tasks, fit_multitask
 
     _n_tasks(est, data)
+    if data.n_features > gram_max_features():
+        from ._wide import fit_wide_multitask
+
+        return fit_wide_multitask(est, data)
     fit_multitask(est, _total_moments(est, data))
 
 

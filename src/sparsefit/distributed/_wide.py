@@ -5,14 +5,15 @@ feature.
 For a penalty the coordinate-descent kernels take (``Lasso``, ``ElasticNet``,
 ``GroupLasso``, ``SparseGroupLasso``, and the non-convex ``MCPRegressor``,
 ``SCADRegressor``, ``LogSumRegressor``; with ``penalty_factor``, ``positive`` or
-``bounds``) and
+``bounds``; and ``MultiTaskLasso`` / ``MultiTaskElasticNet``, whose row-wise penalty
+takes the rows of ``W`` as units, ``y`` and the residuals with a column per task) and
 
 .. math:: P(w, b) = \frac{1}{2S}\sum_i s_i (y_i - x_i^\top w - b)^2 + \mathrm{pen}(w),
 
 the work is done per *unit* of the penalty: a feature of a separable penalty, a group of
-a group penalty (the per-unit violations, ranks and dual terms of
-:mod:`sparsefit.solvers._units`, as the in-memory solvers use them). A working set is a
-set of whole units; the limit counts their columns.
+a group penalty, a row of ``W`` of a multi-task one (the per-unit violations, ranks and
+dual terms of :mod:`sparsefit.solvers._units`, as the in-memory solvers use them). A
+working set is a set of whole units; the limit counts their columns.
 
 1. one pass at the null point gives the gradient :math:`g^0 = -X^\top s (y - \bar y)/S`
    over all :math:`p` features; the strong rule (Tibshirani et al., 2012) keeps the units
@@ -35,7 +36,7 @@ set of whole units; the limit counts their columns.
 The strong rule only orders the work; the KKT pass over every feature is what makes the
 answer exact. A model whose support (with the violators) does not fit the limit is
 refused with advice, after at most :data:`MAX_REBUILDS` rebuilds of the working set.
-Several targets (a 2-D ``y``) and the multi-task estimators are not taken here.
+Several targets (a 2-D ``y``) of a single-task estimator are refused beyond the limit.
 """
 
 from __future__ import annotations
@@ -75,12 +76,13 @@ MAX_REBUILDS = 5
 
 @dataclass
 class ResidualPart:
-    """Sums over a chunk's rows at a point ``(w, b)``: ``r = y - X w - b``."""
+    """Sums over a chunk's rows at a point ``(w, b)``: ``r = y - X w - b`` (with several
+    targets, ``xr`` and ``sr`` have a column each, ``srr`` and ``sry`` sum over them)."""
 
     weight: float  # sum s
     xs: np.ndarray  # X' s
     xr: np.ndarray  # X' (s r)
-    sr: float  # sum s r
+    sr: float | np.ndarray  # sum s r
     srr: float  # sum s r^2
     sry: float  # sum s r y
 
@@ -90,18 +92,19 @@ class ResidualPart:
 
 
 def chunk_residual(X, y, sw, index, start, support, coef, intercept):
-    """One chunk's :class:`ResidualPart` (``coef`` the values on the columns
-    ``support``); checks every value of the chunk."""
-    X, y, sw = as_block(X), as_vector(y), as_vector(sw)
+    """One chunk's :class:`ResidualPart` (``coef`` the values on the columns ``support``:
+    one row each, a column per target, when 2-D); checks every value of the chunk."""
+    X, sw = as_block(X), as_vector(sw)
+    y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1) if coef.ndim == 2 else \
+        as_vector(y)
     check_chunk(index, start, X, y, sw)
     sw = np.ones(X.shape[0]) if sw is None else sw
-    u = np.asarray(X[:, support] @ coef).ravel() + intercept if support.size else \
-        np.full(X.shape[0], float(intercept))
-    r = y - u
-    sr = sw * r
+    u = np.asarray(X[:, support] @ coef).reshape(y.shape) if support.size else 0.0
+    r = y - u - intercept
+    sr = (r.T * sw).T
     return ResidualPart(float(sw.sum()), np.asarray(X.T @ sw).ravel(),
-                        np.asarray(X.T @ sr).ravel(), float(sr.sum()), float(sr @ r),
-                        float(sr @ y))
+                        np.asarray(X.T @ sr).reshape((X.shape[1],) + y.shape[1:]),
+                        sr.sum(axis=0), float(np.sum(sr * r)), float(np.sum(sr * y)))
 
 
 def _combine(a, b):
@@ -117,18 +120,30 @@ class WideLasso:
 
     Parameters
     ----------
-    est : SparseLinearRegressor
-        The estimator to fit (its ``_penalty`` separable or a group penalty).
+    est : SparseLinearRegressor or MultiTaskElasticNet
+        The estimator to fit (its ``_penalty`` separable or a group penalty; for the
+        multi-task ones, the row-wise penalty of
+        :class:`~sparsefit.linear_model._multitask.RowPenalty`).
     data : DaskData
         The dask input (see :mod:`sparsefit.distributed._data`).
+    n_targets : int, optional
+        The tasks of a multi-task estimator (a 2-D ``y``): the coefficients are then the
+        rows of ``W`` (n_features, n_tasks), one unit and one column each.
     """
 
-    def __init__(self, est, data):
+    def __init__(self, est, data, n_targets=None):
         self.est, self.data = est, data
         self.p = data.n_features
+        self.T = n_targets
+        self.n_coords = self.p * (n_targets or 1)
         self.fit_intercept = bool(est.fit_intercept)
-        self.penalty = finish_penalty(est, est._penalty(self.p), self.p)
-        self.info = describe(self.penalty, self.p)
+        if n_targets is None:
+            self.penalty = finish_penalty(est, est._penalty(self.p), self.p)
+        else:
+            from ..linear_model._multitask import RowPenalty
+
+            self.penalty = RowPenalty(est._l1_ratio(), self.p, n_targets)(float(est.alpha))
+        self.info = describe(self.penalty, self.n_coords)
         self.offsets = data.row_offsets(need=False)
         self.label = type(est).__name__
         self.limit = gram_max_features()
@@ -138,24 +153,35 @@ class WideLasso:
         self._init_units()
 
     def _init_units(self):
-        """The units of the penalty as columns: ``seg`` (each column's unit), ``sizes``
-        (each unit's number of columns) and the free (unpenalized) units."""
-        info, p = self.info, self.p
+        """The units of the penalty: ``seg`` (each coefficient's unit), ``col_unit``
+        (each column's), ``sizes`` (each unit's number of columns) and the free
+        (unpenalized) units."""
+        info = self.info
+        self.seg = np.arange(self.n_coords)
         if info.is_group:
             ptr, idx = np.asarray(info.spec.grp_ptr), np.asarray(info.spec.grp_idx)
-            self.sizes = np.diff(ptr)
-            self.seg = np.empty(p, dtype=np.int64)
-            self.seg[idx] = np.repeat(np.arange(info.n_units), self.sizes)
-        else:
-            self.sizes, self.seg = np.ones(p, dtype=np.int64), np.arange(p)
+            self.seg[idx] = np.repeat(np.arange(info.n_units), np.diff(ptr))
+        self.col_unit = np.arange(self.p) if self.T is not None else self.seg
+        self.sizes = np.bincount(self.col_unit, minlength=info.n_units)
         self.free_units = info.free if info.free is not None else \
             np.zeros(info.n_units, dtype=bool)
 
     def _cols(self, units):
         """The columns of ``units``, sorted."""
-        if not self.info.is_group:
+        if not self.info.is_group or self.T is not None:
             return np.sort(np.asarray(units, dtype=np.int64))
-        return np.flatnonzero(np.isin(self.seg, units))
+        return np.flatnonzero(np.isin(self.col_unit, units))
+
+    def _rows(self, w):
+        """The coefficients by column: ``w`` itself, or its rows ``(p, n_targets)``."""
+        return w if self.T is None else w.reshape(self.p, self.T)
+
+    def _intercept(self, b):
+        if self.T is None:
+            return float(b) if self.fit_intercept else 0.0
+        if not self.fit_intercept:
+            return np.zeros(self.T)
+        return np.array(np.broadcast_to(b, (self.T,)), dtype=np.float64)
 
     def _n_cols(self, units):
         return int(self.sizes[units].sum())
@@ -168,10 +194,11 @@ class WideLasso:
         """One pass at ``(w, b)``: the sums of :class:`ResidualPart` over all rows, with the
         intercept re-fitted for ``w`` (``b`` plus the weighted mean residual); returns the
         part, the intercept and the total weight."""
-        support = np.flatnonzero(w)
+        rows = self._rows(w)
+        support = np.flatnonzero(rows if rows.ndim == 1 else np.any(rows != 0, axis=1))
         parts = [dask.delayed(chunk_residual, pure=True)(
             Xb, yb, wb, i, None if self.offsets is None else int(self.offsets[i]), support,
-            w[support], b) for i, (Xb, yb, wb, _) in enumerate(self.data.blocks())]
+            rows[support], b) for i, (Xb, yb, wb, _) in enumerate(self.data.blocks())]
         self.n_passes += 1
         out = run(tree_reduce(parts, _combine), self.label)
         S = out.weight
@@ -179,10 +206,11 @@ class WideLasso:
             raise ValueError("sample_weight: every sample has weight 0")
         if self.sy is None:
             self.sy = out.sr  # the first pass is at w = 0, b = 0: there r = y
-        if self.fit_intercept:  # r - c, c the weighted mean residual
+        if self.fit_intercept:  # r - c, c the weighted mean residual (one per target)
             c = out.sr / S
-            out = ResidualPart(S, out.xs, out.xr - c * out.xs, 0.0,
-                               out.srr - 2 * c * out.sr + c * c * S, out.sry - c * self.sy)
+            out = ResidualPart(S, out.xs, out.xr - np.multiply.outer(out.xs, c), 0.0 * c,
+                               float(out.srr - 2 * np.dot(c, out.sr) + np.dot(c, c) * S),
+                               float(out.sry - np.dot(c, self.sy)))
             b = b + c
         return out, b, S
 
@@ -201,10 +229,10 @@ class WideLasso:
         -------
         SolverResult
         """
-        p, info = self.p, self.info
-        w = np.zeros(p)
+        info = self.info
+        w = np.zeros(self.n_coords)
         st, b, S = self.residual_pass(w, 0.0)  # the null point (optimal intercept)
-        grad = -st.xr / S
+        grad = -st.xr.ravel() / S
         g0 = float(np.max(np.abs(grad), initial=0.0))
         rule = StopRule(info, tol, 0.5 * st.srr / S, lambda: g0)
         self.P0 = rule.P0
@@ -217,7 +245,7 @@ class WideLasso:
         while len(history) < max_iter:
             w, b_ws = self._solve_on(ws, w, sub_tol, max_iter)
             st, b, S = self.residual_pass(w, b_ws)
-            v = np.ascontiguousarray(st.xr / S)   # X.T theta: the gradient is -v
+            v = np.ascontiguousarray(st.xr.ravel() / S)   # X.T theta: the gradient is -v
             grad = -v
             kkt, s = outer_pass(info, w, v, scores, rank)
             P = 0.5 * st.srr / S + compiled_penalty_value(info.spec, w)
@@ -231,7 +259,7 @@ class WideLasso:
                                                           sub_tol)
             if stop:
                 break
-        return SolverResult(coef=w, intercept=float(b) if self.fit_intercept else 0.0,
+        return SolverResult(coef=self._rows(w), intercept=self._intercept(b),
                             dual_gap=gap, n_iter=len(history), converged=converged, stop_crit=crit,
                             kkt_max=float(scores.max(initial=0.0)), history=history,
                             gradient=grad, null_primal=self.P0, n_epochs=self.n_epochs)
@@ -264,12 +292,12 @@ class WideLasso:
             raise ValueError(self._too_wide(n_free, "unpenalized features"))
         pen, g = self.penalty, np.ascontiguousarray(grad, dtype=np.float64)
         scores, rank = np.empty(self.info.n_units), np.empty(self.info.n_units)
-        zero = np.zeros(self.p)
+        zero = np.zeros(self.n_coords)
         strong = 2 * float(pen.strength) - float(pen.alpha_max(g))
         keep = np.ones(self.info.n_units, dtype=bool)
         if strong > 0:
-            compiled_unit_scores(describe(pen.with_strength(strong), self.p).spec, zero, g,
-                                 scores, rank)
+            compiled_unit_scores(describe(pen.with_strength(strong), self.n_coords).spec,
+                                 zero, g, scores, rank)
             keep = free | (rank >= 0)
         compiled_unit_scores(self.info.spec, zero, g, scores, rank)  # the order: the rank
         ws = np.flatnonzero(keep)
@@ -300,7 +328,7 @@ class WideLasso:
         norms = np.sqrt(np.bincount(self.seg, w * w, minlength=self.info.n_units))
         if self.rebuilds > MAX_REBUILDS:
             raise ValueError(self._too_wide(
-                int(np.count_nonzero(w)) + self._n_cols(violators),
+                self._n_cols(np.flatnonzero(norms)) + self._n_cols(violators),
                 "features (support and KKT violators)"))
         free = np.flatnonzero(self.free_units)
         room = self.limit - self._n_cols(free)
@@ -316,17 +344,27 @@ class WideLasso:
         """The problem restricted to the units ``ws``, from the moments of their columns
         (one pass): ``(w, b)`` with ``w`` zero outside them."""
         cols = self._cols(ws)
+        out = np.zeros(self.n_coords)
         if cols.size == 0:  # nothing fits yet: the KKT pass re-fits the intercept
-            return np.zeros(self.p), 0.0
+            return out, self._intercept(0.0)
         mom = moments_pass(self.data, label=self.label, cols=cols)
-        sub = self._sub_estimator(ws, cols)
-        pen = finish_penalty(sub, sub._penalty(cols.size), cols.size)
-        res = solve(mom, None, Quadratic(), pen, fit_intercept=self.fit_intercept,
-                    w_init=w[cols], tol=tol, max_iter=max(max_iter, 100))
+        datafit, pen = self._sub_problem(ws, cols)
+        res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
+                    w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
         self.n_epochs += int(res.n_epochs)
-        out = np.zeros(self.p)
-        out[cols] = res.coef
-        return out, float(res.intercept) if self.fit_intercept else 0.0
+        self._rows(out)[cols] = res.coef
+        return out, self._intercept(res.intercept)
+
+    def _sub_problem(self, ws, cols):
+        """The datafit and the penalty of the problem restricted to the units ``ws``."""
+        if self.T is not None:  # the rows of W: no per-unit options
+            from ..datafits import MultiTaskQuadratic
+            from ..linear_model._multitask import RowPenalty
+
+            return MultiTaskQuadratic(self.T), RowPenalty(
+                self.est._l1_ratio(), cols.size, self.T)(float(self.est.alpha))
+        sub = self._sub_estimator(ws, cols)
+        return Quadratic(), finish_penalty(sub, sub._penalty(cols.size), cols.size)
 
     def _sub_estimator(self, ws, cols=None):
         """The estimator restricted to the units ``ws`` (columns ``cols``): its
@@ -362,3 +400,30 @@ def fit_wide(est, data):
                       f"{res.stop_crit:.3e} > tol={est.tol:.1e}. Increase max_iter.",
                       ConvergenceWarning, stacklevel=4)
     est._set_solution(res, data.dtype)
+
+
+def fit_wide_multitask(est, data):
+    """Fit ``MultiTaskLasso`` / ``MultiTaskElasticNet`` on wide data by :class:`WideLasso`
+    over the rows of ``W`` (``data`` with a 2-D ``y``); sets the fitted attributes as
+    their ``fit`` does.
+
+    Parameters
+    ----------
+    est : MultiTaskElasticNet
+    data : DaskData
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from ..linear_model._base import warn_if_unpenalized
+
+    warn_if_unpenalized(est)
+    res = WideLasso(est, data, n_targets=data.n_targets).run(float(est.tol),
+                                                              int(est.max_iter))
+    if not res.converged:
+        warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge "
+                      f"after max_iter={est.max_iter} working sets: criterion "
+                      f"{res.stop_crit:.3e} > tol={est.tol:.1e}. Increase max_iter.",
+                      ConvergenceWarning, stacklevel=4)
+    est._set_solution(res, res.null_primal, data.dtype)

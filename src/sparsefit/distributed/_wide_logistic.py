@@ -88,6 +88,7 @@ class WideNewton(WideLasso):
     def __init__(self, est, data, classes, weights, class_weights, alpha, l1_ratio):
         self.est, self.data = est, data
         self.p = data.n_features
+        self.T, self.n_coords = None, self.p
         self.fit_intercept = bool(est.fit_intercept)
         self.alpha, self.l1_ratio = alpha, l1_ratio
         self.penalty = est._make_penalty(self.p, 2, l1_ratio)(alpha)
