@@ -115,8 +115,8 @@ class WideLasso:
     """The working-set loop of the module docstring for a fitted-to-be estimator.
 
     Its units are the penalty's: the features of a separable penalty, the groups of a
-    group penalty. Screening, the working set and the KKT pass are per unit; the limit
-    counts columns.
+    group penalty, the rows of ``W`` of the multi-task one. Screening, the working set
+    and the KKT pass are per unit; the limit counts columns.
 
     Parameters
     ----------
@@ -386,44 +386,48 @@ class WideLasso:
         return clone(est).set_params(**params)
 
 
-def fit_wide(est, data):
-    """Fit ``est`` (least squares, separable convex penalty) by :class:`WideLasso`; sets the
-    fitted attributes as :meth:`~sparsefit.linear_model.Lasso.fit` does."""
+def _run(est, data, n_targets=None):
+    """:meth:`WideLasso.run` at the estimator's ``tol`` and ``max_iter``, with a
+    ConvergenceWarning when it stops short."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
-    res = WideLasso(est, data).run(float(est.tol), int(est.max_iter))
+    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter))
     if not res.converged:
         warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge "
                       f"after max_iter={est.max_iter} working sets: criterion "
                       f"{res.stop_crit:.3e} > tol={est.tol:.1e}. Increase max_iter.",
-                      ConvergenceWarning, stacklevel=4)
-    est._set_solution(res, data.dtype)
+                      ConvergenceWarning, stacklevel=5)
+    return res
+
+
+def fit_wide(est, data):
+    """Fit ``est`` (least squares; a separable or group penalty, see
+    :func:`~sparsefit.distributed._estimators.takes_wide_route`) by :class:`WideLasso`;
+    sets the fitted attributes as :meth:`~sparsefit.linear_model.Lasso.fit` does.
+
+    Parameters
+    ----------
+    est : SparseLinearRegressor
+    data : DaskData
+        With a 1-D ``y``.
+    """
+    est._set_solution(_run(est, data), data.dtype)
 
 
 def fit_wide_multitask(est, data):
     """Fit ``MultiTaskLasso`` / ``MultiTaskElasticNet`` on wide data by :class:`WideLasso`
-    over the rows of ``W`` (``data`` with a 2-D ``y``); sets the fitted attributes as
-    their ``fit`` does.
+    over the rows of ``W``; sets the fitted attributes as their ``fit`` does.
 
     Parameters
     ----------
     est : MultiTaskElasticNet
     data : DaskData
+        With a 2-D ``y``.
     """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
     from ..linear_model._base import warn_if_unpenalized
 
     warn_if_unpenalized(est)
-    res = WideLasso(est, data, n_targets=data.n_targets).run(float(est.tol),
-                                                              int(est.max_iter))
-    if not res.converged:
-        warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge "
-                      f"after max_iter={est.max_iter} working sets: criterion "
-                      f"{res.stop_crit:.3e} > tol={est.tol:.1e}. Increase max_iter.",
-                      ConvergenceWarning, stacklevel=4)
+    res = _run(est, data, data.n_targets)
     est._set_solution(res, res.null_primal, data.dtype)
