@@ -34,6 +34,10 @@ from sparsefit.linear_model import (
     Lasso,
     LassoCV,
     LogisticRegression,
+    LogSumRegressor,
+    MCPRegressor,
+    SCADRegressor,
+    SparseGroupLasso,
     SparseLogisticRegression,
 )
 from sparsefit.penalties import (
@@ -582,11 +586,17 @@ def test_bad_shapes_and_weights_are_refused(client):
         Lasso().fit(X, yd)
 
 
-def test_feature_limit_is_refused_with_advice(client):
+@pytest.mark.parametrize("name", ["LassoCV", "MultiTaskLassoCV", "AdaptiveLasso"])
+def test_feature_limit_is_refused_with_advice(client, name):
+    """What has no wide route (CV, reweighted) is refused beyond the limit, with advice."""
     X, y, _ = _data()
+    if name == "MultiTaskLassoCV":
+        y = np.c_[y, -y]
+    est = getattr(linear_model, name)()
     with dask.config.set({"sparsefit.gram_max_features": 4}):
-        with pytest.raises(ValueError, match=r"p=6 features, more than the 4 .*in memory"):
-            GroupLasso(alpha=0.1, groups=2).fit(*_dask(X, y))
+        with pytest.raises(ValueError, match=r"p=6 features, more than the 4 .*GroupLasso"
+                           r".*in memory"):
+            est.fit(*_dask(X, y))
 
 
 # -- wide problems: beyond the feature limit, screened working sets + a KKT pass ---------
@@ -602,6 +612,22 @@ WIDE_CASES = {
     "bounds": ElasticNet(alpha=0.15, l1_ratio=0.8, bounds=(-1.0, 1.2)),
     "no intercept": Lasso(alpha=0.15, fit_intercept=False),
     "sparse chunks": Lasso(alpha=0.01),
+    # group penalties: the units are groups (whole groups in every working set)
+    "group lasso": GroupLasso(alpha=0.1, groups=2),
+    "group lasso, no intercept": GroupLasso(alpha=0.3, groups=2, fit_intercept=False),
+    "group lasso, positive": GroupLasso(alpha=0.1, groups=2, positive=True),
+    "group lasso, index groups, weights, a free group": GroupLasso(
+        alpha=0.1, groups=[g.tolist() for g in np.random.default_rng(3).permutation(
+            WIDE_P).reshape(-1, 2)], weights=np.linspace(1.0, 2.0, WIDE_P // 2),
+        penalty_factor=np.r_[0.0, np.ones(WIDE_P // 2 - 1)]),
+    "group lasso, sparse chunks": GroupLasso(alpha=0.02, groups=2),
+    "sparse group lasso": SparseGroupLasso(alpha=0.1, tau=0.5, groups=2),
+    "sparse group lasso, sparse chunks": SparseGroupLasso(alpha=0.02, groups=2),
+    # non-convex separable penalties: no duality gap, the largest violation stops
+    "mcp": MCPRegressor(alpha=0.1),
+    "mcp, sparse chunks": MCPRegressor(alpha=0.05),
+    "scad": SCADRegressor(alpha=0.1),
+    "logsum": LogSumRegressor(alpha=0.05, eps=0.5),
 }
 
 
@@ -618,10 +644,14 @@ def _wide_data(sparse=False, seed=0):
 
 @pytest.mark.parametrize("name", sorted(WIDE_CASES))
 def test_wide_route_equals_in_memory(client, monkeypatch, name):
+    """Beyond the limit: the in-memory coefficients, no moments pass wider than the limit
+    (so no fallback to the one-pass route), certified by the full problem's gap (by the
+    largest violation for a non-convex penalty)."""
     import sparsefit.distributed._wide as wide
 
-    sparse = name == "sparse chunks"
+    sparse = "sparse chunks" in name
     X, y, sw = _wide_data(sparse)
+    copies = (X.copy(), y.copy(), sw.copy())
     Xd, yd, swd = _dask(X, y, sw)
     if sparse:
         Xd = Xd.map_blocks(sp.csr_matrix)
@@ -637,9 +667,60 @@ def test_wide_route_equals_in_memory(client, monkeypatch, name):
     assert widths and max(widths) <= WIDE_LIMIT
     assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
     assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
-    assert got.converged_ and got.dual_gap_ <= 1e-10
+    if got._penalty(WIDE_P).is_convex:
+        assert got.converged_ and got.dual_gap_ <= 1e-10
+    else:  # a stationary point: no gap, the largest violation over every feature
+        assert got.converged_ and np.isnan(got.dual_gap_) and got.kkt_violation_ <= 1e-10
+    for a, b in zip((X, y, sw), copies):  # the inputs, and the estimator's own, untouched
+        assert np.array_equal(a, b)
+    assert repr(got.get_params()) == repr(est.get_params())
     # n_iter_: the epochs of the working-set solves (scikit-learn's meaning), summed
     assert got.n_iter_ >= got.n_outer_iter_ >= 1
+
+
+WIDE_MULTITASK_CASES = {
+    "multi-task lasso": linear_model.MultiTaskLasso(alpha=0.1),
+    "multi-task elastic net": linear_model.MultiTaskElasticNet(alpha=0.15, l1_ratio=0.6),
+    "no intercept": linear_model.MultiTaskLasso(alpha=0.4, fit_intercept=False),
+    "sparse chunks": linear_model.MultiTaskLasso(alpha=0.02),
+}
+
+
+def _wide_targets(sparse=False):
+    """Two targets sharing a support."""
+    X, y, sw = _wide_data(sparse)
+    noise = 0.3 * np.random.default_rng(1).standard_normal(N)
+    return X, np.c_[y, X[:, [1, 7, 22]] @ [-1.0, 0.5, 2.0] + noise - 1.0], sw
+
+
+@pytest.mark.parametrize("name", sorted(WIDE_MULTITASK_CASES))
+def test_wide_multitask_route_equals_in_memory(client, monkeypatch, name):
+    """MultiTaskLasso / MultiTaskElasticNet beyond the limit: units are the rows of W (one
+    column each), no moments pass wider than the limit, the full problem's gap."""
+    import sparsefit.distributed._wide as wide
+
+    sparse = name == "sparse chunks"
+    X, Y, sw = _wide_targets(sparse)
+    copies = (X.copy(), Y.copy(), sw.copy())
+    Xd, Yd, swd = _dask(X, Y, sw)
+    if sparse:
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    widths = []
+    real = wide.moments_pass
+    monkeypatch.setattr(wide, "moments_pass", lambda data, **kw: widths.append(
+        kw["cols"].size) or real(data, **kw))
+    est = clone(WIDE_MULTITASK_CASES[name]).set_params(tol=1e-10)
+    ref = clone(est).fit(sp.csc_matrix(X) if sparse else X, Y, sample_weight=sw)
+    assert 0 < np.count_nonzero(np.any(ref.coef_ != 0, axis=0)) < WIDE_LIMIT
+    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}):
+        got = clone(est).fit(Xd, Yd, sample_weight=swd)
+    assert widths and max(widths) <= WIDE_LIMIT
+    assert got.coef_.shape == ref.coef_.shape == (2, WIDE_P)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert np.allclose(got.intercept_, ref.intercept_, rtol=1e-6, atol=1e-9)
+    assert got.converged_ and 0.0 <= got.dual_gap_ <= 1e-10
+    for a, b in zip((X, Y, sw), copies):
+        assert np.array_equal(a, b)
 
 
 WIDE_LOGISTIC_CASES = {
@@ -700,12 +781,15 @@ def test_wide_logistic_refuses_what_it_cannot_hold(client):
         SparseLogisticRegression(alpha=0.02).fit(Xd, _dask(y3)[0])
 
 
-def test_wide_route_refuses_a_support_beyond_the_limit(client):
-    X, y, _ = _wide_data()
+@pytest.mark.parametrize("est", [Lasso(alpha=0.01), GroupLasso(alpha=0.01, groups=2),
+                                 linear_model.MultiTaskLasso(alpha=0.01)],
+                         ids=["Lasso", "GroupLasso", "MultiTaskLasso"])
+def test_wide_route_refuses_a_support_beyond_the_limit(client, est):
+    X, y, _ = _wide_targets() if "MultiTask" in type(est).__name__ else _wide_data()
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
             pytest.raises(ValueError, match="more than sparsefit.gram_max_features=3; raise "
                           "alpha"):
-        Lasso(alpha=0.01).fit(*_dask(X, y))
+        clone(est).fit(*_dask(X, y))
 
 
 def test_inputs_are_not_modified(client):

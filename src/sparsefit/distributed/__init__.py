@@ -32,11 +32,17 @@ Routes (see ``docs/distributed.md``):
   every fold's training rows (the same hashed folds), one pass for the validation losses;
   ``LogisticRegressionCV`` (scikit-learn's spelling): one fit from zero per (fold, ``C``,
   ``l1_ratio``), one pass for the scores (accuracy or ``'neg_log_loss'``).
-- ``Lasso`` / ``ElasticNet`` beyond the limit (wide data): strong-rule working sets solved
-  from the moments of their columns, a KKT pass over every feature certifying the answer
-  (see :mod:`sparsefit.distributed._wide`); binary L1 / elastic-net logistic regression
-  the same way, each working set by distributed proximal Newton on its columns (see
-  :mod:`sparsefit.distributed._wide_logistic`).
+- ``Lasso`` / ``ElasticNet`` / ``GroupLasso`` / ``SparseGroupLasso`` / ``MCPRegressor`` /
+  ``SCADRegressor`` / ``LogSumRegressor`` (a 1-D ``y``) and ``MultiTaskLasso`` /
+  ``MultiTaskElasticNet`` beyond the limit (wide data): strong-rule working sets of units
+  (features, whole groups, or rows of ``W``) solved from the moments
+  of their columns, a KKT pass over every feature certifying the answer (the full
+  problem's duality gap; the largest violation for a non-convex penalty; see
+  :mod:`sparsefit.distributed._wide`); binary L1 / elastic-net logistic regression the
+  same way, each working set by distributed proximal Newton on its columns (see
+  :mod:`sparsefit.distributed._wide_logistic`). Still refused beyond the limit, with
+  advice: multinomial logistic regression, ``AdaptiveLasso``, ``RelaxedLasso``,
+  ``PriorLasso``, ``FusedLasso`` and every CV estimator.
 
 The multi-pass routes (proximal Newton and its CV, the wide routes) read each chunk once
 and keep it in the workers' memory for the passes of the fit when the data take at most a

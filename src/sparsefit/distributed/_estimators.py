@@ -129,18 +129,31 @@ def _total_moments(est, data):
 
 def takes_wide_route(est, n_features):
     """Whether ``est`` fits wide dask data (more features than the covariance route takes)
-    by :mod:`~sparsefit.distributed._wide`: least squares with a separable convex penalty,
-    solved by :class:`SparseLinearRegressor`'s own ``_fit_validated`` (Lasso, ElasticNet)."""
+    by :mod:`~sparsefit.distributed._wide`.
+
+    Parameters
+    ----------
+    est : estimator
+    n_features : int
+
+    Returns
+    -------
+    bool
+        True for least squares solved by :class:`SparseLinearRegressor`'s own
+        ``_fit_validated`` with a penalty the coordinate-descent kernels take: separable,
+        convex or not (Lasso, ElasticNet, MCPRegressor, SCADRegressor, LogSumRegressor), or
+        a group penalty (GroupLasso, SparseGroupLasso). ``MultiTaskLasso`` /
+        ``MultiTaskElasticNet`` go wide from their own handler.
+    """
     if type(est)._fit_validated is not _base.SparseLinearRegressor._fit_validated:
         return False
-    pen = est._penalty(n_features)
-    return bool(pen.is_separable and pen.is_convex)
+    return hasattr(est._penalty(n_features), "numba_spec")
 
 
 def _fit_regressor(est, data):
     """Every least-squares estimator whose ``fit`` is :class:`SparseLinearRegressor`'s:
     one pass for the moments, then its own ``_fit_validated`` in covariance form; beyond
-    the feature limit, the wide route (Lasso, ElasticNet)."""
+    the feature limit, the wide route (see :func:`takes_wide_route`)."""
     if isinstance(getattr(est, "precompute", None), np.ndarray):
         raise DaskInputError(f"{type(est).__name__} on dask input: precompute must be True, "
                              "False or 'auto' (a Gram matrix is computed in the pass)")
@@ -293,10 +306,15 @@ def _fit_fused(est, data):
 
 def _fit_multitask(est, data):
     """:class:`~sparsefit.linear_model.MultiTaskLasso` / ``MultiTaskElasticNet``: the
-    moments of ``(X, Y)`` in one pass, the row-wise problem in covariance form."""
+    moments of ``(X, Y)`` in one pass, the row-wise problem in covariance form; beyond the
+    feature limit, the wide route over the rows of ``W``."""
     from ._multitask import _n_tasks, fit_multitask
 
     _n_tasks(est, data)
+    if data.n_features > gram_max_features():
+        from ._wide import fit_wide_multitask
+
+        return fit_wide_multitask(est, data)
     fit_multitask(est, _total_moments(est, data))
 
 

@@ -2,27 +2,41 @@ r"""Wide least squares on dask input (more features than the covariance route ta
 screened working sets solved from their moments, certified by a KKT pass over every
 feature.
 
-For a separable convex penalty (``Lasso``, ``ElasticNet``; with ``penalty_factor``,
-``positive`` or ``bounds``) and
+For a penalty the coordinate-descent kernels take (``Lasso``, ``ElasticNet``,
+``GroupLasso``, ``SparseGroupLasso``, and the non-convex ``MCPRegressor``,
+``SCADRegressor``, ``LogSumRegressor``; with ``penalty_factor``, ``positive`` or
+``bounds``; and ``MultiTaskLasso`` / ``MultiTaskElasticNet``, whose row-wise penalty
+takes the rows of ``W`` as units, ``y`` and the residuals with a column per task) and
 
 .. math:: P(w, b) = \frac{1}{2S}\sum_i s_i (y_i - x_i^\top w - b)^2 + \mathrm{pen}(w),
 
+the work is done per *unit* of the penalty: a feature of a separable penalty, a group of
+a group penalty, a row of ``W`` of a multi-task one (the per-unit violations, ranks and
+dual terms of :mod:`sparsefit.solvers._units`, as the in-memory solvers use them). A
+working set is a set of whole units; the limit counts their columns.
+
 1. one pass at the null point gives the gradient :math:`g^0 = -X^\top s (y - \bar y)/S`
-   over all :math:`p` features; the strong rule (Tibshirani et al., 2012) keeps the
-   features with :math:`|g^0_j| \ge 2\lambda_j - \lambda_{\max}` (at most
-   ``sparsefit.gram_max_features`` of them, the largest first; the unpenalized ones
-   always);
+   over all :math:`p` features; the strong rule (Tibshirani et al., 2012) keeps the units
+   that violate their optimality condition at zero for the penalty at strength
+   :math:`2\lambda - \lambda_{\max}` (for the lasso: :math:`|g^0_j| \ge f_j (2\lambda -
+   \lambda_{\max})`), at most half of ``sparsefit.gram_max_features`` columns (the units
+   furthest into the model first; the unpenalized ones always);
 2. one pass accumulates the :class:`~sparsefit.solvers.moments.Moments` of the kept
    columns only (``|W|^2`` numbers, the route of :mod:`sparsefit.distributed` for narrow
-   data), and the problem restricted to them is solved in covariance form;
+   data), and the problem restricted to them (the estimator with its groups, group
+   weights, ``penalty_factor`` and ``bounds`` restricted to the kept units) is solved in
+   covariance form;
 3. one pass computes, at that solution, the gradient over **all** features, the loss and
-   the dual objective: every feature outside the working set whose optimality condition
+   the dual objective: every unit outside the working set whose optimality condition
    fails joins it (back to 2); when none does, the duality gap of the full problem
-   certifies the answer (the same stopping rule as :func:`~sparsefit.solvers.solve`).
+   certifies the answer (the same stopping rule as :func:`~sparsefit.solvers.solve`). A
+   non-convex penalty has no dual point: the largest violation over every unit stops it,
+   as in :func:`~sparsefit.solvers.solve`.
 
 The strong rule only orders the work; the KKT pass over every feature is what makes the
 answer exact. A model whose support (with the violators) does not fit the limit is
 refused with advice, after at most :data:`MAX_REBUILDS` rebuilds of the working set.
+Several targets (a 2-D ``y``) of a single-task estimator are refused beyond the limit.
 """
 
 from __future__ import annotations
@@ -39,7 +53,12 @@ from ..solvers import solve
 from ..solvers._common import describe
 from ..solvers._gap import StopRule
 from ..solvers._outer import SolverResult
-from ..solvers._units import compiled_dual_conj, compiled_penalty_value, outer_pass
+from ..solvers._units import (
+    compiled_dual_conj,
+    compiled_penalty_value,
+    compiled_unit_scores,
+    outer_pass,
+)
 from ._pass import (
     as_block,
     as_vector,
@@ -57,12 +76,13 @@ MAX_REBUILDS = 5
 
 @dataclass
 class ResidualPart:
-    """Sums over a chunk's rows at a point ``(w, b)``: ``r = y - X w - b``."""
+    """Sums over a chunk's rows at a point ``(w, b)``: ``r = y - X w - b`` (with several
+    targets, ``xr`` and ``sr`` have a column each, ``srr`` and ``sry`` sum over them)."""
 
     weight: float  # sum s
     xs: np.ndarray  # X' s
     xr: np.ndarray  # X' (s r)
-    sr: float  # sum s r
+    sr: float | np.ndarray  # sum s r
     srr: float  # sum s r^2
     sry: float  # sum s r y
 
@@ -72,18 +92,19 @@ class ResidualPart:
 
 
 def chunk_residual(X, y, sw, index, start, support, coef, intercept):
-    """One chunk's :class:`ResidualPart` (``coef`` the values on the columns
-    ``support``); checks every value of the chunk."""
-    X, y, sw = as_block(X), as_vector(y), as_vector(sw)
+    """One chunk's :class:`ResidualPart` (``coef`` the values on the columns ``support``:
+    one row each, a column per target, when 2-D); checks every value of the chunk."""
+    X, sw = as_block(X), as_vector(sw)
+    y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1) if coef.ndim == 2 else \
+        as_vector(y)
     check_chunk(index, start, X, y, sw)
     sw = np.ones(X.shape[0]) if sw is None else sw
-    u = np.asarray(X[:, support] @ coef).ravel() + intercept if support.size else \
-        np.full(X.shape[0], float(intercept))
-    r = y - u
-    sr = sw * r
+    u = np.asarray(X[:, support] @ coef).reshape(y.shape) if support.size else 0.0
+    r = y - u - intercept
+    sr = (r.T * sw).T
     return ResidualPart(float(sw.sum()), np.asarray(X.T @ sw).ravel(),
-                        np.asarray(X.T @ sr).ravel(), float(sr.sum()), float(sr @ r),
-                        float(sr @ y))
+                        np.asarray(X.T @ sr).reshape((X.shape[1],) + y.shape[1:]),
+                        sr.sum(axis=0), float(np.sum(sr * r)), float(np.sum(sr * y)))
 
 
 def _combine(a, b):
@@ -91,29 +112,93 @@ def _combine(a, b):
 
 
 class WideLasso:
-    """The working-set loop of the module docstring for a fitted-to-be estimator."""
+    """The working-set loop of the module docstring for a fitted-to-be estimator.
 
-    def __init__(self, est, data):
+    Its units are the penalty's: the features of a separable penalty, the groups of a
+    group penalty, the rows of ``W`` of the multi-task one. Screening, the working set
+    and the KKT pass are per unit; the limit counts columns.
+
+    Parameters
+    ----------
+    est : SparseLinearRegressor or MultiTaskElasticNet
+        The estimator to fit (its ``_penalty`` separable or a group penalty; for the
+        multi-task ones, the row-wise penalty of
+        :class:`~sparsefit.linear_model._multitask.RowPenalty`).
+    data : DaskData
+        The dask input (see :mod:`sparsefit.distributed._data`).
+    n_targets : int, optional
+        The tasks of a multi-task estimator (a 2-D ``y``): the coefficients are then the
+        rows of ``W`` (n_features, n_tasks), one unit and one column each.
+    """
+
+    def __init__(self, est, data, n_targets=None):
         self.est, self.data = est, data
         self.p = data.n_features
+        self.T = n_targets
+        self.n_coords = self.p * (n_targets or 1)
         self.fit_intercept = bool(est.fit_intercept)
-        self.penalty = finish_penalty(est, est._penalty(self.p), self.p)
-        self.info = describe(self.penalty, self.p)
+        if n_targets is None:
+            self.penalty = finish_penalty(est, est._penalty(self.p), self.p)
+        else:
+            from ..linear_model._multitask import RowPenalty
+
+            self.penalty = RowPenalty(est._l1_ratio(), self.p, n_targets)(float(est.alpha))
+        self.info = describe(self.penalty, self.n_coords)
         self.offsets = data.row_offsets(need=False)
         self.label = type(est).__name__
         self.limit = gram_max_features()
         self.n_passes = 0
         self.sy = None  # sum s y, from the first pass
         self.rebuilds = 0
+        self._init_units()
+
+    def _init_units(self):
+        """The units of the penalty: ``seg`` (each coefficient's unit), ``col_unit``
+        (each column's), ``sizes`` (each unit's number of columns) and the free
+        (unpenalized) units."""
+        info = self.info
+        self.seg = np.arange(self.n_coords)
+        if info.is_group:
+            ptr, idx = np.asarray(info.spec.grp_ptr), np.asarray(info.spec.grp_idx)
+            self.seg[idx] = np.repeat(np.arange(info.n_units), np.diff(ptr))
+        self.col_unit = np.arange(self.p) if self.T is not None else self.seg
+        self.sizes = np.bincount(self.col_unit, minlength=info.n_units)
+        self.free_units = info.free if info.free is not None else \
+            np.zeros(info.n_units, dtype=bool)
+
+    def _cols(self, units):
+        """The columns of ``units``, sorted."""
+        if not self.info.is_group or self.T is not None:
+            return np.sort(np.asarray(units, dtype=np.int64))
+        return np.flatnonzero(np.isin(self.col_unit, units))
+
+    def _rows(self, w):
+        """The coefficients by column: ``w`` itself, or its rows ``(p, n_targets)``."""
+        return w if self.T is None else w.reshape(self.p, self.T)
+
+    def _intercept(self, b):
+        if self.T is None:
+            return float(b) if self.fit_intercept else 0.0
+        if not self.fit_intercept:
+            return np.zeros(self.T)
+        return np.array(np.broadcast_to(b, (self.T,)), dtype=np.float64)
+
+    def _n_cols(self, units):
+        return int(self.sizes[units].sum())
+
+    def _prefix(self, units, budget):
+        """The first of ``units`` (in their order) whose columns fit ``budget``."""
+        return units[np.cumsum(self.sizes[units]) <= budget]
 
     def residual_pass(self, w, b):
         """One pass at ``(w, b)``: the sums of :class:`ResidualPart` over all rows, with the
         intercept re-fitted for ``w`` (``b`` plus the weighted mean residual); returns the
         part, the intercept and the total weight."""
-        support = np.flatnonzero(w)
+        rows = self._rows(w)
+        support = np.flatnonzero(rows if rows.ndim == 1 else np.any(rows != 0, axis=1))
         parts = [dask.delayed(chunk_residual, pure=True)(
             Xb, yb, wb, i, None if self.offsets is None else int(self.offsets[i]), support,
-            w[support], b) for i, (Xb, yb, wb, _) in enumerate(self.data.blocks())]
+            rows[support], b) for i, (Xb, yb, wb, _) in enumerate(self.data.blocks())]
         self.n_passes += 1
         out = run(tree_reduce(parts, _combine), self.label)
         S = out.weight
@@ -121,18 +206,33 @@ class WideLasso:
             raise ValueError("sample_weight: every sample has weight 0")
         if self.sy is None:
             self.sy = out.sr  # the first pass is at w = 0, b = 0: there r = y
-        if self.fit_intercept:  # r - c, c the weighted mean residual
+        if self.fit_intercept:  # r - c, c the weighted mean residual (one per target)
             c = out.sr / S
-            out = ResidualPart(S, out.xs, out.xr - c * out.xs, 0.0,
-                               out.srr - 2 * c * out.sr + c * c * S, out.sry - c * self.sy)
+            out = ResidualPart(S, out.xs, out.xr - np.multiply.outer(out.xs, c), 0.0 * c,
+                               float(out.srr - 2 * np.dot(c, out.sr) + np.dot(c, c) * S),
+                               float(out.sry - np.dot(c, self.sy)))
             b = b + c
         return out, b, S
 
     def run(self, tol, max_iter):
-        p, info = self.p, self.info
-        w = np.zeros(p)
+        """The loop of the module docstring from ``w = 0``: a :class:`SolverResult`.
+
+        Parameters
+        ----------
+        tol : float
+            The stopping tolerance of :func:`~sparsefit.solvers.solve` (relative duality
+            gap of the full problem; the largest violation for a non-convex penalty).
+        max_iter : int
+            The most working sets (KKT passes over every feature).
+
+        Returns
+        -------
+        SolverResult
+        """
+        info = self.info
+        w = np.zeros(self.n_coords)
         st, b, S = self.residual_pass(w, 0.0)  # the null point (optimal intercept)
-        grad = -st.xr / S
+        grad = -st.xr.ravel() / S
         g0 = float(np.max(np.abs(grad), initial=0.0))
         rule = StopRule(info, tol, 0.5 * st.srr / S, lambda: g0)
         self.P0 = rule.P0
@@ -145,29 +245,31 @@ class WideLasso:
         while len(history) < max_iter:
             w, b_ws = self._solve_on(ws, w, sub_tol, max_iter)
             st, b, S = self.residual_pass(w, b_ws)
-            v = np.ascontiguousarray(st.xr / S)   # X.T theta: the gradient is -v
+            v = np.ascontiguousarray(st.xr.ravel() / S)   # X.T theta: the gradient is -v
             grad = -v
             kkt, s = outer_pass(info, w, v, scores, rank)
             P = 0.5 * st.srr / S + compiled_penalty_value(info.spec, w)
-            conj = compiled_dual_conj(info.spec, v, info.free_or_empty, s)
-            D = s * st.sry / S - 0.5 * s * s * st.srr / S - conj
+            D = None  # no dual point for a non-convex penalty (stops on the violation)
+            if rule.uses_gap:
+                conj = compiled_dual_conj(info.spec, v, info.free_or_empty, s)
+                D = s * st.sry / S - 0.5 * s * s * st.srr / S - conj
             crit, gap = rule.measure(kkt, scores, P, D)
             history.append(crit)
             stop, converged, ws, sub_tol = self._next_set(ws, w, scores, rule, crit, kkt,
                                                           sub_tol)
             if stop:
                 break
-        return SolverResult(coef=w, intercept=float(b) if self.fit_intercept else 0.0,
+        return SolverResult(coef=self._rows(w), intercept=self._intercept(b),
                             dual_gap=gap, n_iter=len(history), converged=converged, stop_crit=crit,
                             kkt_max=float(scores.max(initial=0.0)), history=history,
                             gradient=grad, null_primal=self.P0, n_epochs=self.n_epochs)
 
     def _next_set(self, ws, w, scores, rule, crit, kkt, sub_tol):
-        """After a KKT pass over every feature: ``(stop, converged, ws, sub_tol)``. The
+        """After a KKT pass over every unit: ``(stop, converged, ws, sub_tol)``. The
         violators outside the working set join it; when there are none, stop (converged,
         or at float64's floor on the working set) or solve the working set to more digits
         (its gap bounds the full one)."""
-        outside = np.ones(self.p, dtype=bool)
+        outside = np.ones(self.info.n_units, dtype=bool)
         outside[ws] = False
         violators = np.flatnonzero(outside & (scores > 0))
         if violators.size:
@@ -179,35 +281,31 @@ class WideLasso:
         return False, False, ws, sub_tol * 0.01
 
     def _strong_set(self, grad):
-        """The basic strong rule at the null point: keep ``j`` when ``|g_j| >= f_j (2 a -
-        a_max)`` (``a`` the L1 strength, ``f_j`` the penalty factor, ``a_max = max |g_j| /
-        f_j``), at most ``limit`` features (the largest ``|g_j| / f_j`` first), with every
-        unpenalized feature."""
-        a, f = self._l1_levels()
-        free = self._free = f <= 0
-        if free.sum() > self.limit:
-            raise ValueError(self._too_wide(int(free.sum()), "unpenalized features"))
-        ratio = np.where(free, np.inf, np.abs(grad) / np.where(free, 1.0, f))
-        a_max = float(np.max(ratio[~free], initial=0.0))
-        ws = np.flatnonzero(free | (np.abs(grad) >= f * (2 * a - a_max)))
-        cap = max(self.limit // 2, int(free.sum()))  # room to grow by the KKT violators
-        if ws.size > cap:
-            order = np.argsort(-ratio[ws], kind="stable")
-            ws = np.sort(ws[order[:cap]])
+        """The basic strong rule at the null point, per unit: keep the units that violate
+        their optimality condition at zero for the penalty at strength ``2 a - a_max``
+        (``a`` its strength, ``a_max`` the smallest one zeroing every unit at ``grad``):
+        for the lasso, ``|g_j| >= f_j (2 a - a_max)``. At most half the limit's columns
+        (the units furthest into the model first), with every unpenalized unit."""
+        free = self.free_units
+        n_free = self._n_cols(np.flatnonzero(free))
+        if n_free > self.limit:
+            raise ValueError(self._too_wide(n_free, "unpenalized features"))
+        pen, g = self.penalty, np.ascontiguousarray(grad, dtype=np.float64)
+        scores, rank = np.empty(self.info.n_units), np.empty(self.info.n_units)
+        zero = np.zeros(self.n_coords)
+        strong = 2 * float(pen.strength) - float(pen.alpha_max(g))
+        keep = np.ones(self.info.n_units, dtype=bool)
+        if strong > 0:
+            compiled_unit_scores(describe(pen.with_strength(strong), self.n_coords).spec,
+                                 zero, g, scores, rank)
+            keep = free | (rank >= 0)
+        compiled_unit_scores(self.info.spec, zero, g, scores, rank)  # the order: the rank
+        ws = np.flatnonzero(keep)
+        cap = max(self.limit // 2, n_free)  # room to grow by the KKT violators
+        if self._n_cols(ws) > cap:
+            order = np.argsort(-np.where(free[ws], np.inf, rank[ws]), kind="stable")
+            ws = np.sort(self._prefix(ws[order], cap))
         return ws
-
-    def _l1_levels(self):
-        """``(a, f)``: the L1 strength and each feature's penalty factor (0: unpenalized;
-        all 0 when ``a`` is 0)."""
-        from ..penalties import Box, Scaled
-
-        pen, f = self.penalty, np.ones(self.p)
-        while isinstance(pen, (Box, Scaled)):
-            if isinstance(pen, Scaled):
-                f = f * np.broadcast_to(np.asarray(pen.factors, dtype=np.float64), (self.p,))
-            pen = pen.penalty
-        a = float(pen.strength)
-        return a, (f if a > 0 else np.zeros(self.p))
 
     def _too_wide(self, k, what):
         return (f"{self.label} on dask input: the working set needs {k} {what}, more than "
@@ -216,63 +314,120 @@ class WideLasso:
                 "select features first")
 
     def _grow(self, ws, violators, scores, w):
-        """Add the violators, the worst first, at most as many as the set holds (at least
-        100). When that passes the limit, the set is rebuilt: the unpenalized features,
-        the largest coefficients and the worst violators (half the room each, at least).
-        Which set is solved changes only the speed: the KKT pass over every feature
-        decides when the answer is exact."""
+        """Add the violating units, the worst first, at most as many as the set holds (at
+        least 100). When their columns pass the limit, the set is rebuilt: the unpenalized
+        units, the largest ones (by norm) and the worst violators (half the room each, at
+        least). Which set is solved changes only the speed: the KKT pass over every
+        feature decides when the answer is exact."""
         take = min(max(ws.size, 100), violators.size)
         worst = violators[np.argsort(-scores[violators], kind="stable")[:take]]
         grown = np.union1d(ws, worst)
-        if grown.size <= self.limit:
+        if self._n_cols(grown) <= self.limit:
             return grown
         self.rebuilds += 1
+        norms = np.sqrt(np.bincount(self.seg, w * w, minlength=self.info.n_units))
         if self.rebuilds > MAX_REBUILDS:
-            raise ValueError(self._too_wide(int(np.count_nonzero(w)) + violators.size,
-                                            "features (support and KKT violators)"))
-        free = np.flatnonzero(self._free)
-        room = self.limit - free.size
-        nz = np.setdiff1d(np.flatnonzero(w), free)
-        n_new = min(worst.size, max(room // 2, room - nz.size))
-        big = nz[np.argsort(-np.abs(w[nz]), kind="stable")[:room - n_new]]
-        return np.union1d(np.union1d(free, big), worst[:n_new])
+            raise ValueError(self._too_wide(
+                self._n_cols(np.flatnonzero(norms)) + self._n_cols(violators),
+                "features (support and KKT violators)"))
+        free = np.flatnonzero(self.free_units)
+        room = self.limit - self._n_cols(free)
+        nz = np.setdiff1d(np.flatnonzero(norms), free)
+        budget = min(self._n_cols(worst), max(room // 2, room - self._n_cols(nz)))
+        first = int(self.sizes[worst[0]])  # the worst violator at least, when it fits
+        new = self._prefix(worst, max(budget, first) if first <= room else budget)
+        big = self._prefix(nz[np.argsort(-norms[nz], kind="stable")],
+                           room - self._n_cols(new))
+        return np.union1d(np.union1d(free, big), new)
 
     def _solve_on(self, ws, w, tol, max_iter):
-        """The problem restricted to the columns ``ws``, from their moments (one pass):
-        ``(w, b)`` with ``w`` zero outside ``ws``."""
-        mom = moments_pass(self.data, label=self.label, cols=ws)
-        sub = self._sub_estimator(ws)
-        pen = finish_penalty(sub, sub._penalty(ws.size), ws.size)
-        res = solve(mom, None, Quadratic(), pen, fit_intercept=self.fit_intercept,
-                    w_init=w[ws], tol=tol, max_iter=max(max_iter, 100))
+        """The problem restricted to the units ``ws``, from the moments of their columns
+        (one pass): ``(w, b)`` with ``w`` zero outside them."""
+        cols = self._cols(ws)
+        out = np.zeros(self.n_coords)
+        if cols.size == 0:  # nothing fits yet: the KKT pass re-fits the intercept
+            return out, self._intercept(0.0)
+        mom = moments_pass(self.data, label=self.label, cols=cols)
+        datafit, pen = self._sub_problem(ws, cols)
+        res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
+                    w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
         self.n_epochs += int(res.n_epochs)
-        out = np.zeros(self.p)
-        out[ws] = res.coef
-        return out, float(res.intercept) if self.fit_intercept else 0.0
+        self._rows(out)[cols] = res.coef
+        return out, self._intercept(res.intercept)
 
-    def _sub_estimator(self, ws):
-        """The estimator with its per-feature options restricted to ``ws``."""
+    def _sub_problem(self, ws, cols):
+        """The datafit and the penalty of the problem restricted to the units ``ws``."""
+        if self.T is not None:  # the rows of W: no per-unit options
+            from ..datafits import MultiTaskQuadratic
+            from ..linear_model._multitask import RowPenalty
+
+            return MultiTaskQuadratic(self.T), RowPenalty(
+                self.est._l1_ratio(), cols.size, self.T)(float(self.est.alpha))
+        sub = self._sub_estimator(ws, cols)
+        return Quadratic(), finish_penalty(sub, sub._penalty(cols.size), cols.size)
+
+    def _sub_estimator(self, ws, cols=None):
+        """The estimator restricted to the units ``ws`` (columns ``cols``): its
+        per-unit ``penalty_factor``, its per-feature ``bounds``, and for a group penalty
+        the kept groups (indices into ``cols``) with their weights."""
         est = self.est
+        cols = self._cols(ws) if cols is None else cols
         params = {}
-        if getattr(est, "penalty_factor", None) is not None:
+        if getattr(est, "penalty_factor", None) is not None:  # one per unit
             params["penalty_factor"] = np.asarray(est.penalty_factor, dtype=np.float64)[ws]
         bounds = _check_bounds(getattr(est, "bounds", None), self.p)
         if bounds is not None:
-            params["bounds"] = tuple(b if b.size == 1 else b[ws] for b in bounds)
+            params["bounds"] = tuple(b if b.size == 1 else b[cols] for b in bounds)
+        if self.info.is_group:
+            spec = est._penalty(self.p).numba_spec()  # the groups and their weights
+            at = np.searchsorted(cols, spec.grp_idx)  # each kept column's place in cols
+            params["groups"] = [at[spec.grp_ptr[g]:spec.grp_ptr[g + 1]] for g in ws]
+            params["weights"] = np.asarray(spec.weights, dtype=np.float64)[ws]
         return clone(est).set_params(**params)
 
 
-def fit_wide(est, data):
-    """Fit ``est`` (least squares, separable convex penalty) by :class:`WideLasso`; sets the
-    fitted attributes as :meth:`~sparsefit.linear_model.Lasso.fit` does."""
+def _run(est, data, n_targets=None):
+    """:meth:`WideLasso.run` at the estimator's ``tol`` and ``max_iter``, with a
+    ConvergenceWarning when it stops short."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
-    res = WideLasso(est, data).run(float(est.tol), int(est.max_iter))
+    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter))
     if not res.converged:
         warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge "
                       f"after max_iter={est.max_iter} working sets: criterion "
                       f"{res.stop_crit:.3e} > tol={est.tol:.1e}. Increase max_iter.",
-                      ConvergenceWarning, stacklevel=4)
-    est._set_solution(res, data.dtype)
+                      ConvergenceWarning, stacklevel=5)
+    return res
+
+
+def fit_wide(est, data):
+    """Fit ``est`` (least squares; a separable or group penalty, see
+    :func:`~sparsefit.distributed._estimators.takes_wide_route`) by :class:`WideLasso`;
+    sets the fitted attributes as :meth:`~sparsefit.linear_model.Lasso.fit` does.
+
+    Parameters
+    ----------
+    est : SparseLinearRegressor
+    data : DaskData
+        With a 1-D ``y``.
+    """
+    est._set_solution(_run(est, data), data.dtype)
+
+
+def fit_wide_multitask(est, data):
+    """Fit ``MultiTaskLasso`` / ``MultiTaskElasticNet`` on wide data by :class:`WideLasso`
+    over the rows of ``W``; sets the fitted attributes as their ``fit`` does.
+
+    Parameters
+    ----------
+    est : MultiTaskElasticNet
+    data : DaskData
+        With a 2-D ``y``.
+    """
+    from ..linear_model._base import warn_if_unpenalized
+
+    warn_if_unpenalized(est)
+    res = _run(est, data, data.n_targets)
+    est._set_solution(res, res.null_primal, data.dtype)

@@ -88,6 +88,7 @@ class WideNewton(WideLasso):
     def __init__(self, est, data, classes, weights, class_weights, alpha, l1_ratio):
         self.est, self.data = est, data
         self.p = data.n_features
+        self.T, self.n_coords = None, self.p
         self.fit_intercept = bool(est.fit_intercept)
         self.alpha, self.l1_ratio = alpha, l1_ratio
         self.penalty = est._make_penalty(self.p, 2, l1_ratio)(alpha)
@@ -102,6 +103,7 @@ class WideNewton(WideLasso):
             if self.fit_intercept else float(np.log(2.0))
         self.n_passes = 0
         self.rebuilds = 0
+        self._init_units()
 
     def kkt_pass(self, w, b, dual=None):
         """One pass at ``(w, b)``: the combined :class:`KKTPart`, normalized by the total
