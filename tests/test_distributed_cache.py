@@ -17,7 +17,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 import sparsefit.distributed._cache as cache  # noqa: E402
 from sparsefit.distributed._data import as_dask_data  # noqa: E402
-from sparsefit.linear_model import Lasso, SparseLogisticRegression  # noqa: E402
+from sparsefit.linear_model import GroupLasso, Lasso, SparseLogisticRegression  # noqa: E402
 
 CHUNKS = (90, 60, 150)
 P = 30
@@ -83,6 +83,7 @@ CASES = {
     "logistic, sparse chunks": (SparseLogisticRegression(alpha=0.02, tol=1e-10), True, None),
     # beyond the covariance route's limit: the wide route's passes
     "wide lasso, sparse chunks": (Lasso(alpha=0.05, tol=1e-10), True, 8),
+    "wide group lasso": (GroupLasso(alpha=0.05, groups=3, tol=1e-10), False, 9),
 }
 
 

@@ -82,7 +82,7 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     data = as_dask_data(X, y, sample_weight, groups,
                         multi_output=(handler is _fit_regressor and est._takes_targets())
                         or handler in _MULTI_TASK_HANDLERS)
-    if handler in _MULTI_PASS_HANDLERS or (handler is _fit_regressor
+    if handler in _MULTI_PASS_HANDLERS or (handler in (_fit_regressor, _fit_multitask)
                                            and data.n_features > gram_max_features()):
         data = persisted(data)  # read once when it fits (see _cache)
     handler(est, data)
@@ -390,6 +390,6 @@ _CV_HANDLERS = (_fit_regression_cv, _fit_prior_cv, _fit_relaxed_cv, _fit_logisti
                 _fit_sklearn_logistic_cv, _fit_multitask_cv)
 _MULTI_TASK_HANDLERS = (_fit_multitask, _fit_multitask_cv)
 #: Routes that read the chunks more than once (proximal Newton, its CV): their data are
-#: persisted when they fit (the wide least-squares route is added by p in fit_dask)
+#: persisted when they fit (the wide least-squares routes are added by p in fit_dask)
 _MULTI_PASS_HANDLERS = (_fit_logistic, _fit_sklearn_logistic, _fit_logistic_cv,
                         _fit_sklearn_logistic_cv)
