@@ -144,3 +144,29 @@ def test_the_size_estimate_and_the_setting():
         cache.persist_setting()
     with dask.config.set({"sparsefit.persist": "False"}):
         assert cache.persist_setting() is False
+
+
+def test_persisted_wide_fits_start_from_a_small_working_set(client, monkeypatch):
+    """In memory a round of the wide route reads no file: its first working set is at most
+    FIRST_IN_MEMORY columns (the KKT passes bring the rest), and the answer is the same."""
+    import sparsefit.distributed._wide as wide
+
+    X, y = _data(False)
+    widths = []
+    real = wide.moments_pass
+    monkeypatch.setattr(wide, "moments_pass", lambda data, **kw: widths.append(
+        kw["cols"].size) or real(data, **kw))
+    monkeypatch.setattr(wide, "FIRST_IN_MEMORY", 2)
+    ref = Lasso(alpha=0.05, tol=1e-10).fit(X, y)
+    assert np.count_nonzero(ref.coef_) > 2
+    with dask.config.set({"sparsefit.gram_max_features": 20}):
+        got = Lasso(alpha=0.05, tol=1e-10).fit(_counted(X, Reads(), False),
+                                               da.from_array(y, chunks=(CHUNKS,)))
+    assert widths[0] <= 2 < max(widths) <= 20, widths
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-6,
+                               atol=1e-6 * np.abs(ref.coef_).max())
+    widths.clear()
+    with dask.config.set({"sparsefit.gram_max_features": 20, "sparsefit.persist": False}):
+        Lasso(alpha=0.05, tol=1e-10).fit(_counted(X, Reads(), False),
+                                         da.from_array(y, chunks=(CHUNKS,)))
+    assert widths[0] > 2  # read from the source: the first set takes half the limit

@@ -73,6 +73,11 @@ from ._pass import (
 #: smallest ones replaced by violators) before the model is refused as too wide.
 MAX_REBUILDS = 5
 
+#: Columns of the first working set when the chunks are persisted in the workers' memory
+#: (a round of moments and KKT passes then reads no file): the screened units beyond it
+#: wait for the KKT pass. Reading from files, the first set may take half the limit.
+FIRST_IN_MEMORY = 512
+
 
 @dataclass
 class ResidualPart:
@@ -301,7 +306,12 @@ class WideLasso:
             keep = free | (rank >= 0)
         compiled_unit_scores(self.info.spec, zero, g, scores, rank)  # the order: the rank
         ws = np.flatnonzero(keep)
-        cap = max(self.limit // 2, n_free)  # room to grow by the KKT violators
+        # room to grow by the KKT violators; when the chunks are in memory (persisted), a
+        # round costs little, so start small (the moments of the set cost |ws|^2 per chunk)
+        first = self.limit // 2
+        if getattr(self.data, "persisted_bytes", None) is not None:
+            first = min(first, FIRST_IN_MEMORY)
+        cap = max(first, n_free)
         if self._n_cols(ws) > cap:
             order = np.argsort(-np.where(free[ws], np.inf, rank[ws]), kind="stable")
             ws = np.sort(self._prefix(ws[order], cap))
