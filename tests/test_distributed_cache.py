@@ -170,3 +170,22 @@ def test_persisted_wide_fits_start_from_a_small_working_set(client, monkeypatch)
         Lasso(alpha=0.05, tol=1e-10).fit(_counted(X, Reads(), False),
                                          da.from_array(y, chunks=(CHUNKS,)))
     assert widths[0] > 2  # read from the source: the first set takes half the limit
+
+
+def test_a_refused_fit_reads_no_chunk(client):
+    """The decision to persist is made where the multi-pass work starts: an option the
+    route refuses fails before any chunk is read (not after reading all of them)."""
+    from sparsefit.distributed import DaskInputError
+    from sparsefit.linear_model import LogisticRegression
+
+    X, y = _data(True)
+    reads = Reads()
+    with pytest.raises(ValueError, match="dual=True"):
+        LogisticRegression(dual=True).fit(_counted(X, reads, True),
+                                          da.from_array((y > 0).astype(int),
+                                                        chunks=(CHUNKS,)))
+    Y = da.from_array(np.column_stack([y, -y]), chunks=(CHUNKS, 2))
+    with dask.config.set({"sparsefit.gram_max_features": 8}), \
+            pytest.raises(DaskInputError, match="a 2-D y with more features"):
+        Lasso(alpha=0.05).fit(_counted(X, reads, True), Y)
+    assert reads.count == {}

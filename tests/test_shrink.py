@@ -536,6 +536,18 @@ def _random_like(x, gen, scale):
     return torch.randint(0, int(x.max()) + 1, x.shape, generator=gen)
 
 
+def _assert_same_outputs(net, small, xs, tol):
+    """``small`` computes ``net`` (in eval mode) on ``xs`` and on random inputs of its shapes
+    at scales 1 and 3, within ``tol`` relative to the largest output."""
+    net.eval()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for scale in (0, 1, 3):
+            xx = xs if scale == 0 else tuple(_random_like(t, gen, scale) for t in xs)
+            ref = net(*xx)
+            assert (small(*xx) - ref).abs().max() <= tol * (1 + float(ref.abs().max()))
+
+
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_shrink_preserves_outputs(arch):
     torch.manual_seed(0)
@@ -559,13 +571,7 @@ def test_shrink_preserves_outputs(arch):
     f64 = next(net.parameters()).dtype == torch.float64
     tol = 1e-10 if f64 else 1e-5
     assert report.max_abs_diff <= tol
-    net.eval()
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for scale in (0, 1, 3):
-            xx = xs if scale == 0 else tuple(_random_like(t, gen, scale) for t in xs)
-            ref = net(*xx)
-            assert (small(*xx) - ref).abs().max() <= tol * (1 + float(ref.abs().max()))
+    _assert_same_outputs(net, small, xs, tol)
 
     # state_dict round trip of the shrunk model (through bytes)
     buf = io.BytesIO()
@@ -1099,13 +1105,7 @@ def test_constant_sublayer_is_removed(case, dtype):
     assert report.to_dict()["removed"] == report.removed
 
     tol = 1e-10 if dtype == torch.float64 else 1e-6
-    net.eval()
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for scale in (0, 1, 3):
-            xx = xs if scale == 0 else tuple(_random_like(t, gen, scale) for t in xs)
-            ref = net(*xx)
-            assert (small(*xx) - ref).abs().max() <= tol * (1 + float(ref.abs().max()))
+    _assert_same_outputs(net, small, xs, tol)
     # another batch size (the constant broadcasts, it is not stored per sample)
     x2 = tuple(torch.cat([t, t[:1]]) for t in xs)
     with torch.no_grad():

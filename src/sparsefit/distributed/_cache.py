@@ -77,14 +77,17 @@ def workers_memory():
 
 def persisted(data):
     """``data`` with its collections persisted (see the module docstring), or ``data``
-    itself. The decision is stored on the result as ``persisted_bytes`` (None: not
-    persisted)."""
+    itself. The decision is made once and stored on the result as ``persisted_bytes``
+    (None: not decided yet; 0.0: not persisted; else the estimated size): a route calling
+    another (a CV estimator's refit) does not decide again."""
+    if data.persisted_bytes is not None:
+        return data
     setting = persist_setting()
     if setting is False:
-        return replace(data, persisted_bytes=None)
+        return replace(data, persisted_bytes=0.0)
     size = estimated_bytes(data)
     if setting == "auto" and size > PERSIST_FRACTION * workers_memory():
-        return replace(data, persisted_bytes=None)
+        return replace(data, persisted_bytes=0.0)
     cols = [data.X, data.y, data.sample_weight, data.groups]
     present = [c for c in cols if c is not None]
     done = iter(dask.persist(*present))

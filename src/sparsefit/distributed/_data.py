@@ -103,7 +103,8 @@ class DaskData:
     groups: object
     feature_names: np.ndarray | None
     frame: object  # the DataFrame X came from, if any (its partition lengths)
-    persisted_bytes: float | None = None  # set by _cache.persisted: the chunks are in memory
+    # set by _cache.persisted: None undecided, 0.0 not persisted, else the chunks' bytes
+    persisted_bytes: float | None = None
 
     @property
     def n_features(self):

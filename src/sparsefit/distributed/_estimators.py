@@ -82,9 +82,6 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     data = as_dask_data(X, y, sample_weight, groups,
                         multi_output=(handler is _fit_regressor and est._takes_targets())
                         or handler in _MULTI_TASK_HANDLERS)
-    if handler in _MULTI_PASS_HANDLERS or (handler in (_fit_regressor, _fit_multitask)
-                                           and data.n_features > gram_max_features()):
-        data = persisted(data)  # read once when it fits (see _cache)
     handler(est, data)
     data.set_feature_attributes(est)
     return est
@@ -166,7 +163,7 @@ def _fit_regressor(est, data):
                 f"covariance route's {gram_max_features()} is not supported; fit one target "
                 "(a 1-D y) at a time")
         _base.warn_if_unpenalized(est)
-        return fit_wide(est, data)
+        return fit_wide(est, persisted(data))
     mom = _total_moments(est, data)
     _base.warn_if_unpenalized(est)
     if mom.n_targets is not None:  # several targets: one fit each, from the same moments
@@ -314,7 +311,7 @@ def _fit_multitask(est, data):
     if data.n_features > gram_max_features():
         from ._wide import fit_wide_multitask
 
-        return fit_wide_multitask(est, data)
+        return fit_wide_multitask(est, persisted(data))
     fit_multitask(est, _total_moments(est, data))
 
 
@@ -331,13 +328,14 @@ def _fit_multitask_cv(est, data):
 def _fit_logistic(est, data):
     from ._logistic import fit_logistic
 
-    fit_logistic(est, data)
+    fit_logistic(est, persisted(data))
 
 
 def _fit_logistic_cv(est, data):
     from ._logistic import fit_logistic_cv
 
-    fit_logistic_cv(est, data, fold_rule(est, data))
+    rule = fold_rule(est, data)
+    fit_logistic_cv(est, persisted(data), rule)
 
 
 def _fit_sklearn_logistic(est, data):
@@ -350,6 +348,7 @@ def _fit_sklearn_logistic(est, data):
     if est.dual:
         raise ValueError("dual=True: sparsefit solves the primal problem only; use "
                          "dual=False (the result is the same optimum)")
+    data = persisted(data)
     no_penalty = est.penalty is None or np.isinf(est.C)
     with warnings.catch_warnings():
         if no_penalty:  # the unpenalized fit is what was asked: no alpha=0 advice
@@ -364,11 +363,14 @@ def _fit_sklearn_logistic_cv(est, data):
     distributed proximal Newton on the fold's training rows, one pass for the scores."""
     from ._logistic import fit_sklearn_logistic_cv
 
+    rule = fold_rule(est, data)
+    data = persisted(data)
+
     def refit(final):
-        _fit_sklearn_logistic(final, data)
+        _fit_sklearn_logistic(final, data)  # the data stay persisted (decided once)
         return final
 
-    fit_sklearn_logistic_cv(est, data, fold_rule(est, data), refit)
+    fit_sklearn_logistic_cv(est, data, rule, refit)
 
 
 _HANDLERS = {
@@ -389,7 +391,3 @@ _HANDLERS = {
 _CV_HANDLERS = (_fit_regression_cv, _fit_prior_cv, _fit_relaxed_cv, _fit_logistic_cv,
                 _fit_sklearn_logistic_cv, _fit_multitask_cv)
 _MULTI_TASK_HANDLERS = (_fit_multitask, _fit_multitask_cv)
-#: Routes that read the chunks more than once (proximal Newton, its CV): their data are
-#: persisted when they fit (the wide least-squares routes are added by p in fit_dask)
-_MULTI_PASS_HANDLERS = (_fit_logistic, _fit_sklearn_logistic, _fit_logistic_cv,
-                        _fit_sklearn_logistic_cv)

@@ -309,7 +309,7 @@ class WideLasso:
         # room to grow by the KKT violators; when the chunks are in memory (persisted), a
         # round costs little, so start small (the moments of the set cost |ws|^2 per chunk)
         first = self.limit // 2
-        if getattr(self.data, "persisted_bytes", None) is not None:
+        if self.data.persisted_bytes:
             first = min(first, FIRST_IN_MEMORY)
         cap = max(first, n_free)
         if self._n_cols(ws) > cap:
