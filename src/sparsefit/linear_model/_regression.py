@@ -27,7 +27,11 @@ _COMMON_DOC = """
         Stop when the relative duality gap ``gap / P(0)`` is at most ``tol`` (``P(0)``: the
         objective of the null model). scikit-learn's test ``gap <= tol * ||y -
         mean(y)||^2 / n`` is the same one at ``tol / 2``; its default ``1e-4`` is looser.
-        ``tol=0`` solves to float64 precision (or ``max_iter``).
+        ``tol=0`` runs all ``max_iter`` iterations, as scikit-learn's: the gap counted
+        includes float64's rounding of the objective, so it is never 0. A fit whose
+        support is small enough ends with an exact step on it (a linear solve on the
+        support with the signs reached; see ``sparsefit.solvers._exact``): the
+        coefficients are then those of the exact optimum, to rounding.
     max_iter : int, default=100
         The most outer (working-set) iterations, ``n_outer_iter_``: each is a pass over all
         of ``X`` (gradient, duality gap, every feature's optimality violation) and, unless

@@ -33,11 +33,16 @@ def primal_dual(datafit, info, store, y, sw, w, u, fit_intercept):
 GAP_STOP_MIN_TOL = 1e-9
 
 
+_EPS = float(np.finfo(np.float64).eps)
+
+
 class StopRule:
     """When the outer loops of the solvers stop, and what they report.
 
     - Non-convex penalties (MCP, SCAD): the largest optimality violation ``<= tol``.
-    - Convex penalties: the relative duality gap ``gap / P(0) <= tol``. Units the penalty
+    - Convex penalties: the relative duality gap ``gap / P(0) <= tol``, the gap being the
+      computed ``P - D`` (at least 0) plus its rounding, ``4 eps (|P| + |D|)``: a bound
+      float64 can certify, never 0. Units the penalty
       leaves free (zero strength, e.g. ``Lasso(alpha=0)``, or a zero weight) are also held
       to ``violation <= tol * g0``, with ``g0`` the largest gradient entry at the null model:
       no dual point certifies them. With every unit free (least squares, unpenalized
@@ -97,7 +102,9 @@ class StopRule:
         gap, crit = np.nan, 0.0
         self._P = P
         if self.uses_gap:
-            gap = max(P - D, 0.0)
+            # what float64 can certify: the computed P - D plus its rounding (the solution
+            # of an exact step would otherwise report a gap of 0, or a negative one)
+            gap = max(P - D, 0.0) + 4 * _EPS * (abs(P) + abs(D))
             gap = gap / self.P0 if self.P0 > 0 else gap
             crit = gap
         if self.free is not None:

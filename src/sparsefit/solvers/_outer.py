@@ -69,19 +69,26 @@ class SolverResult:
         return float(self.dual_gap) * float(self.null_primal)
 
 
+#: Polishes per solve (each follows a converged check; see outer_loop).
+MAX_POLISH = 3
+
+
 def outer_loop(state, rule, *, max_iter, verbose=0, label="cd"):
     """Run the working-set iterations of ``state`` until ``rule`` says converged or
     ``max_iter`` iterations; returns a :class:`SolverResult`.
 
     ``state`` provides ``optimality() -> largest violation`` (refreshing its ``scores``),
     ``primal_dual() -> (P, D)``, ``step(it, gap)`` (pick and solve a working set),
-    ``nnz()`` and ``result(**outcome)``.
+    ``nnz()`` and ``result(**outcome)``; optionally ``polish() -> moved``, a move at
+    convergence that lowers the objective (then checked like any other point), at most
+    :data:`MAX_POLISH` times per solve.
     """
     history = []
     converged = False
+    polishes = 0
     crit = gap = kkt_max = P = np.nan
     it = 0
-    for it in range(max_iter + 1):
+    while True:
         kkt_max = state.optimality()
         P, D = state.primal_dual() if rule.uses_gap else (None, None)
         crit, gap = rule.measure(kkt_max, state.scores, P, D)
@@ -90,11 +97,19 @@ def outer_loop(state, rule, *, max_iter, verbose=0, label="cd"):
             print(f"[{label}] iter {it:3d}  crit {crit:.3e}  kkt {kkt_max:.3e}  "
                   f"nnz {state.nnz()}")
         if rule.converged(crit, kkt_max):
+            # (a start that already holds, it == 0, is returned as it is; a polish that
+            # changed the support may be followed by another on the new one)
+            if polishes < MAX_POLISH and it > 0 and rule.uses_gap and hasattr(state,
+                                                                              "polish"):
+                polishes += 1
+                if state.polish():
+                    continue  # checked again where it moved: what is returned is certified
             converged = True
             break
         if it == max_iter:
             break
         state.step(it, gap)
+        it += 1
     return state.result(n_iter=it, converged=converged, stop_crit=crit, dual_gap=gap,
                         kkt_max=kkt_max, history=history,
                         primal=np.nan if P is None else float(P))

@@ -76,9 +76,8 @@ def solve(X, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_
         Warm start (not modified).
     tol : float
         Relative duality gap (convex) or largest violation (non-convex) at which to stop.
-        ``tol=0`` runs until the gap is exactly zero or negative (rounding) and the largest
-        violation is at float64's floor (``1e-13`` of the gradient at zero), or
-        ``max_iter``.
+        ``tol=0`` runs ``max_iter`` iterations for a convex penalty (the gap reported
+        includes its rounding, never 0), as scikit-learn's ``tol=0`` does.
     max_iter : int
         Outer (working-set) iterations.
     max_epochs : int

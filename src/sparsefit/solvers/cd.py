@@ -15,6 +15,15 @@ from ._columns import (
     xt_dot_cols,
 )
 from ._epochs import wls_cd
+from ._exact import (
+    EXACT_MIN_BUDGET,
+    MAX_INEXACT,
+    orthant_pieces,
+    restricted_minimizer,
+    support_moments,
+    support_product,
+    takes_exact_step,
+)
 from ._gap import GAP_STOP_MIN_TOL
 from ._gram import gram_cd
 from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
@@ -219,6 +228,11 @@ class QuadraticCD:
                 and tol >= GAP_STOP_MIN_TOL):
             self.gap_tol_in = GAP_FRAC * tol * P0
         self.x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
+        # the exact step on a settled support (see ._exact): the last support tried, and
+        # the tries left that did not end exact
+        self.exact_ok = takes_exact_step(info.spec)
+        self.exact_tries = MAX_INEXACT if self.exact_ok else 0
+        self.exact_key = None
 
     def optimality(self):
         if self.fit_intercept:
@@ -248,6 +262,8 @@ class QuadraticCD:
         return int(np.count_nonzero(self.w))
 
     def step(self, it, gap):
+        if self.exact_tries > 0 and self._exact_step():
+            return
         info, store = self.info, self.store
         nonzero = unit_nonzero(self.w, info)
         # A path's strong-rule set (ws_hint) is the top of ``rank`` at a warm start: the
@@ -272,6 +288,86 @@ class QuadraticCD:
                            self.b_arr, self.fit_intercept, self.lcc, self.xm, ws,
                            self.max_epochs, tol_in, self.anderson, self.gap_tol_in)
             self.n_epochs += ep
+
+    def _exact_step(self):
+        """The exact step of :mod:`._exact` on the support, once its zero coordinates
+        satisfy their optimality conditions at least as well as the support does; returns
+        whether it was taken (the outer iteration is then spent: its check comes next)."""
+        nonzero = self.w != 0
+        if not nonzero.any() or (self.scores[~nonzero].max(initial=0.0)
+                                 > self.scores[nonzero].max()):
+            return False
+        outcome = self._exact_move()
+        if outcome is None or not outcome[1]:
+            self.exact_tries -= 1
+        return outcome is not None
+
+    def polish(self):
+        """At convergence, the exact step (when cheap): the minimizer over the support
+        and signs reached, which the next check certifies. Returns whether it moved."""
+        return self.exact_ok and bool(np.any(self.w)) and self._exact_move() is not None
+
+    def _exact_move(self):
+        """Move to the minimizer of the objective over the points supported on ``S`` (the
+        support and the coordinates violating their optimality condition, these entering
+        on the side their gradient points to) with those signs
+        (:func:`~._exact.restricted_minimizer`), when it costs at most
+        ``max(EXACT_MIN_BUDGET, 2 passes over X)`` and lowers the objective. Returns
+        ``(objective, exact)``, or None when not moved."""
+        w, store, sw = self.w, self.store, self.sw
+        viol = self.scores > 1e-13 * float(np.abs(self.Xt).max(initial=0.0))
+        S = np.flatnonzero((w != 0) | viol)
+        k = S.size
+        wS = w[S]
+        signs = np.where(wS != 0, np.sign(wS), np.sign(self.Xt[S]))
+        key = (S.tobytes(), np.signbit(signs).tobytes())
+        if key == self.exact_key:
+            return None
+        a, beta, lower, upper = orthant_pieces(self.info.spec, S)
+        # a coordinate at a bound stays there, unless it violates its condition
+        free = ((wS > lower) & (wS < upper)) | viol[S]
+        if not free.any():
+            return None
+        # the Gram entries when the working sets already computed them (no copy of X)
+        gram = self.gram is not None and bool(np.all(self.gram.pos[S] >= 0))
+        cost = k ** 3 / 3 + (0 if gram else store.n * k * (k + 1) / 2)
+        if cost > max(EXACT_MIN_BUDGET, 2 * self.x_nnz):
+            return None
+        self.exact_key = key
+        S_w = float(sw.sum())
+        centered = self.fit_intercept and S_w > 0
+        if gram:
+            H, cvec = self.gram.get(S)
+            xm = cvec / S_w if centered else np.zeros(k)
+            if centered and not center_gram(H, cvec, S_w, 1e-8):
+                H = None
+        else:
+            H, xm = support_moments(store, S, sw, centered)
+        if H is None:
+            return None
+        H[np.diag_indices(k)] += beta
+        # the objective's gradient on S, from the last check's X.T (sw R): the intercept
+        # is optimal there, so it is that of the centered columns too
+        grad = -self.Xt[S] + a * signs + beta * wS
+        new, exact = restricted_minimizer(H, grad, wS, a, lower, upper, free=free,
+                                          signs=signs)
+        if new is None:
+            return None
+        d = new - wS
+        R_new = self.R - support_product(store, S, d)
+        R_new += float(xm @ d)
+        spec = self.info.spec
+        P_old = 0.5 * float(np.dot(sw * self.R, self.R)) + compiled_penalty_value(spec, w)
+        w[S] = new
+        P_new = 0.5 * float(np.dot(sw * R_new, R_new)) + compiled_penalty_value(spec, w)
+        if not P_new <= P_old + 1e-15 * abs(P_old):
+            w[S] = wS
+            return None
+        self.R = R_new
+        if centered:
+            self.b_arr[0] -= float(xm @ d)
+        self.n_epochs += 1  # (n_iter_ counts an exact step as one epoch)
+        return P_new, exact
 
     def _inner_tol(self, ws, nonzero, gap):
         """A fraction of the current largest violation. When the support and the violators

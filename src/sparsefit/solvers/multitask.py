@@ -8,6 +8,13 @@ import numpy as np
 
 from ..datafits._validation import linear_predictor
 from ._columns import weighted_col_moments, weighted_col_norms
+from ._exact import (
+    EXACT_MIN_BUDGET,
+    row_pieces,
+    row_sparse_minimizer,
+    support_moments,
+    support_product,
+)
 from ._gap import GAP_STOP_MIN_TOL
 from ._multitask_kernels import group_curvatures, multitask_cd, xt_tasks
 from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
@@ -118,6 +125,42 @@ class MultiTaskCD:
                              self.b, self.fit_intercept, self.lc, self.xm, ws,
                              self.max_epochs, tol_in, self.anderson, self.gap_tol_in)
         self.n_epochs += ep
+
+    def polish(self):
+        """At convergence, the minimizer over the rows reached (Newton's method on the
+        support, see :func:`~._exact.row_sparse_minimizer`) for the row-wise penalties,
+        when it costs at most ``max(EXACT_MIN_BUDGET, 2 passes over X)``; the next check
+        certifies it. Returns whether it moved."""
+        store, T, sw = self.store, self.T, self.sw
+        S = np.flatnonzero(np.any(self.W != 0, axis=1))
+        k = S.size
+        pieces = row_pieces(self.info.spec, store.p, T, S) if k else None
+        x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
+        if pieces is None or (10 * (k * T) ** 3 / 3 + store.n * k * (k + 1) / 2
+                              > max(EXACT_MIN_BUDGET, 2 * x_nnz)):
+            return False
+        a, beta = pieces
+        HX, xm = support_moments(store, S, sw, self.fit_intercept and float(sw.sum()) > 0)
+        if HX is None:
+            return False
+        V, exact = row_sparse_minimizer(HX, self.Xt[S], self.W[S], a, beta)
+        if not exact:
+            return False
+        D = V - self.W[S]
+        R_new = self.R - (support_product(store, S, D) - xm @ D).T
+        spec = self.info.spec
+        P_old = 0.5 * float(np.sum(sw * self.R * self.R)) + compiled_penalty_value(spec, self.w)
+        old = self.W[S].copy()
+        self.W[S] = V
+        P_new = 0.5 * float(np.sum(sw * R_new * R_new)) + compiled_penalty_value(spec, self.w)
+        if not P_new <= P_old + 1e-15 * abs(P_old):
+            self.W[S] = old
+            return False
+        self.R = np.ascontiguousarray(R_new)
+        if self.fit_intercept:
+            self.b -= xm @ D
+        self.n_epochs += 1  # (n_iter_ counts an exact step as one epoch)
+        return True
 
     def result(self, **outcome):
         return SolverResult(coef=self.W, intercept=self.b if self.fit_intercept

@@ -1,0 +1,297 @@
+r"""The exact step on a settled support, for penalties quadratic on each orthant (L1,
+weighted L1, elastic net, and those in a box).
+
+Coordinate descent reaches the support and the signs of a lasso or elastic-net solution
+long before it reaches the solution: on an ill-conditioned support, the last digits cost
+most of the epochs, and two routes to the same optimum (covariance form or not, sparse or
+dense ``X``) stop at different points of the tolerance ball. Once the zero coordinates
+satisfy their optimality conditions, the problem restricted to the support ``S`` with the
+current signs ``s`` is a quadratic, minimized by one linear solve:
+
+.. math::
+
+    \Big(\sum_i sw_i \tilde x_{iS} \tilde x_{iS}^\top + \mathrm{diag}(\beta_S)\Big)\,
+    \delta = \tilde X_S^\top (sw \odot r) - a_S \odot s - \beta_S \odot w_S,
+
+with :math:`\tilde X` the columns centered by their weighted means when an intercept is
+fitted, ``r`` the residual, ``a`` the L1 strengths and ``beta`` the curvatures of the
+penalty (:math:`a_j |w_j| + \beta_j w_j^2 / 2`). When :math:`w_S + \delta` keeps every sign
+(and stays inside the box), it is the minimizer over all ``w`` supported on ``S``; the
+outer iteration's optimality check on every coordinate and its duality gap then certify
+it, or the working sets go on from it. Otherwise the step stops where the first
+coordinate reaches zero (the restricted objective still decreases along it), drops it and
+solves again, as an active-set method does. Zero coordinates that violate their condition
+enter ``S`` on the side their gradient points to. Either way the step is kept only when
+the objective does not increase.
+
+The coordinate-descent state (:class:`~.cd.QuadraticCD`) takes the step during the outer
+loop once no zero coordinate violates its condition more than the support does, and at
+convergence (``polish``: the outer loop checks the moved point again, so what a solve
+returns is certified at the point returned). The multi-task row penalties are smooth on
+their support but not quadratic: :func:`row_sparse_minimizer` runs Newton's method there.
+Both are skipped when the system costs more than ``max(EXACT_MIN_BUDGET, 2 passes over
+X)``; their memory is ``|S|^2`` and blocks of ``X``'s rows, never a copy of ``X``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from ..penalties.box import BoxSpec
+from ..penalties.group import GroupL1L2Spec, GroupL1Spec
+from ..penalties.scaled import ScaledGroupSpec, ScaledSpec
+from ..penalties.separable import L1L2Spec, L1Spec
+
+#: An exact step is tried when forming and factoring its system costs at most this many
+#: multiply-adds, or two passes over ``X`` when that is more.
+EXACT_MIN_BUDGET = 2 ** 22
+#: Tries per solve whose step was not exact (signs changed, or the system singular).
+MAX_INEXACT = 4
+#: Coordinates dropped in one step (each reached zero or its bound): every one costs a
+#: new factorization of the smaller system.
+MAX_PIVOTS = 8
+
+
+def orthant_pieces(spec, cols):
+    """``(a, beta, lower, upper)`` of the penalty on the coordinates ``cols``:
+    ``a_j |w_j| + beta_j w_j^2 / 2`` inside ``[lower_j, upper_j]``; None for a penalty not
+    of that form."""
+    lower = upper = None
+    if isinstance(spec, BoxSpec):
+        lower, upper = _entries(spec.lower, cols), _entries(spec.upper, cols)
+        spec = spec.inner
+    factors = 1.0
+    if isinstance(spec, ScaledSpec):  # penalty_factor
+        factors = np.asarray(spec.factors)[cols]
+        spec = spec.inner
+    if isinstance(spec, L1Spec):
+        a = spec.l1 * _weights(spec.weights, cols) * factors
+        beta = np.zeros(cols.size)
+    elif isinstance(spec, L1L2Spec):
+        wj = _weights(spec.weights, cols) * factors
+        a, beta = spec.l1 * wj, 2.0 * spec.l2 * wj
+    else:
+        return None
+    if lower is None:
+        lower, upper = np.full(cols.size, -np.inf), np.full(cols.size, np.inf)
+    return a, beta, lower, upper
+
+
+def takes_exact_step(spec):
+    """Whether :func:`orthant_pieces` applies to the compiled penalty ``spec``."""
+    return orthant_pieces(spec, np.zeros(0, dtype=np.int64)) is not None
+
+
+def _weights(weights, cols):
+    return np.ones(cols.size) if weights.shape[0] == 0 else np.asarray(weights)[cols]
+
+
+def _entries(bound, cols):
+    bound = np.asarray(bound, dtype=np.float64)
+    return np.full(cols.size, bound[0]) if bound.size == 1 else bound[cols]
+
+
+def exact_direction(H, grad):
+    """``-H^{-1} grad`` by Cholesky, or None when ``H`` is not numerically positive
+    definite (a support with more features than rows and no ridge, or collinear columns)."""
+    try:
+        factor = scipy.linalg.cho_factor(H, lower=False, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    d = np.diag(factor[0])
+    if d.min(initial=np.inf) <= 1e-7 * d.max(initial=0.0):  # condition number above 1e14
+        return None
+    return -scipy.linalg.cho_solve(factor, grad, check_finite=False)
+
+
+def clip_to_orthant(w, delta, a, lower, upper, signs=None):
+    """``(w_new, full)``: ``w + t delta`` for the largest ``t`` in ``[0, 1]`` keeping the
+    point in the orthant ``signs`` (default: that of ``w``; the coordinates with ``a > 0``
+    do not cross zero, and one at zero leaves it on its sign's side only) and
+    inside ``[lower, upper]``, the coordinates that reach their limit set exactly on it
+    (zero or the bound); ``full`` when that is the whole step and no coordinate reached
+    a limit."""
+    new = w + delta
+    signs = np.sign(w) if signs is None else signs
+    cross = (a > 0) & ((np.sign(new) != signs) | (new == 0))
+    out = (new <= lower) | (new >= upper)
+    if not (np.any(cross) or np.any(out)):
+        return new, True
+    with np.errstate(divide="ignore", invalid="ignore"):
+        to_zero = np.where(cross, -w / delta, np.inf)
+        to_bound = np.where(out, np.where(new <= lower, lower - w, upper - w) / delta, np.inf)
+    t = float(min(1.0, to_zero.min(), to_bound.min()))
+    new = w + t * delta
+    hit_zero = to_zero <= t * (1.0 + 1e-12)
+    hit_bound = to_bound <= t * (1.0 + 1e-12)
+    new[hit_bound] = np.clip(new[hit_bound], lower[hit_bound], upper[hit_bound])
+    new[hit_zero] = 0.0
+    return new, False
+
+
+def restricted_minimizer(H, grad, w, a, lower, upper, max_pivots=MAX_PIVOTS, free=None,
+                         signs=None):
+    """Minimize the quadratic model ``grad . d + d.T H d / 2`` of the objective around
+    ``w`` over the orthant ``signs`` (default: that of ``w``; a coordinate at zero enters
+    on its sign's side) and the box, as an active-set method does: a Newton
+    step on the free coordinates, stopped where the first coordinate reaches zero or its
+    bound, that coordinate fixed there, again (at most ``max_pivots`` times).
+
+    Returns ``(w_new, exact)``: ``exact`` when the last step was whole (``w_new`` is then
+    the minimizer over every point with that support and those signs, the coordinates
+    not ``free`` held where they are, e.g. at a bound); ``w_new`` None when the first
+    system is singular. The model is exact while no sign changes, which the stops
+    guarantee.
+    """
+    cur = w.copy()
+    signs = np.sign(w) if signs is None else signs
+    free = np.ones(w.size, dtype=bool) if free is None else free.copy()
+    n_free = int(free.sum())
+    for _ in range(max_pivots + 1):
+        idx = np.flatnonzero(free)
+        if idx.size == 0:
+            return cur, True
+        g = grad[idx] + H[idx] @ (cur - w)
+        delta = exact_direction(H[np.ix_(idx, idx)], g)
+        if delta is None:
+            return (None if idx.size == n_free else cur), False
+        new, exact = clip_to_orthant(cur[idx], delta, a[idx], lower[idx], upper[idx],
+                                     signs[idx])
+        cur[idx] = new
+        if exact:
+            return cur, True
+        free[idx[(new == 0) | (new <= lower[idx]) | (new >= upper[idx])]] = False
+    return cur, False
+
+
+def row_pieces(spec, n_rows, T, rows):
+    """``(a, beta)`` of a penalty on the rows of a ``(n_rows, T)`` coefficient matrix,
+    ``a_j ||W_j|| + beta_j ||W_j||^2 / 2`` (``GroupL1`` / ``GroupL1L2`` whose groups are
+    the rows: the multi-task penalties), for the rows ``rows``; None for another penalty."""
+    factors = 1.0
+    if isinstance(spec, ScaledGroupSpec):  # penalty_factor
+        factors = np.asarray(spec.factors)[rows]
+        spec = spec.inner
+    if not isinstance(spec, (GroupL1Spec, GroupL1L2Spec)):
+        return None
+    if not (np.array_equal(spec.grp_ptr, np.arange(0, n_rows * T + 1, T))
+            and np.array_equal(spec.grp_idx, np.arange(n_rows * T))):
+        return None
+    wts = np.asarray(spec.weights)[rows] * factors
+    if isinstance(spec, GroupL1Spec):
+        return spec.alpha * wts, np.zeros(rows.size)
+    return spec.l1 * wts, float(spec.l2) * np.ones(rows.size) * factors
+
+
+def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30):
+    r"""Minimize, over ``V`` of shape ``(k, T)`` with no zero row,
+
+    .. math:: -\langle Q_0, V - V_0\rangle + \tfrac12 \mathrm{tr}\big((V - V_0)^\top H_X
+              (V - V_0)\big) + \sum_j a_j \|V_j\| + \tfrac{\beta_j}{2} \|V_j\|^2
+
+    (the multi-task objective on the support, ``Q_0 = \tilde X_S^\top (sw \odot R)`` at
+    ``V_0``) by Newton's method with backtracking: the penalty is smooth away from zero
+    rows, and one step is exact for ``T = 1``. Steps are searched back along until the
+    gradient is ``1e-8`` of its scale, then taken whole (the caller checks the objective
+    on the data). Returns ``(V, exact)``: ``exact`` when the
+    gradient vanished to rounding with every row away from zero; otherwise the best point
+    seen (never worse than ``V_0``)."""
+    k, T = V0.shape
+    eye = np.eye(T)
+    HK = np.kron(HX, eye)
+
+    def value(V):
+        D = V - V0
+        nrm = np.linalg.norm(V, axis=1)
+        return (-np.sum(Q0 * D) + 0.5 * np.sum(D * (HX @ D)) + a @ nrm
+                + 0.5 * beta @ (nrm * nrm))
+
+    V, f = V0.copy(), value(V0)
+    scale = float(np.abs(Q0).max(initial=0.0) + np.abs(a).max(initial=0.0)) or 1.0
+    for _ in range(max_iter):
+        nrm = np.linalg.norm(V, axis=1)
+        if np.any(nrm <= 1e-12 * nrm.max()):
+            return V, False
+        U = V / nrm[:, None]
+        grad = -Q0 + HX @ (V - V0) + a[:, None] * U + beta[:, None] * V
+        if np.abs(grad).max() <= 1e-13 * scale:
+            return V, True
+        H = HK.copy()
+        for j in range(k):
+            blk = slice(j * T, (j + 1) * T)
+            H[blk, blk] += (beta[j] + a[j] / nrm[j]) * eye - a[j] / nrm[j] * np.outer(U[j], U[j])
+        step = exact_direction(H, grad.ravel())
+        if step is None:
+            return V, False
+        step = step.reshape(k, T)
+        if np.abs(step).max() <= 1e-13 * np.abs(V).max():
+            return V + step, True  # the Newton step is at the rounding of V: converged
+        if np.abs(grad).max() <= 1e-8 * scale:  # Newton's quadratic convergence region
+            V = V + step  # (its objective, at rounding level here, cannot guide a search)
+            continue
+        slope = float(np.sum(grad * step))
+        t, fc = 1.0, value(V + step)
+        while fc > f + 1e-4 * t * slope:
+            t *= 0.5
+            if t < 1e-10:
+                return V, False
+            fc = value(V + t * step)
+        V, f = V + t * step, fc
+    return V, False
+
+
+def _row_blocks(store, S):
+    """The dense blocks ``(rows, X[rows][:, S])`` of the support columns, a few rows at a
+    time (a dense ``X``), or the whole support as one CSC matrix (a sparse ``X``: only its
+    non-zeros are copied)."""
+    if store.dense:
+        X = store.data.reshape((store.n, store.p), order="F")
+        # a block holds 1/64 of X (between 512 and 262,144 entries): a few of them are
+        # all the step copies
+        entries = min(max(store.n * store.p // 64, 2 ** 9), 2 ** 18)
+        step = max(1, entries // max(S.size, 1))
+        for r0 in range(0, store.n, step):
+            yield slice(r0, min(r0 + step, store.n)), X[r0:r0 + step][:, S]
+    else:
+        Xs = sp.csc_matrix((store.data, store.indices, store.indptr),
+                           shape=(store.n, store.p))
+        yield slice(0, store.n), Xs[:, S]
+
+
+def support_moments(store, S, sw, centered):
+    """``(H, xm)``: the weighted Gram matrix ``sum_i sw_i (x_iS - xm)(x_iS - xm)^T`` of
+    the support columns and their weighted means ``xm`` (zero when not ``centered``),
+    computed by blocks of rows (memory: ``|S|^2`` and a few blocks of 1/64 of ``X``).
+    ``H`` is None when centering would keep fewer than half of a diagonal entry's digits
+    (a column whose mean dwarfs its spread)."""
+    k = S.size
+    H = np.zeros((k, k))
+    s = np.zeros(k)
+    for rows, B in _row_blocks(store, S):
+        w = sw[rows]
+        if sp.issparse(B):
+            Bw = B.multiply(w[:, None]).tocsc()
+            H += (B.T @ Bw).toarray()
+            s += np.asarray(Bw.sum(axis=0)).ravel()
+        else:
+            Bw = B * np.sqrt(w)[:, None]
+            H += Bw.T @ Bw
+            s += w @ B
+    S_w = float(sw.sum())
+    if not centered or S_w <= 0:
+        return H, np.zeros(k)
+    xm = s / S_w
+    Hc = H - S_w * np.outer(xm, xm)
+    if np.any(np.diag(Hc) < 1e-8 * np.diag(H)):
+        return None, xm  # centering would lose more than half the digits (see center_gram)
+    return Hc, xm
+
+
+def support_product(store, S, D):
+    """``X[:, S] @ D`` (``D`` of shape ``(|S|,)`` or ``(|S|, T)``), by blocks of rows."""
+    out = np.zeros((store.n,) + D.shape[1:])
+    for rows, B in _row_blocks(store, S):
+        out[rows] = B @ D
+    return out

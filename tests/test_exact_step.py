@@ -1,0 +1,225 @@
+"""The exact step on a settled support (``sparsefit.solvers._exact``): least-squares fits
+whose support is cheap to solve end at the optimum to rounding, whatever ``tol``; the step
+never raises the objective, and the routes (Gram or X, dense or sparse) then agree to
+rounding. The penalties come from the registry's table (tests/test_penalties.py)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sparsefit.datafits import Quadratic
+from sparsefit.linear_model import ElasticNet, Lasso, MultiTaskElasticNet, MultiTaskLasso
+from sparsefit.penalties import GroupL1
+from sparsefit.solvers import solve
+from sparsefit.solvers._common import describe
+from sparsefit.solvers._exact import (
+    restricted_minimizer,
+    row_pieces,
+    row_sparse_minimizer,
+    takes_exact_step,
+)
+
+from .test_penalties import PENALTIES, SETTINGS
+
+RNG = np.random.default_rng(11)
+
+
+def _problem(n, p, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    X[:, 1] += 3.0  # a column far from zero mean
+    w = np.zeros(p)
+    w[:6] = rng.standard_normal(6) * 2
+    y = X @ w + 0.5 * rng.standard_normal(n) + 1.0
+    return X, y
+
+
+def _grad(X, y, coef, intercept, sw):
+    """The least-squares gradient with weights summing to 1 (the solver's scale)."""
+    s = sw / sw.sum()
+    return -X.T @ (s * (y - X @ coef - intercept))
+
+
+def _alpha_max(X, y, fit_intercept):
+    yc = y - y.mean() if fit_intercept else y
+    return np.abs(X.T @ yc).max() / len(y)
+
+
+EXACT = [k for k in PENALTIES if PENALTIES[k](4).is_separable
+         and takes_exact_step(describe(PENALTIES[k](4), 4).spec)]
+
+
+def test_the_exact_step_takes_the_orthant_quadratic_penalties_only():
+    # L1, weighted L1, elastic net, penalty factors, boxes of them; no MCP / SCAD / log-sum
+    # (not quadratic on an orthant), no TV
+    assert {"L1", "WeightedL1", "L1L2", "Box_L1L2", "Box_positive_L1", "Scaled_L1L2"} <= set(
+        EXACT)
+    for name in PENALTIES:
+        if name.split("_")[0] in ("MCP", "SCAD", "LogSum", "TV1D", "L2") or "MCP" in name:
+            assert name not in EXACT, name
+
+
+@pytest.mark.parametrize("name", EXACT)
+@pytest.mark.parametrize("shape", [(80, 25), (30, 70)])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_a_loose_tol_ends_at_the_exact_optimum(name, shape, fit_intercept):
+    """At tol=1e-4 every coordinate's optimality condition holds to rounding: on the
+    support (a_j sign(w_j) + beta_j w_j = -grad_j), at zero (|grad_j| <= a_j) and at a
+    bound of a box (the one-sided condition)."""
+    X, y = _problem(*shape)
+    p = shape[1]
+    sw = RNG.uniform(0.5, 2.0, shape[0])
+    base = PENALTIES[name](p)
+    scale = 0.05 * _alpha_max(X, y, fit_intercept) / 0.7
+    pen = _scaled(base, scale)
+    res = solve(X, y, Quadratic(), pen, fit_intercept=fit_intercept, sample_weight=sw,
+                tol=1e-4)
+    assert res.converged
+    g = _grad(X, y, res.coef, res.intercept, sw)
+    assert np.count_nonzero(res.coef) > 0
+    # every coordinate's distance to optimality (support, zeros, bounds) at rounding level
+    dist = np.asarray(pen.subdiff_distance(res.coef, g))
+    assert dist.max() <= 1e-10 * np.abs(g).max(initial=1.0), (name, dist.max())
+    # and the certificate reported is at rounding level
+    assert res.dual_gap < 1e-12
+
+
+def _scaled(pen, s):
+    """``pen`` with its strength multiplied by ``s`` (the table's penalties, rescaled to
+    the problem)."""
+    from sparsefit.penalties import L1, L1L2, Box, Scaled, WeightedL1
+
+    if isinstance(pen, Box):
+        return Box(_scaled(pen.penalty, s), pen.lower, pen.upper)
+    if isinstance(pen, Scaled):
+        return Scaled(_scaled(pen.penalty, s), pen.factors)
+    if isinstance(pen, WeightedL1):
+        return WeightedL1(pen.alpha * s, pen.weights)
+    if isinstance(pen, L1L2):
+        return L1L2(pen.l1 * s, pen.l2 * s)
+    return L1(pen.l1 * s)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_routes_agree_to_rounding_at_the_default_tol(weighted):
+    """Gram matrix given, Gram entries computed, no Gram matrix, sparse X: one answer
+    (scikit-learn's precompute test asks 1e-7; these routes stopped 3.4e-3 apart)."""
+    X, y = _problem(50, 200, seed=3)
+    sw = RNG.lognormal(size=50) if weighted else None
+    fits = [ElasticNet(alpha=0.05, precompute=pre).fit(Xk, y, sample_weight=sw)
+            for pre in (True, False) for Xk in (X, np.asfortranarray(X), sp.csc_matrix(X))]
+    for f in fits[1:]:
+        np.testing.assert_allclose(f.coef_, fits[0].coef_, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(f.intercept_, fits[0].intercept_, rtol=1e-9)
+
+
+def test_the_step_never_raises_the_objective(monkeypatch):
+    """A wrong system (here its matrix scrambled) gives a point the objective check
+    refuses: the fit goes on by coordinate descent to the same answer."""
+    import sparsefit.solvers.cd as cd
+
+    X, y = _problem(80, 25)
+    good = Lasso(alpha=0.05, tol=1e-10).fit(X, y)
+    real = cd.support_moments
+
+    def scrambled(*args):
+        H, xm = real(*args)
+        return H[::-1, ::-1] * 3.0 + np.eye(H.shape[0]) * 10.0, xm
+
+    refused = []
+    real_move = cd.QuadraticCD._exact_move
+
+    def move(self):
+        before = self.w.copy()
+        out = real_move(self)
+        if out is None:
+            refused.append(np.array_equal(before, self.w))
+        return out
+
+    monkeypatch.setattr(cd, "support_moments", scrambled)
+    monkeypatch.setattr(cd.QuadraticCD, "_exact_move", move)
+    bad = Lasso(alpha=0.05, tol=1e-10, precompute=False).fit(X, y)
+    assert refused and all(refused)  # refused, and w left as it was
+    np.testing.assert_allclose(bad.coef_, good.coef_, rtol=1e-6, atol=1e-9)
+
+
+def test_over_budget_no_step_and_the_fit_holds_tol(monkeypatch):
+    import sparsefit.solvers.cd as cd
+
+    X, y = _problem(80, 25)
+    monkeypatch.setattr(cd, "EXACT_MIN_BUDGET", 0)
+    monkeypatch.setattr(cd.QuadraticCD, "polish", lambda self: False)
+    calls = []
+    real = cd.restricted_minimizer
+    monkeypatch.setattr(cd, "restricted_minimizer", lambda *a: calls.append(1) or real(*a))
+    est = Lasso(alpha=0.05, tol=1e-4).fit(X, y)
+    assert est.converged_
+    ref = Lasso(alpha=0.05, tol=1e-4)
+    monkeypatch.undo()
+    ref.fit(X, y)
+    assert ref.dual_gap_ < est.dual_gap_  # the exact step is what makes it exact
+
+
+@SETTINGS
+@given(st.integers(1, 5), st.integers(0, 10_000))
+def test_restricted_minimizer_is_the_minimizer_on_its_support(k, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((k + 3, k))
+    H = A.T @ A + 0.1 * np.eye(k)
+    w = rng.uniform(0.2, 2.0, k) * rng.choice([-1.0, 1.0], k)
+    a = rng.uniform(0.0, 1.0, k)
+    grad = rng.standard_normal(k)
+    lo, hi = np.full(k, -np.inf), np.full(k, np.inf)
+    new, exact = restricted_minimizer(H, grad, w, a, lo, hi)
+
+    def model(v):  # the objective around w on its orthant (grad includes a * sign(w))
+        d = v - w
+        return grad @ d + 0.5 * d @ H @ d
+
+    assert model(new) <= 1e-12
+    assert np.all((new == 0) | (np.sign(new) == np.sign(w)) | (a == 0))
+    if exact:
+        nz = new != 0
+        g = grad + H @ (new - w)
+        assert np.abs(g[nz]).max(initial=0.0) <= 1e-9 * (1 + np.abs(grad).max())
+        # no point with the same support and signs is lower
+        for _ in range(20):
+            v = new + 1e-3 * rng.standard_normal(k) * nz
+            if np.all(np.sign(v[nz]) == np.sign(w[nz])):
+                assert model(v) >= model(new) - 1e-12
+
+
+def test_row_minimizer_with_one_task_is_the_linear_solve():
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((9, 4))
+    H = A.T @ A
+    V0 = rng.uniform(0.5, 1.5, (4, 1))
+    Q0 = rng.standard_normal((4, 1)) * 0.1
+    a, beta = rng.uniform(0, 0.2, 4), np.full(4, 0.05)
+    V, exact = row_sparse_minimizer(H, Q0, V0, a, beta)
+    w, exact1 = restricted_minimizer(H + np.diag(beta), -Q0[:, 0] + a + beta * V0[:, 0],
+                                     V0[:, 0], a, np.full(4, -np.inf), np.full(4, np.inf))
+    assert exact and exact1
+    np.testing.assert_allclose(V[:, 0], w, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda: MultiTaskLasso(alpha=0.05),
+                                  lambda: MultiTaskElasticNet(alpha=0.05, l1_ratio=0.4)])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_multitask_ends_at_the_exact_optimum(make, sparse):
+    X, y = _problem(60, 30)
+    Y = np.column_stack([y, -0.5 * y + RNG.standard_normal(60), y ** 2 / 10])
+    sw = RNG.uniform(0.5, 2.0, 60)
+    Xk = sp.csc_matrix(X) if sparse else X
+    loose = make().set_params(tol=1e-4).fit(Xk, Y, sample_weight=sw)
+    tight = make().set_params(tol=1e-13, max_iter=10_000).fit(X, Y, sample_weight=sw)
+    np.testing.assert_allclose(loose.coef_, tight.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(loose.intercept_, tight.intercept_, rtol=1e-8)
+
+
+def test_row_pieces_only_for_row_groups():
+    spec = describe(GroupL1(0.5, [3] * 4), 12).spec
+    assert row_pieces(spec, 4, 3, np.arange(4)) is not None
+    assert row_pieces(spec, 6, 2, np.arange(6)) is None  # groups of 3 are not rows of 2
