@@ -231,7 +231,10 @@ class QuadraticCD:
         # the exact step on a settled support (see ._exact): the last support tried, and
         # the tries left that did not end exact
         self.exact_ok = takes_exact_step(info.spec)
-        self.exact_tries = MAX_INEXACT if self.exact_ok else 0
+        # (not along a path, ws_hint given: there its extra passes cost more than the
+        # epochs they save, measured on bench_cv's LassoCV; the polish at convergence
+        # stays)
+        self.exact_tries = MAX_INEXACT if self.exact_ok and ws_hint is None else 0
         self.exact_key = None
 
     def optimality(self):
