@@ -1,0 +1,392 @@
+r"""Wide cross-validation on dask input: ``LassoCV`` / ``ElasticNetCV`` with more features
+than the covariance route takes, the same folds and the same answers as in memory.
+
+The narrow route (:func:`~sparsefit.distributed._estimators._fit_regression_cv`) collects
+every fold's moments of all ``p`` columns in one pass. Beyond
+``sparsefit.gram_max_features`` this module keeps one working set of columns, shared by
+every ``(l1_ratio, fold, alpha)`` point of the paths, and certifies it by a KKT pass over
+every feature:
+
+1. **null pass** — one pass computes, for every fold's training rows and for all the
+   rows, the gradient over all ``p`` features at the null model (every penalized
+   coefficient zero, the intercept fitted): the alpha grid of every ``l1_ratio`` from all
+   the rows (as the narrow route and the in-memory estimator), and the basic strong rule
+   (Tibshirani et al., 2012) at the grid's smallest alpha for every fold. The working set
+   is the union of the kept features, at most half the limit (the features furthest into
+   the model first; ``FIRST_IN_MEMORY`` columns when the chunks are persisted). With
+   unpenalized features (``penalty_factor`` 0) the null model fits them: one more pass
+   for their per-fold moments first.
+2. **moments pass** — one pass accumulates every fold's
+   :class:`~sparsefit.solvers.moments.Moments` of the working set's columns; every fold's
+   path over every alpha is solved in covariance form from the training moments (the
+   total minus the fold, :func:`~sparsefit.distributed._paths.training_moments`) with warm
+   starts, exactly as the narrow route does on all the columns. The validation errors come
+   from the fold's own moments (the coefficients are zero outside the working set).
+3. **KKT pass** — one pass computes, for every ``(l1_ratio, fold, alpha)``, the gradient
+   over all ``p`` features on the fold's training rows at its solution (a matrix product
+   per chunk: ``X^T`` times the masked residuals of every point). A feature outside the
+   working set that violates its optimality condition at any point joins the set (back to
+   2). When none does, every path point is the solution of the full problem (the dual
+   point's scale, hence the duality gap, is the restricted problem's).
+
+Then the selection (:func:`~sparsefit.linear_model._cv.select_alpha`, as every CV
+estimator) and the refit on all the rows at ``alpha_`` by the wide single fit
+(:class:`~sparsefit.distributed._wide.WideLasso`, its own passes: a null pass, then a
+moments pass and a KKT pass per working set).
+
+Passes over the data: ``1`` (null; ``2`` with unpenalized features) ``+ 2 x rounds``
+(moments + KKT; one round when the first set holds the paths' supports, a few when the
+KKT passes add features) ``+`` the refit's (``1 + 2 x its rounds``) — independent of the
+number of alphas, folds and ratios, except that a KKT pass holds ``p`` gradients per path
+point: beyond :data:`KKT_PASS_BYTES` per chunk, the points are split over several passes.
+
+A working set that must hold more than the limit (the union of the paths' supports and
+the violators: the smallest alphas of the grid select too many features) is refused with
+one line of advice, as is a set not settled after ``max_iter`` rounds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import dask
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ..datafits import Quadratic
+from ..linear_model._base import PenaltyMaker, SparseLinearRegressor, _check_bounds
+from ..linear_model._cv import CVPath, check_alphas, degenerate_safe_grid, select_alpha
+from ..solvers import solve
+from ..solvers._common import describe
+from ..solvers._units import compiled_unit_scores
+from ._pass import as_block, as_vector, check_chunk, gram_max_features, moments_pass, run, \
+    tree_reduce
+from ._paths import check_folds, fold_mse, moments_path, training_moments
+from ._wide import FIRST_IN_MEMORY, MAX_REBUILDS
+
+#: Bytes a KKT pass may hold per chunk (the gradients over every feature and the masked
+#: residuals of its path points): more points are split over several passes.
+KKT_PASS_BYTES = 2 ** 27
+
+
+@dataclass
+class FoldSums:
+    """Sums over the training rows of every path point ``i`` (the rows outside its fold,
+    or all of them), at its ``(w_i, b_i)``, ``r = y - X w_i - b_i``."""
+
+    weight: np.ndarray  # (m,) sum s
+    xr: np.ndarray  # (p, m) X' (s r)
+    sr: np.ndarray  # (m,) sum s r
+    xs: np.ndarray | None  # (p, m) X' s, for the intercept of the null point
+
+    def combine(self, o):
+        return FoldSums(self.weight + o.weight, self.xr + o.xr, self.sr + o.sr,
+                        None if self.xs is None else self.xs + o.xs)
+
+
+def chunk_fold_sums(X, y, sw, groups, index, start, rule, owners, cols, W, B, with_xs):
+    """One chunk's :class:`FoldSums` for the points whose held-out folds are ``owners``
+    (-1: no fold held out), coefficients ``W`` (one column per point, on the columns
+    ``cols``) and intercepts ``B``; checks every value of the chunk."""
+    X, y, sw = as_block(X), as_vector(y), as_vector(sw)
+    g = None if groups is None else np.asarray(groups).reshape(-1)
+    check_chunk(index, start, X, y, sw, g)
+    n = X.shape[0]
+    s = np.ones(n) if sw is None else sw
+    ids = rule.ids(start, n, g)
+    M = (ids[:, None] != owners[None, :]) * s[:, None]  # the training weights of each point
+    U = np.asarray(X[:, cols] @ W).reshape(n, -1) if cols.size else 0.0
+    R = (y[:, None] - U - B[None, :]) * M
+    xs = np.asarray(X.T @ M) if with_xs else None
+    return FoldSums(M.sum(axis=0), np.asarray(X.T @ R), R.sum(axis=0), xs)
+
+
+def _combine(a, b):
+    return a.combine(b)
+
+
+def _restricted_maker(maker, cols):
+    """``maker`` (a :class:`PenaltyMaker`) for the problem on the columns ``cols``: its
+    ``penalty_factor`` and ``bounds`` restricted to them."""
+    p = maker.n_features
+    factor = maker.penalty_factor
+    bounds = _check_bounds(maker.bounds, p)
+    shim = SimpleNamespace(
+        positive=maker.positive,
+        penalty_factor=None if factor is None else np.asarray(factor, dtype=np.float64)[cols],
+        bounds=None if bounds is None else tuple(b if b.size == 1 else b[cols]
+                                                 for b in bounds))
+    return PenaltyMaker(maker.base, shim, cols.size)
+
+
+class WideCV:
+    """The passes of the module docstring for one ``LassoCV`` / ``ElasticNetCV`` fit.
+
+    Parameters
+    ----------
+    est : LassoCV or ElasticNetCV
+    data : DaskData
+        With a 1-D ``y``.
+    rule : FoldRule
+        The folds (see :func:`~sparsefit.distributed._estimators.fold_rule`).
+    """
+
+    def __init__(self, est, data, rule):
+        self.est, self.data, self.rule = est, data, rule
+        self.label = type(est).__name__
+        self.p, self.K = data.n_features, rule.n_splits
+        self.limit = gram_max_features()
+        self.ratios = est._l1_ratios()
+        self.grid, self.n_alphas = est._grid()
+        self.makers = est._makers(self.ratios, self.p)
+        self.opts = dict(fit_intercept=bool(est.fit_intercept), tol=float(est.tol),
+                         max_iter=int(est.max_iter))
+        self.offsets = data.row_offsets(need=not rule.by_groups)
+        self.n_passes = 0
+        self.rounds = 0  # working sets solved (moments + KKT passes)
+        info = describe(self.makers[0](1.0), self.p)
+        self.free = np.flatnonzero(info.free) if info.free is not None else \
+            np.zeros(0, dtype=np.int64)
+
+    # -- passes ---------------------------------------------------------------------
+
+    def _moments(self, cols):
+        self.n_passes += 1
+        folds = moments_pass(self.data, folds=self.rule, label=self.label, cols=cols,
+                             offsets=self.offsets)
+        check_folds(folds)
+        total = folds[0]
+        for f in folds[1:]:
+            total = total.combine(f)
+        return folds, total
+
+    def _sums(self, owners, cols, W, B, with_xs=False):
+        """:class:`FoldSums` of every point, in as many passes as :data:`KKT_PASS_BYTES`
+        asks (one, unless ``p`` times the points is large)."""
+        m = owners.size
+        rows = 0 if self.offsets is None else int(np.max(np.diff(self.offsets), initial=0))
+        per_point = 8 * ((2 if with_xs else 1) * self.p + 3 * rows)
+        step = max(1, KKT_PASS_BYTES // per_point)
+        out = []
+        for lo in range(0, m, step):
+            sl = slice(lo, min(m, lo + step))
+            o, w, b = owners[sl], np.ascontiguousarray(W[:, sl]), B[sl]
+            parts = [dask.delayed(chunk_fold_sums, pure=True)(
+                Xb, yb, wb, gb, i, None if self.offsets is None else int(self.offsets[i]),
+                self.rule, o, cols, w, b, with_xs)
+                for i, (Xb, yb, wb, gb) in enumerate(self.data.blocks())]
+            self.n_passes += 1
+            out.append(run(tree_reduce(parts, _combine), self.label))
+        if len(out) == 1:
+            return out[0]
+        return FoldSums(np.concatenate([o.weight for o in out]),
+                        np.concatenate([o.xr for o in out], axis=1),
+                        np.concatenate([o.sr for o in out]),
+                        None if not with_xs else np.concatenate([o.xs for o in out], axis=1))
+
+    # -- the steps ------------------------------------------------------------------
+
+    def null_gradients(self):
+        """Step 1: the gradient at the null model of every fold's training rows (columns
+        ``0..K-1``) and of all the rows (column ``K``), shape ``(p, K + 1)``."""
+        owners = np.r_[np.arange(self.K), -1]
+        fi = self.opts["fit_intercept"]
+        if self.free.size == 0:
+            zero = np.zeros((0, owners.size))
+            st = self._sums(owners, self.free, zero, np.zeros(owners.size), with_xs=fi)
+            self._check_weights(st.weight)
+            xr = st.xr
+            if fi:  # the intercept of the null model: the weighted mean of y
+                xr = xr - st.xs * (st.sr / st.weight)[None, :]
+            return -xr / st.weight[None, :]
+        # unpenalized features: the null model fits them (from their per-fold moments)
+        folds, total = self._moments(self.free)
+        make = _restricted_maker(self.makers[0], self.free)
+        W = np.zeros((self.free.size, owners.size))
+        B = np.zeros(owners.size)
+        for i, k in enumerate(owners):
+            mom = total if k < 0 else training_moments(total, folds, k)
+            res = solve(mom, None, Quadratic(), make(1.0), fit_intercept=fi, tol=1e-10,
+                        max_iter=200)
+            W[:, i], B[i] = res.coef, res.intercept if fi else 0.0
+        st = self._sums(owners, self.free, W, B)
+        self._check_weights(st.weight)
+        return -st.xr / st.weight[None, :]
+
+    def _check_weights(self, weight):
+        total = weight[-1]
+        if total <= 0:
+            raise ValueError("sample_weight: every sample has weight 0")
+        for k in range(self.K):
+            if weight[k] >= total:  # the fold holds no row of positive weight
+                raise ValueError(f"cross-validation fold {k} of {self.K} has no rows of "
+                                 "positive weight: use fewer folds (cv) or more groups")
+
+    def alpha_grids(self, g_total):
+        """The grid of every ratio, from all the rows (the narrow route's)."""
+        grids = []
+        for make in self.makers:
+            if self.grid is not None:
+                grids.append(check_alphas(self.grid))
+                continue
+            pen1 = make(1.0)
+            if pen1.strength <= 0:
+                raise ValueError("the automatic alpha grid needs a non-zero L1 part "
+                                 "(l1_ratio > 0); pass alphas explicitly")
+            amax = pen1.alpha_max(np.ascontiguousarray(g_total)) / pen1.strength
+            grids.append(degenerate_safe_grid(amax, self.n_alphas, self.eps))
+        return grids
+
+    @property
+    def eps(self):
+        return float(self.est.eps)
+
+    def first_set(self, grads, grids):
+        """The basic strong rule at the smallest alpha of every grid, for every fold: the
+        union of the kept features, the furthest into the model first, capped."""
+        keep = np.zeros(self.p, dtype=bool)
+        rank_max = np.full(self.p, -np.inf)
+        scores, rank = np.empty(self.p), np.empty(self.p)
+        zero = np.zeros(self.p)
+        for make, alphas in zip(self.makers, grids):
+            pen = make(float(np.min(alphas)))
+            spec = describe(pen, self.p).spec
+            for k in range(self.K):
+                g = np.ascontiguousarray(grads[:, k])
+                strong = 2 * float(pen.strength) - float(pen.alpha_max(g))
+                if strong > 0:
+                    compiled_unit_scores(describe(pen.with_strength(strong), self.p).spec,
+                                         zero, g, scores, rank)
+                    keep |= rank >= 0
+                else:
+                    keep[:] = True
+                compiled_unit_scores(spec, zero, g, scores, rank)
+                rank_max = np.maximum(rank_max, rank)
+        keep[self.free] = True
+        if self.free.size > self.limit:
+            raise ValueError(self._too_wide(self.free.size, "unpenalized features"))
+        first = self.limit // 2
+        if self.data.persisted_bytes:
+            first = min(first, FIRST_IN_MEMORY)
+        cap = max(first, self.free.size)
+        ws = np.flatnonzero(keep)
+        if ws.size > cap:
+            order = rank_max[ws].copy()
+            order[np.isin(ws, self.free)] = np.inf
+            ws = ws[np.argsort(-order, kind="stable")[:cap]]
+        return np.sort(ws)
+
+    def paths_on(self, ws, grids):
+        """Step 2: every fold's path on the columns ``ws`` (one moments pass): the
+        coefficients ``(|ws|, m)``, intercepts and held-out folds of the ``m`` points (ratio
+        by ratio, fold by fold, alpha by alpha), and the validation losses of every ratio
+        ``(n_alphas, K)``."""
+        folds, total = self._moments(ws)
+        coefs, intercepts, owners, losses = [], [], [], []
+        for make, alphas in zip(self.makers, grids):
+            sub = _restricted_maker(make, ws)
+            loss = np.empty((alphas.size, self.K))
+            for k in range(self.K):
+                _, c, b = moments_path(training_moments(total, folds, k), sub, alphas,
+                                       **self.opts)
+                loss[:, k] = fold_mse(folds[k], c, b)
+                coefs.append(c)
+                intercepts.append(np.atleast_1d(b))
+                owners.append(np.full(alphas.size, k))
+            losses.append(loss)
+        return (np.concatenate(coefs).T, np.concatenate(intercepts), np.concatenate(owners),
+                losses)
+
+    def violations(self, ws, grids, W, B, owners):
+        """Step 3: the KKT pass at every point; the largest violation of every feature
+        outside ``ws`` over the points (0 where none)."""
+        st = self._sums(owners, ws, W, B)
+        grads = -st.xr / st.weight[None, :]
+        worst = np.zeros(self.p)
+        scores, rank = np.empty(self.p), np.empty(self.p)
+        w = np.zeros(self.p)
+        i = 0
+        for make, alphas in zip(self.makers, grids):
+            specs = [describe(make(float(a)), self.p).spec for a in alphas]
+            for _ in range(self.K):
+                for spec in specs:
+                    w[:] = 0.0
+                    w[ws] = W[:, i]
+                    compiled_unit_scores(spec, w, np.ascontiguousarray(grads[:, i]), scores,
+                                         rank)
+                    np.maximum(worst, scores, out=worst)
+                    i += 1
+        worst[ws] = 0.0
+        return worst
+
+    def grow(self, ws, worst, W):
+        """The working set with the violators (the worst first, at most as many as the set
+        holds, at least 100); at the limit, rebuilt from the paths' supports (and the
+        unpenalized features) and the violators; refused when they do not fit."""
+        violators = np.flatnonzero(worst > 0)
+        violators = violators[np.argsort(-worst[violators], kind="stable")]
+        violators = violators[:max(ws.size, 100)]
+        grown = np.union1d(ws, violators)
+        if grown.size <= self.limit:
+            return grown
+        support = np.union1d(ws[np.any(W != 0, axis=1)], self.free)
+        room = self.limit - support.size
+        if room < 1:
+            raise ValueError(self._too_wide(support.size + violators.size,
+                                            "features (the paths' supports and KKT "
+                                            "violators)"))
+        return np.union1d(support, violators[:room])
+
+    def _too_wide(self, k, what):
+        return (f"{self.label} on dask input: the cross-validation paths need {k} {what}, "
+                f"more than sparsefit.gram_max_features={self.limit}; raise eps or give "
+                "larger alphas (sparser models at the end of the path), raise the limit in "
+                "dask.config if the workers hold its k^2 numbers per fold, or select "
+                "features first")
+
+    def run(self):
+        """Steps 1-3 until no feature violates: a :class:`CVPath` per ratio."""
+        grads = self.null_gradients()
+        grids = self.alpha_grids(grads[:, -1])
+        ws = self.first_set(grads[:, :self.K], grids)
+        while True:
+            W, B, owners, losses = self.paths_on(ws, grids)
+            self.rounds += 1
+            worst = self.violations(ws, grids, W, B, owners)
+            if not np.any(worst > 0):
+                break
+            if self.rounds >= max(self.opts["max_iter"], MAX_REBUILDS):
+                warnings.warn(
+                    f"{self.label} on dask input (wide route): KKT violators remain after "
+                    f"{self.rounds} working sets (max_iter={self.opts['max_iter']}); the "
+                    "paths may miss features. Increase max_iter.", ConvergenceWarning,
+                    stacklevel=4)
+                break
+            ws = self.grow(ws, worst, W)
+        self.working_set = ws
+        paths = []
+        for alphas, loss in zip(grids, losses):
+            mean, se, i_min, i_1se = select_alpha(alphas, loss)
+            paths.append(CVPath(alphas, loss, mean, se, float(alphas[i_min]),
+                                float(alphas[i_1se])))
+        return paths
+
+
+def fit_wide_cv(est, data, rule):
+    """Fit ``LassoCV`` / ``ElasticNetCV`` on wide dask data (see the module docstring);
+    sets the attributes the in-memory ``fit`` sets. Returns the :class:`WideCV` (its pass
+    and round counts)."""
+    from ..linear_model import ElasticNet
+    from ._wide import _run
+
+    cv = WideCV(est, data, rule)
+    est._store_paths(cv.ratios, cv.run())
+    final = ElasticNet(alpha=est.alpha_, l1_ratio=est.l1_ratio_,
+                       fit_intercept=est.fit_intercept, tol=est.tol, max_iter=est.max_iter,
+                       positive=est.positive, bounds=est.bounds,
+                       penalty_factor=est.penalty_factor)
+    res = _run(final, data)
+    SparseLinearRegressor._set_solution(est, res, data.dtype)
+    return cv
