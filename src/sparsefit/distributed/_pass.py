@@ -24,8 +24,9 @@ def gram_max_features():
 
 
 def check_gram_limit(est, p, what="the one-pass covariance route",
-                     advice="fit Lasso, ElasticNet, GroupLasso, SparseGroupLasso, MCPRegressor, "
-                     "SCADRegressor, LogSumRegressor, MultiTaskLasso or MultiTaskElasticNet "
+                     advice="fit Lasso, ElasticNet, LassoCV, ElasticNetCV, GroupLasso, "
+                     "SparseGroupLasso, MCPRegressor, SCADRegressor, LogSumRegressor, "
+                     "MultiTaskLasso or MultiTaskElasticNet "
                      "(their wide route takes any p), select features first, or fit in "
                      "memory"):
     """Refuse more features than the covariance / Hessian routes take, with the advice."""
