@@ -33,6 +33,10 @@ working set is a set of whole units; the limit counts their columns.
    non-convex penalty has no dual point: the largest violation over every unit stops it,
    as in :func:`~sparsefit.solvers.solve`.
 
+With ``warm_start`` (and a ``coef_`` of the data's shape), the previous coefficients'
+support joins the first working set and its solve starts from them, as the in-memory
+solvers start from them.
+
 The strong rule only orders the work; the KKT pass over every feature is what makes the
 answer exact. A model whose support (with the violators) does not fit the limit is
 refused with advice, after at most :data:`MAX_REBUILDS` rebuilds of the working set.
@@ -219,8 +223,9 @@ class WideLasso:
             b = b + c
         return out, b, S
 
-    def run(self, tol, max_iter):
-        """The loop of the module docstring from ``w = 0``: a :class:`SolverResult`.
+    def run(self, tol, max_iter, w_init=None):
+        """The loop of the module docstring from ``w = 0`` (or ``w_init``): a
+        :class:`SolverResult`.
 
         Parameters
         ----------
@@ -229,6 +234,12 @@ class WideLasso:
             gap of the full problem; the largest violation for a non-convex penalty).
         max_iter : int
             The most working sets (KKT passes over every feature).
+        w_init : ndarray of shape (n_coords,), optional
+            A start (``warm_start``: the previous ``coef_``; for the multi-task
+            estimators, its rows of ``W`` raveled). Its support joins the first working
+            set (the largest first, within the limit) and the first restricted solve starts
+            from it. The null pass still runs: it gives the null objective of the stopping
+            rule and the strong rule. The intercept follows from ``w`` (covariance form).
 
         Returns
         -------
@@ -242,6 +253,9 @@ class WideLasso:
         rule = StopRule(info, tol, 0.5 * st.srr / S, lambda: g0)
         self.P0 = rule.P0
         ws = self._strong_set(grad)
+        if w_init is not None:
+            ws = self._with_support(ws, w_init)
+            w[np.isin(self.seg, ws)] = w_init[np.isin(self.seg, ws)]
         scores, rank = np.empty(info.n_units), np.empty(info.n_units)
         sub_tol = tol
         crit, gap, converged = np.nan, np.nan, False
@@ -316,6 +330,22 @@ class WideLasso:
             order = np.argsort(-np.where(free[ws], np.inf, rank[ws]), kind="stable")
             ws = np.sort(self._prefix(ws[order], cap))
         return ws
+
+    def _with_support(self, ws, w):
+        """``ws`` with the units where ``w`` is non-zero (a warm start): within the limit,
+        the unpenalized units, then the largest of ``w``'s, then those of ``ws``."""
+        norms = np.sqrt(np.bincount(self.seg, w * w, minlength=self.info.n_units))
+        support = np.flatnonzero(norms)
+        merged = np.union1d(ws, support)
+        if self._n_cols(merged) <= self.limit:
+            return merged
+        free = np.flatnonzero(self.free_units)
+        big = np.setdiff1d(support, free)
+        big = self._prefix(big[np.argsort(-norms[big], kind="stable")],
+                           self.limit - self._n_cols(free))
+        kept = np.union1d(free, big)
+        rest = np.setdiff1d(ws, kept)
+        return np.union1d(kept, self._prefix(rest, self.limit - self._n_cols(kept)))
 
     def _too_wide(self, k, what):
         return (f"{self.label} on dask input: the working set needs {k} {what}, more than "
@@ -403,7 +433,15 @@ def _run(est, data, n_targets=None):
 
     from sklearn.exceptions import ConvergenceWarning
 
-    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter))
+    from ..linear_model._base import warm_start_point
+
+    p = data.n_features
+    if n_targets is None:
+        w0, _ = warm_start_point(est, (p,))
+    else:  # coef_ is (n_tasks, p); the route's coordinates are the rows of W raveled
+        w0, _ = warm_start_point(est, (n_targets, p))
+        w0 = None if w0 is None else np.ascontiguousarray(w0.T).ravel()
+    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter), w0)
     if not res.converged:
         warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge "
                       f"after max_iter={est.max_iter} working sets: criterion "
