@@ -145,27 +145,91 @@ def test_wide_cv_equals_in_memory(client, monkeypatch, name):
     assert repr(got.get_params()) == repr(est.get_params())
 
 
+def _strong_rule_miss(cv, rho=0.9, s=3.0, seed=4):
+    """Feature 2 is uncorrelated with y on every training set (exactly: centred and
+    projected out fold by fold), so the strong rule drops it at every fold; being
+    correlated with feature 0 (and of a larger scale), it enters every fold's path once
+    feature 0 is in (near 0.73 alpha_max)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, P))
+    X[:, 2] = s * (rho * X[:, 0] + np.sqrt(1 - rho ** 2) * X[:, 2])
+    y = X[:, 0] + 0.1 * rng.standard_normal(N)
+    for _, fold in cv.split(X):
+        X[fold, 2] -= X[fold, 2].mean()
+        y[fold] -= y[fold].mean()
+        x2 = X[fold, 2]
+        y[fold] -= x2 * (x2 @ y[fold]) / (x2 @ x2)
+    return X, y + 1.0
+
+
+def _record(monkeypatch):
+    """The first working set and the rounds of every WideCV run."""
+    import sparsefit.distributed._wide_cv as wide_cv
+
+    seen = {"first": [], "rounds": []}
+    first, run = wide_cv.WideCV.first_set, wide_cv.WideCV.run
+    monkeypatch.setattr(wide_cv.WideCV, "first_set", lambda self, *a: seen["first"].append(
+        first(self, *a)) or seen["first"][-1])
+    monkeypatch.setattr(wide_cv.WideCV, "run", lambda self: (run(self), seen["rounds"].append(
+        self.rounds))[0])
+    return seen
+
+
+def test_a_feature_the_strong_rule_misses_joins_by_the_kkt_pass(client, monkeypatch):
+    """The grid ends at 0.6 alpha_max (so the strong rule screens: |g_j| >= 0.2
+    alpha_max): feature 2, with a zero gradient at the null model of every fold, is not in
+    the first working set but in every fold's model at the smallest alpha."""
+    cv = HashKFold(3, seed=1)
+    X, y = _strong_rule_miss(cv)
+    est = LassoCV(cv=cv, alphas=8, eps=0.6, tol=1e-10)
+    ref = clone(est).fit(X, y)
+    assert ref.coef_[2] != 0
+    seen = _record(monkeypatch)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        got = clone(est).fit(*_dask(X, y))
+    assert 2 not in seen["first"][0] and seen["rounds"] == [2], seen
+    assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
+    assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-9)
+    assert _close(ref.coef_, got.coef_)
+
+
 def test_a_feature_the_first_set_misses_joins_by_the_kkt_pass(client, monkeypatch):
     """A first working set of one column (the data persisted, FIRST_IN_MEMORY lowered):
     the KKT pass finds the missing features, the set is rebuilt, the answer unchanged."""
     import sparsefit.distributed._wide_cv as wide_cv
 
     monkeypatch.setattr(wide_cv, "FIRST_IN_MEMORY", 1)
-    rounds = []
-    real_run = wide_cv.WideCV.run
-    monkeypatch.setattr(wide_cv.WideCV, "run", lambda self: (real_run(self), rounds.append(
-        self.rounds))[0])
+    seen = _record(monkeypatch)
     X, y, sw = _data()
     est = LassoCV(cv=CV, alphas=10, eps=0.05, tol=1e-10)
     ref = clone(est).fit(X, y, sample_weight=sw)
     widths = _widths(monkeypatch)
     with dask.config.set({"sparsefit.gram_max_features": LIMIT, "sparsefit.persist": True}):
         got = clone(est).fit(*_dask(X, y), sample_weight=_dask(sw)[0])
-    assert widths[0] == 1 and rounds[0] >= 2, (widths, rounds)
+    assert widths[0] == 1 and seen["rounds"][0] >= 2, (widths, seen)
     assert max(widths) <= LIMIT
     assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
     assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-9)
     assert _close(ref.coef_, got.coef_)
+
+
+@pytest.mark.parametrize("persist", [True, False])
+def test_wide_cv_on_a_dask_dataframe(client, persist):
+    """Partitions of unknown lengths: the position folds from the counted rows."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y, _ = _data()
+    cols = [f"f{j}" for j in range(P)]
+    df = pd.DataFrame(X, columns=cols).assign(target=y)
+    ddf = dd.from_pandas(df, npartitions=4)
+    est = LassoCV(cv=HashKFold(3, seed=2), alphas=6, eps=0.1, tol=1e-10)
+    ref = clone(est).fit(df[cols], y)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT,
+                          "sparsefit.persist": persist}):
+        got = clone(est).fit(ddf[cols], ddf["target"])
+    assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
+    assert _close(ref.coef_, got.coef_)
+    assert list(got.feature_names_in_) == cols
 
 
 def test_a_support_beyond_the_limit_is_refused_with_advice(client):
@@ -175,6 +239,29 @@ def test_a_support_beyond_the_limit_is_refused_with_advice(client):
                           r"paths need \d+ features .* more than "
                           r"sparsefit.gram_max_features=3; raise eps or give larger alphas"):
         LassoCV(cv=3, alphas=5, eps=0.05).fit(*_dask(X, y))
+
+
+def test_kkt_points_split_over_passes_give_the_same_model(client, monkeypatch):
+    """A KKT pass holding one point's gradients at a time (KKT_PASS_BYTES tiny): one pass
+    per point, the same paths."""
+    import sparsefit.distributed._wide_cv as wide_cv
+
+    X, y, _ = _data()
+    est = LassoCV(cv=CV, alphas=4, eps=0.1, tol=1e-10)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        one = clone(est).fit(*_dask(X, y))
+        passes = []
+        real = wide_cv.WideCV.run
+        monkeypatch.setattr(wide_cv.WideCV, "run", lambda self: (real(self), passes.append(
+            (self.n_passes, self.rounds)))[0])
+        monkeypatch.setattr(wide_cv, "KKT_PASS_BYTES", 1)
+        split = clone(est).fit(*_dask(X, y))
+    (n_passes, rounds), = passes
+    # a pass per point: the null model of 3 folds and of all the rows, then per round
+    # the moments and the 3 x 4 path points
+    assert n_passes == 4 + rounds * (1 + 3 * 4), (n_passes, rounds)
+    np.testing.assert_array_equal(one.mse_path_, split.mse_path_)
+    np.testing.assert_array_equal(one.coef_, split.coef_)
 
 
 def test_dfmax_is_refused_beyond_the_limit(client):

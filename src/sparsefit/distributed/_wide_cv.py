@@ -40,9 +40,14 @@ KKT passes add features) ``+`` the refit's (``1 + 2 x its rounds``) — independ
 number of alphas, folds and ratios, except that a KKT pass holds ``p`` gradients per path
 point: beyond :data:`KKT_PASS_BYTES` per chunk, the points are split over several passes.
 
+(Position folds on a dask DataFrame of unknown partition lengths count its rows first:
+one more pass when the chunks are not persisted, as on the narrow route.)
+
 A working set that must hold more than the limit (the union of the paths' supports and
-the violators: the smallest alphas of the grid select too many features) is refused with
-one line of advice, as is a set not settled after ``max_iter`` rounds.
+the violators: the smallest alphas of the grid select too many features), or rebuilt at
+the limit more than :data:`~sparsefit.distributed._wide.MAX_REBUILDS` times, is refused
+with one line of advice; a set not settled after ``max_iter`` rounds warns
+(``ConvergenceWarning``).
 """
 
 from __future__ import annotations
@@ -146,6 +151,7 @@ class WideCV:
         self.offsets = data.row_offsets(need=not rule.by_groups)
         self.n_passes = 0
         self.rounds = 0  # working sets solved (moments + KKT passes)
+        self.rebuilds = 0  # working sets rebuilt at the limit
         info = describe(self.makers[0](1.0), self.p)
         self.free = np.flatnonzero(info.free) if info.free is not None else \
             np.zeros(0, dtype=np.int64)
@@ -162,14 +168,15 @@ class WideCV:
             total = total.combine(f)
         return folds, total
 
-    def _sums(self, owners, cols, W, B, with_xs=False):
-        """:class:`FoldSums` of every point, in as many passes as :data:`KKT_PASS_BYTES`
-        asks (one, unless ``p`` times the points is large)."""
+    def _sum_batches(self, owners, cols, W, B, with_xs=False):
+        """``(points, FoldSums)`` for batches of the points, one pass each: as many as
+        :data:`KKT_PASS_BYTES` asks (one, unless ``p`` times the points is large). A
+        caller reduces each batch before the next is computed: no more than one batch's
+        gradients are held."""
         m = owners.size
         rows = 0 if self.offsets is None else int(np.max(np.diff(self.offsets), initial=0))
         per_point = 8 * ((2 if with_xs else 1) * self.p + 3 * rows)
         step = max(1, KKT_PASS_BYTES // per_point)
-        out = []
         for lo in range(0, m, step):
             sl = slice(lo, min(m, lo + step))
             o, w, b = owners[sl], np.ascontiguousarray(W[:, sl]), B[sl]
@@ -178,13 +185,18 @@ class WideCV:
                 self.rule, o, cols, w, b, with_xs)
                 for i, (Xb, yb, wb, gb) in enumerate(self.data.blocks())]
             self.n_passes += 1
-            out.append(run(tree_reduce(parts, _combine), self.label))
-        if len(out) == 1:
-            return out[0]
-        return FoldSums(np.concatenate([o.weight for o in out]),
-                        np.concatenate([o.xr for o in out], axis=1),
-                        np.concatenate([o.sr for o in out]),
-                        None if not with_xs else np.concatenate([o.xs for o in out], axis=1))
+            yield np.arange(sl.start, sl.stop), run(tree_reduce(parts, _combine), self.label)
+
+    def _sums(self, owners, cols, W, B, with_xs=False):
+        """:class:`FoldSums` of a few points (one pass)."""
+        parts = [st for _, st in self._sum_batches(owners, cols, W, B, with_xs)]
+        if len(parts) == 1:
+            return parts[0]
+        return FoldSums(np.concatenate([o.weight for o in parts]),
+                        np.concatenate([o.xr for o in parts], axis=1),
+                        np.concatenate([o.sr for o in parts]),
+                        None if not with_xs else np.concatenate([o.xs for o in parts],
+                                                                axis=1))
 
     # -- the steps ------------------------------------------------------------------
 
@@ -302,22 +314,20 @@ class WideCV:
     def violations(self, ws, grids, W, B, owners):
         """Step 3: the KKT pass at every point; the largest violation of every feature
         outside ``ws`` over the points (0 where none)."""
-        st = self._sums(owners, ws, W, B)
-        grads = -st.xr / st.weight[None, :]
+        specs = []  # the penalty of every point, in the order of the points
+        for make, alphas in zip(self.makers, grids):
+            at = [describe(make(float(a)), self.p).spec for a in alphas]
+            specs.extend(at * self.K)
         worst = np.zeros(self.p)
         scores, rank = np.empty(self.p), np.empty(self.p)
         w = np.zeros(self.p)
-        i = 0
-        for make, alphas in zip(self.makers, grids):
-            specs = [describe(make(float(a)), self.p).spec for a in alphas]
-            for _ in range(self.K):
-                for spec in specs:
-                    w[:] = 0.0
-                    w[ws] = W[:, i]
-                    compiled_unit_scores(spec, w, np.ascontiguousarray(grads[:, i]), scores,
-                                         rank)
-                    np.maximum(worst, scores, out=worst)
-                    i += 1
+        for points, st in self._sum_batches(owners, ws, W, B):
+            grads = -st.xr / st.weight[None, :]
+            for j, i in enumerate(points):
+                w[ws] = W[:, i]
+                compiled_unit_scores(specs[i], w, np.ascontiguousarray(grads[:, j]), scores,
+                                     rank)
+                np.maximum(worst, scores, out=worst)
         worst[ws] = 0.0
         return worst
 
@@ -331,9 +341,10 @@ class WideCV:
         grown = np.union1d(ws, violators)
         if grown.size <= self.limit:
             return grown
+        self.rebuilds += 1
         support = np.union1d(ws[np.any(W != 0, axis=1)], self.free)
         room = self.limit - support.size
-        if room < 1:
+        if room < 1 or self.rebuilds > MAX_REBUILDS:
             raise ValueError(self._too_wide(support.size + violators.size,
                                             "features (the paths' supports and KKT "
                                             "violators)"))
