@@ -98,6 +98,12 @@ CASES = {
     "elastic net, a list of l1_ratio, sample_weight": (
         ElasticNetCV(l1_ratio=[0.6, 0.9, 1.0], cv=HashKFold(4, seed=7), alphas=6, eps=0.1),
         {"weights": True}),
+    # the path on all the rows cuts the grid; eps=1e-3 would need every feature, the cap
+    # keeps the supports small
+    "lasso, dfmax": (LassoCV(cv=CV, alphas=12, eps=1e-3, dfmax=6), {"weights": True}),
+    "elastic net, pmax, no intercept": (
+        ElasticNetCV(l1_ratio=0.8, cv=CV, alphas=10, eps=1e-3, pmax=7, fit_intercept=False),
+        {}),
     "elastic net, bounds, sparse chunks": (
         ElasticNetCV(l1_ratio=0.8, cv=CV, alphas=6, eps=0.1, bounds=(-1.0, 1.2)),
         {"sparse": True}),
@@ -237,7 +243,7 @@ def test_a_support_beyond_the_limit_is_refused_with_advice(client):
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
             pytest.raises(ValueError, match=r"^LassoCV on dask input: the cross-validation "
                           r"paths need \d+ features .* more than "
-                          r"sparsefit.gram_max_features=3; raise eps or give larger alphas"):
+                          r"sparsefit.gram_max_features=3; raise eps, give larger alphas or set dfmax"):
         LassoCV(cv=3, alphas=5, eps=0.05).fit(*_dask(X, y))
 
 
@@ -262,15 +268,6 @@ def test_kkt_points_split_over_passes_give_the_same_model(client, monkeypatch):
     assert n_passes == 4 + rounds * (1 + 3 * 4), (n_passes, rounds)
     np.testing.assert_array_equal(one.mse_path_, split.mse_path_)
     np.testing.assert_array_equal(one.coef_, split.coef_)
-
-
-def test_dfmax_is_refused_beyond_the_limit(client):
-    from sparsefit.distributed import DaskInputError
-
-    X, y, _ = _data()
-    with dask.config.set({"sparsefit.gram_max_features": LIMIT}), \
-            pytest.raises(DaskInputError, match="dfmax / pmax are not supported"):
-        LassoCV(cv=3, dfmax=3).fit(*_dask(X, y))
 
 
 _LOCK = threading.Lock()

@@ -220,11 +220,6 @@ def _fit_wide_regression_cv(est, data):
     :mod:`~sparsefit.distributed._wide_cv`)."""
     from ._wide_cv import fit_wide_cv
 
-    if est.dfmax is not None or est.pmax is not None:
-        raise DaskInputError(
-            f"{type(est).__name__} on dask input: dfmax / pmax are not supported with more "
-            f"features than the covariance route's {gram_max_features()}; give a shorter "
-            "grid of larger alphas (alphas=[...] or a larger eps) instead")
     rule = fold_rule(est, data)
     fit_wide_cv(est, persisted(data), rule)
 

@@ -29,6 +29,10 @@ every feature:
    2). When none does, every path point is the solution of the full problem (the dual
    point's scale, hence the duality gap, is the restricted problem's).
 
+With ``dfmax`` / ``pmax``, the path on all the rows joins the points (its cap cuts the
+grid, as on the narrow route): the KKT pass certifies its points up to the first one past
+the cap and the folds' points on the kept grid; the working set holds only their supports.
+
 Then the selection (:func:`~sparsefit.linear_model._cv.select_alpha`, as every CV
 estimator) and the refit on all the rows at ``alpha_`` by the wide single fit
 (:class:`~sparsefit.distributed._wide.WideLasso`, its own passes: a null pass, then a
@@ -291,42 +295,94 @@ class WideCV:
         return np.sort(ws)
 
     def paths_on(self, ws, grids):
-        """Step 2: every fold's path on the columns ``ws`` (one moments pass): the
-        coefficients ``(|ws|, m)``, intercepts and held-out folds of the ``m`` points (ratio
-        by ratio, fold by fold, alpha by alpha), and the validation losses of every ratio
-        ``(n_alphas, K)``."""
+        """Step 2: every fold's path on the columns ``ws`` (one moments pass), and with
+        ``dfmax`` / ``pmax`` the path on all the rows (which cuts the grid): the
+        coefficients ``(|ws|, m)`` and intercepts of the ``m`` points (ratio by ratio, fold
+        by fold then all the rows, alpha by alpha), and the validation losses of every
+        ratio ``(n_alphas, K)``."""
         folds, total = self._moments(ws)
-        coefs, intercepts, owners, losses = [], [], [], []
+        coefs, intercepts, losses = [], [], []
         for make, alphas in zip(self.makers, grids):
             sub = _restricted_maker(make, ws)
             loss = np.empty((alphas.size, self.K))
-            for k in range(self.K):
-                _, c, b = moments_path(training_moments(total, folds, k), sub, alphas,
-                                       **self.opts)
-                loss[:, k] = fold_mse(folds[k], c, b)
+            for k in self._owners():
+                mom = total if k < 0 else training_moments(total, folds, k)
+                _, c, b = moments_path(mom, sub, alphas, **self.opts)
+                if k >= 0:
+                    loss[:, k] = fold_mse(folds[k], c, b)
                 coefs.append(c)
                 intercepts.append(np.atleast_1d(b))
-                owners.append(np.full(alphas.size, k))
             losses.append(loss)
-        return (np.concatenate(coefs).T, np.concatenate(intercepts), np.concatenate(owners),
-                losses)
+        return np.concatenate(coefs).T, np.concatenate(intercepts), losses
 
-    def violations(self, ws, grids, W, B, owners):
-        """Step 3: the KKT pass at every point; the largest violation of every feature
-        outside ``ws`` over the points (0 where none)."""
-        specs = []  # the penalty of every point, in the order of the points
-        for make, alphas in zip(self.makers, grids):
-            at = [describe(make(float(a)), self.p).spec for a in alphas]
-            specs.extend(at * self.K)
+    @property
+    def capped(self):
+        return self.est.dfmax is not None or self.est.pmax is not None
+
+    def _owners(self):
+        """The training rows of the paths: every fold held out, then (with ``dfmax`` /
+        ``pmax``) none."""
+        return list(range(self.K)) + ([-1] if self.capped else [])
+
+    def points(self, grids):
+        """``(ratio, owner, alpha index)`` of every point, in the order of
+        :meth:`paths_on`."""
+        pts = [(r, k, i) for r, alphas in enumerate(grids) for k in self._owners()
+               for i in range(alphas.size)]
+        return np.array(pts, dtype=np.int64).reshape(-1, 3)
+
+    def cuts(self, grids, W, pts):
+        """How many alphas of every grid ``dfmax`` / ``pmax`` keep, from the path on all
+        the rows (as :func:`~sparsefit.distributed._paths.moments_path` stops it)."""
+        out = []
+        for r, alphas in enumerate(grids):
+            if not self.capped:
+                out.append(alphas.size)
+                continue
+            cols = np.flatnonzero((pts[:, 0] == r) & (pts[:, 1] == -1))
+            ever = np.zeros(W.shape[0], dtype=bool)
+            cut = alphas.size
+            for i, col in enumerate(cols):
+                w = W[:, col]
+                ever |= w != 0
+                if (self.est.dfmax is not None and np.count_nonzero(w) > self.est.dfmax) or (
+                        self.est.pmax is not None and ever.sum() > self.est.pmax):
+                    cut = i
+                    break
+            out.append(cut)
+        return out
+
+    @staticmethod
+    def counted(pts, cuts):
+        """The points that count: the folds' on the kept grid, the path on all the rows'
+        up to the first point past the cap."""
+        r, k, i = pts.T
+        cut = np.asarray(cuts)[r]
+        return np.flatnonzero(np.where(k < 0, i <= cut, i < cut))
+
+    def violations(self, ws, grids, W, B, pts, cuts):
+        """Step 3: the KKT pass at every point that counts (the folds' points on the grid
+        kept by ``dfmax`` / ``pmax``; the path on all the rows up to the first point past
+        the cap); the largest violation of every feature outside ``ws`` over them (0
+        where none)."""
+        r, k, i = pts.T
+        keep = self.counted(pts, cuts)
+        specs = {}
         worst = np.zeros(self.p)
         scores, rank = np.empty(self.p), np.empty(self.p)
         w = np.zeros(self.p)
-        for points, st in self._sum_batches(owners, ws, W, B):
+        if keep.size == 0:
+            return worst
+        for points, st in self._sum_batches(k[keep], ws, W[:, keep], B[keep]):
             grads = -st.xr / st.weight[None, :]
-            for j, i in enumerate(points):
-                w[ws] = W[:, i]
-                compiled_unit_scores(specs[i], w, np.ascontiguousarray(grads[:, j]), scores,
-                                     rank)
+            for j, q in enumerate(keep[points]):
+                key = (int(r[q]), int(i[q]))
+                if key not in specs:
+                    specs[key] = describe(self.makers[key[0]](float(grids[key[0]][key[1]])),
+                                          self.p).spec
+                w[ws] = W[:, q]
+                compiled_unit_scores(specs[key], w, np.ascontiguousarray(grads[:, j]),
+                                     scores, rank)
                 np.maximum(worst, scores, out=worst)
         worst[ws] = 0.0
         return worst
@@ -352,20 +408,22 @@ class WideCV:
 
     def _too_wide(self, k, what):
         return (f"{self.label} on dask input: the cross-validation paths need {k} {what}, "
-                f"more than sparsefit.gram_max_features={self.limit}; raise eps or give "
-                "larger alphas (sparser models at the end of the path), raise the limit in "
-                "dask.config if the workers hold its k^2 numbers per fold, or select "
-                "features first")
+                f"more than sparsefit.gram_max_features={self.limit}; raise eps, give "
+                "larger alphas or set dfmax (sparser models at the end of the path), raise "
+                "the limit in dask.config if the workers hold its k^2 numbers per fold, or "
+                "select features first")
 
     def run(self):
         """Steps 1-3 until no feature violates: a :class:`CVPath` per ratio."""
         grads = self.null_gradients()
         grids = self.alpha_grids(grads[:, -1])
         ws = self.first_set(grads[:, :self.K], grids)
+        pts = self.points(grids)
         while True:
-            W, B, owners, losses = self.paths_on(ws, grids)
+            W, B, losses = self.paths_on(ws, grids)
             self.rounds += 1
-            worst = self.violations(ws, grids, W, B, owners)
+            cuts = self.cuts(grids, W, pts)
+            worst = self.violations(ws, grids, W, B, pts, cuts)
             if not np.any(worst > 0):
                 break
             if self.rounds >= max(self.opts["max_iter"], MAX_REBUILDS):
@@ -375,10 +433,15 @@ class WideCV:
                     "paths may miss features. Increase max_iter.", ConvergenceWarning,
                     stacklevel=4)
                 break
-            ws = self.grow(ws, worst, W)
+            ws = self.grow(ws, worst, W[:, self.counted(pts, cuts)])
         self.working_set = ws
         paths = []
-        for alphas, loss in zip(grids, losses):
+        for alphas, loss, cut in zip(grids, losses, cuts):
+            if cut == 0:
+                raise ValueError(f"dfmax={self.est.dfmax} / pmax={self.est.pmax} stop the "
+                                 "path before its first point: raise them (the first alpha "
+                                 "already has more non-zero features)")
+            alphas, loss = alphas[:cut], loss[:cut]
             mean, se, i_min, i_1se = select_alpha(alphas, loss)
             paths.append(CVPath(alphas, loss, mean, se, float(alphas[i_min]),
                                 float(alphas[i_1se])))
