@@ -245,6 +245,13 @@ def test_a_support_beyond_the_limit_is_refused_with_advice(client):
                           r"paths need \d+ features .* more than "
                           r"sparsefit.gram_max_features=3; raise eps, give larger alphas or set dfmax"):
         LassoCV(cv=3, alphas=5, eps=0.05).fit(*_dask(X, y))
+    free = np.r_[np.zeros(LIMIT + 1), np.ones(P - LIMIT - 1)]
+    reads = ("refused", 0)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}), \
+            pytest.raises(ValueError, match=rf"^LassoCV on dask input: the cross-validation "
+                          rf"paths need {LIMIT + 1} unpenalized features, more than "):
+        LassoCV(cv=3, penalty_factor=free).fit(_counted(X, reads), _dask(y)[0])
+    assert _reads(reads) == {}  # refused before any pass
 
 
 def test_kkt_points_split_over_passes_give_the_same_model(client, monkeypatch):

@@ -159,6 +159,8 @@ class WideCV:
         info = describe(self.makers[0](1.0), self.p)
         self.free = np.flatnonzero(info.free) if info.free is not None else \
             np.zeros(0, dtype=np.int64)
+        if self.free.size > self.limit:  # before any pass
+            raise ValueError(self._too_wide(self.free.size, "unpenalized features"))
 
     # -- passes ---------------------------------------------------------------------
 
@@ -281,8 +283,6 @@ class WideCV:
                 compiled_unit_scores(spec, zero, g, scores, rank)
                 rank_max = np.maximum(rank_max, rank)
         keep[self.free] = True
-        if self.free.size > self.limit:
-            raise ValueError(self._too_wide(self.free.size, "unpenalized features"))
         first = self.limit // 2
         if self.data.persisted_bytes:
             first = min(first, FIRST_IN_MEMORY)
