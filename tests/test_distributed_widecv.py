@@ -243,7 +243,8 @@ def test_a_support_beyond_the_limit_is_refused_with_advice(client):
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
             pytest.raises(ValueError, match=r"^LassoCV on dask input: the cross-validation "
                           r"paths need \d+ features .* more than "
-                          r"sparsefit.gram_max_features=3; raise eps, give larger alphas or set dfmax"):
+                          r"sparsefit.gram_max_features=3; raise eps, give larger alphas or "
+                          r"set dfmax"):
         LassoCV(cv=3, alphas=5, eps=0.05).fit(*_dask(X, y))
     free = np.r_[np.zeros(LIMIT + 1), np.ones(P - LIMIT - 1)]
     reads = ("refused", 0)

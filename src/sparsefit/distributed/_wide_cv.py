@@ -70,8 +70,15 @@ from ..linear_model._cv import CVPath, check_alphas, degenerate_safe_grid, selec
 from ..solvers import solve
 from ..solvers._common import describe
 from ..solvers._units import compiled_unit_scores
-from ._pass import as_block, as_vector, check_chunk, gram_max_features, moments_pass, run, \
-    tree_reduce
+from ._pass import (
+    as_block,
+    as_vector,
+    check_chunk,
+    gram_max_features,
+    moments_pass,
+    run,
+    tree_reduce,
+)
 from ._paths import check_folds, fold_mse, moments_path, training_moments
 from ._wide import FIRST_IN_MEMORY, MAX_REBUILDS
 
