@@ -29,7 +29,9 @@ working set is a set of whole units; the limit counts their columns.
 3. one pass computes, at that solution, the gradient over **all** features, the loss and
    the dual objective: every unit outside the working set whose optimality condition
    fails joins it (back to 2); when none does, the duality gap of the full problem
-   certifies the answer (the same stopping rule as :func:`~sparsefit.solvers.solve`). A
+   certifies the answer (the same stopping rule as :func:`~sparsefit.solvers.solve`);
+   when the set is unchanged but not yet solved to enough digits, it is solved again from
+   the same moments (no new pass). A
    non-convex penalty has no dual point: the largest violation over every unit stops it,
    as in :func:`~sparsefit.solvers.solve`.
 
@@ -223,7 +225,7 @@ class WideLasso:
             b = b + c
         return out, b, S
 
-    def run(self, tol, max_iter, w_init=None):
+    def run(self, tol, max_iter, w_init=None, hint=None):
         """The loop of the module docstring from ``w = 0`` (or ``w_init``): a
         :class:`SolverResult`.
 
@@ -240,6 +242,9 @@ class WideLasso:
             set (the largest first, within the limit) and the first restricted solve starts
             from it. The null pass still runs: it gives the null objective of the stopping
             rule and the strong rule. The intercept follows from ``w`` (covariance form).
+        hint : array of int, optional
+            Units to put in the first working set (within the limit): a CV estimator's
+            refit passes the units its folds selected at the chosen strength.
 
         Returns
         -------
@@ -253,6 +258,10 @@ class WideLasso:
         rule = StopRule(info, tol, 0.5 * st.srr / S, lambda: g0)
         self.P0 = rule.P0
         ws = self._strong_set(grad)
+        if hint is not None and np.size(hint):
+            h = np.zeros(self.n_coords)
+            h[np.isin(self.seg, hint)] = 1.0
+            ws = self._with_support(ws, h)
         if w_init is not None:
             ws = self._with_support(ws, w_init)
             w[np.isin(self.seg, ws)] = w_init[np.isin(self.seg, ws)]
@@ -382,12 +391,18 @@ class WideLasso:
 
     def _solve_on(self, ws, w, tol, max_iter):
         """The problem restricted to the units ``ws``, from the moments of their columns
-        (one pass): ``(w, b)`` with ``w`` zero outside them."""
+        (one pass; none when the set is the previous one, solved to more digits):
+        ``(w, b)`` with ``w`` zero outside them."""
         cols = self._cols(ws)
         out = np.zeros(self.n_coords)
         if cols.size == 0:  # nothing fits yet: the KKT pass re-fits the intercept
             return out, self._intercept(0.0)
-        mom = moments_pass(self.data, label=self.label, cols=cols)
+        cached = getattr(self, "_moments_of", None)
+        if cached is not None and np.array_equal(cached[0], cols):
+            mom = cached[1]  # the same set solved to more digits: no new pass
+        else:
+            mom = moments_pass(self.data, label=self.label, cols=cols)
+            self._moments_of = (cols, mom)
         datafit, pen = self._sub_problem(ws, cols)
         res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
                     w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
@@ -426,7 +441,7 @@ class WideLasso:
         return clone(est).set_params(**params)
 
 
-def _run(est, data, n_targets=None):
+def _run(est, data, n_targets=None, hint=None):
     """:meth:`WideLasso.run` at the estimator's ``tol`` and ``max_iter``, with a
     ConvergenceWarning when it stops short."""
     import warnings
@@ -441,7 +456,7 @@ def _run(est, data, n_targets=None):
     else:  # coef_ is (n_tasks, p); the route's coordinates are the rows of W raveled
         w0, _ = warm_start_point(est, (n_targets, p))
         w0 = None if w0 is None else np.ascontiguousarray(w0.T).ravel()
-    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter), w0)
+    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter), w0, hint)
     if not res.converged:
         warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge "
                       f"after max_iter={est.max_iter} working sets: criterion "

@@ -36,11 +36,12 @@ the cap and the folds' points on the kept grid; the working set holds only their
 Then the selection (:func:`~sparsefit.linear_model._cv.select_alpha`, as every CV
 estimator) and the refit on all the rows at ``alpha_`` by the wide single fit
 (:class:`~sparsefit.distributed._wide.WideLasso`, its own passes: a null pass, then a
-moments pass and a KKT pass per working set).
+moments pass and a KKT pass per working set; its first working set holds the features the
+folds selected at ``alpha_``, so one set usually suffices).
 
 Passes over the data: ``1`` (null; ``2`` with unpenalized features) ``+ 2 x rounds``
 (moments + KKT; one round when the first set holds the paths' supports, a few when the
-KKT passes add features) ``+`` the refit's (``1 + 2 x its rounds``) — independent of the
+KKT passes add features) ``+`` the refit's (``1 + 2 x its rounds``, usually 3) — independent of the
 number of alphas, folds and ratios, except that a KKT pass holds ``p`` gradients per path
 point: beyond :data:`KKT_PASS_BYTES` per chunk, the points are split over several passes.
 
@@ -442,6 +443,7 @@ class WideCV:
                 break
             ws = self.grow(ws, worst, W[:, self.counted(pts, cuts)])
         self.working_set = ws
+        self._last = (grids, W, pts)
         paths = []
         for alphas, loss, cut in zip(grids, losses, cuts):
             if cut == 0:
@@ -455,6 +457,17 @@ class WideCV:
         return paths
 
 
+    def selected_support(self, ratio, alpha):
+        """The features of any fold's model at ``alpha`` of ratio ``ratio`` (after
+        :meth:`run`): the first working set of the refit on all the rows."""
+        grids, W, pts = self._last
+        at = np.flatnonzero(np.isclose(grids[ratio], alpha, rtol=1e-12, atol=0))
+        if at.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        cols = np.flatnonzero((pts[:, 0] == ratio) & (pts[:, 2] == at[0]))
+        return self.working_set[np.any(W[:, cols] != 0, axis=1)]
+
+
 def fit_wide_cv(est, data, rule):
     """Fit ``LassoCV`` / ``ElasticNetCV`` on wide dask data (see the module docstring);
     sets the attributes the in-memory ``fit`` sets. Returns the :class:`WideCV` (its pass
@@ -463,11 +476,11 @@ def fit_wide_cv(est, data, rule):
     from ._wide import _run
 
     cv = WideCV(est, data, rule)
-    est._store_paths(cv.ratios, cv.run())
+    best = est._store_paths(cv.ratios, cv.run())
     final = ElasticNet(alpha=est.alpha_, l1_ratio=est.l1_ratio_,
                        fit_intercept=est.fit_intercept, tol=est.tol, max_iter=est.max_iter,
                        positive=est.positive, bounds=est.bounds,
                        penalty_factor=est.penalty_factor)
-    res = _run(final, data)
+    res = _run(final, data, hint=cv.selected_support(best, est.alpha_))
     SparseLinearRegressor._set_solution(est, res, data.dtype)
     return cv
