@@ -31,9 +31,8 @@ working set is a set of whole units; the limit counts their columns.
    fails joins it (back to 2); when none does, the duality gap of the full problem
    certifies the answer (the same stopping rule as :func:`~sparsefit.solvers.solve`);
    when the set is unchanged but not yet solved to enough digits, it is solved again from
-   the same moments (no new pass). A
-   non-convex penalty has no dual point: the largest violation over every unit stops it,
-   as in :func:`~sparsefit.solvers.solve`.
+   the same moments (no new pass). A non-convex penalty has no dual point: the largest
+   violation over every unit stops it, as in :func:`~sparsefit.solvers.solve`.
 
 With ``warm_start`` (and a ``coef_`` of the data's shape), the previous coefficients'
 support joins the first working set and its solve starts from them, as the in-memory

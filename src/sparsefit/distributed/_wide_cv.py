@@ -41,9 +41,12 @@ folds selected at ``alpha_``, so one set usually suffices).
 
 Passes over the data: ``1`` (null; ``2`` with unpenalized features) ``+ 2 x rounds``
 (moments + KKT; one round when the first set holds the paths' supports, a few when the
-KKT passes add features) ``+`` the refit's (``1 + 2 x its rounds``, usually 3) — independent of the
-number of alphas, folds and ratios, except that a KKT pass holds ``p`` gradients per path
-point: beyond :data:`KKT_PASS_BYTES` per chunk, the points are split over several passes.
+KKT passes add features) ``+`` the refit's (``1 + 2 x its rounds``, usually 3), whatever
+the numbers of alphas, folds and ratios — except that a KKT pass holds ``p`` gradients
+per path point: beyond :data:`KKT_PASS_BYTES` per chunk, the points are split over
+several passes. (Measured: 6 passes for 5 or 40 alphas on the tests' data; 14 on a dense
+1000 x 5000 with 5 folds, 30 alphas down to ``0.01 alpha_max`` and a limit of 2000, whose
+folds' union of supports holds about 950 features: 5 rounds.)
 
 (Position folds on a dask DataFrame of unknown partition lengths count its rows first:
 one more pass when the chunks are not persisted, as on the narrow route.)
