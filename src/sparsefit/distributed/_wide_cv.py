@@ -151,15 +151,17 @@ class WideCV:
         With a 1-D ``y``.
     rule : FoldRule
         The folds (see :func:`~sparsefit.distributed._estimators.fold_rule`).
+    grid : tuple, optional
+        ``est._grid()`` when the caller has it (its deprecation warning is given once).
     """
 
-    def __init__(self, est, data, rule):
+    def __init__(self, est, data, rule, grid=None):
         self.est, self.data, self.rule = est, data, rule
         self.label = type(est).__name__
         self.p, self.K = data.n_features, rule.n_splits
         self.limit = gram_max_features()
         self.ratios = est._l1_ratios()
-        self.grid, self.n_alphas = est._grid()
+        self.grid, self.n_alphas = est._grid() if grid is None else grid
         self.makers = est._makers(self.ratios, self.p)
         self.opts = dict(fit_intercept=bool(est.fit_intercept), tol=float(est.tol),
                          max_iter=int(est.max_iter))
@@ -471,14 +473,14 @@ class WideCV:
         return self.working_set[np.any(W[:, cols] != 0, axis=1)]
 
 
-def fit_wide_cv(est, data, rule):
+def fit_wide_cv(est, data, rule, grid=None):
     """Fit ``LassoCV`` / ``ElasticNetCV`` on wide dask data (see the module docstring);
     sets the attributes the in-memory ``fit`` sets. Returns the :class:`WideCV` (its pass
     and round counts)."""
     from ..linear_model import ElasticNet
     from ._wide import _run
 
-    cv = WideCV(est, data, rule)
+    cv = WideCV(est, data, rule, grid)
     best = est._store_paths(cv.ratios, cv.run())
     final = ElasticNet(alpha=est.alpha_, l1_ratio=est.l1_ratio_,
                        fit_intercept=est.fit_intercept, tol=est.tol, max_iter=est.max_iter,
