@@ -319,8 +319,9 @@ def test_passes_do_not_grow_with_the_grid(client):
         reads = _reads(key)
         assert set(reads) == set(range(len(CHUNKS))) and len(set(reads.values())) == 1
         counts[n_alphas] = reads[0]
-    # null, moments, KKT; the refit: null, moments (its first set from the folds), KKT
-    assert counts[5] == counts[40] == 6, counts
+    # null, moments, KKT; the refit starts from the CV's null point, working set and
+    # moments: its KKT pass only
+    assert counts[5] == counts[40] == 4, counts
     key = "persisted"
     with dask.config.set({"sparsefit.gram_max_features": LIMIT, "sparsefit.persist": "auto"}):
         LassoCV(cv=5, alphas=40, eps=0.1).fit(_counted(X, key), yd)

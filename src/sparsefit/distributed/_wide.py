@@ -121,6 +121,19 @@ def _combine(a, b):
     return a.combine(b)
 
 
+@dataclass
+class WideStart:
+    """What a caller of :meth:`WideLasso.run` already has, to skip passes: ``null`` the
+    null point of all the rows ``(gradient, sum s r^2, sum s, sum s y)`` (``r`` the
+    residual of the optimal intercept alone; ``sum s y`` with no intercept), ``units`` a
+    first working set and ``moments`` the :class:`~sparsefit.solvers.moments.Moments` of
+    its columns (sorted)."""
+
+    null: tuple | None = None
+    units: np.ndarray | None = None
+    moments: object = None
+
+
 class WideLasso:
     """The working-set loop of the module docstring for a fitted-to-be estimator.
 
@@ -224,7 +237,7 @@ class WideLasso:
             b = b + c
         return out, b, S
 
-    def run(self, tol, max_iter, w_init=None, hint=None):
+    def run(self, tol, max_iter, w_init=None, start=None):
         """The loop of the module docstring from ``w = 0`` (or ``w_init``): a
         :class:`SolverResult`.
 
@@ -241,9 +254,10 @@ class WideLasso:
             set (the largest first, within the limit) and the first restricted solve starts
             from it. The null pass still runs: it gives the null objective of the stopping
             rule and the strong rule. The intercept follows from ``w`` (covariance form).
-        hint : array of int, optional
-            Units to put in the first working set (within the limit): a CV estimator's
-            refit passes the units its folds selected at the chosen strength.
+        start : WideStart, optional
+            What a caller already has (a CV estimator's refit: the null point of all the
+            rows, its last working set and the moments of its columns): the passes that
+            would compute them are skipped.
 
         Returns
         -------
@@ -251,16 +265,21 @@ class WideLasso:
         """
         info = self.info
         w = np.zeros(self.n_coords)
-        st, b, S = self.residual_pass(w, 0.0)  # the null point (optimal intercept)
-        grad = -st.xr.ravel() / S
+        start = WideStart() if start is None else start
+        if start.null is not None:
+            grad, srr, S, self.sy = start.null
+        else:
+            st, b, S = self.residual_pass(w, 0.0)  # the null point (optimal intercept)
+            grad, srr = -st.xr.ravel() / S, st.srr
         g0 = float(np.max(np.abs(grad), initial=0.0))
-        rule = StopRule(info, tol, 0.5 * st.srr / S, lambda: g0)
+        rule = StopRule(info, tol, 0.5 * srr / S, lambda: g0)
         self.P0 = rule.P0
-        ws = self._strong_set(grad)
-        if hint is not None and np.size(hint):
-            h = np.zeros(self.n_coords)
-            h[np.isin(self.seg, hint)] = 1.0
-            ws = self._with_support(ws, h)
+        if start.units is not None and self._n_cols(start.units) <= self.limit:
+            ws = np.asarray(start.units, dtype=np.int64)
+            if start.moments is not None:
+                self._moments_of = (self._cols(ws), start.moments)
+        else:
+            ws = self._strong_set(grad)
         if w_init is not None:
             ws = self._with_support(ws, w_init)
             w[np.isin(self.seg, ws)] = w_init[np.isin(self.seg, ws)]
@@ -440,7 +459,7 @@ class WideLasso:
         return clone(est).set_params(**params)
 
 
-def _run(est, data, n_targets=None, hint=None):
+def _run(est, data, n_targets=None, start=None):
     """:meth:`WideLasso.run` at the estimator's ``tol`` and ``max_iter``, with a
     ConvergenceWarning when it stops short."""
     import warnings
@@ -455,7 +474,7 @@ def _run(est, data, n_targets=None, hint=None):
     else:  # coef_ is (n_tasks, p); the route's coordinates are the rows of W raveled
         w0, _ = warm_start_point(est, (n_targets, p))
         w0 = None if w0 is None else np.ascontiguousarray(w0.T).ravel()
-    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter), w0, hint)
+    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter), w0, start)
     if not res.converged:
         warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge "
                       f"after max_iter={est.max_iter} working sets: criterion "

@@ -35,16 +35,19 @@ the cap and the folds' points on the kept grid; the working set holds only their
 
 Then the selection (:func:`~sparsefit.linear_model._cv.select_alpha`, as every CV
 estimator) and the refit on all the rows at ``alpha_`` by the wide single fit
-(:class:`~sparsefit.distributed._wide.WideLasso`, its own passes: a null pass, then a
-moments pass and a KKT pass per working set; its first working set holds the features the
-folds selected at ``alpha_``, so one set usually suffices).
+(:class:`~sparsefit.distributed._wide.WideLasso`), which starts where the CV ends
+(:class:`~sparsefit.distributed._wide.WideStart`): the null point of all the rows from
+step 1, the last working set and its total moments from step 2 — its first solve needs no
+pass, its KKT pass certifies it (the full problem's duality gap), and a feature the folds
+did not need but all the rows do costs one more moments pass and KKT pass.
 
 Passes over the data: ``1`` (null; ``2`` with unpenalized features) ``+ 2 x rounds``
 (moments + KKT; one round when the first set holds the paths' supports, a few when the
-KKT passes add features) ``+`` the refit's (``1 + 2 x its rounds``, usually 3), whatever
-the numbers of alphas, folds and ratios — except that a KKT pass holds ``p`` gradients
-per path point: beyond :data:`KKT_PASS_BYTES` per chunk, the points are split over
-several passes. (Measured: 6 passes for 5 or 40 alphas on the tests' data; 14 on a dense
+KKT passes add features) ``+`` the refit's (``1``, or ``1 + 2 x its rounds`` when the
+working set grows; with unpenalized features its own null pass too), whatever the
+numbers of alphas, folds and ratios — except that a KKT pass holds ``p`` gradients per
+path point: beyond :data:`KKT_PASS_BYTES` per chunk, the points are split over several
+passes. (Measured: 4 passes for 5 or 40 alphas on the tests' data; 12 on a dense
 1000 x 5000 with 5 folds, 30 alphas down to ``0.01 alpha_max`` and a limit of 2000, whose
 folds' union of supports holds about 950 features: 5 rounds.)
 
@@ -99,11 +102,12 @@ class FoldSums:
     weight: np.ndarray  # (m,) sum s
     xr: np.ndarray  # (p, m) X' (s r)
     sr: np.ndarray  # (m,) sum s r
+    srr: np.ndarray  # (m,) sum s r^2
     xs: np.ndarray | None  # (p, m) X' s, for the intercept of the null point
 
     def combine(self, o):
         return FoldSums(self.weight + o.weight, self.xr + o.xr, self.sr + o.sr,
-                        None if self.xs is None else self.xs + o.xs)
+                        self.srr + o.srr, None if self.xs is None else self.xs + o.xs)
 
 
 def chunk_fold_sums(X, y, sw, groups, index, start, rule, owners, cols, W, B, with_xs):
@@ -118,9 +122,11 @@ def chunk_fold_sums(X, y, sw, groups, index, start, rule, owners, cols, W, B, wi
     ids = rule.ids(start, n, g)
     M = (ids[:, None] != owners[None, :]) * s[:, None]  # the training weights of each point
     U = np.asarray(X[:, cols] @ W).reshape(n, -1) if cols.size else 0.0
-    R = (y[:, None] - U - B[None, :]) * M
+    r = y[:, None] - U - B[None, :]
+    R = r * M
     xs = np.asarray(X.T @ M) if with_xs else None
-    return FoldSums(M.sum(axis=0), np.asarray(X.T @ R), R.sum(axis=0), xs)
+    return FoldSums(M.sum(axis=0), np.asarray(X.T @ R), R.sum(axis=0), (R * r).sum(axis=0),
+                    xs)
 
 
 def _combine(a, b):
@@ -169,6 +175,7 @@ class WideCV:
         self.n_passes = 0
         self.rounds = 0  # working sets solved (moments + KKT passes)
         self.rebuilds = 0  # working sets rebuilt at the limit
+        self.null_point = None  # (gradient, sum s r^2, sum s, sum s y) of all the rows
         info = describe(self.makers[0](1.0), self.p)
         self.free = np.flatnonzero(info.free) if info.free is not None else \
             np.zeros(0, dtype=np.int64)
@@ -214,6 +221,7 @@ class WideCV:
         return FoldSums(np.concatenate([o.weight for o in parts]),
                         np.concatenate([o.xr for o in parts], axis=1),
                         np.concatenate([o.sr for o in parts]),
+                        np.concatenate([o.srr for o in parts]),
                         None if not with_xs else np.concatenate([o.xs for o in parts],
                                                                 axis=1))
 
@@ -228,10 +236,16 @@ class WideCV:
             zero = np.zeros((0, owners.size))
             st = self._sums(owners, self.free, zero, np.zeros(owners.size), with_xs=fi)
             self._check_weights(st.weight)
-            xr = st.xr
+            xr, srr = st.xr, st.srr
             if fi:  # the intercept of the null model: the weighted mean of y
-                xr = xr - st.xs * (st.sr / st.weight)[None, :]
-            return -xr / st.weight[None, :]
+                c = st.sr / st.weight
+                xr = xr - st.xs * c[None, :]
+                srr = srr - c * st.sr
+            grads = -xr / st.weight[None, :]
+            # all the rows' null point, for the refit (WideLasso's first pass)
+            self.null_point = (np.ascontiguousarray(grads[:, -1]), float(srr[-1]),
+                               float(st.weight[-1]), float(st.sr[-1]))
+            return grads
         # unpenalized features: the null model fits them (from their per-fold moments)
         folds, total = self._moments(self.free)
         make = _restricted_maker(self.makers[0], self.free)
@@ -314,6 +328,7 @@ class WideCV:
         by fold then all the rows, alpha by alpha), and the validation losses of every
         ratio ``(n_alphas, K)``."""
         folds, total = self._moments(ws)
+        self.total_moments = total
         coefs, intercepts, losses = [], [], []
         for make, alphas in zip(self.makers, grids):
             sub = _restricted_maker(make, ws)
@@ -448,7 +463,6 @@ class WideCV:
                 break
             ws = self.grow(ws, worst, W[:, self.counted(pts, cuts)])
         self.working_set = ws
-        self._last = (grids, W, pts)
         paths = []
         for alphas, loss, cut in zip(grids, losses, cuts):
             if cut == 0:
@@ -462,30 +476,22 @@ class WideCV:
         return paths
 
 
-    def selected_support(self, ratio, alpha):
-        """The features of any fold's model at ``alpha`` of ratio ``ratio`` (after
-        :meth:`run`): the first working set of the refit on all the rows."""
-        grids, W, pts = self._last
-        at = np.flatnonzero(np.isclose(grids[ratio], alpha, rtol=1e-12, atol=0))
-        if at.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        cols = np.flatnonzero((pts[:, 0] == ratio) & (pts[:, 2] == at[0]))
-        return self.working_set[np.any(W[:, cols] != 0, axis=1)]
-
-
 def fit_wide_cv(est, data, rule, grid=None):
     """Fit ``LassoCV`` / ``ElasticNetCV`` on wide dask data (see the module docstring);
     sets the attributes the in-memory ``fit`` sets. Returns the :class:`WideCV` (its pass
     and round counts)."""
     from ..linear_model import ElasticNet
-    from ._wide import _run
+    from ._wide import WideStart, _run
 
     cv = WideCV(est, data, rule, grid)
-    best = est._store_paths(cv.ratios, cv.run())
+    est._store_paths(cv.ratios, cv.run())
     final = ElasticNet(alpha=est.alpha_, l1_ratio=est.l1_ratio_,
                        fit_intercept=est.fit_intercept, tol=est.tol, max_iter=est.max_iter,
                        positive=est.positive, bounds=est.bounds,
                        penalty_factor=est.penalty_factor)
-    res = _run(final, data, hint=cv.selected_support(best, est.alpha_))
+    # the refit starts where the CV ends: the null point of all the rows, the working set
+    # and the moments of its columns (no pass until its KKT pass)
+    start = WideStart(null=cv.null_point, units=cv.working_set, moments=cv.total_moments)
+    res = _run(final, data, start=start)
     SparseLinearRegressor._set_solution(est, res, data.dtype)
     return cv
