@@ -42,7 +42,11 @@ Routes (see ``docs/distributed.md``):
   same way, each working set by distributed proximal Newton on its columns (see
   :mod:`sparsefit.distributed._wide_logistic`). Still refused beyond the limit, with
   advice: multinomial logistic regression, ``AdaptiveLasso``, ``RelaxedLasso``,
-  ``PriorLasso``, ``FusedLasso`` and every CV estimator.
+  ``PriorLasso``, ``FusedLasso`` and the CV estimators other than the next.
+- ``LassoCV`` / ``ElasticNetCV`` beyond the limit: one working set for every fold's path
+  (the per-fold moments of its columns in one pass), certified by a KKT pass over every
+  feature at every (``l1_ratio``, fold, alpha) point, then the wide refit; a few passes
+  whatever the grid (see :mod:`sparsefit.distributed._wide_cv`).
 
 The multi-pass routes (proximal Newton and its CV, the wide routes) read each chunk once
 and keep it in the workers' memory for the passes of the fit when the data take at most a

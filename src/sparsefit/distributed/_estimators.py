@@ -196,6 +196,8 @@ def _fit_regression_cv(est, data):
     validation error, the selection and the refit, from them."""
     ratios = est._l1_ratios()
     alphas, n_alphas = est._grid()
+    if data.n_features > gram_max_features():
+        return _fit_wide_regression_cv(est, data, alphas, n_alphas)
     check_gram_limit(est, data.n_features)
     folds = moments_pass(data, folds=fold_rule(est, data), label=type(est).__name__)
     total = folds[0]
@@ -210,6 +212,16 @@ def _fit_regression_cv(est, data):
     best = est._store_paths(ratios, paths)
     res = solve(total, None, Quadratic(), makers[best](est.alpha_), **opts)
     _base.SparseLinearRegressor._set_solution(est, res, total.dtype)
+
+
+def _fit_wide_regression_cv(est, data, alphas, n_alphas):
+    """LassoCV / ElasticNetCV beyond the feature limit: one working set of columns for
+    every fold's path, certified by KKT passes over every feature (see
+    :mod:`~sparsefit.distributed._wide_cv`)."""
+    from ._wide_cv import fit_wide_cv
+
+    rule = fold_rule(est, data)
+    fit_wide_cv(est, persisted(data), rule, (alphas, n_alphas))
 
 
 def _fold_moments(est, data):

@@ -24,8 +24,9 @@ def gram_max_features():
 
 
 def check_gram_limit(est, p, what="the one-pass covariance route",
-                     advice="fit Lasso, ElasticNet, GroupLasso, SparseGroupLasso, MCPRegressor, "
-                     "SCADRegressor, LogSumRegressor, MultiTaskLasso or MultiTaskElasticNet "
+                     advice="fit Lasso, ElasticNet, LassoCV, ElasticNetCV, GroupLasso, "
+                     "SparseGroupLasso, MCPRegressor, SCADRegressor, LogSumRegressor, "
+                     "MultiTaskLasso or MultiTaskElasticNet "
                      "(their wide route takes any p), select features first, or fit in "
                      "memory"):
     """Refuse more features than the covariance / Hessian routes take, with the advice."""
@@ -161,10 +162,12 @@ def _client():
         return None
 
 
-def moments_pass(data, folds=None, label="the moments", cols=None):
+def moments_pass(data, folds=None, label="the moments", cols=None, offsets=None):
     """:class:`Moments` of the whole data (or the list of per-fold moments) in one pass;
-    of the columns ``cols`` of ``X`` only, when given."""
-    offsets = data.row_offsets(need=folds is not None and not folds.by_groups)
+    of the columns ``cols`` of ``X`` only, when given. ``offsets``: the chunks' row
+    offsets when the caller has them (a multi-pass route computes them once)."""
+    if offsets is None:
+        offsets = data.row_offsets(need=folds is not None and not folds.by_groups)
     parts = [dask.delayed(chunk_moments, pure=True)(
         Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), folds, cols)
         for i, (Xb, yb, wb, gb) in enumerate(data.blocks())]

@@ -29,9 +29,14 @@ working set is a set of whole units; the limit counts their columns.
 3. one pass computes, at that solution, the gradient over **all** features, the loss and
    the dual objective: every unit outside the working set whose optimality condition
    fails joins it (back to 2); when none does, the duality gap of the full problem
-   certifies the answer (the same stopping rule as :func:`~sparsefit.solvers.solve`). A
-   non-convex penalty has no dual point: the largest violation over every unit stops it,
-   as in :func:`~sparsefit.solvers.solve`.
+   certifies the answer (the same stopping rule as :func:`~sparsefit.solvers.solve`);
+   when the set is unchanged but not yet solved to enough digits, it is solved again from
+   the same moments (no new pass). A non-convex penalty has no dual point: the largest
+   violation over every unit stops it, as in :func:`~sparsefit.solvers.solve`.
+
+With ``warm_start`` (and a ``coef_`` of the data's shape), the previous coefficients'
+support joins the first working set and its solve starts from them, as the in-memory
+solvers start from them.
 
 The strong rule only orders the work; the KKT pass over every feature is what makes the
 answer exact. A model whose support (with the violators) does not fit the limit is
@@ -114,6 +119,19 @@ def chunk_residual(X, y, sw, index, start, support, coef, intercept):
 
 def _combine(a, b):
     return a.combine(b)
+
+
+@dataclass
+class WideStart:
+    """What a caller of :meth:`WideLasso.run` already has, to skip passes: ``null`` the
+    null point of all the rows ``(gradient, sum s r^2, sum s, sum s y)`` (``r`` the
+    residual of the optimal intercept alone; ``sum s y`` with no intercept), ``units`` a
+    first working set and ``moments`` the :class:`~sparsefit.solvers.moments.Moments` of
+    its columns (sorted)."""
+
+    null: tuple | None = None
+    units: np.ndarray | None = None
+    moments: object = None
 
 
 class WideLasso:
@@ -219,8 +237,9 @@ class WideLasso:
             b = b + c
         return out, b, S
 
-    def run(self, tol, max_iter):
-        """The loop of the module docstring from ``w = 0``: a :class:`SolverResult`.
+    def run(self, tol, max_iter, w_init=None, start=None):
+        """The loop of the module docstring from ``w = 0`` (or ``w_init``): a
+        :class:`SolverResult`.
 
         Parameters
         ----------
@@ -229,6 +248,16 @@ class WideLasso:
             gap of the full problem; the largest violation for a non-convex penalty).
         max_iter : int
             The most working sets (KKT passes over every feature).
+        w_init : ndarray of shape (n_coords,), optional
+            A start (``warm_start``: the previous ``coef_``; for the multi-task
+            estimators, its rows of ``W`` raveled). Its support joins the first working
+            set (the largest first, within the limit) and the first restricted solve starts
+            from it. The null pass still runs: it gives the null objective of the stopping
+            rule and the strong rule. The intercept follows from ``w`` (covariance form).
+        start : WideStart, optional
+            What a caller already has (a CV estimator's refit: the null point of all the
+            rows, its last working set and the moments of its columns): the passes that
+            would compute them are skipped.
 
         Returns
         -------
@@ -236,12 +265,24 @@ class WideLasso:
         """
         info = self.info
         w = np.zeros(self.n_coords)
-        st, b, S = self.residual_pass(w, 0.0)  # the null point (optimal intercept)
-        grad = -st.xr.ravel() / S
+        start = WideStart() if start is None else start
+        if start.null is not None:
+            grad, srr, S, self.sy = start.null
+        else:
+            st, b, S = self.residual_pass(w, 0.0)  # the null point (optimal intercept)
+            grad, srr = -st.xr.ravel() / S, st.srr
         g0 = float(np.max(np.abs(grad), initial=0.0))
-        rule = StopRule(info, tol, 0.5 * st.srr / S, lambda: g0)
+        rule = StopRule(info, tol, 0.5 * srr / S, lambda: g0)
         self.P0 = rule.P0
-        ws = self._strong_set(grad)
+        if start.units is not None and self._n_cols(start.units) <= self.limit:
+            ws = np.asarray(start.units, dtype=np.int64)
+            if start.moments is not None:
+                self._moments_of = (self._cols(ws), start.moments)
+        else:
+            ws = self._strong_set(grad)
+        if w_init is not None:
+            ws = self._with_support(ws, w_init)
+            w[np.isin(self.seg, ws)] = w_init[np.isin(self.seg, ws)]
         scores, rank = np.empty(info.n_units), np.empty(info.n_units)
         sub_tol = tol
         crit, gap, converged = np.nan, np.nan, False
@@ -317,6 +358,22 @@ class WideLasso:
             ws = np.sort(self._prefix(ws[order], cap))
         return ws
 
+    def _with_support(self, ws, w):
+        """``ws`` with the units where ``w`` is non-zero (a warm start): within the limit,
+        the unpenalized units, then the largest of ``w``'s, then those of ``ws``."""
+        norms = np.sqrt(np.bincount(self.seg, w * w, minlength=self.info.n_units))
+        support = np.flatnonzero(norms)
+        merged = np.union1d(ws, support)
+        if self._n_cols(merged) <= self.limit:
+            return merged
+        free = np.flatnonzero(self.free_units)
+        big = np.setdiff1d(support, free)
+        big = self._prefix(big[np.argsort(-norms[big], kind="stable")],
+                           self.limit - self._n_cols(free))
+        kept = np.union1d(free, big)
+        rest = np.setdiff1d(ws, kept)
+        return np.union1d(kept, self._prefix(rest, self.limit - self._n_cols(kept)))
+
     def _too_wide(self, k, what):
         return (f"{self.label} on dask input: the working set needs {k} {what}, more than "
                 f"sparsefit.gram_max_features={self.limit}; raise alpha (a sparser model), "
@@ -352,12 +409,18 @@ class WideLasso:
 
     def _solve_on(self, ws, w, tol, max_iter):
         """The problem restricted to the units ``ws``, from the moments of their columns
-        (one pass): ``(w, b)`` with ``w`` zero outside them."""
+        (one pass; none when the set is the previous one, solved to more digits):
+        ``(w, b)`` with ``w`` zero outside them."""
         cols = self._cols(ws)
         out = np.zeros(self.n_coords)
         if cols.size == 0:  # nothing fits yet: the KKT pass re-fits the intercept
             return out, self._intercept(0.0)
-        mom = moments_pass(self.data, label=self.label, cols=cols)
+        cached = getattr(self, "_moments_of", None)
+        if cached is not None and np.array_equal(cached[0], cols):
+            mom = cached[1]  # the same set solved to more digits: no new pass
+        else:
+            mom = moments_pass(self.data, label=self.label, cols=cols)
+            self._moments_of = (cols, mom)
         datafit, pen = self._sub_problem(ws, cols)
         res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
                     w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
@@ -396,14 +459,22 @@ class WideLasso:
         return clone(est).set_params(**params)
 
 
-def _run(est, data, n_targets=None):
+def _run(est, data, n_targets=None, start=None):
     """:meth:`WideLasso.run` at the estimator's ``tol`` and ``max_iter``, with a
     ConvergenceWarning when it stops short."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
-    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter))
+    from ..linear_model._base import warm_start_point
+
+    p = data.n_features
+    if n_targets is None:
+        w0, _ = warm_start_point(est, (p,))
+    else:  # coef_ is (n_tasks, p); the route's coordinates are the rows of W raveled
+        w0, _ = warm_start_point(est, (n_targets, p))
+        w0 = None if w0 is None else np.ascontiguousarray(w0.T).ravel()
+    res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter), w0, start)
     if not res.converged:
         warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge "
                       f"after max_iter={est.max_iter} working sets: criterion "

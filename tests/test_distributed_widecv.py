@@ -1,0 +1,371 @@
+"""LassoCV / ElasticNetCV on wide dask input (more features than the covariance route
+takes): one working set for every fold's path, certified by KKT passes over every
+feature; the same folds (HashKFold), paths, selection and refit as in memory.
+
+The feature limit is lowered through dask.config so the route runs at small scale.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn
+from sklearn.base import clone
+
+dask = pytest.importorskip("dask")
+pytest.importorskip("distributed")
+import dask.array as da  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+from sparsefit.linear_model import (  # noqa: E402
+    ElasticNet,
+    ElasticNetCV,
+    HashKFold,
+    Lasso,
+    LassoCV,
+    MultiTaskLasso,
+)
+
+CHUNKS = (70, 30, 120, 80)  # unequal on purpose
+N, P, LIMIT = sum(CHUNKS), 40, 16
+RTOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+def _data(sparse=False, seed=0):
+    rng = np.random.default_rng(seed)
+    if sparse:
+        X = sp.random(N, P, density=0.15, random_state=seed, format="csr").toarray()
+    else:
+        X = rng.standard_normal((N, P)) + rng.uniform(-2, 2, P)
+    beta = np.zeros(P)
+    beta[[1, 7, 22, 35]] = [1.0, -2.0, 0.7, 1.5]
+    return X, X @ beta + 0.3 * rng.standard_normal(N) + 1.0, rng.uniform(0.0, 2.0, N)
+
+
+def _dask(*arrays):
+    return [None if a is None else da.from_array(a, chunks=(CHUNKS,) + a.shape[1:])
+            for a in arrays]
+
+
+def _close(a, b, rtol=RTOL):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(float(np.max(np.abs(a), initial=0.0)), 1e-12)
+    return float(np.max(np.abs(a - b), initial=0.0)) <= rtol * scale
+
+
+def _widths(monkeypatch):
+    """The columns of every moments pass of the wide routes (never all of X)."""
+    import sparsefit.distributed._wide as wide
+    import sparsefit.distributed._wide_cv as wide_cv
+
+    widths = []
+    for mod in (wide, wide_cv):
+        real = mod.moments_pass
+        monkeypatch.setattr(mod, "moments_pass", lambda data, real=real, **kw: widths.append(
+            kw["cols"].size) or real(data, **kw))
+    return widths
+
+
+CV = HashKFold(3, seed=1)
+# name: (estimator, fit options)
+CASES = {
+    "lasso": (LassoCV(cv=CV, alphas=10, eps=0.05), {}),
+    "lasso, sample_weight": (LassoCV(cv=CV, alphas=10, eps=0.05), {"weights": True}),
+    "lasso, sparse chunks, sample_weight": (LassoCV(cv=HashKFold(4, seed=3), alphas=8,
+                                                    eps=0.1),
+                                            {"sparse": True, "weights": True}),
+    "lasso, groups": (LassoCV(cv=HashKFold(3, seed=5), alphas=8, eps=0.05),
+                      {"groups": True}),
+    "lasso, no intercept": (LassoCV(cv=CV, alphas=8, eps=0.1, fit_intercept=False), {}),
+    "lasso, given alphas, 1se": (LassoCV(cv=CV, alphas=[0.5, 0.2, 0.1, 0.3],
+                                         alpha_rule="1se"), {}),
+    "lasso, positive": (LassoCV(cv=CV, alphas=8, eps=0.2, positive=True), {}),
+    "lasso, penalty_factor with a free feature": (
+        LassoCV(cv=CV, alphas=8, eps=0.1, penalty_factor=np.r_[
+            0.0, np.linspace(0.5, 2.0, P - 1)]), {"weights": True}),
+    "elastic net": (ElasticNetCV(l1_ratio=0.7, cv=CV, alphas=8, eps=0.1), {}),
+    "elastic net, a list of l1_ratio, sample_weight": (
+        ElasticNetCV(l1_ratio=[0.6, 0.9, 1.0], cv=HashKFold(4, seed=7), alphas=6, eps=0.1),
+        {"weights": True}),
+    # the path on all the rows cuts the grid; eps=1e-3 would need every feature, the cap
+    # keeps the supports small
+    "lasso, dfmax": (LassoCV(cv=CV, alphas=12, eps=1e-3, dfmax=6), {"weights": True}),
+    "elastic net, pmax, no intercept": (
+        ElasticNetCV(l1_ratio=0.8, cv=CV, alphas=10, eps=1e-3, pmax=7, fit_intercept=False),
+        {}),
+    "elastic net, bounds, sparse chunks": (
+        ElasticNetCV(l1_ratio=0.8, cv=CV, alphas=6, eps=0.1, bounds=(-1.0, 1.2)),
+        {"sparse": True}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_wide_cv_equals_in_memory(client, monkeypatch, name):
+    """The in-memory estimator's grid, mse_path_, selection and refit, with no moments
+    pass wider than the limit."""
+    est, opts = CASES[name]
+    est = clone(est).set_params(tol=1e-10)
+    X, y, sw = _data(opts.get("sparse", False))
+    sw = sw if opts.get("weights") else None
+    groups = np.repeat(np.arange(N // 10), 10) if opts.get("groups") else None
+    copies = [None if a is None else a.copy() for a in (X, y, sw)]
+    Xd, yd, swd, gd = _dask(X, y, sw, groups)
+    if opts.get("sparse"):
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    Xm = sp.csc_matrix(X) if opts.get("sparse") else X
+    if groups is not None:
+        with sklearn.config_context(enable_metadata_routing=True):
+            ref = clone(est).fit(Xm, y, sample_weight=sw, groups=groups)
+    else:
+        ref = clone(est).fit(Xm, y, sample_weight=sw)
+    assert 0 < np.count_nonzero(ref.coef_) < LIMIT
+    widths = _widths(monkeypatch)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        fit = {"sample_weight": swd} | ({"groups": gd} if groups is not None else {})
+        got = clone(est).fit(Xd, yd, **fit)
+    assert widths and max(widths) <= LIMIT
+    assert np.allclose(got.alphas_, ref.alphas_, rtol=1e-9)
+    assert got.mse_path_.shape == ref.mse_path_.shape
+    assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
+    assert np.allclose(got.cv_mean_, ref.cv_mean_, rtol=RTOL, atol=0)
+    assert (got.alpha_, got.alpha_min_, got.alpha_1se_, got.l1_ratio_) == pytest.approx(
+        (ref.alpha_, ref.alpha_min_, ref.alpha_1se_, ref.l1_ratio_), rel=1e-9)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
+    assert got.converged_ and 0.0 <= got.dual_gap_ <= 1e-10 * max(1.0, float(y @ y) / N)
+    assert got.n_iter_ >= got.n_outer_iter_ >= 1
+    assert got.n_features_in_ == P
+    for a, b in zip((X, y, sw), copies):  # the inputs, and the estimator's own, untouched
+        assert (a is None and b is None) or np.array_equal(a, b)
+    assert repr(got.get_params()) == repr(est.get_params())
+
+
+def _strong_rule_miss(cv, rho=0.9, s=3.0, seed=4):
+    """Feature 2 is uncorrelated with y on every training set (exactly: centred and
+    projected out fold by fold), so the strong rule drops it at every fold; being
+    correlated with feature 0 (and of a larger scale), it enters every fold's path once
+    feature 0 is in (near 0.73 alpha_max)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, P))
+    X[:, 2] = s * (rho * X[:, 0] + np.sqrt(1 - rho ** 2) * X[:, 2])
+    y = X[:, 0] + 0.1 * rng.standard_normal(N)
+    for _, fold in cv.split(X):
+        X[fold, 2] -= X[fold, 2].mean()
+        y[fold] -= y[fold].mean()
+        x2 = X[fold, 2]
+        y[fold] -= x2 * (x2 @ y[fold]) / (x2 @ x2)
+    return X, y + 1.0
+
+
+def _record(monkeypatch):
+    """The first working set and the rounds of every WideCV run."""
+    import sparsefit.distributed._wide_cv as wide_cv
+
+    seen = {"first": [], "rounds": []}
+    first, run = wide_cv.WideCV.first_set, wide_cv.WideCV.run
+    monkeypatch.setattr(wide_cv.WideCV, "first_set", lambda self, *a: seen["first"].append(
+        first(self, *a)) or seen["first"][-1])
+    monkeypatch.setattr(wide_cv.WideCV, "run", lambda self: (run(self), seen["rounds"].append(
+        self.rounds))[0])
+    return seen
+
+
+def test_a_feature_the_strong_rule_misses_joins_by_the_kkt_pass(client, monkeypatch):
+    """The grid ends at 0.6 alpha_max (so the strong rule screens: |g_j| >= 0.2
+    alpha_max): feature 2, with a zero gradient at the null model of every fold, is not in
+    the first working set but in every fold's model at the smallest alpha."""
+    cv = HashKFold(3, seed=1)
+    X, y = _strong_rule_miss(cv)
+    est = LassoCV(cv=cv, alphas=8, eps=0.6, tol=1e-10)
+    ref = clone(est).fit(X, y)
+    assert ref.coef_[2] != 0
+    seen = _record(monkeypatch)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        got = clone(est).fit(*_dask(X, y))
+    assert 2 not in seen["first"][0] and seen["rounds"] == [2], seen
+    assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
+    assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-9)
+    assert _close(ref.coef_, got.coef_)
+
+
+def test_a_feature_the_first_set_misses_joins_by_the_kkt_pass(client, monkeypatch):
+    """A first working set of one column (the data persisted, FIRST_IN_MEMORY lowered):
+    the KKT pass finds the missing features, the set is rebuilt, the answer unchanged."""
+    import sparsefit.distributed._wide_cv as wide_cv
+
+    monkeypatch.setattr(wide_cv, "FIRST_IN_MEMORY", 1)
+    seen = _record(monkeypatch)
+    X, y, sw = _data()
+    est = LassoCV(cv=CV, alphas=10, eps=0.05, tol=1e-10)
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    widths = _widths(monkeypatch)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT, "sparsefit.persist": True}):
+        got = clone(est).fit(*_dask(X, y), sample_weight=_dask(sw)[0])
+    assert widths[0] == 1 and seen["rounds"][0] >= 2, (widths, seen)
+    assert max(widths) <= LIMIT
+    assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
+    assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-9)
+    assert _close(ref.coef_, got.coef_)
+
+
+@pytest.mark.parametrize("persist", [True, False])
+def test_wide_cv_on_a_dask_dataframe(client, persist):
+    """Partitions of unknown lengths: the position folds from the counted rows."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y, _ = _data()
+    cols = [f"f{j}" for j in range(P)]
+    df = pd.DataFrame(X, columns=cols).assign(target=y)
+    ddf = dd.from_pandas(df, npartitions=4)
+    est = LassoCV(cv=HashKFold(3, seed=2), alphas=6, eps=0.1, tol=1e-10)
+    ref = clone(est).fit(df[cols], y)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT,
+                          "sparsefit.persist": persist}):
+        got = clone(est).fit(ddf[cols], ddf["target"])
+    assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
+    assert _close(ref.coef_, got.coef_)
+    assert list(got.feature_names_in_) == cols
+
+
+def test_a_support_beyond_the_limit_is_refused_with_advice(client):
+    X, y, _ = _data()
+    with dask.config.set({"sparsefit.gram_max_features": 3}), \
+            pytest.raises(ValueError, match=r"^LassoCV on dask input: the cross-validation "
+                          r"paths need \d+ features .* more than "
+                          r"sparsefit.gram_max_features=3; raise eps, give larger alphas or "
+                          r"set dfmax"):
+        LassoCV(cv=3, alphas=5, eps=0.05).fit(*_dask(X, y))
+    free = np.r_[np.zeros(LIMIT + 1), np.ones(P - LIMIT - 1)]
+    reads = ("refused", 0)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}), \
+            pytest.raises(ValueError, match=rf"^LassoCV on dask input: the cross-validation "
+                          rf"paths need {LIMIT + 1} unpenalized features, more than "):
+        LassoCV(cv=3, penalty_factor=free).fit(_counted(X, reads), _dask(y)[0])
+    assert _reads(reads) == {}  # refused before any pass
+
+
+def test_kkt_points_split_over_passes_give_the_same_model(client, monkeypatch):
+    """A KKT pass holding one point's gradients at a time (KKT_PASS_BYTES tiny): one pass
+    per point, the same paths."""
+    import sparsefit.distributed._wide_cv as wide_cv
+
+    X, y, _ = _data()
+    est = LassoCV(cv=CV, alphas=4, eps=0.1, tol=1e-10)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        one = clone(est).fit(*_dask(X, y))
+        passes = []
+        real = wide_cv.WideCV.run
+        monkeypatch.setattr(wide_cv.WideCV, "run", lambda self: (real(self), passes.append(
+            (self.n_passes, self.rounds)))[0])
+        monkeypatch.setattr(wide_cv, "KKT_PASS_BYTES", 1)
+        split = clone(est).fit(*_dask(X, y))
+    (n_passes, rounds), = passes
+    # a pass per point: the null model of 3 folds and of all the rows, then per round
+    # the moments and the 3 x 4 path points
+    assert n_passes == 4 + rounds * (1 + 3 * 4), (n_passes, rounds)
+    np.testing.assert_array_equal(one.mse_path_, split.mse_path_)
+    np.testing.assert_array_equal(one.coef_, split.coef_)
+
+
+_LOCK = threading.Lock()
+_READS: dict = {}
+
+
+def _read(key, i, block):
+    with _LOCK:
+        _READS[(key, i)] = _READS.get((key, i), 0) + 1
+    return block
+
+
+def _counted(X, key):
+    """``X`` whose chunks are produced by a counted "file read"."""
+    blocks, start = [], 0
+    for i, n in enumerate(CHUNKS):
+        blocks.append(da.from_delayed(dask.delayed(_read, pure=False)(key, i, X[start:start + n]),
+                                      shape=(n, X.shape[1]), dtype=X.dtype))
+        start += n
+    return da.concatenate(blocks, axis=0)
+
+
+def _reads(key):
+    with _LOCK:
+        return {i: c for (k, i), c in _READS.items() if k == key}
+
+
+def test_passes_do_not_grow_with_the_grid(client):
+    """Read from the source at every pass (persist False): the same number of passes for
+    a grid of 5 and of 40 alphas, a handful; persisted: each chunk read once."""
+    X, y, _ = _data()
+    yd = _dask(y)[0]
+    counts = {}
+    for n_alphas in (5, 40):
+        key = ("no persist", n_alphas)
+        with dask.config.set({"sparsefit.gram_max_features": LIMIT,
+                              "sparsefit.persist": False}), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ElasticNetCV(l1_ratio=[0.7, 1.0], cv=5, alphas=n_alphas, eps=0.1,
+                         tol=1e-8).fit(_counted(X, key), yd)
+        reads = _reads(key)
+        assert set(reads) == set(range(len(CHUNKS))) and len(set(reads.values())) == 1
+        counts[n_alphas] = reads[0]
+    # null, moments, KKT; the refit starts from the CV's null point, working set and
+    # moments: its KKT pass only
+    assert counts[5] == counts[40] == 4, counts
+    key = "persisted"
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT, "sparsefit.persist": "auto"}):
+        LassoCV(cv=5, alphas=40, eps=0.1).fit(_counted(X, key), yd)
+    assert _reads(key) == dict.fromkeys(range(len(CHUNKS)), 1)
+
+
+# -- warm_start on the wide single-fit route ---------------------------------------------
+
+@pytest.mark.parametrize("est", [
+    Lasso(alpha=0.2, tol=1e-10, warm_start=True),
+    ElasticNet(alpha=0.2, l1_ratio=0.7, tol=1e-10, warm_start=True),
+    MultiTaskLasso(alpha=0.2, tol=1e-10, warm_start=True),
+], ids=["Lasso", "ElasticNet", "MultiTaskLasso"])
+def test_wide_route_honours_warm_start(client, monkeypatch, est):
+    """The second fit starts from the first one's coef_ (its support in the first working
+    set, the first solve from its values) and ends at the in-memory answer; a coef_ of
+    another shape starts afresh."""
+    import sparsefit.distributed._wide as wide
+
+    X, y, sw = _data()
+    est = clone(est)
+    if "MultiTask" in type(est).__name__:
+        y = np.c_[y, X[:, [1, 7, 22]] @ [-1.0, 0.5, 2.0] - 1.0]
+    Xd, yd, swd = _dask(X, y, sw)
+    starts = []
+    real = wide.WideLasso._solve_on
+    monkeypatch.setattr(wide.WideLasso, "_solve_on", lambda self, ws, w, *a: starts.append(
+        (ws.copy(), w.copy())) or real(self, ws, w, *a))
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        est.fit(Xd, yd, sample_weight=swd)
+        first = np.array(est.coef_, copy=True)
+        assert np.count_nonzero(first) and not np.any(starts[0][1])  # from zero
+        starts.clear()
+        est.set_params(alpha=0.1).fit(Xd, yd, sample_weight=swd)
+    ws, w = starts[0]
+    prev = first if first.ndim == 1 else first.T.ravel()
+    support = np.flatnonzero(first if first.ndim == 1 else np.any(first != 0, axis=0))
+    assert np.all(np.isin(support, ws))  # the previous support is in the first set
+    assert np.array_equal(w, prev)  # and the first solve starts from the previous coef_
+    ref = clone(est).set_params(warm_start=False).fit(X, y, sample_weight=sw)
+    assert not np.allclose(first, est.coef_)
+    assert _close(ref.coef_, est.coef_), (ref.coef_, est.coef_)
+    assert est.converged_
+    starts.clear()
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        est.fit(Xd[:, :P - 2], yd, sample_weight=swd)  # another shape: from zero
+    assert not np.any(starts[0][1])
