@@ -42,6 +42,7 @@ Run as a script (not importable as a doctest: it needs the ``torchrun`` environm
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -193,7 +194,12 @@ def main(argv=None):
                 with open(tmp, "w") as fh:
                     json.dump(summary, fh, indent=2)
                 os.replace(tmp, args.json)  # the reader never sees a partial file
-        # no rank tears the group down while another still uses it (gloo aborts otherwise)
+        # DDP's reducer holds the group and its last work: released before the teardown
+        # (gloo threads still holding work at interpreter exit abort the process:
+        # "terminate called without an active exception", seen once under load), and no
+        # rank tears the group down while another still uses it
+        del opt, model
+        gc.collect()
         dist.barrier()
         return 0 if ok else 1
     finally:

@@ -86,6 +86,8 @@ def is_model_folder(path):
     """
     try:
         return set(os.listdir(path)) <= set(FILES)
+    except FileNotFoundError:  # gone (a concurrent save moved it aside): nothing to lose
+        return True
     except OSError:
         return False
 

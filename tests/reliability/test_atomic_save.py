@@ -173,3 +173,31 @@ def test_save_replaces_an_empty_folder_and_a_model(tmp_path):
     params, arrays = load_model(str(target))
     assert params == {"v": 2} and arrays["coef"].tolist() == [1.0, 1.0, 1.0]
     assert _leftovers(tmp_path) == []
+
+
+def test_a_folder_that_vanishes_while_checked_is_replaceable(tmp_path, monkeypatch):
+    """A concurrent save of the fallback moves the folder aside between the two looks of
+    the check: a folder gone holds nothing to protect (the concurrent-saves test failed
+    once under load on that race), while a file and a foreign folder stay refused."""
+    from sparsefit.io import is_model_folder
+
+    assert is_model_folder(str(tmp_path / "gone"))
+    (tmp_path / "file").write_text("x")
+    assert not is_model_folder(str(tmp_path / "file"))
+    target = tmp_path / "model"
+    save_model(str(target), {"who": "old"}, {"coef": np.full(3, 1.0)})
+    real_listdir = os.listdir
+    looks = []
+
+    def listdir_then_vanish(path):  # the first look sees the folder, then it is gone
+        looks.append(path)
+        if path == str(target) and len(looks) > 1:
+            raise FileNotFoundError(path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir_then_vanish)
+    _atomic._check_replaceable(str(target), is_model_folder)  # no FileExistsError
+    monkeypatch.undo()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a saved model"):
+        save_model(str(target), {"who": "new"}, {"coef": np.full(3, 2.0)})
