@@ -145,21 +145,26 @@ def test_the_step_never_raises_the_objective(monkeypatch):
     np.testing.assert_allclose(bad.coef_, good.coef_, rtol=1e-6, atol=1e-9)
 
 
-def test_over_budget_no_step_and_the_fit_holds_tol(monkeypatch):
-    import sparsefit.solvers.cd as cd
+def test_without_the_step_the_fit_holds_tol_only(monkeypatch):
+    """Over the budget (here: the step switched off) a fit is what the working sets give
+    at tol, no more: the exact step is what makes the default fit exact."""
+    import sparsefit.solvers._exact as ex
 
     X, y = _problem(80, 25)
-    monkeypatch.setattr(cd, "EXACT_MIN_BUDGET", 0)
-    monkeypatch.setattr(cd.QuadraticCD, "polish", lambda self: False)
+    exact = Lasso(alpha=0.05, tol=1e-4).fit(X, y)
     calls = []
-    real = cd.restricted_minimizer
-    monkeypatch.setattr(cd, "restricted_minimizer", lambda *a: calls.append(1) or real(*a))
+    real = ex.restricted_minimizer
+    monkeypatch.setattr(ex, "restricted_minimizer", lambda *a, **k: calls.append(1) or real(
+        *a, **k))
+    monkeypatch.setattr(ex, "EXACT_MIN_BUDGET", 0)
+    import sparsefit.solvers.cd as cd
+
+    monkeypatch.setattr(cd, "EXACT_MIN_BUDGET", 0)
+    monkeypatch.setattr(cd.QuadraticCD, "_exact_move", lambda self: None)
     est = Lasso(alpha=0.05, tol=1e-4).fit(X, y)
-    assert est.converged_
-    ref = Lasso(alpha=0.05, tol=1e-4)
-    monkeypatch.undo()
-    ref.fit(X, y)
-    assert ref.dual_gap_ < est.dual_gap_  # the exact step is what makes it exact
+    assert est.converged_ and not calls
+    assert est.dual_gap_ <= 1e-4 * 0.5 * np.var(y)
+    assert exact.dual_gap_ < 1e-3 * est.dual_gap_  # the exact step is what makes it exact
 
 
 @SETTINGS
@@ -223,3 +228,21 @@ def test_row_pieces_only_for_row_groups():
     spec = describe(GroupL1(0.5, [3] * 4), 12).spec
     assert row_pieces(spec, 4, 3, np.arange(4)) is not None
     assert row_pieces(spec, 6, 2, np.arange(6)) is None  # groups of 3 are not rows of 2
+
+
+@pytest.mark.parametrize("name", EXACT)
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_covariance_form_ends_at_the_same_exact_optimum(name, fit_intercept):
+    """The solver from the data's moments (dask's one-pass route) takes the exact step
+    too: at tol=1e-4 it equals the solve on the rows to rounding."""
+    from sparsefit.solvers.moments import Moments
+
+    X, y = _problem(80, 25)
+    sw = RNG.uniform(0.5, 2.0, 80)
+    pen = _scaled(PENALTIES[name](25), 0.05 * _alpha_max(X, y, fit_intercept) / 0.7)
+    rows = solve(X, y, Quadratic(), pen, fit_intercept=fit_intercept, sample_weight=sw,
+                 tol=1e-4)
+    mom = solve(Moments.from_arrays(X, y, sw), None, Quadratic(), pen,
+                fit_intercept=fit_intercept, tol=1e-4)
+    np.testing.assert_allclose(mom.coef, rows.coef, rtol=1e-9, atol=1e-11)
+    assert mom.dual_gap < 1e-12

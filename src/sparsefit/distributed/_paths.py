@@ -13,6 +13,7 @@ from ..datafits import Quadratic
 from ..linear_model._cv import CVPath, check_alphas, degenerate_safe_grid, select_alpha
 from ..solvers import solve
 from ..solvers._common import describe
+from ..solvers.covariance import solve_covariance
 
 
 def null_gradient(moments, penalty, fit_intercept):
@@ -50,8 +51,10 @@ def moments_path(moments, make_penalty, alphas, *, fit_intercept, tol, max_iter,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for alpha in alphas:
-            res = solve(moments, None, Quadratic(), make_penalty(float(alpha)),
-                        fit_intercept=fit_intercept, w_init=w, tol=tol, max_iter=max_iter)
+            # (a last exact step left for the next solve's first check, as solve_path does)
+            res = solve_covariance(moments, Quadratic(), make_penalty(float(alpha)),
+                                   fit_intercept=fit_intercept, w_init=w, tol=tol,
+                                   max_iter=max_iter, recheck=False)
             w = res.coef
             ever |= w != 0
             if (dfmax is not None and np.count_nonzero(w) > dfmax) or (

@@ -295,3 +295,31 @@ def support_product(store, S, D):
     for rows, B in _row_blocks(store, S):
         out[rows] = B @ D
     return out
+
+
+class Candidate:
+    """The support an exact step works on: ``S`` (the non-zero coordinates and those
+    violating their optimality condition), the orthant ``signs`` (a violator enters on
+    the side ``v = -gradient`` points to), the penalty's pieces there, the ``free``
+    coordinates (a coordinate at a bound stays there unless it violates its condition),
+    and ``key``, what identifies the try (a solver does not repeat one)."""
+
+    def __init__(self, spec, w, scores, v):
+        viol = scores > 1e-13 * float(np.abs(v).max(initial=0.0))
+        self.S = S = np.flatnonzero((w != 0) | viol)
+        self.wS = wS = w[S]
+        self.signs = np.where(wS != 0, np.sign(wS), np.sign(v[S]))
+        self.key = (S.tobytes(), np.signbit(self.signs).tobytes())
+        self.a, self.beta, self.lower, self.upper = orthant_pieces(spec, S)
+        self.free = ((wS > self.lower) & (wS < self.upper)) | viol[S]
+
+    def gradient(self, v):
+        """The objective's gradient on ``S`` at ``w`` (``v = -`` the datafit's)."""
+        return -v[self.S] + self.a * self.signs + self.beta * self.wS
+
+    def minimize(self, H, v):
+        """:func:`restricted_minimizer` with the Hessian ``H`` of the datafit on ``S``
+        (the penalty's curvature added here, in place): ``(w_S, exact)``."""
+        H[np.diag_indices(self.S.size)] += self.beta
+        return restricted_minimizer(H, self.gradient(v), self.wS, self.a, self.lower,
+                                    self.upper, free=self.free, signs=self.signs)

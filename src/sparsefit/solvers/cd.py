@@ -18,8 +18,7 @@ from ._epochs import wls_cd
 from ._exact import (
     EXACT_MIN_BUDGET,
     MAX_INEXACT,
-    orthant_pieces,
-    restricted_minimizer,
+    Candidate,
     support_moments,
     support_product,
     takes_exact_step,
@@ -318,25 +317,17 @@ class QuadraticCD:
         ``max(EXACT_MIN_BUDGET, 2 passes over X)`` and lowers the objective. Returns
         ``(objective, exact)``, or None when not moved."""
         w, store, sw = self.w, self.store, self.sw
-        viol = self.scores > 1e-13 * float(np.abs(self.Xt).max(initial=0.0))
-        S = np.flatnonzero((w != 0) | viol)
+        cand = Candidate(self.info.spec, w, self.scores, self.Xt)
+        if cand.key == self.exact_key or not cand.free.any():
+            return None
+        S, wS = cand.S, cand.wS
         k = S.size
-        wS = w[S]
-        signs = np.where(wS != 0, np.sign(wS), np.sign(self.Xt[S]))
-        key = (S.tobytes(), np.signbit(signs).tobytes())
-        if key == self.exact_key:
-            return None
-        a, beta, lower, upper = orthant_pieces(self.info.spec, S)
-        # a coordinate at a bound stays there, unless it violates its condition
-        free = ((wS > lower) & (wS < upper)) | viol[S]
-        if not free.any():
-            return None
         # the Gram entries when the working sets already computed them (no copy of X)
         gram = self.gram is not None and bool(np.all(self.gram.pos[S] >= 0))
         cost = k ** 3 / 3 + (0 if gram else store.n * k * (k + 1) / 2)
         if cost > max(EXACT_MIN_BUDGET, 2 * self.x_nnz):
             return None
-        self.exact_key = key
+        self.exact_key = cand.key
         S_w = float(sw.sum())
         centered = self.fit_intercept and S_w > 0
         if gram:
@@ -348,12 +339,9 @@ class QuadraticCD:
             H, xm = support_moments(store, S, sw, centered)
         if H is None:
             return None
-        H[np.diag_indices(k)] += beta
-        # the objective's gradient on S, from the last check's X.T (sw R): the intercept
-        # is optimal there, so it is that of the centered columns too
-        grad = -self.Xt[S] + a * signs + beta * wS
-        new, exact = restricted_minimizer(H, grad, wS, a, lower, upper, free=free,
-                                          signs=signs)
+        # (the gradient on S from the last check's X.T (sw R): the intercept is optimal
+        # there, so it is that of the centered columns too)
+        new, exact = cand.minimize(H, self.Xt)
         if new is None:
             return None
         d = new - wS
