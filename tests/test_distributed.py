@@ -553,6 +553,17 @@ def test_whole_cv_path_costs_one_pass_over_the_data(client, monkeypatch, tmp_pat
     assert est.mse_path_.shape == (2, 20, 5)
 
 
+@pytest.mark.parametrize("name", ["LassoCV", "SparseLogisticRegressionCV"])
+def test_default_cv_on_dask_is_five_hashed_folds(client, name):
+    """cv=None (the CV estimators' default) means 5 folds, as in scikit-learn: on dask
+    input HashKFold(5, seed=0), as an integer cv does (it was refused)."""
+    est = _tight(clone(ESTIMATORS[name])).set_params(cv=None)
+    X, y, sw = _data(is_classifier(est))
+    got = clone(est).fit(*_dask(X, y))
+    ref = clone(est).set_params(cv=HashKFold(5, seed=0)).fit(X, y)
+    assert _close(ref.coef_, got.coef_)
+
+
 def test_cv_splitter_needing_rows_is_refused(client):
     from sklearn.model_selection import KFold
 

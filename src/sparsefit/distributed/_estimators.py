@@ -178,9 +178,10 @@ def _fit_adaptive(est, data):
 
 
 def fold_rule(est, data):
-    """The folds of a CV estimator on dask input: ``cv`` an int (hashed positions, seed 0)
-    or a :class:`HashKFold`; with ``groups``, the hashed group labels."""
-    cv = est.cv
+    """The folds of a CV estimator on dask input: ``cv`` None (the default: 5 folds, as
+    scikit-learn's), an int (hashed positions, seed 0) or a :class:`HashKFold`; with
+    ``groups``, the hashed group labels."""
+    cv = 5 if est.cv is None else est.cv
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
         cv = HashKFold(int(cv), seed=0)
     if not isinstance(cv, HashKFold):

@@ -86,7 +86,7 @@ class HashKFold(GroupsConsumerMixin):
 
     The folds of a dask input are computed the same way chunk by chunk, so ``LassoCV(cv=
     HashKFold(5, seed=1))`` selects the same ``alpha_`` in memory and on a cluster, and an
-    integer ``cv`` on dask input means ``HashKFold(cv, seed=0)``.
+    integer ``cv`` on dask input means ``HashKFold(cv, seed=0)`` (``cv=None``: 5 folds).
 
     Parameters
     ----------
