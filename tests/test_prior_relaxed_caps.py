@@ -136,6 +136,22 @@ def test_cv_estimators_cap_the_selected_features(cls):
     assert np.asarray(m.alphas_).shape[-1] < 20
 
 
+def test_a_cap_with_several_l1_ratios_pads_the_shorter_grids():
+    """Each l1_ratio's grid stops where its own path reaches the cap: the CV arrays are
+    NaN after the shorter ones' end (it crashed on the ragged arrays)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 30))
+    y = X[:, :8] @ rng.standard_normal(8) + rng.standard_normal(80)
+    m = ElasticNetCV(l1_ratio=[0.2, 1.0], alphas=20, cv=3, dfmax=5).fit(X, y)
+    lengths = (~np.isnan(m.alphas_)).sum(axis=1)
+    assert m.alphas_.shape == (2, lengths.max()) and lengths.min() < lengths.max()
+    assert m.mse_path_.shape == (2, lengths.max(), 3)
+    for k, n in enumerate(lengths):
+        assert not np.isnan(m.mse_path_[k, :n]).any() and np.isnan(m.mse_path_[k, n:]).all()
+    assert np.count_nonzero(m.coef_) <= 5 and m.alpha_ in m.alphas_[list(
+        (0.2, 1.0)).index(m.l1_ratio_)]
+
+
 def test_caps_are_validated():
     X, y, _ = _sparse_problem(30, 5, 2, 1.0, 7)
     with pytest.raises(ValueError, match="dfmax"):

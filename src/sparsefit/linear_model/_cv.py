@@ -363,13 +363,13 @@ class _RegressionCV(CVMixin, SparseInputMixin, RegressorMixin, BaseEstimator):
         of the selected ratio."""
         # scikit-learn's shapes: one l1_ratio drops the leading axis
         squeeze = (lambda a: a[0]) if len(ratios) == 1 else (lambda a: a)
-        self.alphas_ = squeeze(np.asarray([p.alphas for p in paths]))
+        self.alphas_ = squeeze(_padded([p.alphas for p in paths]))
         given = self.alphas is not None and not isinstance(self.alphas, Integral)
         if given and self.alphas_.ndim == 2 and not (self.dfmax or self.pmax):
             self.alphas_ = self.alphas_[0]  # a given grid is the same for every l1_ratio
-        self.mse_path_ = squeeze(np.asarray([p.losses for p in paths]))
-        self.cv_mean_ = squeeze(np.asarray([p.mean for p in paths]))
-        self.cv_std_error_ = squeeze(np.asarray([p.std_error for p in paths]))
+        self.mse_path_ = squeeze(_padded([p.losses for p in paths]))
+        self.cv_mean_ = squeeze(_padded([p.mean for p in paths]))
+        self.cv_std_error_ = squeeze(_padded([p.std_error for p in paths]))
         best = int(np.argmin([p.mean.min() for p in paths]))
         self.l1_ratio_ = float(ratios[best])
         self.alpha_min_ = paths[best].alpha_min
@@ -378,6 +378,16 @@ class _RegressionCV(CVMixin, SparseInputMixin, RegressorMixin, BaseEstimator):
         return best
 
     predict = SparseLinearRegressor.predict
+
+
+def _padded(rows):
+    """One array of the per-``l1_ratio`` arrays, NaN after the end of the shorter ones
+    (``dfmax`` / ``pmax`` cut each ratio's grid where its own path reaches the cap)."""
+    n = max(len(r) for r in rows)
+    out = np.full((len(rows), n) + np.shape(rows[0])[1:], np.nan)
+    for k, r in enumerate(rows):
+        out[k, :len(r)] = r
+    return out
 
 
 _CV_DOC = r"""
@@ -408,7 +418,9 @@ _CV_DOC = r"""
     dfmax, pmax : int, optional
         Cap the selected features (glmnet's): the grid stops where the path on all the
         data has more than ``dfmax`` non-zero features, or more than ``pmax`` ever; the
-        folds are cross-validated on that shorter grid.
+        folds are cross-validated on that shorter grid. With several ``l1_ratio`` each
+        grid stops where its own path does: ``alphas_``, ``mse_path_`` and the CV curves
+        hold NaN after the end of the shorter ones.
 
     Attributes
     ----------
