@@ -196,8 +196,9 @@ class MultiTaskElasticNet(_MultiTaskMixin, BaseEstimator):
         :math:`W^\top`, as in scikit-learn.
     intercept_ : ndarray of shape (n_tasks,), or 0.0 without an intercept
     n_iter_ : int
-        Block coordinate-descent epochs, summed over the working sets (see Notes); 0 when
-        the start already meets ``tol``.
+        Block coordinate-descent epochs, summed over the working sets (see Notes); the
+        exact step at convergence (Newton's method on the rows of the support, when
+        cheap) counts as one. 0 when the start already meets ``tol``.
     n_outer_iter_ : int
         Outer (working-set) iterations, at most ``max_iter``.
     dual_gap_ : float

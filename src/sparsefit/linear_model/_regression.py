@@ -75,7 +75,8 @@ class Lasso(SparseLinearRegressor):
         Coordinate-descent epochs, scikit-learn's meaning (one count per target for a 2-D
         ``y``): an epoch is one pass updating every coefficient of the current working set
         (every feature when the working set holds them all; in covariance form with
-        ``precompute``, the same updates), summed over all the working sets of the fit.
+        ``precompute``, the same updates), summed over all the working sets of the fit;
+        an exact step on the support (a linear solve, see ``tol``) counts as one epoch.
         Not counted: the pass over all of ``X`` that measures the duality gap at every
         outer iteration, and the working-set gap checks every few epochs (scikit-learn
         does not count its gap checks either). 0 when the start (a warm start) already
@@ -84,7 +85,8 @@ class Lasso(SparseLinearRegressor):
         Outer (working-set) iterations, at most ``max_iter``.
     dual_gap_ : float or ndarray of shape (n_targets,)
         Duality gap ``P - D`` of the objective at return, as in scikit-learn (the fit
-        stops when it is at most ``tol * P(0)``). When nothing is penalized (``alpha=0``,
+        stops when it is at most ``tol * P(0)``), plus its float64 rounding ``4 eps (|P| +
+        |D|)``: an exact solution reports that rounding, not 0. When nothing is penalized (``alpha=0``,
         or every ``penalty_factor`` 0) the fit stops on the relative gradient norm, and
         ``dual_gap_`` is the exact suboptimality ``P(w) - P*`` from a least-squares solve
         (NaN beyond about ``max(n, p) * min(n, p)**2 = 2e9``).
