@@ -63,13 +63,6 @@ N, P = sum(CHUNKS), 6
 RTOL = 1e-6
 
 
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
-        yield c
-
-
 def _data(classifier=False, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((N, P)) * rng.uniform(0.5, 2.0, P) + rng.uniform(-3, 3, P)

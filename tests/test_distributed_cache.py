@@ -13,7 +13,6 @@ import scipy.sparse as sp
 pytest.importorskip("distributed")
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
 
 import sparsefit.distributed._cache as cache  # noqa: E402
 from sparsefit.distributed._data import as_dask_data  # noqa: E402
@@ -21,13 +20,6 @@ from sparsefit.linear_model import GroupLasso, Lasso, SparseLogisticRegression  
 
 CHUNKS = (90, 60, 150)
 P = 30
-
-
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
-        yield c
 
 
 _LOCK = threading.Lock()

@@ -19,7 +19,6 @@ from sklearn.base import clone
 dask = pytest.importorskip("dask")
 pytest.importorskip("distributed")
 import dask.array as da  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
 
 from sparsefit.linear_model import (  # noqa: E402
     ElasticNet,
@@ -33,13 +32,6 @@ from sparsefit.linear_model import (  # noqa: E402
 CHUNKS = (70, 30, 120, 80)  # unequal on purpose
 N, P, LIMIT = sum(CHUNKS), 40, 16
 RTOL = 1e-6
-
-
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
-        yield c
 
 
 def _data(sparse=False, seed=0):
