@@ -28,32 +28,25 @@ from sparsefit.linear_model import (  # noqa: E402
     LassoCV,
     MultiTaskLasso,
 )
+from tests.test_distributed import (  # noqa: E402  (the same chunks, data and checks)
+    CHUNKS,
+    RTOL,
+    N,
+    _close,
+    _wide_data,
+)
+from tests.test_distributed import WIDE_P as P  # noqa: E402
 
-CHUNKS = (70, 30, 120, 80)  # unequal on purpose
-N, P, LIMIT = sum(CHUNKS), 40, 16
-RTOL = 1e-6
+LIMIT = 16
 
 
 def _data(sparse=False, seed=0):
-    rng = np.random.default_rng(seed)
-    if sparse:
-        X = sp.random(N, P, density=0.15, random_state=seed, format="csr").toarray()
-    else:
-        X = rng.standard_normal((N, P)) + rng.uniform(-2, 2, P)
-    beta = np.zeros(P)
-    beta[[1, 7, 22, 35]] = [1.0, -2.0, 0.7, 1.5]
-    return X, X @ beta + 0.3 * rng.standard_normal(N) + 1.0, rng.uniform(0.0, 2.0, N)
+    return _wide_data(sparse, seed)
 
 
-def _dask(*arrays):
+def _dask(*arrays):  # (None passes through)
     return [None if a is None else da.from_array(a, chunks=(CHUNKS,) + a.shape[1:])
             for a in arrays]
-
-
-def _close(a, b, rtol=RTOL):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(float(np.max(np.abs(a), initial=0.0)), 1e-12)
-    return float(np.max(np.abs(a - b), initial=0.0)) <= rtol * scale
 
 
 def _widths(monkeypatch):
