@@ -227,9 +227,9 @@ def test_a_support_beyond_the_limit_is_refused_with_advice(client):
     X, y, _ = _data()
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
             pytest.raises(ValueError, match=r"^LassoCV on dask input: the cross-validation "
-                          r"paths need \d+ features .* more than "
-                          r"sparsefit.gram_max_features=3; raise eps, give larger alphas or "
-                          r"set dfmax"):
+                          r"paths need \d+ features .* more than the 3 columns whose moments "
+                          r"the workers hold for 3 folds \(sparsefit.gram_max_features=3 .*"
+                          r"raise eps, give larger alphas or set dfmax"):
         LassoCV(cv=3, alphas=5, eps=0.05).fit(*_dask(X, y))
     free = np.r_[np.zeros(LIMIT + 1), np.ones(P - LIMIT - 1)]
     reads = ("refused", 0)
@@ -238,6 +238,23 @@ def test_a_support_beyond_the_limit_is_refused_with_advice(client):
                           rf"paths need {LIMIT + 1} unpenalized features, more than "):
         LassoCV(cv=3, penalty_factor=free).fit(_counted(X, reads), _dask(y)[0])
     assert _reads(reads) == {}  # refused before any pass
+
+
+def test_more_folds_than_the_workers_hold_take_the_wide_route(client, monkeypatch):
+    """p within gram_max_features, but its per-fold moments beyond what the workers hold
+    (their memory_limit): the working sets of the wide route, the same answer."""
+    import sparsefit.distributed._cache as cache
+    from sparsefit.distributed._pass import fold_moments_limit
+
+    X, y, _ = _data()
+    est = LassoCV(cv=HashKFold(3, seed=1), alphas=8, eps=0.05, tol=1e-10)
+    ref = clone(est).fit(X, y)
+    monkeypatch.setattr(cache, "worker_memory", lambda: 3 * 8 * 3 * 20 ** 2 / 0.5)
+    assert fold_moments_limit(3) == 20 < P
+    widths = _widths(monkeypatch)
+    got = clone(est).fit(*_dask(X, y))
+    assert widths and max(widths) <= 20
+    assert _close(ref.coef_, got.coef_) and got.alpha_ == pytest.approx(ref.alpha_)
 
 
 def test_kkt_points_split_over_passes_give_the_same_model(client, monkeypatch):

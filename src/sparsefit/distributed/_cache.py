@@ -58,21 +58,36 @@ def estimated_bytes(data):
     return (first + extra) * X.numblocks[0]
 
 
-def workers_memory():
-    """The total ``memory_limit`` of the distributed client's workers, or the memory
-    available on this machine (no client, or workers without a limit)."""
-    import psutil
-
+def _memory_limits():
+    """The ``memory_limit`` of every worker of the distributed client, or None (no client,
+    or a worker without a limit)."""
     try:
         from distributed import get_client
 
         client = get_client()
     except (ImportError, ValueError):
-        return float(psutil.virtual_memory().available)
+        return None
     limits = [w.get("memory_limit", 0) or 0
               for w in client.scheduler_info()["workers"].values()]
-    total = float(sum(limits))
-    return total if total > 0 and all(limits) else float(psutil.virtual_memory().available)
+    return limits if limits and all(limits) else None
+
+
+def workers_memory():
+    """The total ``memory_limit`` of the distributed client's workers, or the memory
+    available on this machine (no client, or workers without a limit)."""
+    import psutil
+
+    limits = _memory_limits()
+    return float(sum(limits)) if limits else float(psutil.virtual_memory().available)
+
+
+def worker_memory():
+    """The smallest worker's ``memory_limit`` (what one task may hold), or the memory
+    available on this machine (no client, or workers without a limit)."""
+    import psutil
+
+    limits = _memory_limits()
+    return float(min(limits)) if limits else float(psutil.virtual_memory().available)
 
 
 def persisted(data):

@@ -20,7 +20,13 @@ from ..linear_model._folds import HashKFold
 from ..solvers import solve
 from ._cache import persisted
 from ._data import as_dask_data
-from ._pass import FoldRule, check_gram_limit, gram_max_features, moments_pass
+from ._pass import (
+    FoldRule,
+    check_gram_limit,
+    fold_moments_limit,
+    gram_max_features,
+    moments_pass,
+)
 from ._paths import (
     alpha_grid_from_moments,
     check_folds,
@@ -197,10 +203,11 @@ def _fit_regression_cv(est, data):
     validation error, the selection and the refit, from them."""
     ratios = est._l1_ratios()
     alphas, n_alphas = est._grid()
-    if data.n_features > gram_max_features():
-        return _fit_wide_regression_cv(est, data, alphas, n_alphas)
-    check_gram_limit(est, data.n_features)
-    folds = moments_pass(data, folds=fold_rule(est, data), label=type(est).__name__)
+    rule = fold_rule(est, data)
+    # beyond the feature limit, or beyond what the workers hold of every fold's moments
+    if data.n_features > fold_moments_limit(rule.n_splits):
+        return _fit_wide_regression_cv(est, data, alphas, n_alphas, rule)
+    folds = moments_pass(data, folds=rule, label=type(est).__name__)
     total = folds[0]
     for f in folds[1:]:
         total = total.combine(f)
@@ -215,20 +222,21 @@ def _fit_regression_cv(est, data):
     _base.SparseLinearRegressor._set_solution(est, res, total.dtype)
 
 
-def _fit_wide_regression_cv(est, data, alphas, n_alphas):
-    """LassoCV / ElasticNetCV beyond the feature limit: one working set of columns for
-    every fold's path, certified by KKT passes over every feature (see
+def _fit_wide_regression_cv(est, data, alphas, n_alphas, rule):
+    """LassoCV / ElasticNetCV beyond the feature limit (or the columns whose per-fold
+    moments the workers hold, :func:`~._pass.fold_moments_limit`): one working set of
+    columns for every fold's path, certified by KKT passes over every feature (see
     :mod:`~sparsefit.distributed._wide_cv`)."""
     from ._wide_cv import fit_wide_cv
 
-    rule = fold_rule(est, data)
     fit_wide_cv(est, persisted(data), rule, (alphas, n_alphas))
 
 
 def _fold_moments(est, data):
     """The per-fold moments of a CV estimator (one pass) and their total."""
-    check_gram_limit(est, data.n_features)
-    folds = moments_pass(data, folds=fold_rule(est, data), label=type(est).__name__)
+    rule = fold_rule(est, data)
+    check_gram_limit(est, data.n_features, n_folds=rule.n_splits)
+    folds = moments_pass(data, folds=rule, label=type(est).__name__)
     check_folds(folds)
     total = folds[0]
     for f in folds[1:]:

@@ -23,19 +23,45 @@ def gram_max_features():
     return int(dask.config.get("sparsefit.gram_max_features", GRAM_MAX_FEATURES))
 
 
+#: A cross-validation pass's per-fold moments may take this fraction of the smallest
+#: worker's memory.
+FOLD_MOMENTS_FRACTION = 0.5
+
+
+def fold_moments_limit(n_folds):
+    """The most columns whose per-fold moments one pass can reduce: a task combining two
+    chunks' partial results holds about three lists of ``n_folds`` matrices of ``k^2``
+    float64, within :data:`FOLD_MOMENTS_FRACTION` of the smallest worker's
+    ``memory_limit`` (2,886 columns for 5 folds on workers of 2 GB); never more than
+    :func:`gram_max_features`.
+
+    Examples
+    --------
+    >>> fold_moments_limit(5) <= gram_max_features()
+    True
+    """
+    from ._cache import worker_memory
+
+    k = int(np.sqrt(FOLD_MOMENTS_FRACTION * worker_memory() / (3 * 8 * max(n_folds, 1))))
+    return max(1, min(gram_max_features(), k))
+
+
 def check_gram_limit(est, p, what="the one-pass covariance route",
                      advice="fit Lasso, ElasticNet, LassoCV, ElasticNetCV, GroupLasso, "
                      "SparseGroupLasso, MCPRegressor, SCADRegressor, LogSumRegressor, "
                      "MultiTaskLasso or MultiTaskElasticNet "
                      "(their wide route takes any p), select features first, or fit in "
-                     "memory"):
-    """Refuse more features than the covariance / Hessian routes take, with the advice."""
-    limit = gram_max_features()
+                     "memory", n_folds=None):
+    """Refuse more features than the covariance / Hessian routes take, with the advice;
+    ``n_folds``: a cross-validation pass, whose limit is also :func:`fold_moments_limit`."""
+    limit = gram_max_features() if n_folds is None else fold_moments_limit(n_folds)
     if p > limit:
+        per = "" if n_folds is None else f" per fold, {n_folds} folds in the workers' memory"
         raise ValueError(
             f"{type(est).__name__} on dask input: X has p={p} features, more than the "
-            f"{limit} of {what} (its statistics hold p^2 = {float(p) ** 2:.1e} numbers); "
-            f"{advice}. The limit is dask.config 'sparsefit.gram_max_features'.")
+            f"{limit} of {what} (its statistics hold p^2 = {float(p) ** 2:.1e} numbers"
+            f"{per}); {advice}. The limit is dask.config 'sparsefit.gram_max_features'"
+            + ("" if n_folds is None else " and the workers' memory_limit") + ".")
 
 
 def _where(index, start, n):

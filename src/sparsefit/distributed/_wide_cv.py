@@ -81,6 +81,7 @@ from ._pass import (
     as_block,
     as_vector,
     check_chunk,
+    fold_moments_limit,
     gram_max_features,
     moments_pass,
     run,
@@ -165,7 +166,8 @@ class WideCV:
         self.est, self.data, self.rule = est, data, rule
         self.label = type(est).__name__
         self.p, self.K = data.n_features, rule.n_splits
-        self.limit = gram_max_features()
+        # the per-fold moments of the working set in the workers' memory, within the limit
+        self.limit = fold_moments_limit(self.K)
         self.ratios = est._l1_ratios()
         self.grid, self.n_alphas = est._grid() if grid is None else grid
         self.makers = est._makers(self.ratios, self.p)
@@ -288,15 +290,16 @@ class WideCV:
     def eps(self):
         return float(self.est.eps)
 
-    def first_set(self, grads, grids):
-        """The basic strong rule at the smallest alpha of every grid, for every fold: the
-        union of the kept features, the furthest into the model first, capped."""
+    def _strong(self, grads, grids, at):
+        """The union over the ratios and folds of the basic strong rule's features at
+        ``alphas[at]`` of every grid (``at=-1``: the smallest), and every feature's largest
+        rank at those alphas."""
         keep = np.zeros(self.p, dtype=bool)
         rank_max = np.full(self.p, -np.inf)
         scores, rank = np.empty(self.p), np.empty(self.p)
         zero = np.zeros(self.p)
         for make, alphas in zip(self.makers, grids):
-            pen = make(float(np.min(alphas)))
+            pen = make(float(np.sort(alphas)[::-1][at]))
             spec = describe(pen, self.p).spec
             for k in range(self.K):
                 g = np.ascontiguousarray(grads[:, k])
@@ -309,6 +312,14 @@ class WideCV:
                     keep[:] = True
                 compiled_unit_scores(spec, zero, g, scores, rank)
                 rank_max = np.maximum(rank_max, rank)
+        return keep, rank_max
+
+    def first_set(self, grads, grids):
+        """The basic strong rule at the smallest alpha of every grid, for every fold: the
+        union of the kept features, the furthest into the model first, capped. (Far down
+        the grid, below alpha_max / 2, this rule keeps every feature: it orders the work,
+        it cannot tell early that the paths will not fit.)"""
+        keep, rank_max = self._strong(grads, grids, -1)
         keep[self.free] = True
         first = self.limit // 2
         if self.data.persisted_bytes:
@@ -436,9 +447,10 @@ class WideCV:
 
     def _too_wide(self, k, what):
         return (f"{self.label} on dask input: the cross-validation paths need {k} {what}, "
-                f"more than sparsefit.gram_max_features={self.limit}; raise eps, give "
-                "larger alphas or set dfmax (sparser models at the end of the path), raise "
-                "the limit in dask.config if the workers hold its k^2 numbers per fold, or "
+                f"more than the {self.limit} columns whose moments the workers hold for "
+                f"{self.K} folds (sparsefit.gram_max_features={gram_max_features()} and the "
+                "workers' memory_limit); raise eps, give larger alphas or set dfmax "
+                "(sparser models at the end of the path), give the workers more memory, or "
                 "select features first")
 
     def run(self):

@@ -86,10 +86,10 @@ class Lasso(SparseLinearRegressor):
     dual_gap_ : float or ndarray of shape (n_targets,)
         Duality gap ``P - D`` of the objective at return, as in scikit-learn (the fit
         stops when it is at most ``tol * P(0)``), plus its float64 rounding ``4 eps (|P| +
-        |D|)``: an exact solution reports that rounding, not 0. When nothing is penalized (``alpha=0``,
-        or every ``penalty_factor`` 0) the fit stops on the relative gradient norm, and
-        ``dual_gap_`` is the exact suboptimality ``P(w) - P*`` from a least-squares solve
-        (NaN beyond about ``max(n, p) * min(n, p)**2 = 2e9``).
+        |D|)``: an exact solution reports that rounding, not 0. When nothing is penalized
+        (``alpha=0``, or every ``penalty_factor`` 0) the fit stops on the relative
+        gradient norm, and ``dual_gap_`` is the exact suboptimality ``P(w) - P*`` from a
+        least-squares solve (NaN beyond about ``max(n, p) * min(n, p)**2 = 2e9``).
     converged_ : bool
     kkt_violation_ : float
         Largest optimality violation at return.
