@@ -249,7 +249,7 @@ def test_more_folds_than_the_workers_hold_take_the_wide_route(client, monkeypatc
     X, y, _ = _data()
     est = LassoCV(cv=HashKFold(3, seed=1), alphas=8, eps=0.05, tol=1e-10)
     ref = clone(est).fit(X, y)
-    monkeypatch.setattr(cache, "worker_memory", lambda: 3 * 8 * 3 * 20 ** 2 / 0.5)
+    monkeypatch.setattr(cache, "worker_memory", lambda: 3 * 8 * 3 * 20 ** 2 / 0.35 + 1)
     assert fold_moments_limit(3) == 20 < P
     widths = _widths(monkeypatch)
     got = clone(est).fit(*_dask(X, y))

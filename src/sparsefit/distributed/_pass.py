@@ -25,14 +25,14 @@ def gram_max_features():
 
 #: A cross-validation pass's per-fold moments may take this fraction of the smallest
 #: worker's memory.
-FOLD_MOMENTS_FRACTION = 0.5
+FOLD_MOMENTS_FRACTION = 0.35
 
 
 def fold_moments_limit(n_folds):
     """The most columns whose per-fold moments one pass can reduce: a task combining two
     chunks' partial results holds about three lists of ``n_folds`` matrices of ``k^2``
     float64, within :data:`FOLD_MOMENTS_FRACTION` of the smallest worker's
-    ``memory_limit`` (2,886 columns for 5 folds on workers of 2 GB); never more than
+    ``memory_limit`` (2,415 columns for 5 folds on workers of 2 GB); never more than
     :func:`gram_max_features`.
 
     Examples
