@@ -189,16 +189,16 @@ class SparsefitDask(DaskSession):
         return {"coef": coef, "intercept": b, "seconds": dt, "passes": self.passes(),
                 "n_iter": _n_iter(est)}
 
-    def lasso_cv(self, n_alphas, folds):
+    def lasso_cv(self, n_alphas, folds, eps=1e-3):
         X, t = self.arrays("y")
-        est = _lasso_cv(n_alphas, folds)
+        est = _lasso_cv(n_alphas, folds).set_params(eps=eps)
         t0 = time.perf_counter()
         est.fit(X, t)
         dt = time.perf_counter() - t0
         coef, b = _coef_intercept(est)
         return {"coef": coef, "intercept": b, "seconds": dt, "passes": self.passes(),
                 "alpha": float(est.alpha_), "n_alphas": int(np.size(est.alphas_)),
-                "folds": folds}
+                "folds": folds, "eps": eps}
 
 
 def _lasso_cv(n_alphas, folds):
@@ -502,7 +502,8 @@ def run_job(job):
     if job.get("cv") and hasattr(session, "lasso_cv"):
         try:
             with Dc.PeakRSS(me) as rss:
-                res = session.lasso_cv(job["cv"]["n_alphas"], job["cv"]["folds"])
+                res = session.lasso_cv(job["cv"]["n_alphas"], job["cv"]["folds"],
+                                       job["cv"].get("eps", 1e-3))
             streamed = Dc.Streamed(lambda: D.iter_chunks(meta, "y"), "lasso", meta["p"])
             cert = streamed.gap(res["coef"], res["intercept"], res["alpha"])
             _emit(out, {"type": "cv", "peak_rss": rss.peak, **cert, **res})

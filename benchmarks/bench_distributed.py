@@ -95,6 +95,8 @@ def parse_args(argv=None):
                          "is at least one pass over the files")
     ap.add_argument("--cv-alphas", type=int, default=100)
     ap.add_argument("--cv-folds", type=int, default=5)
+    ap.add_argument("--cv-eps", type=float, default=1e-3,
+                    help="LassoCV's eps, alpha_min / alpha_max (default: the estimator's)")
     ap.add_argument("--no-cv", action="store_true", help="skip the LassoCV run")
     ap.add_argument("--generate", action="store_true",
                     help="write missing datasets first (always on with --quick)")
@@ -191,7 +193,7 @@ def run_session(engine, meta, probs, args, root, logdir, log):
         "max_iter": {"sparsefit": 1000, "dask-glm": args.dask_glm_max_iter, "spark": 1000},
         "cv": None if (args.no_cv or engine != "sparsefit-dask" or
                        not any(p["kind"] == "lasso" for p in probs))
-        else {"n_alphas": args.cv_alphas, "folds": args.cv_folds},
+        else {"n_alphas": args.cv_alphas, "folds": args.cv_folds, "eps": args.cv_eps},
     }
     job_path = logdir / f"{tag}.job.json"
     job_path.write_text(json.dumps(job))
@@ -359,7 +361,8 @@ def goals(rows, cv_records, probs_by_ds, metas, args):
             out.append(f"- {ds} LassoCV on Dask: **MISS** (failed: {c['error'][:160]}).")
             continue
         ok = c["passes"] <= 1.0
-        out.append(f"- {ds} LassoCV on Dask ({c['n_alphas']} alphas x {c['folds']} folds): "
+        out.append(f"- {ds} LassoCV on Dask ({c['n_alphas']} alphas x {c['folds']} folds, "
+                   f"eps {c.get('eps', 1e-3):g}): "
                    f"{C.fmt_time(c['seconds'])} s, {c['passes']:g} pass(es) over the files, "
                    f"alpha_ {c['alpha']:.4g}, gap of the refit {c['gap']:.1e}, peak RSS "
                    f"{gb(c['peak_rss'])} GB: **{'PASS' if ok else 'MISS'}** (one pass).")
