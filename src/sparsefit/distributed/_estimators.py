@@ -347,6 +347,15 @@ def _fit_logistic_cv(est, data):
     from ._logistic import fit_logistic_cv
 
     rule = fold_rule(est, data)
+    if data.n_features > gram_max_features():  # what has no wide route: before any pass
+        from ._wide_logistic_cv import WideLogisticCV
+
+        why = WideLogisticCV.refusal(est, data.n_features, est._ratios())
+        if why is not None:
+            raise ValueError(why)
+        # the wide route persists after its label passes (which read y only): a refusal
+        # there (more than two classes) reads no chunk of X
+        return fit_logistic_cv(est, data, rule)
     fit_logistic_cv(est, persisted(data), rule)
 
 
@@ -376,10 +385,23 @@ def _fit_sklearn_logistic_cv(est, data):
     from ._logistic import fit_sklearn_logistic_cv
 
     rule = fold_rule(est, data)
-    data = persisted(data)
+    if data.n_features > gram_max_features():  # what has no wide route: before any pass
+        import warnings
 
-    def refit(final):
-        _fit_sklearn_logistic(final, data)  # the data stay persisted (decided once)
+        from ._wide_logistic_cv import WideLogisticCV
+
+        with warnings.catch_warnings():  # the fit resolves them again, with its warnings
+            warnings.simplefilter("ignore")
+            penalty, l1_ratios, _, _ = est._resolve()
+        why = WideLogisticCV.sklearn_refusal(est, data.n_features, penalty, l1_ratios)
+        if why is not None:
+            raise ValueError(why)
+    else:  # the wide route persists after its label passes (see _fit_logistic_cv)
+        data = persisted(data)
+
+    def refit(final, fitted=None):
+        # the data stay persisted (decided once): the wide route passes its own
+        _fit_sklearn_logistic(final, data if fitted is None else fitted)
         return final
 
     fit_sklearn_logistic_cv(est, data, rule, refit)
