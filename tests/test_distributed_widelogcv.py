@@ -1,7 +1,8 @@
 """SparseLogisticRegressionCV / LogisticRegressionCV (binary, L1 / elastic net) on wide
 dask input (more features than the Hessian route takes): one working set for every
 fold's path, every path's Newton iteration served by the same pass, KKT passes over every
-feature; the same folds (HashKFold), scores, selection and refit as in memory.
+feature; the same folds (HashKFold), scores, selection and refit as in memory. And the
+multinomial single fit beyond the limit (working sets of features, K coefficients each).
 
 The feature limit is lowered through dask.config so the route runs at small scale.
 """
@@ -24,7 +25,9 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from sparsefit.linear_model import (  # noqa: E402
     HashKFold,
+    LogisticRegression,
     LogisticRegressionCV,
+    SparseLogisticRegression,
     SparseLogisticRegressionCV,
 )
 
@@ -342,3 +345,65 @@ def test_multinomial_beyond_the_limit_is_refused(client, est):
                           r"\* 3 classes\).*; select features first"):
         clone(est).fit(_counted(X, key), _dask(y3)[0])
     assert _reads(key) == {}  # the labels only
+
+
+# -- the multinomial single fit beyond the limit ------------------------------------------
+
+MULTI_LIMIT = 45  # counts the coefficients: 15 features x 3 classes
+MULTI_CASES = {
+    "l1": (SparseLogisticRegression(alpha=0.06), {"weights": True}),
+    "group": (SparseLogisticRegression(alpha=0.1, multiclass_penalty="group"),
+              {"weights": True}),
+    "elastic net, class_weight": (SparseLogisticRegression(alpha=0.1, l1_ratio=0.6,
+                                                           class_weight="balanced"), {}),
+    "no intercept": (SparseLogisticRegression(alpha=0.06, fit_intercept=False), {}),
+    # (penalty_factor and bounds together fail in memory: ScaledSpec has no weights)
+    "penalty_factor": (SparseLogisticRegression(
+        alpha=0.05, penalty_factor=np.linspace(0.5, 2.0, P)), {"weights": True}),
+    "bounds": (SparseLogisticRegression(alpha=0.06, bounds=(-0.3, 1.0)), {}),
+    "sparse chunks": (SparseLogisticRegression(alpha=0.03), {"sparse": True}),
+    "scikit-learn's spelling": (LogisticRegression(C=0.05, l1_ratio=1.0, solver="saga"),
+                                {"weights": True}),
+}
+
+
+def _classes(sparse=False, seed=0):
+    rng = np.random.default_rng(seed)
+    if sparse:
+        X = sp.random(N, P, density=0.3, random_state=seed, format="csr").toarray() * 3.0
+    else:
+        X = rng.standard_normal((N, P)) + rng.uniform(-2, 2, P)
+    beta = np.zeros(P)
+    beta[[1, 7, 22, 35]] = [1.0, -2.0, 0.7, 1.5]
+    u = X @ beta + rng.standard_normal(N)
+    return X, np.digitize(u, np.quantile(u, [1 / 3, 2 / 3])), rng.uniform(0.0, 2.0, N)
+
+
+@pytest.mark.parametrize("name", sorted(MULTI_CASES))
+def test_wide_multinomial_equals_in_memory(client, monkeypatch, name):
+    """Three classes beyond the limit (p x 3 > limit): the in-memory coefficients and
+    intercepts, certified by the full problem's gap, no Hessian wider than the limit."""
+    est, opts = MULTI_CASES[name]
+    est = clone(est).set_params(tol=1e-10)
+    X, y, sw = _classes(opts.get("sparse", False))
+    sw = sw if opts.get("weights") else None
+    Xd, yd, swd = _dask(X, y, sw)
+    if opts.get("sparse"):
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    ref = clone(est).fit(sp.csc_matrix(X) if opts.get("sparse") else X, y, sample_weight=sw)
+    support = np.count_nonzero(np.any(ref.coef_ != 0, axis=0))
+    assert 0 < support * 3 < MULTI_LIMIT
+    import sparsefit.distributed._logistic as lg
+
+    widths = []
+    real = lg._weighted_gram
+    monkeypatch.setattr(lg, "_weighted_gram", lambda A, c: widths.append(A.shape[1]) or real(
+        A, c))
+    with dask.config.set({"sparsefit.gram_max_features": MULTI_LIMIT}):
+        got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert widths and max(widths) * 3 <= MULTI_LIMIT
+    assert got.coef_.shape == ref.coef_.shape == (3, P)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert np.allclose(got.intercept_, ref.intercept_, rtol=RTOL, atol=1e-9)
+    assert got.converged_ and 0.0 <= got.dual_gap_ <= 1e-10
+    assert got.score(X, y) == ref.score(X, y)

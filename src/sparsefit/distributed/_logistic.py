@@ -361,19 +361,26 @@ def chunk_softmax(X, y, sw, index, start, labels, class_weights, point, directio
             hwb[:, k, m] = xc
             hwb[:, m, k] = xc
             hbb[k, m] = hbb[m, k] = c.sum()
-    dual_sum, ok = 0.0, True
-    if dual is not None:
-        scale, delta = dual
-        pos = sw > 0
-        Q0 = np.exp(_log_softmax(U0[pos]))
-        Qd = Q0 * (delta[None, :] - (Q0 @ delta)[:, None]) + Q0
-        ok = bool(np.all((Qd >= -1e-12) & (Qd <= 1.0 + 1e-12)))
-        Qd *= scale
-        Qd[np.arange(Qd.shape[0]), yi[pos]] += 1.0 - scale
-        Qd = np.clip(Qd, 0.0, 1.0)
-        dual_sum = float(sw[pos] @ xlogy(Qd, Qd).sum(axis=1))
+    dual_sum, ok = softmax_dual_sum(U0, yi, sw, dual)
     return SoftmaxPart(float(sw.sum()), values, np.asarray(X.T @ R).ravel(), R.sum(axis=0),
                        hww.reshape(p * K, p * K), hwb.reshape(p * K, K), hbb, dual_sum, ok)
+
+
+def softmax_dual_sum(U0, yi, sw, dual):
+    """``(sum_i s_i sum_k p_ik log p_ik, ok)`` at the dual point of :func:`chunk_softmax`
+    from the scores ``U0`` of the base point and ``dual = (s, delta)`` (``ok``: the
+    shifted probabilities stayed in [0, 1]); ``(0.0, True)`` when ``dual`` is None."""
+    if dual is None:
+        return 0.0, True
+    scale, delta = dual
+    pos = sw > 0
+    Q0 = np.exp(_log_softmax(U0[pos]))
+    Qd = Q0 * (delta[None, :] - (Q0 @ delta)[:, None]) + Q0
+    ok = bool(np.all((Qd >= -1e-12) & (Qd <= 1.0 + 1e-12)))
+    Qd *= scale
+    Qd[np.arange(Qd.shape[0]), yi[pos]] += 1.0 - scale
+    Qd = np.clip(Qd, 0.0, 1.0)
+    return float(sw[pos] @ xlogy(Qd, Qd).sum(axis=1)), ok
 
 
 class DaskSoftmaxNewton(DaskNewton):
@@ -484,8 +491,9 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None):
         check_gram_limit(est, data.n_features * (1 if K == 2 else K),
                          what="distributed proximal Newton" + (
                              f" (p = n_features * {K} classes)" if K > 2 else ""),
-                         advice="select features first (binary L1 / elastic-net problems "
-                         "and Lasso take a wide route with any p), or fit in memory")
+                         advice="select features first (L1 / elastic-net problems, "
+                         "binary or multinomial, and Lasso take a wide route with any p), "
+                         "or fit in memory")
     cw = class_weight_vector(est, classes, counts)
     weights = np.array([counts[c] for c in classes.tolist()]) * cw
     if not np.any(weights > 0):
@@ -496,9 +504,10 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None):
     p = data.n_features
     penalty = est._make_penalty(p, K, l1_ratio)(alpha)
     if wide:
-        from ._wide_logistic import WideNewton
+        from ._wide_logistic import WideNewton, WideSoftmaxNewton
 
-        solver = WideNewton(est, data, classes, weights, cw, alpha, l1_ratio)
+        solver = (WideNewton if K == 2 else WideSoftmaxNewton)(est, data, classes, weights,
+                                                               cw, alpha, l1_ratio)
     else:
         cls = DaskNewton if K == 2 else DaskSoftmaxNewton
         solver = cls(est, data, classes, weights, cw, penalty)
