@@ -19,8 +19,9 @@ and the binary logistic loss :math:`F(u) = \frac1S\sum_i s_i \log(1 + e^{-y_i u_
    none does, the duality gap of the full problem certifies the answer.
 
 The strong rule only orders the work; the KKT passes over every feature make the answer
-exact. Multinomial problems beyond the limit are refused (their Hessian blocks are ``K``
-times larger).
+exact. Multinomial problems (``K > 2`` classes, beyond ``p K`` coefficients in the limit)
+take the same loop with working sets of features, each with its ``K`` coefficients
+(:class:`WideSoftmaxNewton`).
 """
 
 from __future__ import annotations
