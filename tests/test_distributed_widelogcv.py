@@ -287,6 +287,64 @@ def test_passes_are_shared_by_every_fold_and_ratio(client, monkeypatch):
     assert _reads(key) == dict.fromkeys(range(len(CHUNKS)), 1)
 
 
+def test_the_refit_starts_where_the_cv_ends(client, monkeypatch):
+    """The refit on all the rows takes the CV's null gradient (no null pass, no label
+    pass) and the folds' supports at the chosen point in its first working set: one
+    working set, one Newton solve and its two KKT passes."""
+    import sparsefit.distributed._logistic as lg
+    import sparsefit.distributed._wide_logistic as wl
+
+    X, y, sw = _data()
+    labels, starts = [], []
+    real_classes = lg.classes_pass
+    monkeypatch.setattr(lg, "classes_pass", lambda *a: labels.append(1) or real_classes(*a))
+    real_run = wl.WideNewton.run
+    monkeypatch.setattr(wl.WideNewton, "run", lambda self, *a: (
+        starts.append(self.start), real_run(self, *a))[1])
+    est = SparseLogisticRegressionCV(**SLR, tol=1e-10)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        got = clone(est).fit(*_dask(X, y), sample_weight=_dask(sw)[0])
+    assert labels == [1]  # the CV's own label pass only
+    (start,) = starts
+    assert start is not None
+    assert np.all(np.isin(np.flatnonzero(got.coef_), start[1]))
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    assert _close(ref.coef_, got.coef_)
+    assert got.converged_ and got.n_iter_ == 1
+
+
+@pytest.mark.parametrize("persist", [True, False])
+def test_wide_logistic_cv_on_a_dask_dataframe(client, persist):
+    """Partitions of unknown lengths: the position folds from the counted rows."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y, _ = _data()
+    cols = [f"f{j}" for j in range(P)]
+    df = pd.DataFrame(X, columns=cols).assign(target=y)
+    ddf = dd.from_pandas(df, npartitions=4)
+    est = SparseLogisticRegressionCV(**SLR, tol=1e-10)
+    ref = clone(est).fit(df[cols], y)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT,
+                          "sparsefit.persist": persist}):
+        got = clone(est).fit(ddf[cols], ddf["target"])
+    _same(ref, got, "loss_path_")
+    assert _close(ref.coef_, got.coef_)
+    assert list(got.feature_names_in_) == cols
+
+
+def test_wide_logistic_cv_with_worker_processes():
+    """Worker processes (the chunk functions and requests pickled): the same answer."""
+    X, y, sw = _data()
+    est = LogisticRegressionCV(**LR, scoring="neg_log_loss", tol=1e-10)
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    with LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                      dashboard_address=None) as cluster, Client(cluster), \
+            dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        got = clone(est).fit(*_dask(X, y), sample_weight=_dask(sw)[0])
+    _same(ref, got, "scores_")
+    assert _close(ref.coef_, got.coef_)
+
+
 def test_a_support_beyond_the_limit_is_refused_with_advice(client):
     X, y, _ = _data()
     with dask.config.set({"sparsefit.gram_max_features": 3}), \

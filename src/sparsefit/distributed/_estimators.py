@@ -359,7 +359,7 @@ def _fit_logistic_cv(est, data):
     fit_logistic_cv(est, persisted(data), rule)
 
 
-def _fit_sklearn_logistic(est, data):
+def _fit_sklearn_logistic(est, data, **start):
     """:class:`~sparsefit.linear_model.LogisticRegression`: ``alpha = 1 / (C * sum of the
     sample and class weights)``, the sum from the label pass."""
     import warnings
@@ -375,7 +375,8 @@ def _fit_sklearn_logistic(est, data):
         if no_penalty:  # the unpenalized fit is what was asked: no alpha=0 advice
             warnings.simplefilter("ignore", UserWarning)
         est.alpha_ = fit_logistic(est, data, alpha=lambda total: 0.0 if no_penalty
-                                  else 1.0 / (est.C * total), l1_ratio=est._ratio())
+                                  else 1.0 / (est.C * total), l1_ratio=est._ratio(),
+                                  **start)
     est.n_iter_ = np.array([est.n_iter_], dtype=np.int32)
 
 
@@ -399,9 +400,10 @@ def _fit_sklearn_logistic_cv(est, data):
     else:  # the wide route persists after its label passes (see _fit_logistic_cv)
         data = persisted(data)
 
-    def refit(final, fitted=None):
-        # the data stay persisted (decided once): the wide route passes its own
-        _fit_sklearn_logistic(final, data if fitted is None else fitted)
+    def refit(final, fitted=None, **start):
+        # the data stay persisted (decided once): the wide route passes its own, and what
+        # its refit starts from (see fit_logistic)
+        _fit_sklearn_logistic(final, data if fitted is None else fitted, **start)
         return final
 
     fit_sklearn_logistic_cv(est, data, rule, refit)

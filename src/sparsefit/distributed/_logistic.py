@@ -473,13 +473,15 @@ def class_weight_vector(est, classes, counts):
                                 sample_weight=np.array([counts[c] for c in classes.tolist()]))
 
 
-def fit_logistic(est, data, alpha=None, l1_ratio=None):
+def fit_logistic(est, data, alpha=None, l1_ratio=None, labels=None, wide_start=None):
     """:class:`~sparsefit.linear_model.SparseLogisticRegression` (and scikit-learn's
     spelling, :class:`~sparsefit.linear_model.LogisticRegression`: pass ``alpha`` as a
     callable of the total weight) on dask input, binary or multinomial; sets the fitted
-    attributes."""
+    attributes. A CV estimator's refit passes what it has: ``labels = (classes, counts)``
+    (no label pass) and ``wide_start`` (see :class:`~sparsefit.distributed.
+    _wide_logistic.WideNewton`; no null pass)."""
     name = type(est).__name__
-    classes, counts = classes_pass(data, name)
+    classes, counts = classes_pass(data, name) if labels is None else labels
     if classes.size < 2:
         raise ValueError(f"{name} needs samples of at least 2 classes in y; got one class: "
                          f"{classes[0]!r}")
@@ -508,6 +510,8 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None):
 
         solver = (WideNewton if K == 2 else WideSoftmaxNewton)(est, data, classes, weights,
                                                                cw, alpha, l1_ratio)
+        if K == 2:
+            solver.start = wide_start
     else:
         cls = DaskNewton if K == 2 else DaskSoftmaxNewton
         solver = cls(est, data, classes, weights, cw, penalty)

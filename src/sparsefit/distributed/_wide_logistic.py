@@ -143,12 +143,23 @@ class WideNewton(WideLasso):
         out[ws] = res.coef
         return out, float(res.intercept) if self.fit_intercept else 0.0
 
+    #: ``(gradient at the null model of all the rows, features)`` from a CV estimator's
+    #: passes, or None: no null pass, and the features join the first working set
+    start = None
+
     def run(self, w, b, tol, max_iter):
         info = self.info
-        st = self.kkt_pass(np.zeros(self.p), self.b_null)  # the null model's gradient
-        g0 = float(np.max(np.abs(st.grad), initial=0.0))
+        if self.start is not None:
+            grad0, extra = self.start
+        else:
+            grad0 = self.kkt_pass(np.zeros(self.p), self.b_null).grad  # the null model's
+            extra = np.zeros(0, dtype=np.int64)
+        grad = grad0
+        g0 = float(np.max(np.abs(grad0), initial=0.0))
         rule = StopRule(info, tol, self.P0, lambda: g0)
-        ws = np.union1d(self._strong_set(st.grad), np.flatnonzero(w))
+        ws = np.union1d(self._strong_set(grad0), np.flatnonzero(w))
+        if np.union1d(ws, extra).size <= self.limit:  # the CV's supports, when they fit
+            ws = np.union1d(ws, extra)
         if ws.size > self.limit:
             raise ValueError(self._too_wide(ws.size, "features (warm start and screening)"))
         scores, rank = np.empty(info.n_units), np.empty(info.n_units)
@@ -156,6 +167,7 @@ class WideNewton(WideLasso):
         for _ in range(max_iter):
             w, b = self._solve_on(ws, w, b, sub_tol, max_iter)
             st = self.kkt_pass(w, b)
+            grad = st.grad
             kkt = compiled_unit_scores(info.spec, w, st.grad, scores, rank)
             P, D = float(st.loss) + compiled_penalty_value(info.spec, w), -np.inf
             if rule.uses_gap:
@@ -171,7 +183,7 @@ class WideNewton(WideLasso):
         return SolverResult(coef=w, intercept=float(b) if self.fit_intercept else 0.0,
                             dual_gap=gap, n_iter=len(history), converged=converged,
                             stop_crit=crit, kkt_max=float(scores.max(initial=0.0)),
-                            history=history, gradient=st.grad, null_primal=self.P0)
+                            history=history, gradient=grad, null_primal=self.P0)
 
 
 @dataclass

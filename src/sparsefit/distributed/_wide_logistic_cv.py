@@ -471,6 +471,7 @@ class WideLogisticCV:
         ``results[(r, k)][i]`` a :class:`SolverResult` whose ``coef`` has all ``p``
         features."""
         grads = self.null_gradients()
+        self.null_grad = np.ascontiguousarray(grads[:, -1])  # all the rows: the refit's
         alphas = [[np.asarray(strengths(r, k, grads[:, -1]), dtype=np.float64)
                    for k in range(self.K)] for r in range(len(self.ratios))]
         ws = self.first_set(grads[:, :self.K], alphas)
@@ -518,6 +519,13 @@ class WideLogisticCV:
         return alphas, full, val, pts
 
 
+def _refit_start(cv, chosen):
+    """The wide refit's start: the null gradient of all the rows (from the CV's null
+    pass) and the union of the folds' supports at the chosen point."""
+    support = np.flatnonzero(np.any([res.coef != 0 for res in chosen], axis=0))
+    return cv.null_grad, support
+
+
 def fit_wide_logistic_cv(est, data, rule):
     """:class:`~sparsefit.linear_model.SparseLogisticRegressionCV` beyond the feature
     limit (binary; see the module docstring). Returns the :class:`WideLogisticCV`."""
@@ -562,12 +570,15 @@ def fit_wide_logistic_cv(est, data, rule):
         mean, se, i_min, i_1se = select_alpha(a, losses)
         paths.append(CVPath(a, losses, mean, se, float(a[i_min]), float(a[i_1se])))
     est._store_paths(ratios, paths)
-    if est.refit:
-        fit_logistic(est, data, alpha=est.alpha_, l1_ratio=est.l1_ratio_)
-        return cv
     best = int(np.flatnonzero(ratios == est.l1_ratio_)[0])
     i = int(np.flatnonzero(paths[best].alphas == est.alpha_)[0])
     chosen = [results[(best, k)][i] for k in range(cv.K)]
+    if est.refit:
+        # the refit starts from the CV's null pass and the folds' supports at the chosen
+        # point: no label pass, no null pass
+        fit_logistic(est, data, alpha=est.alpha_, l1_ratio=est.l1_ratio_,
+                     labels=(classes, counts), wide_start=_refit_start(cv, chosen))
+        return cv
     coefs, intercepts = [], []
     for res in chosen:
         est._set_solution(res, data.dtype, 2)
@@ -632,7 +643,10 @@ def fit_wide_sklearn_logistic_cv(est, data, rule, refit_on_dask, penalty, l1_rat
     def refit(C, r):
         from sklearn.base import clone
 
-        return refit_on_dask(clone(template).set_params(C=C, l1_ratio=r), data)
+        ic, ir = int(np.flatnonzero(Cs == C)[0]), ratios.index(r)
+        chosen = [results[(ir, k)][ic] for k in range(cv.K)]
+        return refit_on_dask(clone(template).set_params(C=C, l1_ratio=r), data,
+                             labels=(classes, counts), wide_start=_refit_start(cv, chosen))
 
     est._select(coefs, iters, scores, Cs, ratios, penalty, l1_ratios is None, legacy, p,
                 refit)
