@@ -287,6 +287,26 @@ def test_passes_are_shared_by_every_fold_and_ratio(client, monkeypatch):
     assert _reads(key) == dict.fromkeys(range(len(CHUNKS)), 1)
 
 
+def test_newton_requests_split_over_passes_give_the_same_model(client, monkeypatch):
+    """NEWTON_PASS_BYTES tiny: a pass serves one fold's worth of paths (3 of the 6), the
+    same paths and model."""
+    import sparsefit.distributed._wide_logistic_cv as wlc
+
+    X, y, _ = _data()
+    est = SparseLogisticRegressionCV(**SLR, l1_ratios=[0.8, 1.0], tol=1e-10)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        one = clone(est).fit(*_dask(X, y))
+        served = []
+        real_pass = wlc.WideLogisticCV._newton_pass
+        monkeypatch.setattr(wlc.WideLogisticCV, "_newton_pass", lambda self, view, reqs: (
+            served.append(len(reqs)), real_pass(self, view, reqs))[1])
+        monkeypatch.setattr(wlc, "NEWTON_PASS_BYTES", 1)
+        split = clone(est).fit(*_dask(X, y))
+    assert max(served) == 3, served
+    np.testing.assert_allclose(one.loss_path_, split.loss_path_, rtol=1e-12)
+    np.testing.assert_allclose(one.coef_, split.coef_, rtol=1e-10, atol=1e-14)
+
+
 def test_the_refit_starts_where_the_cv_ends(client, monkeypatch):
     """The refit on all the rows takes the CV's null gradient (no null pass, no label
     pass) and the folds' supports at the chosen point in its first working set: one

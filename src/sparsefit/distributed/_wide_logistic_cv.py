@@ -39,7 +39,9 @@ certifies it by a KKT pass over every feature, as
 
 Then the selection, and the refit on all the rows by the wide binary route
 (:mod:`~sparsefit.distributed._wide_logistic`), or the average of the fold models
-(``refit=False``).
+(``refit=False``). The refit starts where the CV ends: the labels and the null gradient of
+all the rows come from the CV's passes, and the folds' supports at the chosen point join
+its first working set (usually its only one: its Newton passes and two KKT passes).
 
 Passes over ``X``: ``1`` (null) ``+`` per working set, the Newton passes of the longest
 path ``+ 1`` (KKT and scores; more when :data:`~sparsefit.distributed._wide_cv.
@@ -82,6 +84,10 @@ from ._logistic import (
 from ._pass import gram_max_features, run, tree_reduce
 from ._wide import FIRST_IN_MEMORY, MAX_REBUILDS
 from ._wide_cv import KKT_PASS_BYTES, _restricted_maker
+
+#: Bytes of Hessian moments a Newton pass may hold per chunk (``|W|^2`` float64 per
+#: path served): more paths are served by several passes, a fold's worth at least.
+NEWTON_PASS_BYTES = 2 ** 30
 
 
 def _fold_weights(sw, ids, k):
@@ -357,8 +363,12 @@ class WideLogisticCV:
                     pending[(r, k)] = next(gen)
                 except StopIteration as stop:
                     done[(r, k)] = stop.value
+        # the Hessian moments of every request are held per chunk: beyond NEWTON_PASS_BYTES
+        # the requests are split over several passes (a fold's worth at least: the least
+        # squares route holds every fold's moments in one pass too)
+        batch = max(self.K, NEWTON_PASS_BYTES // (8 * max(ws.size, 1) ** 2 + 1))
         while pending:
-            keys = list(pending)
+            keys = list(pending)[:batch]
             results = self._newton_pass(view, [(k[1], pending[k]) for k in keys])
             for key, res in zip(keys, results, strict=True):
                 try:
