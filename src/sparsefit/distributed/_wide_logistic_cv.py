@@ -53,7 +53,7 @@ converge in a few Newton steps; the warm start's own statistics are those of the
 solution, no pass). After the first working set, only the points where a feature violated
 are solved again (the others are solutions of the full problem already). (Measured: a
 dense 2000 x 3000, 5 folds, a limit of 1000, ``eps=0.05``: 59 passes for 10 alphas, 103
-for 20, three working sets of up to 673 columns, the refit's passes apart.)
+for 20, three working sets of up to 673 columns; the refit 10 more, one working set.)
 
 A working set that must hold more than the limit is refused with one line of advice; so
 are, before any pass, what has no wide route: an L2 part alone (``l1_ratio=0`` or
