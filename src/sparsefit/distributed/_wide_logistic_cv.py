@@ -154,9 +154,9 @@ def chunk_point_sums(X, y, sw, groups, index, start, labels, class_weights, rule
     the sample weights only and the probabilities clipped as ``sklearn.metrics.log_loss``
     does (``LogisticRegressionCV``'s scorers); else with the class weights too
     (``SparseLogisticRegressionCV``'s loss)."""
-    from ._pass import as_block, as_vector
+    from ._pass import as_vector
 
-    raw = np.ones(as_block(X).shape[0]) if sw is None else as_vector(sw)
+    raw = np.ones(X.shape[0]) if sw is None else as_vector(sw)
     X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights)
     g = None if groups is None else np.asarray(groups).reshape(-1)
     ids = rule.ids(start, X.shape[0], g)
