@@ -38,15 +38,21 @@ Routes (see ``docs/distributed.md``):
   (features, whole groups, or rows of ``W``) solved from the moments
   of their columns, a KKT pass over every feature certifying the answer (the full
   problem's duality gap; the largest violation for a non-convex penalty; see
-  :mod:`sparsefit.distributed._wide`); binary L1 / elastic-net logistic regression the
+  :mod:`sparsefit.distributed._wide`); L1 / elastic-net logistic regression, binary and
+  multinomial (working sets of features, with their ``n_classes`` coefficients), the
   same way, each working set by distributed proximal Newton on its columns (see
   :mod:`sparsefit.distributed._wide_logistic`). Still refused beyond the limit, with
-  advice: multinomial logistic regression, ``AdaptiveLasso``, ``RelaxedLasso``,
-  ``PriorLasso``, ``FusedLasso`` and the CV estimators other than the next.
+  advice: ``AdaptiveLasso``, ``RelaxedLasso``, ``PriorLasso``, ``FusedLasso`` and the CV
+  estimators other than the next two (and their multinomial problems).
 - ``LassoCV`` / ``ElasticNetCV`` beyond the limit: one working set for every fold's path
   (the per-fold moments of its columns in one pass), certified by a KKT pass over every
   feature at every (``l1_ratio``, fold, alpha) point, then the wide refit; a few passes
   whatever the grid (see :mod:`sparsefit.distributed._wide_cv`).
+- Binary ``SparseLogisticRegressionCV`` / ``LogisticRegressionCV`` (l1, elasticnet)
+  beyond the limit: one working set for every path, every (``l1_ratio``, fold) path's
+  proximal Newton iteration served by the same pass, a KKT pass over every feature that
+  also scores every point on its held-out rows, then the wide refit (see
+  :mod:`sparsefit.distributed._wide_logistic_cv`).
 
 The multi-pass routes (proximal Newton and its CV, the wide routes) read each chunk once
 and keep it in the workers' memory for the passes of the fit when the data take at most a

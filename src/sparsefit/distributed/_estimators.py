@@ -356,10 +356,19 @@ def _fit_logistic_cv(est, data):
     from ._logistic import fit_logistic_cv
 
     rule = fold_rule(est, data)
+    if data.n_features > gram_max_features():  # what has no wide route: before any pass
+        from ._wide_logistic_cv import WideLogisticCV
+
+        why = WideLogisticCV.refusal(est, data.n_features, est._ratios())
+        if why is not None:
+            raise ValueError(why)
+        # the wide route persists after its label passes (which read y only): a refusal
+        # there (more than two classes) reads no chunk of X
+        return fit_logistic_cv(est, data, rule)
     fit_logistic_cv(est, persisted(data), rule)
 
 
-def _fit_sklearn_logistic(est, data):
+def _fit_sklearn_logistic(est, data, **start):
     """:class:`~sparsefit.linear_model.LogisticRegression`: ``alpha = 1 / (C * sum of the
     sample and class weights)``, the sum from the label pass."""
     import warnings
@@ -375,7 +384,8 @@ def _fit_sklearn_logistic(est, data):
         if no_penalty:  # the unpenalized fit is what was asked: no alpha=0 advice
             warnings.simplefilter("ignore", UserWarning)
         est.alpha_ = fit_logistic(est, data, alpha=lambda total: 0.0 if no_penalty
-                                  else 1.0 / (est.C * total), l1_ratio=est._ratio())
+                                  else 1.0 / (est.C * total), l1_ratio=est._ratio(),
+                                  **start)
     est.n_iter_ = np.array([est.n_iter_], dtype=np.int32)
 
 
@@ -385,10 +395,24 @@ def _fit_sklearn_logistic_cv(est, data):
     from ._logistic import fit_sklearn_logistic_cv
 
     rule = fold_rule(est, data)
-    data = persisted(data)
+    if data.n_features > gram_max_features():  # what has no wide route: before any pass
+        import warnings
 
-    def refit(final):
-        _fit_sklearn_logistic(final, data)  # the data stay persisted (decided once)
+        from ._wide_logistic_cv import WideLogisticCV
+
+        with warnings.catch_warnings():  # the fit resolves them again, with its warnings
+            warnings.simplefilter("ignore")
+            penalty, l1_ratios, _, _ = est._resolve()
+        why = WideLogisticCV.sklearn_refusal(est, data.n_features, penalty, l1_ratios)
+        if why is not None:
+            raise ValueError(why)
+    else:  # the wide route persists after its label passes (see _fit_logistic_cv)
+        data = persisted(data)
+
+    def refit(final, fitted=None, **start):
+        # the data stay persisted (decided once): the wide route passes its own, and what
+        # its refit starts from (see fit_logistic)
+        _fit_sklearn_logistic(final, data if fitted is None else fitted, **start)
         return final
 
     fit_sklearn_logistic_cv(est, data, rule, refit)

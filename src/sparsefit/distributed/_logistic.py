@@ -40,7 +40,15 @@ from ..solvers._outer import SolverResult
 from ..solvers._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
 from ..solvers.covariance import ViolationRule, covariance_cd
 from ..solvers.moments import Moments
-from ._pass import as_block, as_vector, check_chunk, check_gram_limit, run, tree_reduce
+from ._pass import (
+    as_block,
+    as_vector,
+    check_chunk,
+    check_gram_limit,
+    gram_max_features,
+    run,
+    tree_reduce,
+)
 
 TAUS = 0.5 ** np.arange(12)  # the step sizes the line search tries, in one pass (1 first)
 
@@ -153,6 +161,25 @@ def classes_pass(data, label):
     return classes, counts
 
 
+def normalized(out):
+    """A combined :class:`NewtonPart` divided by its total weight (means, not sums)."""
+    S = out.weight
+    return replace(out, values=out.values / S, grad=out.grad / S, grad_b=out.grad_b / S,
+                   dual=out.dual / S, hess=replace(out.hess, weight=out.hess.weight / S,
+                                                   xx=out.hess.xx / S))
+
+
+def drive(steps, evaluate):
+    """Run the generator ``steps`` of :meth:`DaskNewton.steps`, serving each request by
+    ``evaluate(*request)``; its return value."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(evaluate(*request))
+    except StopIteration as stop:
+        return stop.value
+
+
 class DaskNewton:
     """The outer loop of the distributed proximal Newton method (see the module
     docstring). ``run()`` returns a :class:`SolverResult`. With ``fold = (FoldRule, k)``
@@ -182,16 +209,13 @@ class DaskNewton:
         """One pass: the combined :class:`NewtonPart` (normalized by the total weight)."""
         p = self.data.n_features
         d = np.zeros(p) if d is None else d
+        db = 0.0 if db is None else db
         parts = [dask.delayed(chunk_newton, pure=True)(
             Xb, yb, wb, i, None if self.offsets is None else int(self.offsets[i]),
             self.labels, self.class_weights, (w, b), (d, db), dual, self.fold, gb)
             for i, (Xb, yb, wb, gb) in enumerate(self.data.blocks())]
         self.n_passes += 1
-        out = run(tree_reduce(parts, _combine), type(self.est).__name__)
-        S = out.weight
-        return replace(out, values=out.values / S, grad=out.grad / S, grad_b=out.grad_b / S,
-                       dual=out.dual / S, hess=replace(out.hess, weight=out.hess.weight / S,
-                                                       xx=out.hess.xx / S))
+        return normalized(run(tree_reduce(parts, _combine), type(self.est).__name__))
 
     def dual_request(self, st):
         """``(s, kappa, conj)``: the shift making the dual point sum to zero, its rescaling
@@ -234,8 +258,17 @@ class DaskNewton:
         return None
 
     def run(self, w, b, tol, max_iter):
+        """The outer loop, one pass per evaluation (see :meth:`steps`)."""
+        return drive(self.steps(w, b, tol, max_iter), self.evaluate)
+
+    def steps(self, w, b, tol, max_iter):
+        """The outer loop as a generator: it yields every evaluation it needs, as the
+        arguments ``(w, b, d, db, dual)`` of :meth:`evaluate`, receives the result, and
+        returns the :class:`SolverResult`. A caller may serve the requests of several
+        solvers (folds, strengths) in one pass (:mod:`~sparsefit.distributed.
+        _wide_logistic_cv`)."""
         rule = StopRule(self.info, tol, self.P0, lambda: self.g0)
-        st = self.evaluate(w, b)
+        st = yield (w, b, None, None, None)
         self.g0 = float(np.max(np.abs(st.grad), initial=0.0))
         scores, rank = np.empty(self.info.n_units), np.empty(self.info.n_units)
         history, crit, gap, it, converged = [], np.nan, np.nan, 0, False
@@ -243,7 +276,7 @@ class DaskNewton:
             kkt = compiled_unit_scores(self.info.spec, w, st.grad, scores, rank)
             s, kappa, conj = self.dual_request(st)
             d, db, delta = self.direction(st, w, max(1e-3 * kkt, 1e-15 * max(self.g0, 1.0)))
-            nxt = self.evaluate(w, b, d, db, (s, kappa) if rule.uses_gap else None)
+            nxt = yield (w, b, d, db, (s, kappa) if rule.uses_gap else None)
             P = float(st.values[0]) + compiled_penalty_value(self.info.spec, w)
             D = -nxt.dual - conj if nxt.dual_ok else -np.inf
             crit, gap = rule.measure(kkt, scores, P, D)
@@ -255,7 +288,7 @@ class DaskNewton:
             if t is None:
                 break  # no decrease along the Newton direction: float64's floor
             w, b = w + t * d, b + t * db
-            st = nxt if t == 1.0 else self.evaluate(w, b)
+            st = nxt if t == 1.0 else (yield (w, b, None, None, None))
         return SolverResult(coef=self.shaped(w), intercept=self.shaped_b(b), dual_gap=gap,
                             n_iter=it,
                             converged=converged, stop_crit=crit, kkt_max=float(scores.max(
@@ -328,19 +361,26 @@ def chunk_softmax(X, y, sw, index, start, labels, class_weights, point, directio
             hwb[:, k, m] = xc
             hwb[:, m, k] = xc
             hbb[k, m] = hbb[m, k] = c.sum()
-    dual_sum, ok = 0.0, True
-    if dual is not None:
-        scale, delta = dual
-        pos = sw > 0
-        Q0 = np.exp(_log_softmax(U0[pos]))
-        Qd = Q0 * (delta[None, :] - (Q0 @ delta)[:, None]) + Q0
-        ok = bool(np.all((Qd >= -1e-12) & (Qd <= 1.0 + 1e-12)))
-        Qd *= scale
-        Qd[np.arange(Qd.shape[0]), yi[pos]] += 1.0 - scale
-        Qd = np.clip(Qd, 0.0, 1.0)
-        dual_sum = float(sw[pos] @ xlogy(Qd, Qd).sum(axis=1))
+    dual_sum, ok = softmax_dual_sum(U0, yi, sw, dual)
     return SoftmaxPart(float(sw.sum()), values, np.asarray(X.T @ R).ravel(), R.sum(axis=0),
                        hww.reshape(p * K, p * K), hwb.reshape(p * K, K), hbb, dual_sum, ok)
+
+
+def softmax_dual_sum(U0, yi, sw, dual):
+    """``(sum_i s_i sum_k p_ik log p_ik, ok)`` at the dual point of :func:`chunk_softmax`
+    from the scores ``U0`` of the base point and ``dual = (s, delta)`` (``ok``: the
+    shifted probabilities stayed in [0, 1]); ``(0.0, True)`` when ``dual`` is None."""
+    if dual is None:
+        return 0.0, True
+    scale, delta = dual
+    pos = sw > 0
+    Q0 = np.exp(_log_softmax(U0[pos]))
+    Qd = Q0 * (delta[None, :] - (Q0 @ delta)[:, None]) + Q0
+    ok = bool(np.all((Qd >= -1e-12) & (Qd <= 1.0 + 1e-12)))
+    Qd *= scale
+    Qd[np.arange(Qd.shape[0]), yi[pos]] += 1.0 - scale
+    Qd = np.clip(Qd, 0.0, 1.0)
+    return float(sw[pos] @ xlogy(Qd, Qd).sum(axis=1)), ok
 
 
 class DaskSoftmaxNewton(DaskNewton):
@@ -433,13 +473,15 @@ def class_weight_vector(est, classes, counts):
                                 sample_weight=np.array([counts[c] for c in classes.tolist()]))
 
 
-def fit_logistic(est, data, alpha=None, l1_ratio=None):
+def fit_logistic(est, data, alpha=None, l1_ratio=None, labels=None, wide_start=None):
     """:class:`~sparsefit.linear_model.SparseLogisticRegression` (and scikit-learn's
     spelling, :class:`~sparsefit.linear_model.LogisticRegression`: pass ``alpha`` as a
     callable of the total weight) on dask input, binary or multinomial; sets the fitted
-    attributes."""
+    attributes. A CV estimator's refit passes what it has: ``labels = (classes, counts)``
+    (no label pass) and ``wide_start`` (see :class:`~sparsefit.distributed.
+    _wide_logistic.WideNewton`; no null pass)."""
     name = type(est).__name__
-    classes, counts = classes_pass(data, name)
+    classes, counts = classes_pass(data, name) if labels is None else labels
     if classes.size < 2:
         raise ValueError(f"{name} needs samples of at least 2 classes in y; got one class: "
                          f"{classes[0]!r}")
@@ -451,8 +493,9 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None):
         check_gram_limit(est, data.n_features * (1 if K == 2 else K),
                          what="distributed proximal Newton" + (
                              f" (p = n_features * {K} classes)" if K > 2 else ""),
-                         advice="select features first (binary L1 / elastic-net problems "
-                         "and Lasso take a wide route with any p), or fit in memory")
+                         advice="select features first (L1 / elastic-net problems, "
+                         "binary or multinomial, and Lasso take a wide route with any p), "
+                         "or fit in memory")
     cw = class_weight_vector(est, classes, counts)
     weights = np.array([counts[c] for c in classes.tolist()]) * cw
     if not np.any(weights > 0):
@@ -463,9 +506,12 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None):
     p = data.n_features
     penalty = est._make_penalty(p, K, l1_ratio)(alpha)
     if wide:
-        from ._wide_logistic import WideNewton
+        from ._wide_logistic import WideNewton, WideSoftmaxNewton
 
-        solver = WideNewton(est, data, classes, weights, cw, alpha, l1_ratio)
+        solver = (WideNewton if K == 2 else WideSoftmaxNewton)(est, data, classes, weights,
+                                                               cw, alpha, l1_ratio)
+        if K == 2:
+            solver.start = wide_start
     else:
         cls = DaskNewton if K == 2 else DaskSoftmaxNewton
         solver = cls(est, data, classes, weights, cw, penalty)
@@ -573,7 +619,7 @@ def logistic_path(est, data, classes, weights, cw, make, alphas, fold=None, offs
     return np.asarray(alphas)[:len(results)], results
 
 
-def _cv_label_weights(est, data, rule, name):
+def _cv_label_weights(est, data, rule, name, wide=False):
     """The labels of a logistic CV on dask, from one pass each: ``(classes, counts, cw,
     weights, fold_w, offsets)``, ``weights`` the classes' total (class-)weights, ``fold_w[k]``
     those of fold ``k``'s rows and ``offsets`` the chunks' first rows (or None). Refuses
@@ -584,8 +630,11 @@ def _cv_label_weights(est, data, rule, name):
         raise ValueError(f"{name} needs samples of at least 2 classes in y; got one class: "
                          f"{classes[0]!r}")
     K, p = classes.size, data.n_features
-    check_gram_limit(est, p * (1 if K == 2 else K), what="distributed proximal Newton",
-                     advice="select features first, or fit in memory")
+    if not (wide and K == 2):  # the wide route takes binary problems of any p
+        check_gram_limit(est, p * (1 if K == 2 else K), what="distributed proximal Newton"
+                         + (f" (p = n_features * {K} classes)" if K > 2 else ""),
+                         advice="select features first (binary L1 / elastic-net problems "
+                         "take a wide route with any p), or fit in memory")
     cw = class_weight_vector(est, classes, counts)
     weights = np.array([counts[c] for c in classes.tolist()]) * cw
     offsets = data.row_offsets(need=not rule.by_groups)
@@ -613,6 +662,11 @@ def fit_logistic_cv(est, data, rule):
     from ..solvers.path import alpha_grid
 
     name = type(est).__name__
+    if data.n_features > gram_max_features():
+        from ._wide_logistic_cv import fit_wide_logistic_cv
+
+        fit_wide_logistic_cv(est, data, rule)
+        return
     ratios = est._ratios()
     grid, n_alphas = est._grid(default=50)
     classes, counts, cw, weights, fold_w, offsets = _cv_label_weights(est, data, rule,
@@ -738,6 +792,12 @@ def fit_sklearn_logistic_cv(est, data, rule, refit_on_dask):
             f"{name} on dask input scores with accuracy (scoring=None) or "
             f"{' or '.join(repr(s) for s in DASK_SCORINGS)}, not scoring={scoring!r}: "
             "fit in memory for other scorers")
+    if data.n_features > gram_max_features():
+        from ._wide_logistic_cv import fit_wide_sklearn_logistic_cv
+
+        fit_wide_sklearn_logistic_cv(est, data, rule, refit_on_dask, penalty, l1_ratios,
+                                     scoring, legacy)
+        return
     Cs, ratios = est._grids(penalty, l1_ratios)
     classes, counts, cw, weights, fold_w, offsets = _cv_label_weights(est, data, rule,
                                                                       name)
