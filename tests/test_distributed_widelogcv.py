@@ -36,13 +36,6 @@ N, P, LIMIT = sum(CHUNKS), 40, 16
 RTOL = 1e-6
 
 
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
-        yield c
-
-
 def _data(sparse=False, seed=0):
     """Labels from four of the 40 features and noise (the CV picks an inner strength)."""
     rng = np.random.default_rng(seed)

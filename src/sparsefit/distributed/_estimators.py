@@ -229,7 +229,7 @@ def _fit_wide_regression_cv(est, data, alphas, n_alphas, rule):
     :mod:`~sparsefit.distributed._wide_cv`)."""
     from ._wide_cv import fit_wide_cv
 
-    fit_wide_cv(est, persisted(data), rule, (alphas, n_alphas))
+    fit_wide_cv(est, data, rule, (alphas, n_alphas))  # (it persists after its refusals)
 
 
 def _fold_moments(est, data):

@@ -173,7 +173,7 @@ class WideCV:
         self.makers = est._makers(self.ratios, self.p)
         self.opts = dict(fit_intercept=bool(est.fit_intercept), tol=float(est.tol),
                          max_iter=int(est.max_iter))
-        self.offsets = data.row_offsets(need=not rule.by_groups)
+        self.offsets = None  # set by use(), once the refusals below have passed
         self.n_passes = 0
         self.rounds = 0  # working sets solved (moments + KKT passes)
         self.rebuilds = 0  # working sets rebuilt at the limit
@@ -183,6 +183,12 @@ class WideCV:
             np.zeros(0, dtype=np.int64)
         if self.free.size > self.limit:  # before any pass
             raise ValueError(self._too_wide(self.free.size, "unpenalized features"))
+
+    def use(self, data):
+        """Work on ``data`` (the same data, persisted or not: decided after the refusals
+        of ``__init__``, so a refused fit reads no chunk) and its chunks' row offsets."""
+        self.data = data
+        self.offsets = data.row_offsets(need=not self.rule.by_groups)
 
     # -- passes ---------------------------------------------------------------------
 
@@ -493,9 +499,12 @@ def fit_wide_cv(est, data, rule, grid=None):
     sets the attributes the in-memory ``fit`` sets. Returns the :class:`WideCV` (its pass
     and round counts)."""
     from ..linear_model import ElasticNet
+    from ._cache import persisted
     from ._wide import WideStart, _run
 
-    cv = WideCV(est, data, rule, grid)
+    cv = WideCV(est, data, rule, grid)  # (its refusals read nothing)
+    data = persisted(data)
+    cv.use(data)
     est._store_paths(cv.ratios, cv.run())
     final = ElasticNet(alpha=est.alpha_, l1_ratio=est.l1_ratio_,
                        fit_intercept=est.fit_intercept, tol=est.tol, max_iter=est.max_iter,
