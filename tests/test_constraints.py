@@ -219,3 +219,43 @@ def test_solve_projects_a_warm_start_into_new_bounds():
     w0 = np.full(P, 5.0)
     res = solve(X, Y, Quadratic(), L1(0.01), w_init=w0, positive=True, tol=1e-10)
     assert np.all(res.coef >= 0) and res.converged
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.4])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_penalty_factor_and_bounds_together_equal_a_bounded_qp(l1_ratio, fit_intercept):
+    """glmnet's penalty.factor with lower / upper limits, together (it crashed on the
+    nested spec): the minimizer of a smooth bounded reformulation (w = u - v, u, v >= 0,
+    L-BFGS-B) to 1e-6."""
+    from scipy.optimize import minimize
+
+    from sparsefit.linear_model import ElasticNet
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 5))
+    y = X @ [1.5, -1.0, 0.5, 0.0, 2.0] + 0.3 * rng.standard_normal(60) + 1.0
+    f = np.array([0.0, 1.0, 2.0, 1.0, 0.5])
+    lo, hi = -0.4, 1.2
+    alpha = 0.05
+    est = ElasticNet(alpha=alpha, l1_ratio=l1_ratio, penalty_factor=f, bounds=(lo, hi),
+                     fit_intercept=fit_intercept, tol=1e-12).fit(X, y)
+    n, p = X.shape
+
+    def obj(z):
+        u, v, b = z[:p], z[p:2 * p], (z[-1] if fit_intercept else 0.0)
+        w = u - v
+        r = y - X @ w - b
+        val = 0.5 * r @ r / n + alpha * (l1_ratio * f @ (u + v)
+                                         + 0.5 * (1 - l1_ratio) * f @ (w * w))
+        gw = -X.T @ r / n + alpha * (1 - l1_ratio) * f * w
+        g = np.r_[gw + alpha * l1_ratio * f, -gw + alpha * l1_ratio * f,
+                  [-r.sum() / n] if fit_intercept else []]
+        return val, g
+
+    bnds = [(0, hi)] * p + [(0, -lo)] * p + ([(None, None)] if fit_intercept else [])
+    ref = minimize(obj, np.zeros(2 * p + fit_intercept), jac=True, method="L-BFGS-B",
+                   bounds=bnds, options=dict(ftol=1e-15, gtol=1e-12, maxiter=10000))
+    w_ref = ref.x[:p] - ref.x[p:2 * p]
+    assert np.all(est.coef_ >= lo) and np.all(est.coef_ <= hi)
+    np.testing.assert_allclose(est.coef_, w_ref, atol=1e-6)
+    assert np.any(est.coef_ == hi) or np.any(est.coef_ == lo)  # a bound is active

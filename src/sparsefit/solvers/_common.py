@@ -102,9 +102,16 @@ def _check_shapes(spec, is_group, n_coords, penalty):
             raise ValueError(f"group weights have length {spec.weights.size}, expected "
                              f"{spec.grp_ptr.shape[0] - 1}")
         return
-    inner = spec.inner if hasattr(spec, "inner") else spec
-    if inner.weights.size not in (0, n_coords):
-        raise ValueError(f"{name} weights have length {inner.weights.size}, expected "
+    inner = spec  # a Box of a Scaled of a penalty: every layer's per-coordinate arrays
+    while hasattr(inner, "inner"):
+        factors = getattr(inner, "factors", None)
+        if factors is not None and factors.size != n_coords:
+            raise ValueError(f"{name} factors have length {factors.size}, expected "
+                             f"{n_coords} (the number of features)")
+        inner = inner.inner
+    weights = getattr(inner, "weights", None)
+    if weights is not None and weights.size not in (0, n_coords):
+        raise ValueError(f"{name} weights have length {weights.size}, expected "
                          f"{n_coords} (the number of features)")
     for field in ("lower", "upper"):
         b = getattr(spec, field, None)
