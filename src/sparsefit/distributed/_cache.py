@@ -47,15 +47,33 @@ def estimated_bytes(data):
     """The bytes of ``X`` (plus ``y`` and the weights) once read: from the shape of a dense
     dask array of known chunks; otherwise the first chunk is read and scaled by the number
     of chunks (sparse chunks, or a DataFrame's unknown partition lengths)."""
+    return _estimate(data)[0]
+
+
+def _estimate(data):
+    """``(bytes, X)``: :func:`estimated_bytes`, and ``X`` with its first chunk persisted
+    when that chunk had to be read for the estimate (a sparse ``X`` of known chunks: then
+    persisting ``X`` reads it no more), else None."""
     X = data.X
     dense = not sp.issparse(getattr(X, "_meta", None))
-    if dense and all(np.isfinite(c) for c in X.chunks[0]):
+    known = all(np.isfinite(c) for c in X.chunks[0])
+    if dense and known:
         per_row = X.dtype.itemsize * X.shape[1] + 16  # y and the weight
-        return float(X.shape[0]) * per_row
-    first = dask.delayed(_chunk_bytes, pure=True)(X.to_delayed().ravel()[0]).compute()
+        return float(X.shape[0]) * per_row, None
+    kept = None
+    if known and X.numblocks[1] == 1:
+        import dask.array as da
+
+        first = X.blocks[0].persist()  # read once: for the estimate, and kept
+        kept = da.concatenate([first, X.blocks[1:]], axis=0) if X.numblocks[0] > 1 \
+            else first
+        block = first.to_delayed().ravel()[0]
+    else:
+        block = X.to_delayed().ravel()[0]
+    size = dask.delayed(_chunk_bytes, pure=True)(block).compute()
     rows = X.chunks[0][0]
     extra = 16.0 * rows if np.isfinite(rows) else 0.0
-    return (first + extra) * X.numblocks[0]
+    return (size + extra) * X.numblocks[0], kept
 
 
 def _memory_limits():
@@ -100,10 +118,10 @@ def persisted(data):
     setting = persist_setting()
     if setting is False:
         return replace(data, persisted_bytes=0.0)
-    size = estimated_bytes(data)
+    size, kept = _estimate(data)
     if setting == "auto" and size > PERSIST_FRACTION * workers_memory():
-        return replace(data, persisted_bytes=0.0)
-    cols = [data.X, data.y, data.sample_weight, data.groups]
+        return replace(data, persisted_bytes=0.0)  # (the first chunk kept is released)
+    cols = [data.X if kept is None else kept, data.y, data.sample_weight, data.groups]
     present = [c for c in cols if c is not None]
     done = iter(dask.persist(*present))
     X, y, sw, groups = (None if c is None else next(done) for c in cols)
