@@ -362,8 +362,10 @@ def test_a_support_beyond_the_limit_is_refused_with_advice(client):
     X, y, _ = _data()
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
             pytest.raises(ValueError, match=r"^SparseLogisticRegressionCV on dask input: the "
-                          r"cross-validation paths need \d+ features .* more than "
-                          r"sparsefit.gram_max_features=3; raise eps, give larger alphas"):
+                          r"cross-validation paths need \d+ features .* more than the 3 "
+                          r"columns whose Hessians the workers hold for 3 folds "
+                          r"\(sparsefit.gram_max_features=3 and the workers' memory_limit\); "
+                          r"raise eps, give larger alphas"):
         SparseLogisticRegressionCV(cv=3, alphas=5, eps=0.05).fit(*_dask(X, y))
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
             pytest.raises(ValueError, match=r"^LogisticRegressionCV on dask input: the "

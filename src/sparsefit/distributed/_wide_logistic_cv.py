@@ -74,19 +74,27 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..solvers._common import describe
 from ..solvers._units import compiled_unit_scores
-from ._cache import persisted
+from ._cache import persisted, worker_memory
 from ._logistic import (
     DaskNewton,
     NewtonPart,
     chunk_weights,
     normalized,
 )
-from ._pass import gram_max_features, run, tree_reduce
+from ._pass import (
+    FOLD_MOMENTS_FRACTION,
+    fold_moments_limit,
+    gram_max_features,
+    run,
+    tree_reduce,
+)
 from ._wide import FIRST_IN_MEMORY, MAX_REBUILDS
 from ._wide_cv import KKT_PASS_BYTES, _restricted_maker
 
 #: Bytes of Hessian moments a Newton pass may hold per chunk (``|W|^2`` float64 per
-#: path served): more paths are served by several passes, a fold's worth at least.
+#: path served; less on workers whose memory_limit holds less, see
+#: :func:`~._pass.fold_moments_limit`): more paths are served by several passes, a fold's
+#: worth at least (the working sets are capped so that a fold's worth fits).
 NEWTON_PASS_BYTES = 2 ** 30
 
 
@@ -201,7 +209,8 @@ class WideLogisticCV:
         self.sklearn_scores = sklearn_scores
         self.label = type(est).__name__
         self.p, self.K = data.n_features, rule.n_splits
-        self.limit = gram_max_features()
+        # the Hessian moments of a fold's worth of paths in one pass, in the workers' memory
+        self.limit = fold_moments_limit(self.K)
         self.makers = [est._make_penalty(self.p, 2, r) for r in self.ratios]
         self.fit_intercept = bool(est.fit_intercept)
         self.tol, self.max_iter = float(est.tol), int(est.max_iter)
@@ -366,7 +375,8 @@ class WideLogisticCV:
         # the Hessian moments of every request are held per chunk: beyond NEWTON_PASS_BYTES
         # the requests are split over several passes (a fold's worth at least: the least
         # squares route holds every fold's moments in one pass too)
-        batch = max(self.K, NEWTON_PASS_BYTES // (8 * max(ws.size, 1) ** 2 + 1))
+        budget = min(NEWTON_PASS_BYTES, FOLD_MOMENTS_FRACTION * worker_memory() / 3)
+        batch = max(self.K, int(budget // (8 * max(ws.size, 1) ** 2 + 1)))
         while pending:
             keys = list(pending)[:batch]
             results = self._newton_pass(view, [(k[1], pending[k]) for k in keys])
@@ -469,10 +479,11 @@ class WideLogisticCV:
         what = "give smaller Cs" if self.sklearn_scores else \
             "raise eps, give larger alphas"
         return (f"{self.label} on dask input: the cross-validation paths need {k} features "
-                f"(the paths' supports and KKT violators), more than "
-                f"sparsefit.gram_max_features={self.limit}; {what} (sparser models at the "
-                "end of the path), raise the limit in dask.config if the workers hold its "
-                "k^2 numbers per fold, or select features first")
+                f"(the paths' supports and KKT violators), more than the {self.limit} "
+                f"columns whose Hessians the workers hold for {self.K} folds "
+                f"(sparsefit.gram_max_features={gram_max_features()} and the workers' "
+                f"memory_limit); {what} (sparser models at the end of the path), give the "
+                "workers more memory, or select features first")
 
     def run(self, strengths):
         """Steps 1-3 until no feature violates. ``strengths(r, k, g_all)`` gives the
