@@ -60,7 +60,7 @@ Running it
     ``PYTHONPATH=$PWD/src .venv/bin/python -m pytest -q tests/sklearn_upstream`` (both
     runs), ``-k sparsefit`` or ``tests/sklearn_upstream/test_sparsefit_*.py`` for one run,
     ``--runxfail`` to see today's failures in full. Counts when this was written: sparsefit
-    run 503 passed, 2 known failures (xfail), 18 NOT_APPLICABLE skips (523 collected);
+    run 504 passed, 1 known failure (xfail), 18 NOT_APPLICABLE skips (523 collected);
     control run 93 passed (the first parametrization of each test), 426 skipped; harness
-    checks (608 passed, 444 skipped, 2 xfailed in all, 2026-11-30).
+    checks (609 passed, 444 skipped, 1 xfailed in all, 2026-11-30, third session).
 """
