@@ -134,6 +134,28 @@ def _combine(a, b):
     return a.combine(b)
 
 
+def strong_union(p, points):
+    """The union of the basic strong rule's features (Tibshirani et al., 2012) over the
+    ``(penalty, g)`` of ``points`` (``g`` the null gradient of a fold's training rows,
+    the penalty at the strength screened for), and every feature's largest rank: ``(keep,
+    rank_max)``, the first sets of the wide CV routes."""
+    keep = np.zeros(p, dtype=bool)
+    rank_max = np.full(p, -np.inf)
+    scores, rank = np.empty(p), np.empty(p)
+    zero = np.zeros(p)
+    for pen, g in points:
+        strong = 2 * float(pen.strength) - float(pen.alpha_max(g))
+        if strong > 0:
+            compiled_unit_scores(describe(pen.with_strength(strong), p).spec, zero, g,
+                                 scores, rank)
+            keep |= rank >= 0
+        else:
+            keep[:] = True
+        compiled_unit_scores(describe(pen, p).spec, zero, g, scores, rank)
+        rank_max = np.maximum(rank_max, rank)
+    return keep, rank_max
+
+
 def _restricted_maker(maker, cols):
     """``maker`` (a :class:`PenaltyMaker`) for the problem on the columns ``cols``: its
     ``penalty_factor`` and ``bounds`` restricted to them."""
@@ -296,36 +318,14 @@ class WideCV:
     def eps(self):
         return float(self.est.eps)
 
-    def _strong(self, grads, grids, at):
-        """The union over the ratios and folds of the basic strong rule's features at
-        ``alphas[at]`` of every grid (``at=-1``: the smallest), and every feature's largest
-        rank at those alphas."""
-        keep = np.zeros(self.p, dtype=bool)
-        rank_max = np.full(self.p, -np.inf)
-        scores, rank = np.empty(self.p), np.empty(self.p)
-        zero = np.zeros(self.p)
-        for make, alphas in zip(self.makers, grids):
-            pen = make(float(np.sort(alphas)[::-1][at]))
-            spec = describe(pen, self.p).spec
-            for k in range(self.K):
-                g = np.ascontiguousarray(grads[:, k])
-                strong = 2 * float(pen.strength) - float(pen.alpha_max(g))
-                if strong > 0:
-                    compiled_unit_scores(describe(pen.with_strength(strong), self.p).spec,
-                                         zero, g, scores, rank)
-                    keep |= rank >= 0
-                else:
-                    keep[:] = True
-                compiled_unit_scores(spec, zero, g, scores, rank)
-                rank_max = np.maximum(rank_max, rank)
-        return keep, rank_max
-
     def first_set(self, grads, grids):
         """The basic strong rule at the smallest alpha of every grid, for every fold: the
         union of the kept features, the furthest into the model first, capped. (Far down
         the grid, below alpha_max / 2, this rule keeps every feature: it orders the work,
         it cannot tell early that the paths will not fit.)"""
-        keep, rank_max = self._strong(grads, grids, -1)
+        keep, rank_max = strong_union(self.p, (
+            (make(float(np.min(alphas))), np.ascontiguousarray(grads[:, k]))
+            for make, alphas in zip(self.makers, grids) for k in range(self.K)))
         keep[self.free] = True
         first = self.limit // 2
         if self.data.persisted_bytes:

@@ -89,7 +89,7 @@ from ._pass import (
     tree_reduce,
 )
 from ._wide import FIRST_IN_MEMORY, MAX_REBUILDS
-from ._wide_cv import KKT_PASS_BYTES, _restricted_maker
+from ._wide_cv import KKT_PASS_BYTES, _restricted_maker, strong_union
 
 #: Bytes of Hessian moments a Newton pass may hold per chunk (``|W|^2`` float64 per
 #: path served; less on workers whose memory_limit holds less, see
@@ -393,23 +393,9 @@ class WideLogisticCV:
     def first_set(self, grads, alphas):
         """The basic strong rule at the smallest strength of every ``(r, k)`` path: the
         union of the kept features, the furthest into the model first, capped."""
-        keep = np.zeros(self.p, dtype=bool)
-        rank_max = np.full(self.p, -np.inf)
-        scores, rank = np.empty(self.p), np.empty(self.p)
-        zero = np.zeros(self.p)
-        for r, make in enumerate(self.makers):
-            for k in range(self.K):
-                pen = make(float(np.min(alphas[r][k])))
-                g = np.ascontiguousarray(grads[:, k])
-                strong = 2 * float(pen.strength) - float(pen.alpha_max(g))
-                if strong > 0:
-                    compiled_unit_scores(describe(pen.with_strength(strong), self.p).spec,
-                                         zero, g, scores, rank)
-                    keep |= rank >= 0
-                else:
-                    keep[:] = True
-                compiled_unit_scores(describe(pen, self.p).spec, zero, g, scores, rank)
-                rank_max = np.maximum(rank_max, rank)
+        keep, rank_max = strong_union(self.p, (
+            (make(float(np.min(alphas[r][k]))), np.ascontiguousarray(grads[:, k]))
+            for r, make in enumerate(self.makers) for k in range(self.K)))
         first = self.limit // 2
         if self.data.persisted_bytes:
             first = min(first, FIRST_IN_MEMORY)
