@@ -246,3 +246,17 @@ def test_covariance_form_ends_at_the_same_exact_optimum(name, fit_intercept):
                 fit_intercept=fit_intercept, tol=1e-4)
     np.testing.assert_allclose(mom.coef, rows.coef, rtol=1e-9, atol=1e-11)
     assert mom.dual_gap < 1e-12
+
+
+@pytest.mark.parametrize("shape", [(5, 0), (0, 3), (0, 0), (1, 0)])
+def test_moments_of_an_empty_block_are_zeros_and_silent(capfd, shape):
+    """A block with no columns (an empty working set) or no rows: zero moments, and
+    nothing on stderr (BLAS's syrk prints "illegal value" for a zero leading dimension)."""
+    from sparsefit.solvers.moments import Moments
+
+    X = np.ones(shape)
+    m = Moments.from_arrays(X, np.ones(shape[0]))
+    assert m.n_features == shape[1] and m.count == shape[0]
+    if shape[0]:
+        assert np.all(m.quadratic_form(True)[0] == 0)
+    assert capfd.readouterr().err == ""

@@ -41,6 +41,8 @@ def _gram(A):
     1.8x faster on a 12,500 x 1,000 block), made symmetric."""
     from scipy.linalg import blas
 
+    if A.shape[1] == 0 or A.shape[0] == 0:  # BLAS refuses a zero leading dimension, on stderr
+        return np.zeros((A.shape[1], A.shape[1]))
     if A.flags.c_contiguous:
         C = blas.dsyrk(1.0, A.T, trans=0)  # A.T is Fortran-ordered: (A.T)(A.T).T
     else:
