@@ -49,6 +49,32 @@ def _dask(*arrays):  # (None passes through)
             for a in arrays]
 
 
+@pytest.fixture(params=["moments", "rows"])
+def route(request):
+    """A test taking this fixture runs on both routes of step 2: per-fold moments, and the
+    working set's columns gathered on the client (``sparsefit.gather_max_bytes``)."""
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _route(request):
+    """The moments route (no column gathered) unless the test asks for ``route``."""
+    rows = "route" in request.fixturenames and request.getfixturevalue("route") == "rows"
+    with dask.config.set({"sparsefit.gather_max_bytes": 2 ** 30 if rows else 0}):
+        yield
+
+
+def _gathers(monkeypatch):
+    """The columns of every gather pass of the wide CV route."""
+    import sparsefit.distributed._wide_cv as wide_cv
+
+    widths = []
+    real = wide_cv.gather_columns
+    monkeypatch.setattr(wide_cv, "gather_columns", lambda data, cols, *a, real=real: (
+        widths.append(cols.size), real(data, cols, *a))[1])
+    return widths
+
+
 def _widths(monkeypatch):
     """The columns of every moments pass of the wide routes (never all of X)."""
     import sparsefit.distributed._wide as wide
@@ -96,9 +122,10 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_wide_cv_equals_in_memory(client, monkeypatch, name):
+def test_wide_cv_equals_in_memory(client, monkeypatch, name, route):
     """The in-memory estimator's grid, mse_path_, selection and refit, with no moments
-    pass wider than the limit."""
+    pass wider than the limit; on the rows route, the paths from gathered columns (no
+    per-fold moments)."""
     est, opts = CASES[name]
     est = clone(est).set_params(tol=1e-10)
     X, y, sw = _data(opts.get("sparse", False))
@@ -115,11 +142,14 @@ def test_wide_cv_equals_in_memory(client, monkeypatch, name):
     else:
         ref = clone(est).fit(Xm, y, sample_weight=sw)
     assert 0 < np.count_nonzero(ref.coef_) < LIMIT
-    widths = _widths(monkeypatch)
+    widths, gathers = _widths(monkeypatch), _gathers(monkeypatch)
     with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
         fit = {"sample_weight": swd} | ({"groups": gd} if groups is not None else {})
         got = clone(est).fit(Xd, yd, **fit)
-    assert widths and max(widths) <= LIMIT
+    if route == "moments":
+        assert widths and max(widths) <= LIMIT and not gathers
+    else:  # every path from the rows; the refit's moments of the chosen supports at most
+        assert gathers and max(widths, default=0) <= LIMIT
     assert np.allclose(got.alphas_, ref.alphas_, rtol=1e-9)
     assert got.mse_path_.shape == ref.mse_path_.shape
     assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
@@ -328,6 +358,46 @@ def test_passes_do_not_grow_with_the_grid(client):
     with dask.config.set({"sparsefit.gram_max_features": LIMIT, "sparsefit.persist": "auto"}):
         LassoCV(cv=5, alphas=40, eps=0.1).fit(_counted(X, key), yd)
     assert _reads(key) == dict.fromkeys(range(len(CHUNKS)), 1)
+
+
+# -- the rows route: few rows, the working set's columns gathered on the client ---------
+
+def _genomics(n=60, p=300, seed=11):
+    """Few rows, many features (the genomics shape): the folds' models at the end of a
+    long grid hold about as many features as rows, so every feature ends up in play."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    beta = np.zeros(p)
+    beta[rng.choice(p, 8, replace=False)] = rng.uniform(1.0, 2.0, 8)
+    y = X @ beta + 0.5 * rng.standard_normal(n) + 2.0
+    rows = (n // 3, n // 4, n - n // 3 - n // 4)  # chunks of unequal sizes
+    return X, y, (da.from_array(X, chunks=(rows, (p,))), da.from_array(y, chunks=(rows,)))
+
+
+def test_few_rows_many_features_take_the_rows_route_in_one_round(client, monkeypatch, route):
+    """p beyond the per-fold moments the workers hold (5 folds of 300 columns on a 60-row
+    set): every kept column gathered at once, the paths solved from the rows, one round
+    (null, gather, KKT passes; the refit's KKT pass), the in-memory answer. The moments
+    route refuses it."""
+    import sparsefit.distributed._cache as cache
+
+    X, y, dask_xy = _genomics()
+    est = LassoCV(cv=HashKFold(5, seed=2), alphas=30, eps=1e-3, tol=1e-10)
+    ref = clone(est).fit(X, y)
+    monkeypatch.setattr(cache, "worker_memory", lambda: 3 * 8 * 5 * 40 ** 2 / 0.35 + 1)
+    seen, gathers = _record(monkeypatch), _gathers(monkeypatch)
+    if route == "moments":
+        with pytest.raises(ValueError, match=r"more than the 40 columns whose moments .* or "
+                           r"the 0 whose 60 rows the client gathers \(sparsefit.gather_max_"
+                           r"bytes=0\)"):
+            clone(est).fit(*dask_xy)
+        return
+    got = clone(est).fit(*dask_xy)
+    assert gathers == [300] and seen["rounds"] == [1], (gathers, seen)
+    assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
+    assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-9)
+    assert _close(ref.coef_, got.coef_)
+    assert got.dual_gap_ <= 1e-10 * max(1.0, float(y @ y) / y.size)
 
 
 # -- warm_start on the wide single-fit route ---------------------------------------------

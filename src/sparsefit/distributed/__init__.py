@@ -45,9 +45,11 @@ Routes (see ``docs/distributed.md``):
   advice: ``AdaptiveLasso``, ``RelaxedLasso``, ``PriorLasso``, ``FusedLasso`` and the CV
   estimators other than the next two (and their multinomial problems).
 - ``LassoCV`` / ``ElasticNetCV`` beyond the limit: one working set for every fold's path
-  (the per-fold moments of its columns in one pass), certified by a KKT pass over every
-  feature at every (``l1_ratio``, fold, alpha) point, then the wide refit; a few passes
-  whatever the grid (see :mod:`sparsefit.distributed._wide_cv`).
+  (the per-fold moments of its columns in one pass; with few rows, its columns gathered on
+  the client, within ``sparsefit.gather_max_bytes``, and the paths solved from the rows),
+  certified by a KKT pass over every feature at every (``l1_ratio``, fold, alpha) point,
+  then the wide refit; a few passes whatever the grid (see
+  :mod:`sparsefit.distributed._wide_cv`).
 - Binary ``SparseLogisticRegressionCV`` / ``LogisticRegressionCV`` (l1, elasticnet)
   beyond the limit: one working set for every path, every (``l1_ratio``, fold) path's
   proximal Newton iteration served by the same pass, a KKT pass over every feature that

@@ -46,6 +46,41 @@ def fold_moments_limit(n_folds):
     return max(1, min(gram_max_features(), k))
 
 
+#: Bytes of working-set columns (every row, as float64) the client may gather to solve the
+#: paths of a wide cross-validation in memory, rather than from per-fold moments
+#: (``dask.config`` key ``sparsefit.gather_max_bytes``).
+GATHER_MAX_BYTES = 2 ** 30
+
+
+def gather_max_bytes():
+    """The client's budget for gathered columns: ``dask.config`` key
+    ``sparsefit.gather_max_bytes`` (default 1 GiB)."""
+    return int(dask.config.get("sparsefit.gather_max_bytes", GATHER_MAX_BYTES))
+
+
+def chunk_columns(X, y, sw, groups, index, start, rule, cols):
+    """One chunk's columns ``cols`` (dense, or CSR), ``y``, sample weights (ones when none
+    are given) and the rows' folds; checks the values it returns."""
+    X, y, sw = as_block(X), as_vector(y), as_vector(sw)
+    g = None if groups is None else np.asarray(groups).reshape(-1)
+    X = X[:, cols]
+    check_chunk(index, start, X, y, sw, g)
+    n = X.shape[0]
+    return X, y, np.ones(n) if sw is None else sw, rule.ids(start, n, g)
+
+
+def gather_columns(data, cols, rule, offsets, label):
+    """The columns ``cols`` of every row on the client, in one pass: ``(X, y, sw, folds)``
+    (``X`` dense, or CSR when the chunks are sparse)."""
+    parts = [dask.delayed(chunk_columns, pure=True)(
+        Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), rule, cols)
+        for i, (Xb, yb, wb, gb) in enumerate(data.blocks())]
+    parts = run(parts, label)
+    X = [q[0] for q in parts]
+    X = sp.vstack(X, format="csr") if sp.issparse(X[0]) else np.concatenate(X)
+    return (X,) + tuple(np.concatenate([q[i] for q in parts]) for i in (1, 2, 3))
+
+
 def check_gram_limit(est, p, what="the one-pass covariance route",
                      advice="fit Lasso, ElasticNet, LassoCV, ElasticNetCV, GroupLasso, "
                      "SparseGroupLasso, MCPRegressor, SCADRegressor, LogSumRegressor, "
@@ -167,7 +202,7 @@ def run(graph, label):
 
             future = client.compute(graph)
             progress(future)
-            return future.result()
+            return client.gather(future) if isinstance(future, list) else future.result()
         return dask.compute(graph)[0]
     except Exception as err:
         if type(err).__name__ in ("KilledWorker", "CancelledError", "FutureCancelledError"):

@@ -22,6 +22,19 @@ every feature:
    total minus the fold, :func:`~sparsefit.distributed._paths.training_moments`) with warm
    starts, exactly as the narrow route does on all the columns. The validation errors come
    from the fold's own moments (the coefficients are zero outside the working set).
+   **Or, with few rows, a gather pass**: the working set's columns of every row come to
+   the client (at most ``sparsefit.gather_max_bytes``, 1 GiB by default, counted as
+   dense float64), and every fold's path is solved from its training rows by
+   :func:`~sparsefit.solvers.solve_path`, as the in-memory estimator solves it; the
+   validation errors from the held-out rows. This route is taken when the columns fit
+   that budget and hold fewer numbers than the per-fold moments (``n < K |W|``: the
+   genomics shape, a few hundred rows and 10^4-10^6 features), or when the moments would
+   not fit the workers; its first working set is then every column the strong rule keeps,
+   up to the budget, so one round usually settles it. (Measured, quiet machine: 400 x
+   20,000 dense, 5 folds, 100 alphas to ``1e-3 alpha_max`` on a ``LocalCluster`` of 2
+   workers: 8.4 s, 3 passes, one round, the in-memory answer to 1e-15; in memory 3.5 s.
+   The moments route refused it after 164 s: the folds' supports need 3,583 columns,
+   more than the 2,415 whose 5 per-fold moments 2 GB workers hold.)
 3. **KKT pass** — one pass computes, for every ``(l1_ratio, fold, alpha)``, the gradient
    over all ``p`` features on the fold's training rows at its solution (a matrix product
    per chunk: ``X^T`` times the masked residuals of every point). A feature outside the
@@ -74,7 +87,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ..datafits import Quadratic
 from ..linear_model._base import PenaltyMaker, SparseLinearRegressor, _check_bounds
 from ..linear_model._cv import CVPath, check_alphas, degenerate_safe_grid, select_alpha
-from ..solvers import solve
+from ..solvers import solve, solve_path
 from ..solvers._common import describe
 from ..solvers._units import compiled_unit_scores
 from ._pass import (
@@ -82,6 +95,8 @@ from ._pass import (
     as_vector,
     check_chunk,
     fold_moments_limit,
+    gather_columns,
+    gather_max_bytes,
     gram_max_features,
     moments_pass,
     run,
@@ -189,7 +204,14 @@ class WideCV:
         self.label = type(est).__name__
         self.p, self.K = data.n_features, rule.n_splits
         # the per-fold moments of the working set in the workers' memory, within the limit
-        self.limit = fold_moments_limit(self.K)
+        self.moments_limit = fold_moments_limit(self.K)
+        # or the working set's columns of every row on the client, within its budget
+        n = data.X.shape[0]
+        self.n_rows = int(n) if np.isfinite(n) else None
+        self.columns_limit = 0 if self.n_rows is None else \
+            min(self.p, gather_max_bytes() // (8 * max(self.n_rows, 1)))
+        self.limit = max(self.moments_limit, self.columns_limit)
+        self.gathered = None  # (ws, X[:, ws], y, sw, folds) of the last round by columns
         self.ratios = est._l1_ratios()
         self.grid, self.n_alphas = est._grid() if grid is None else grid
         self.makers = est._makers(self.ratios, self.p)
@@ -203,7 +225,7 @@ class WideCV:
         info = describe(self.makers[0](1.0), self.p)
         self.free = np.flatnonzero(info.free) if info.free is not None else \
             np.zeros(0, dtype=np.int64)
-        if self.free.size > self.limit:  # before any pass
+        if self.free.size > self.moments_limit:  # before any pass (their moments' pass)
             raise ValueError(self._too_wide(self.free.size, "unpenalized features"))
 
     def use(self, data):
@@ -211,6 +233,19 @@ class WideCV:
         of ``__init__``, so a refused fit reads no chunk) and its chunks' row offsets."""
         self.data = data
         self.offsets = data.row_offsets(need=not self.rule.by_groups)
+        if self.offsets is not None and self.n_rows is None:  # a DataFrame's rows, counted
+            self.n_rows = int(self.offsets[-1])
+            self.columns_limit = min(self.p, gather_max_bytes() // (8 * max(self.n_rows, 1)))
+            self.limit = max(self.moments_limit, self.columns_limit)
+
+    def by_columns(self, k):
+        """Whether step 2 gathers ``k`` columns of every row and solves the paths from the
+        rows, in memory: when they fit the client's budget (``sparsefit.gather_max_bytes``)
+        and hold fewer numbers than the per-fold moments (``n < K k``: wide data, few
+        rows), or when the moments would not fit the workers."""
+        if k > self.columns_limit or k == 0:
+            return False
+        return k > self.moments_limit or self.n_rows <= self.K * k
 
     # -- passes ---------------------------------------------------------------------
 
@@ -328,7 +363,9 @@ class WideCV:
             for make, alphas in zip(self.makers, grids) for k in range(self.K)))
         keep[self.free] = True
         first = self.limit // 2
-        if self.data.persisted_bytes:
+        if self.by_columns(self.columns_limit):  # few rows: every kept column the client holds
+            first = self.columns_limit
+        elif self.data.persisted_bytes:
             first = min(first, FIRST_IN_MEMORY)
         cap = max(first, self.free.size)
         ws = np.flatnonzero(keep)
@@ -339,13 +376,16 @@ class WideCV:
         return np.sort(ws)
 
     def paths_on(self, ws, grids):
-        """Step 2: every fold's path on the columns ``ws`` (one moments pass), and with
-        ``dfmax`` / ``pmax`` the path on all the rows (which cuts the grid): the
-        coefficients ``(|ws|, m)`` and intercepts of the ``m`` points (ratio by ratio, fold
-        by fold then all the rows, alpha by alpha), and the validation losses of every
-        ratio ``(n_alphas, K)``."""
+        """Step 2: every fold's path on the columns ``ws`` (one pass: their per-fold
+        moments, or the columns themselves, see :meth:`by_columns`), and with ``dfmax`` /
+        ``pmax`` the path on all the rows (which cuts the grid): the coefficients
+        ``(|ws|, m)`` and intercepts of the ``m`` points (ratio by ratio, fold by fold then
+        all the rows, alpha by alpha), and the validation losses of every ratio
+        ``(n_alphas, K)``."""
+        if self.by_columns(ws.size):
+            return self._paths_from_rows(ws, grids)
         folds, total = self._moments(ws)
-        self.total_moments = total
+        self.total_moments, self.gathered = total, None
         coefs, intercepts, losses = [], [], []
         for make, alphas in zip(self.makers, grids):
             sub = _restricted_maker(make, ws)
@@ -355,6 +395,32 @@ class WideCV:
                 _, c, b = moments_path(mom, sub, alphas, **self.opts)
                 if k >= 0:
                     loss[:, k] = fold_mse(folds[k], c, b)
+                coefs.append(c)
+                intercepts.append(np.atleast_1d(b))
+            losses.append(loss)
+        return np.concatenate(coefs).T, np.concatenate(intercepts), losses
+
+    def _paths_from_rows(self, ws, grids):
+        """:meth:`paths_on` from the gathered columns: every path by
+        :func:`~sparsefit.solvers.solve_path` on its training rows, as the in-memory
+        estimator solves it; the validation losses from the held-out rows."""
+        self.n_passes += 1
+        X, y, sw, ids = gather_columns(self.data, ws, self.rule, self.offsets, self.label)
+        self.total_moments, self.gathered = None, (ws, X, y, sw)
+        coefs, intercepts, losses = [], [], []
+        for make, alphas in zip(self.makers, grids):
+            sub = _restricted_maker(make, ws)
+            loss = np.empty((alphas.size, self.K))
+            for k in self._owners():
+                train = ids != k
+                path = solve_path(X[train], y[train], Quadratic(), sub, alphas=alphas,
+                                  sample_weight=sw[train], **self.opts)
+                c, b = np.asarray(path.coefs), np.asarray(path.intercepts, dtype=np.float64)
+                if k >= 0:
+                    test = ~train
+                    r = y[test][:, None] - np.asarray(X[test] @ c.T) - b[None, :]
+                    s = sw[test]
+                    loss[:, k] = (s @ (r * r)) / s.sum() if s.sum() > 0 else np.nan
                 coefs.append(c)
                 intercepts.append(np.atleast_1d(b))
             losses.append(loss)
@@ -453,16 +519,19 @@ class WideCV:
 
     def _too_wide(self, k, what):
         return (f"{self.label} on dask input: the cross-validation paths need {k} {what}, "
-                f"more than the {self.limit} columns whose moments the workers hold for "
-                f"{self.K} folds (sparsefit.gram_max_features={gram_max_features()} and the "
-                "workers' memory_limit); raise eps, give larger alphas or set dfmax "
-                "(sparser models at the end of the path), give the workers more memory, or "
-                "select features first")
+                f"more than the {self.moments_limit} columns whose moments the workers hold "
+                f"for {self.K} folds (sparsefit.gram_max_features={gram_max_features()} and "
+                f"the workers' memory_limit) or the {self.columns_limit} whose "
+                f"{self.n_rows or 'unknown number of'} rows the client gathers "
+                f"(sparsefit.gather_max_bytes={gather_max_bytes()}); raise eps, give larger "
+                "alphas or set dfmax (sparser models at the end of the path), give the "
+                "workers more memory, or select features first")
 
     def run(self):
         """Steps 1-3 until no feature violates: a :class:`CVPath` per ratio."""
         grads = self.null_gradients()
         grids = self.alpha_grids(grads[:, -1])
+        self.alpha_grids_ = grids
         ws = self.first_set(grads[:, :self.K], grids)
         pts = self.points(grids)
         while True:
@@ -480,7 +549,7 @@ class WideCV:
                     stacklevel=4)
                 break
             ws = self.grow(ws, worst, W[:, self.counted(pts, cuts)])
-        self.working_set = ws
+        self.working_set, self.last_points = ws, (W, pts)
         paths = []
         for alphas, loss, cut in zip(grids, losses, cuts):
             if cut == 0:
@@ -513,6 +582,27 @@ def fit_wide_cv(est, data, rule, grid=None):
     # the refit starts where the CV ends: the null point of all the rows, the working set
     # and the moments of its columns (no pass until its KKT pass)
     start = WideStart(null=cv.null_point, units=cv.working_set, moments=cv.total_moments)
+    if cv.gathered is not None:  # the columns in memory: the chosen point's supports
+        start = _start_from_rows(cv, est)
     res = _run(final, data, start=start)
     SparseLinearRegressor._set_solution(est, res, data.dtype)
     return cv
+
+
+def _start_from_rows(cv, est):
+    """The refit's start after paths solved from gathered columns: the union of the folds'
+    supports at the chosen point (and the unpenalized features), with the moments of
+    their columns over every row, computed on the client."""
+    from ..solvers.moments import Moments
+    from ._wide import WideStart
+
+    ws, X, y, sw = cv.gathered
+    W, pts = cv.last_points
+    r = int(np.flatnonzero(cv.ratios == est.l1_ratio_)[0])
+    i = int(np.flatnonzero(cv.alpha_grids_[r] == est.alpha_)[0])
+    at = (pts[:, 0] == r) & (pts[:, 1] >= 0) & (pts[:, 2] == i)
+    keep = np.any(W[:, at] != 0, axis=1) | np.isin(ws, cv.free)
+    if not keep.any():
+        return WideStart(null=cv.null_point)
+    return WideStart(null=cv.null_point, units=ws[keep],
+                     moments=Moments.from_arrays(X[:, np.flatnonzero(keep)], y, sw))
