@@ -590,7 +590,7 @@ def test_bad_shapes_and_weights_are_refused(client):
         Lasso().fit(X, yd)
 
 
-@pytest.mark.parametrize("name", ["RelaxedLassoCV", "MultiTaskLassoCV", "AdaptiveLasso"])
+@pytest.mark.parametrize("name", ["RelaxedLassoCV", "MultiTaskLassoCV", "PriorLassoCV"])
 def test_feature_limit_is_refused_with_advice(client, name):
     """What has no wide route (CV other than LassoCV / ElasticNetCV, reweighted) is
     refused beyond the limit, with advice."""
@@ -633,6 +633,19 @@ WIDE_CASES = {
     "mcp, sparse chunks": MCPRegressor(alpha=0.05),
     "scad": SCADRegressor(alpha=0.1),
     "logsum": LogSumRegressor(alpha=0.05, eps=0.5),
+    # the lasso on the combined responses, a dask expression of each chunk
+    "prior lasso": linear_model.PriorLasso(prior_features=[1, 3, 22], alpha=0.08, eta=1.0),
+    "prior lasso, no intercept, sparse chunks": linear_model.PriorLasso(
+        prior_features=[7, 35], alpha=0.3, eta=3.0, fit_intercept=False),
+    # the lasso's support relaxed from the last working set's moments
+    "relaxed lasso": linear_model.RelaxedLasso(alpha=0.08),
+    "relaxed lasso, gamma 0.5, bounds, sparse chunks": linear_model.RelaxedLasso(
+        alpha=0.03, gamma=0.5, bounds=(-1.5, 1.2)),
+    # reweighted: a wide fit per weighting, each from the previous solution
+    "adaptive lasso": linear_model.AdaptiveLasso(alpha=0.05),
+    "adaptive lasso, positive, penalty_factor, sparse chunks": linear_model.AdaptiveLasso(
+        alpha=0.02, gamma=0.5, n_reweightings=2, positive=True,
+        penalty_factor=np.linspace(0.5, 2.0, WIDE_P)),
 }
 
 
@@ -672,6 +685,12 @@ def test_wide_route_equals_in_memory(client, monkeypatch, name):
     assert widths and max(widths) <= WIDE_LIMIT
     assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
     assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
+    if hasattr(ref, "weights_"):  # the last weighting's, from the previous solution
+        assert _close(ref.weights_, got.weights_)
+    if hasattr(ref, "lasso_coef_"):  # the relaxed lasso's selecting fit
+        assert _close(ref.lasso_coef_, got.lasso_coef_)
+    if hasattr(ref, "prior_index_"):
+        assert np.array_equal(ref.prior_index_, got.prior_index_)
     if got._penalty(WIDE_P).is_convex:
         assert got.converged_ and got.dual_gap_ <= 1e-10
     else:  # a stationary point: no gap, the largest violation over every feature
@@ -681,6 +700,29 @@ def test_wide_route_equals_in_memory(client, monkeypatch, name):
     assert repr(got.get_params()) == repr(est.get_params())
     # n_iter_: the epochs of the working-set solves (scikit-learn's meaning), summed
     assert got.n_iter_ >= got.n_outer_iter_ >= 1
+
+
+@pytest.mark.parametrize("est", [linear_model.RelaxedLasso(alpha=50.0),
+                                 linear_model.AdaptiveLasso(alpha=50.0)],
+                         ids=["RelaxedLasso", "AdaptiveLasso"])
+def test_wide_route_of_an_empty_model(client, est):
+    """Past alpha_max the relaxed and reweighted wide fits are the intercept alone, as in
+    memory (the relaxed fit of no feature needs no moments)."""
+    X, y, sw = _wide_data()
+    ref = clone(est).fit(X, y, sample_weight=sw)
+    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}):
+        got = clone(est).fit(*_dask(X, y, sw)[:2], sample_weight=_dask(sw)[0])
+    assert not np.any(got.coef_) and not np.any(ref.coef_)
+    assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-12)
+
+
+def test_wide_prior_lasso_refuses_more_prior_features_than_the_limit(client):
+    X, y, _ = _wide_data()
+    est = linear_model.PriorLasso(prior_features=np.arange(WIDE_LIMIT + 1), alpha=0.1)
+    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}), pytest.raises(
+            ValueError, match=rf"^PriorLasso on dask input: {WIDE_LIMIT + 1} prior_features, "
+            rf"more than the {WIDE_LIMIT} .*name fewer prior features"):
+        est.fit(*_dask(X, y)[:2])
 
 
 WIDE_MULTITASK_CASES = {

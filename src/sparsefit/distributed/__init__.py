@@ -41,9 +41,12 @@ Routes (see ``docs/distributed.md``):
   :mod:`sparsefit.distributed._wide`); L1 / elastic-net logistic regression, binary and
   multinomial (working sets of features, with their ``n_classes`` coefficients), the
   same way, each working set by distributed proximal Newton on its columns (see
-  :mod:`sparsefit.distributed._wide_logistic`). Still refused beyond the limit, with
-  advice: ``AdaptiveLasso``, ``RelaxedLasso``, ``PriorLasso``, ``FusedLasso`` and the CV
-  estimators other than the next two (and their multinomial problems).
+  :mod:`sparsefit.distributed._wide_logistic`). ``AdaptiveLasso`` (a wide fit per
+  weighting, each from the previous one), ``RelaxedLasso`` (the relaxed fit from the last
+  working set's moments) and ``PriorLasso`` (the prior features' fit in one pass, then the
+  lasso on the combined responses, a dask expression) go wide too. Still refused beyond
+  the limit, with advice: ``FusedLasso`` and the CV estimators other than the next two
+  (and their multinomial problems).
 - ``LassoCV`` / ``ElasticNetCV`` beyond the limit: one working set for every fold's path
   (the per-fold moments of its columns in one pass; with few rows, its columns gathered on
   the client, within ``sparsefit.gather_max_bytes``, and the paths solved from the rows),

@@ -153,6 +153,15 @@ def takes_wide_route(est, n_features):
     return hasattr(est._penalty(n_features), "numba_spec")
 
 
+def _wide_fitter(est, n_features):
+    """The wide route's fit of a least-squares estimator (``fit(est, data)``), or None."""
+    from ._wide import fit_wide, fit_wide_relaxed
+
+    if isinstance(est, _relaxed.RelaxedLasso):
+        return fit_wide_relaxed
+    return fit_wide if takes_wide_route(est, n_features) else None
+
+
 def _fit_regressor(est, data):
     """Every least-squares estimator whose ``fit`` is :class:`SparseLinearRegressor`'s:
     one pass for the moments, then its own ``_fit_validated`` in covariance form; beyond
@@ -160,16 +169,16 @@ def _fit_regressor(est, data):
     if isinstance(getattr(est, "precompute", None), np.ndarray):
         raise DaskInputError(f"{type(est).__name__} on dask input: precompute must be True, "
                              "False or 'auto' (a Gram matrix is computed in the pass)")
-    if data.n_features > gram_max_features() and takes_wide_route(est, data.n_features):
-        from ._wide import fit_wide
-
+    wide = _wide_fitter(est, data.n_features) if data.n_features > gram_max_features() \
+        else None
+    if wide is not None:
         if data.n_targets is not None:
             raise DaskInputError(
                 f"{type(est).__name__} on dask input: a 2-D y with more features than the "
                 f"covariance route's {gram_max_features()} is not supported; fit one target "
                 "(a 1-D y) at a time")
         _base.warn_if_unpenalized(est)
-        return fit_wide(est, persisted(data))
+        return wide(est, persisted(data))
     mom = _total_moments(est, data)
     _base.warn_if_unpenalized(est)
     if mom.n_targets is not None:  # several targets: one fit each, from the same moments
@@ -178,6 +187,14 @@ def _fit_regressor(est, data):
 
 
 def _fit_adaptive(est, data):
+    """:class:`~sparsefit.linear_model.AdaptiveLasso`: its weighted lassos from the moments
+    of one pass; beyond the feature limit, each by the wide route (warm-started from the
+    previous one: its support in the first working set)."""
+    if data.n_features > gram_max_features():
+        from ._wide import fit_wide_reweighted
+
+        _base.warn_if_unpenalized(est)
+        return fit_wide_reweighted(est, persisted(data))
     mom = _total_moments(est, data)
     _base.warn_if_unpenalized(est)
     est._fit_reweighted(mom, None, None, *est._warm_init(mom))
@@ -252,7 +269,15 @@ def _path_options(est):
 
 def _fit_prior(est, data):
     """:class:`~sparsefit.linear_model.PriorLasso`: the pseudo-responses' moments follow
-    from the data's (:func:`~sparsefit.linear_model._prior.prior_moments`): one pass."""
+    from the data's (:func:`~sparsefit.linear_model._prior.prior_moments`): one pass.
+    Beyond the feature limit, the prior features' moments (one pass), then the combined
+    lasso by the wide route on the combined responses (see
+    :func:`~sparsefit.distributed._wide.fit_wide_prior`)."""
+    if data.n_features > gram_max_features():
+        from ._wide import fit_wide_prior
+
+        _base.warn_if_unpenalized(est)
+        return fit_wide_prior(est, persisted(data))
     mom = _total_moments(est, data)
     est.prior_index_ = _prior.prior_features_index(est.prior_features, data.n_features,
                                                    data.feature_names)

@@ -84,7 +84,8 @@ def gather_columns(data, cols, rule, offsets, label):
 def check_gram_limit(est, p, what="the one-pass covariance route",
                      advice="fit Lasso, ElasticNet, LassoCV, ElasticNetCV, GroupLasso, "
                      "SparseGroupLasso, MCPRegressor, SCADRegressor, LogSumRegressor, "
-                     "MultiTaskLasso or MultiTaskElasticNet "
+                     "AdaptiveLasso, RelaxedLasso, PriorLasso, MultiTaskLasso or "
+                     "MultiTaskElasticNet "
                      "(their wide route takes any p), select features first, or fit in "
                      "memory", n_folds=None):
     """Refuse more features than the covariance / Hessian routes take, with the advice;

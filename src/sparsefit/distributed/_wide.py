@@ -42,6 +42,12 @@ The strong rule only orders the work; the KKT pass over every feature is what ma
 answer exact. A model whose support (with the violators) does not fit the limit is
 refused with advice, after at most :data:`MAX_REBUILDS` rebuilds of the working set.
 Several targets (a 2-D ``y``) of a single-task estimator are refused beyond the limit.
+
+Three estimators compose the route: ``AdaptiveLasso`` (:func:`fit_wide_reweighted`: a
+run per weighting, each from the previous solution, one null pass), ``RelaxedLasso``
+(:func:`fit_wide_relaxed`: the relaxed fit from the last working set's moments) and
+``PriorLasso`` (:func:`fit_wide_prior`: the prior features' least-squares fit from their
+moments, then a run on the combined responses).
 """
 
 from __future__ import annotations
@@ -271,6 +277,7 @@ class WideLasso:
         else:
             st, b, S = self.residual_pass(w, 0.0)  # the null point (optimal intercept)
             grad, srr = -st.xr.ravel() / S, st.srr
+        self.null_point = (grad, srr, S, self.sy)  # (a WideStart's null for another fit)
         g0 = float(np.max(np.abs(grad), initial=0.0))
         rule = StopRule(info, tol, 0.5 * srr / S, lambda: g0)
         self.P0 = rule.P0
@@ -456,16 +463,16 @@ class WideLasso:
             at = np.searchsorted(cols, spec.grp_idx)  # each kept column's place in cols
             params["groups"] = [at[spec.grp_ptr[g]:spec.grp_ptr[g + 1]] for g in ws]
             params["weights"] = np.asarray(spec.weights, dtype=np.float64)[ws]
-        return clone(est).set_params(**params)
+        sub = clone(est).set_params(**params)
+        weights = getattr(est, "_current_weights", None)  # AdaptiveLasso's weighting now
+        if weights is not None:
+            sub._current_weights = np.asarray(weights, dtype=np.float64)[cols]
+        return sub
 
 
 def _run(est, data, n_targets=None, start=None):
     """:meth:`WideLasso.run` at the estimator's ``tol`` and ``max_iter``, with a
     ConvergenceWarning when it stops short."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
     from ..linear_model._base import warm_start_point
 
     p = data.n_features
@@ -476,11 +483,18 @@ def _run(est, data, n_targets=None, start=None):
         w0 = None if w0 is None else np.ascontiguousarray(w0.T).ravel()
     res = WideLasso(est, data, n_targets).run(float(est.tol), int(est.max_iter), w0, start)
     if not res.converged:
-        warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge "
-                      f"after max_iter={est.max_iter} working sets: criterion "
-                      f"{res.stop_crit:.3e} > tol={est.tol:.1e}. Increase max_iter.",
-                      ConvergenceWarning, stacklevel=5)
+        _warn_not_converged(est, res)
     return res
+
+
+def _warn_not_converged(est, res):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.warn(f"{type(est).__name__} on dask input (wide route) did not converge after "
+                  f"max_iter={est.max_iter} working sets: criterion {res.stop_crit:.3e} > "
+                  f"tol={est.tol:.1e}. Increase max_iter.", ConvergenceWarning, stacklevel=6)
 
 
 def fit_wide(est, data):
@@ -495,6 +509,111 @@ def fit_wide(est, data):
         With a 1-D ``y``.
     """
     est._set_solution(_run(est, data), data.dtype)
+
+
+def fit_wide_reweighted(est, data):
+    """Fit :class:`~sparsefit.linear_model.AdaptiveLasso` on wide data: its lasso and
+    weighted lassos (see its ``_fit_reweighted``), each by :class:`WideLasso` from the
+    previous solution (the first from ``coef_`` with ``warm_start``) and the first one's
+    null pass.
+
+    Parameters
+    ----------
+    est : AdaptiveLasso
+    data : DaskData
+        With a 1-D ``y``.
+    """
+    from ..linear_model._base import warm_start_point
+
+    w_start, _ = warm_start_point(est, (data.n_features,))
+    null = []  # the null point (the intercept alone) is every weighting's: one pass
+
+    def fit_one(w0, b0):  # (the intercept follows from w in covariance form)
+        route = WideLasso(est, data)
+        res = route.run(float(est.tol), int(est.max_iter), w0, WideStart(*null[:1]))
+        null[:] = [route.null_point]
+        if not res.converged:
+            _warn_not_converged(est, res)
+        est._set_solution(res, data.dtype)
+
+    est._fit_reweighted(None, None, None, w_start, None, fit_one=fit_one)
+
+
+def fit_wide_relaxed(est, data):
+    """Fit :class:`~sparsefit.linear_model.RelaxedLasso` on wide data: the lasso by
+    :class:`WideLasso`, then the relaxed least-squares fit on its support from the moments
+    of the last working set's columns (which hold the support: no pass).
+
+    Parameters
+    ----------
+    est : RelaxedLasso
+    data : DaskData
+        With a 1-D ``y``.
+    """
+    from ..linear_model._base import SparseLinearRegressor, warm_start_point
+    from ..linear_model._relaxed import relax, relaxed_bounds
+
+    w0, _ = warm_start_point(est, (data.n_features,))
+    route = WideLasso(est, data)
+    res = route.run(float(est.tol), int(est.max_iter), w0, None)
+    if not res.converged:
+        _warn_not_converged(est, res)
+    SparseLinearRegressor._set_solution(est, res, data.dtype)
+    est.lasso_coef_, est.lasso_intercept_ = est.coef_, est.intercept_
+    coef = est.coef_.astype(np.float64)
+    support = np.flatnonzero(coef)
+    if support.size == 0:  # the relaxed fit of the empty model is the intercept alone: itself
+        return
+    cols, mom = route._moments_of  # the last solve's columns: they hold the support
+    at = np.searchsorted(cols, support)
+    bounds = relaxed_bounds(est, data.n_features)
+    sub_c, b = relax(mom.restrict(at), None, None, coef[support], float(est.intercept_),
+                     est.gamma, est.fit_intercept,
+                     None if bounds is None else tuple(a[support] for a in bounds))
+    coef[support] = sub_c
+    est.coef_ = coef.astype(data.dtype)
+    est.intercept_ = data.dtype.type(b)
+
+
+def _combined_responses(X, y, prior, beta, b0, eta):
+    """One chunk's combined responses ``(y + eta (X_P beta + b0)) / (1 + eta)``."""
+    yp = np.asarray(as_block(X)[:, prior] @ beta).reshape(-1) + b0
+    return (np.asarray(y, dtype=np.float64).reshape(-1) + eta * yp) / (1.0 + eta)
+
+
+def fit_wide_prior(est, data):
+    """Fit :class:`~sparsefit.linear_model.PriorLasso` on wide data: the least-squares fit
+    of ``y`` on the prior features from their moments (one pass; at most the feature limit
+    of them), then the lasso on the combined responses (a dask expression of each chunk,
+    never collected) at ``alpha / (1 + eta)`` by :class:`WideLasso`.
+
+    Parameters
+    ----------
+    est : PriorLasso
+    data : DaskData
+        With a 1-D ``y``.
+    """
+    from dataclasses import replace
+
+    import dask.array as da
+
+    from ..linear_model._prior import prior_features_index
+
+    p, fi = data.n_features, bool(est.fit_intercept)
+    prior = prior_features_index(est.prior_features, p, data.feature_names)
+    if prior.size > gram_max_features():
+        raise ValueError(f"{type(est).__name__} on dask input: {prior.size} prior_features, "
+                         f"more than the {gram_max_features()} whose least-squares fit one "
+                         "pass holds (sparsefit.gram_max_features); name fewer prior "
+                         "features, or raise the limit if the workers hold k^2 numbers")
+    mom = moments_pass(data, label=type(est).__name__, cols=prior)
+    G, c, _ = mom.quadratic_form(fi)
+    beta = np.linalg.lstsq(G, c, rcond=None)[0]
+    b0 = float(mom.y_mean - mom.x_mean @ beta) if fi else 0.0
+    y2 = da.blockwise(_combined_responses, "i", data.X, "ij", data.y, "i", dtype=np.float64,
+                      concatenate=True, prior=prior, beta=beta, b0=b0, eta=float(est.eta))
+    est.prior_index_ = prior
+    est._set_solution(_run(est, replace(data, y=y2)), data.dtype)
 
 
 def fit_wide_multitask(est, data):

@@ -477,17 +477,22 @@ class AdaptiveLasso(SparseLinearRegressor):
         warn_if_unpenalized(self)
         return self._fit_reweighted(X, y, sw, *self._warm_init(X))
 
-    def _fit_reweighted(self, X, y, sw, w0=None, b0=None):
+    def _fit_reweighted(self, X, y, sw, w0=None, b0=None, fit_one=None):
         """The lasso, then ``n_reweightings`` weighted lassos, on validated data (or on the
-        data's :class:`~sparsefit.solvers.moments.Moments`, ``y`` and ``sw`` None)."""
+        data's :class:`~sparsefit.solvers.moments.Moments`, ``y`` and ``sw`` None); each by
+        ``fit_one(w0, b0)`` when given (dask's wide route), which sets ``coef_`` and
+        ``intercept_`` for the penalty of the current weights."""
+        if fit_one is None:
+            def fit_one(w0, b0):
+                self._fit_validated(X, y, sw, w0, b0)
         self._current_weights = None
         try:
-            self._fit_validated(X, y, sw, w0, b0)
+            fit_one(w0, b0)
             for _ in range(self.n_reweightings):
                 w0 = self.coef_.astype(np.float64)
                 self._current_weights = 1.0 / (np.abs(w0) ** self.gamma + self.eps)
-                self._fit_validated(X, y, sw, w0, float(self.intercept_))
-            self.weights_ = (np.ones(X.shape[1]) if self._current_weights is None
+                fit_one(w0, float(self.intercept_))
+            self.weights_ = (np.ones(self.coef_.shape[-1]) if self._current_weights is None
                              else self._current_weights)
         finally:
             del self._current_weights
