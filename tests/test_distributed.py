@@ -590,10 +590,10 @@ def test_bad_shapes_and_weights_are_refused(client):
         Lasso().fit(X, yd)
 
 
-@pytest.mark.parametrize("name", ["RelaxedLassoCV", "MultiTaskLassoCV", "PriorLassoCV"])
+@pytest.mark.parametrize("name", ["MultiTaskLassoCV", "PriorLassoCV"])
 def test_feature_limit_is_refused_with_advice(client, name):
-    """What has no wide route (CV other than LassoCV / ElasticNetCV, reweighted) is
-    refused beyond the limit, with advice."""
+    """What has no wide route (the multi-task and prior lasso CV) is refused beyond the
+    limit, with advice."""
     X, y, _ = _data()
     if name == "MultiTaskLassoCV":
         y = np.c_[y, -y]

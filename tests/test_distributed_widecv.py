@@ -27,6 +27,7 @@ from sparsefit.linear_model import (  # noqa: E402
     Lasso,
     LassoCV,
     MultiTaskLasso,
+    RelaxedLassoCV,
 )
 from tests.test_distributed import (  # noqa: E402  (the same chunks, data and checks)
     CHUNKS,
@@ -358,6 +359,43 @@ def test_passes_do_not_grow_with_the_grid(client):
     with dask.config.set({"sparsefit.gram_max_features": LIMIT, "sparsefit.persist": "auto"}):
         LassoCV(cv=5, alphas=40, eps=0.1).fit(_counted(X, key), yd)
     assert _reads(key) == dict.fromkeys(range(len(CHUNKS)), 1)
+
+
+RELAXED_CASES = {
+    "default gammas": (RelaxedLassoCV(cv=CV, alphas=8, eps=0.05), {}),
+    "sample_weight, bounds, 1se": (RelaxedLassoCV(
+        cv=CV, alphas=6, eps=0.1, gammas=[0.0, 0.5], bounds=(-1.5, 1.2), alpha_rule="1se"),
+        {"weights": True}),
+    "sparse chunks, positive": (RelaxedLassoCV(cv=HashKFold(4, seed=3), alphas=6, eps=0.1,
+                                               positive=True), {"sparse": True}),
+    "dfmax, no intercept": (RelaxedLassoCV(cv=CV, alphas=12, eps=1e-3, dfmax=6,
+                                           fit_intercept=False), {"weights": True}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELAXED_CASES))
+def test_wide_relaxed_cv_equals_in_memory(client, monkeypatch, name, route):
+    """RelaxedLassoCV beyond the limit: the lasso paths of LassoCV's wide route, every
+    point relaxed at every gamma from the fold's training moments (or rows); the same
+    mse_path_ (n_gammas, n_alphas, n_folds), pair and refit as in memory."""
+    est, opts = RELAXED_CASES[name]
+    est = clone(est).set_params(tol=1e-10)
+    X, y, sw = _data(opts.get("sparse", False))
+    sw = sw if opts.get("weights") else None
+    Xd, yd, swd = _dask(X, y, sw)
+    if opts.get("sparse"):
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    ref = clone(est).fit(sp.csc_matrix(X) if opts.get("sparse") else X, y, sample_weight=sw)
+    widths, gathers = _widths(monkeypatch), _gathers(monkeypatch)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        got = clone(est).fit(Xd, yd, sample_weight=swd)
+    assert (gathers if route == "rows" else widths) and max(widths, default=0) <= LIMIT
+    assert np.allclose(got.alphas_, ref.alphas_, rtol=1e-9)
+    assert got.mse_path_.shape == ref.mse_path_.shape
+    assert np.allclose(got.mse_path_, ref.mse_path_, rtol=RTOL, atol=0)
+    assert (got.alpha_, got.gamma_) == pytest.approx((ref.alpha_, ref.gamma_), rel=1e-9)
+    assert _close(ref.coef_, got.coef_) and _close(ref.lasso_coef_, got.lasso_coef_)
+    assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
 
 
 # -- the rows route: few rows, the working set's columns gathered on the client ---------

@@ -45,9 +45,10 @@ Routes (see ``docs/distributed.md``):
   weighting, each from the previous one), ``RelaxedLasso`` (the relaxed fit from the last
   working set's moments) and ``PriorLasso`` (the prior features' fit in one pass, then the
   lasso on the combined responses, a dask expression) go wide too. Still refused beyond
-  the limit, with advice: ``FusedLasso`` and the CV estimators other than the next two
-  (and their multinomial problems).
-- ``LassoCV`` / ``ElasticNetCV`` beyond the limit: one working set for every fold's path
+  the limit, with advice: ``FusedLasso``, ``MultiTaskLassoCV`` /
+  ``MultiTaskElasticNetCV``, ``PriorLassoCV`` and the multinomial logistic CV.
+- ``LassoCV`` / ``ElasticNetCV`` / ``RelaxedLassoCV`` beyond the limit (the relaxed lasso:
+  every lasso path point relaxed at every ``gamma``): one working set for every fold's path
   (the per-fold moments of its columns in one pass; with few rows, its columns gathered on
   the client, within ``sparsefit.gather_max_bytes``, and the paths solved from the rows),
   certified by a KKT pass over every feature at every (``l1_ratio``, fold, alpha) point,

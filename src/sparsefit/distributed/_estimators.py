@@ -319,6 +319,11 @@ def _fit_relaxed_cv(est, data):
     from ..linear_model._base import PenaltyMaker
     from ..penalties import L1
 
+    rule = fold_rule(est, data)
+    if data.n_features > fold_moments_limit(rule.n_splits):  # the wide CV route
+        from ._wide_cv import fit_wide_relaxed_cv
+
+        return fit_wide_relaxed_cv(est, data, rule)
     grid, n_alphas = est._grid()
     gammas = est._gamma_grid()
     folds, total = _fold_moments(est, data)

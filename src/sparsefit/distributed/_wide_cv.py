@@ -1,5 +1,7 @@
-r"""Wide cross-validation on dask input: ``LassoCV`` / ``ElasticNetCV`` with more features
-than the covariance route takes, the same folds and the same answers as in memory.
+r"""Wide cross-validation on dask input: ``LassoCV`` / ``ElasticNetCV`` (and
+``RelaxedLassoCV``: :class:`WideRelaxedCV`, every lasso path point relaxed at every
+``gamma``) with more features than the covariance route takes, the same folds and the same
+answers as in memory.
 
 The narrow route (:func:`~sparsefit.distributed._estimators._fit_regression_cv`) collects
 every fold's moments of all ``p`` columns in one pass. Beyond
@@ -212,9 +214,8 @@ class WideCV:
             min(self.p, gather_max_bytes() // (8 * max(self.n_rows, 1)))
         self.limit = max(self.moments_limit, self.columns_limit)
         self.gathered = None  # (ws, X[:, ws], y, sw, folds) of the last round by columns
-        self.ratios = est._l1_ratios()
+        self.ratios, self.makers = self._ratios_and_makers()
         self.grid, self.n_alphas = est._grid() if grid is None else grid
-        self.makers = est._makers(self.ratios, self.p)
         self.opts = dict(fit_intercept=bool(est.fit_intercept), tol=float(est.tol),
                          max_iter=int(est.max_iter))
         self.offsets = None  # set by use(), once the refusals below have passed
@@ -227,6 +228,26 @@ class WideCV:
             np.zeros(0, dtype=np.int64)
         if self.free.size > self.moments_limit:  # before any pass (their moments' pass)
             raise ValueError(self._too_wide(self.free.size, "unpenalized features"))
+
+    #: The validation losses of a path point: one per variant of its solution (the
+    #: relaxed lasso's gammas; one here, the point itself).
+    n_variants = 1
+
+    def _ratios_and_makers(self):
+        ratios = self.est._l1_ratios()
+        return ratios, self.est._makers(ratios, self.p)
+
+    def moments_losses(self, train, fold, coefs, intercepts, ws):
+        """The validation losses ``(n_variants, n_alphas)`` of a fold's path from its
+        training and held-out moments (of the columns ``ws``)."""
+        return fold_mse(fold, coefs, intercepts)[None, :]
+
+    def rows_losses(self, train, test, coefs, intercepts, ws):
+        """:meth:`moments_losses` from the gathered rows: ``train`` and ``test`` are
+        ``(X[:, ws], y, sample_weight)`` of the fold's training and held-out rows."""
+        X, y, s = test
+        r = y[:, None] - np.asarray(X @ coefs.T) - intercepts[None, :]
+        return ((s @ (r * r)) / s.sum() if s.sum() > 0 else np.full(r.shape[1], np.nan))[None]
 
     def use(self, data):
         """Work on ``data`` (the same data, persisted or not: decided after the refusals
@@ -389,12 +410,13 @@ class WideCV:
         coefs, intercepts, losses = [], [], []
         for make, alphas in zip(self.makers, grids):
             sub = _restricted_maker(make, ws)
-            loss = np.empty((alphas.size, self.K))
+            loss = np.empty((self.n_variants, alphas.size, self.K))
             for k in self._owners():
                 mom = total if k < 0 else training_moments(total, folds, k)
                 _, c, b = moments_path(mom, sub, alphas, **self.opts)
                 if k >= 0:
-                    loss[:, k] = fold_mse(folds[k], c, b)
+                    loss[:, :, k] = self.moments_losses(mom, folds[k], np.asarray(c),
+                                                        np.asarray(b, dtype=np.float64), ws)
                 coefs.append(c)
                 intercepts.append(np.atleast_1d(b))
             losses.append(loss)
@@ -410,17 +432,17 @@ class WideCV:
         coefs, intercepts, losses = [], [], []
         for make, alphas in zip(self.makers, grids):
             sub = _restricted_maker(make, ws)
-            loss = np.empty((alphas.size, self.K))
+            loss = np.empty((self.n_variants, alphas.size, self.K))
             for k in self._owners():
                 train = ids != k
-                path = solve_path(X[train], y[train], Quadratic(), sub, alphas=alphas,
-                                  sample_weight=sw[train], **self.opts)
+                fit = (X[train], y[train], sw[train])
+                path = solve_path(*fit[:2], Quadratic(), sub, alphas=alphas,
+                                  sample_weight=fit[2], **self.opts)
                 c, b = np.asarray(path.coefs), np.asarray(path.intercepts, dtype=np.float64)
                 if k >= 0:
                     test = ~train
-                    r = y[test][:, None] - np.asarray(X[test] @ c.T) - b[None, :]
-                    s = sw[test]
-                    loss[:, k] = (s @ (r * r)) / s.sum() if s.sum() > 0 else np.nan
+                    loss[:, :, k] = self.rows_losses(fit, (X[test], y[test], sw[test]), c, b,
+                                                     ws)
                 coefs.append(c)
                 intercepts.append(np.atleast_1d(b))
             losses.append(loss)
@@ -551,12 +573,15 @@ class WideCV:
             ws = self.grow(ws, worst, W[:, self.counted(pts, cuts)])
         self.working_set, self.last_points = ws, (W, pts)
         paths = []
+        self.cut_losses = []  # (alphas, losses of every variant) of every ratio
         for alphas, loss, cut in zip(grids, losses, cuts):
             if cut == 0:
                 raise ValueError(f"dfmax={self.est.dfmax} / pmax={self.est.pmax} stop the "
                                  "path before its first point: raise them (the first alpha "
                                  "already has more non-zero features)")
-            alphas, loss = alphas[:cut], loss[:cut]
+            alphas, loss = alphas[:cut], loss[:, :cut]
+            self.cut_losses.append((alphas, loss))
+            loss = loss[0]
             mean, se, i_min, i_1se = select_alpha(alphas, loss)
             paths.append(CVPath(alphas, loss, mean, se, float(alphas[i_min]),
                                 float(alphas[i_1se])))
@@ -606,3 +631,62 @@ def _start_from_rows(cv, est):
         return WideStart(null=cv.null_point)
     return WideStart(null=cv.null_point, units=ws[keep],
                      moments=Moments.from_arrays(X[:, np.flatnonzero(keep)], y, sw))
+
+
+class WideRelaxedCV(WideCV):
+    """:class:`WideCV` for ``RelaxedLassoCV``: the lasso paths and their KKT passes as for
+    ``LassoCV``; every path point relaxed at every ``gamma`` (its least-squares fit on the
+    support from the fold's training moments, or rows) and validated."""
+
+    def __init__(self, est, data, rule, grid=None):
+        from ..linear_model._relaxed import relaxed_bounds
+
+        self.gammas = est._gamma_grid()
+        self.n_variants = self.gammas.size
+        self.bounds = relaxed_bounds(est, data.n_features)
+        super().__init__(est, data, rule, grid)
+
+    def _ratios_and_makers(self):
+        from ..penalties import L1
+
+        return np.array([1.0]), [PenaltyMaker(L1, self.est, self.p)]
+
+    def _relaxed(self, X, y, sw, coefs, intercepts, ws):
+        """The relaxed fits ``(n_alphas, n_gammas, |ws|)`` and intercepts of a path."""
+        from ..linear_model._relaxed import relax
+
+        bounds = None if self.bounds is None else tuple(b[ws] for b in self.bounds)
+        fits = [relax(X, y, sw, c, float(b), self.gammas, self.opts["fit_intercept"], bounds)
+                for c, b in zip(coefs, intercepts)]
+        return np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
+
+    def moments_losses(self, train, fold, coefs, intercepts, ws):
+        cs, bs = self._relaxed(train, None, None, coefs, intercepts, ws)
+        return np.array([[fold.mean_squared_error(cs[a, g], bs[a, g])
+                          for a in range(cs.shape[0])] for g in range(self.gammas.size)])
+
+    def rows_losses(self, train, test, coefs, intercepts, ws):
+        cs, bs = self._relaxed(*train, coefs, intercepts, ws)
+        X, y, s = test
+        if s.sum() <= 0:
+            return np.full((self.gammas.size, cs.shape[0]), np.nan)
+        U = np.asarray(X @ cs.reshape(-1, cs.shape[2]).T).reshape(X.shape[0], *cs.shape[:2])
+        r = y[:, None, None] - U - bs[None]
+        return np.einsum("n,nag->ga", s, r * r) / s.sum()
+
+
+def fit_wide_relaxed_cv(est, data, rule, grid=None):
+    """Fit ``RelaxedLassoCV`` on wide dask data: :class:`WideRelaxedCV`, the selection of
+    ``(alpha, gamma)`` as in memory, and the refit by the wide relaxed lasso
+    (:func:`~sparsefit.distributed._wide.fit_wide_relaxed`). Returns the CV object."""
+    from ._cache import persisted
+    from ._wide import fit_wide_relaxed
+
+    cv = WideRelaxedCV(est, data, rule, grid)  # (its refusals read nothing)
+    data = persisted(data)
+    cv.use(data)
+    cv.run()
+    alphas, losses = cv.cut_losses[0]
+    est._select(alphas, losses, cv.gammas)
+    est._refit(None, None, None, fit=lambda refit: fit_wide_relaxed(refit, data))
+    return cv

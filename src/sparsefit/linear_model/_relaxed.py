@@ -298,13 +298,17 @@ class RelaxedLassoCV(CVMixin, SparseLinearRegressor):
         i = self._chosen_alpha(stats[g][2], stats[g][3])
         self.gamma_, self.alpha_ = float(gammas[g]), float(alphas[i])
 
-    def _refit(self, X, y, sw):
+    def _refit(self, X, y, sw, fit=None):
         """The relaxed lasso at the selected pair on all the data (``X`` may be the data's
-        :class:`~sparsefit.solvers.moments.Moments`, ``y`` and ``sw`` then None)."""
+        :class:`~sparsefit.solvers.moments.Moments`, ``y`` and ``sw`` then None); or by
+        ``fit(estimator)`` when given (dask's wide route)."""
         est = RelaxedLasso(self.alpha_, gamma=self.gamma_, fit_intercept=self.fit_intercept,
                            tol=self.tol, max_iter=self.max_iter, positive=self.positive,
                            bounds=self.bounds, penalty_factor=self.penalty_factor)
-        est._fit_validated(X, y, sw)
+        if fit is None:
+            est._fit_validated(X, y, sw)
+        else:
+            fit(est)
         for attr in ("coef_", "intercept_", "lasso_coef_", "lasso_intercept_", "n_iter_",
                      "n_outer_iter_", "dual_gap_", "converged_", "kkt_violation_"):
             setattr(self, attr, getattr(est, attr))
