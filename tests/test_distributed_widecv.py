@@ -438,6 +438,27 @@ def test_few_rows_many_features_take_the_rows_route_in_one_round(client, monkeyp
     assert got.dual_gap_ <= 1e-10 * max(1.0, float(y @ y) / y.size)
 
 
+@pytest.mark.parametrize("est", [
+    LassoCV(cv=HashKFold(3, seed=1), alphas=10, eps=0.01, tol=1e-10),
+    RelaxedLassoCV(cv=HashKFold(3, seed=1), alphas=[0.02, 0.01], gammas=[0.0, 1.0],
+                   tol=1e-10)], ids=["LassoCV", "RelaxedLassoCV"])
+def test_rows_route_refit_holds_more_than_the_gram_limit(client, monkeypatch, est):
+    """A chosen model with more features than sparsefit.gram_max_features: the refit
+    solves from the CV's gathered rows (no moments pass at all), its KKT pass certifies
+    it; the in-memory answer."""
+    X, y, _ = _data()
+    ref = clone(est).fit(X, y)
+    assert np.count_nonzero(ref.coef_) > 10
+    widths, gathers = _widths(monkeypatch), _gathers(monkeypatch)
+    with dask.config.set({"sparsefit.gram_max_features": 10,
+                          "sparsefit.gather_max_bytes": 2 ** 30}):
+        got = clone(est).fit(*_dask(X, y))
+    assert gathers and not widths
+    assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-9)
+    assert _close(ref.coef_, got.coef_)
+    assert got.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
+
+
 # -- warm_start on the wide single-fit route ---------------------------------------------
 
 @pytest.mark.parametrize("est", [

@@ -58,6 +58,14 @@ def gather_max_bytes():
     return int(dask.config.get("sparsefit.gather_max_bytes", GATHER_MAX_BYTES))
 
 
+def gather_limit(n_rows, p):
+    """The most columns of ``n_rows`` rows (dense float64) :func:`gather_max_bytes` holds,
+    at most ``p``; 0 when the rows are not counted."""
+    if n_rows is None:
+        return 0
+    return int(min(p, gather_max_bytes() // (8 * max(int(n_rows), 1))))
+
+
 def chunk_columns(X, y, sw, groups, index, start, rule, cols):
     """One chunk's columns ``cols`` (dense, or CSR), ``y``, sample weights (ones when none
     are given) and the rows' folds; checks the values it returns."""
@@ -66,12 +74,13 @@ def chunk_columns(X, y, sw, groups, index, start, rule, cols):
     X = X[:, cols]
     check_chunk(index, start, X, y, sw, g)
     n = X.shape[0]
-    return X, y, np.ones(n) if sw is None else sw, rule.ids(start, n, g)
+    return (X, y, np.ones(n) if sw is None else sw,
+            np.zeros(n, dtype=np.int64) if rule is None else rule.ids(start, n, g))
 
 
 def gather_columns(data, cols, rule, offsets, label):
     """The columns ``cols`` of every row on the client, in one pass: ``(X, y, sw, folds)``
-    (``X`` dense, or CSR when the chunks are sparse)."""
+    (``X`` dense, or CSR when the chunks are sparse; the folds all 0 without a ``rule``)."""
     parts = [dask.delayed(chunk_columns, pure=True)(
         Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), rule, cols)
         for i, (Xb, yb, wb, gb) in enumerate(data.blocks())]

@@ -74,6 +74,8 @@ from ._pass import (
     as_block,
     as_vector,
     check_chunk,
+    gather_columns,
+    gather_limit,
     gram_max_features,
     moments_pass,
     run,
@@ -133,11 +135,15 @@ class WideStart:
     null point of all the rows ``(gradient, sum s r^2, sum s, sum s y)`` (``r`` the
     residual of the optimal intercept alone; ``sum s y`` with no intercept), ``units`` a
     first working set and ``moments`` the :class:`~sparsefit.solvers.moments.Moments` of
-    its columns (sorted)."""
+    its columns (sorted); or ``rows``, ``(cols, X[:, cols], y, sample_weight)`` gathered on
+    the client (a wide CV's rows route): the restricted problems are then solved from the
+    rows (columns outside ``cols`` gathered in one more pass), and the working set may hold
+    what the client's budget does (``sparsefit.gather_max_bytes``)."""
 
     null: tuple | None = None
     units: np.ndarray | None = None
     moments: object = None
+    rows: tuple | None = None
 
 
 class WideLasso:
@@ -179,6 +185,7 @@ class WideLasso:
         self.n_passes = 0
         self.sy = None  # sum s y, from the first pass
         self.rebuilds = 0
+        self.rows = None  # (cols, X[:, cols], y, sw) on the client: see WideStart
         self._init_units()
 
     def _init_units(self):
@@ -281,6 +288,9 @@ class WideLasso:
         g0 = float(np.max(np.abs(grad), initial=0.0))
         rule = StopRule(info, tol, 0.5 * srr / S, lambda: g0)
         self.P0 = rule.P0
+        if start.rows is not None and self.T is None:
+            self.rows = start.rows
+            self.limit = max(self.limit, gather_limit(start.rows[1].shape[0], self.p))
         if start.units is not None and self._n_cols(start.units) <= self.limit:
             ws = np.asarray(start.units, dtype=np.int64)
             if start.moments is not None:
@@ -422,18 +432,34 @@ class WideLasso:
         out = np.zeros(self.n_coords)
         if cols.size == 0:  # nothing fits yet: the KKT pass re-fits the intercept
             return out, self._intercept(0.0)
-        cached = getattr(self, "_moments_of", None)
-        if cached is not None and np.array_equal(cached[0], cols):
-            mom = cached[1]  # the same set solved to more digits: no new pass
-        else:
-            mom = moments_pass(self.data, label=self.label, cols=cols)
-            self._moments_of = (cols, mom)
         datafit, pen = self._sub_problem(ws, cols)
-        res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
-                    w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
+        if self.rows is not None:  # from the rows on the client
+            X, y, sw = self._rows_of(cols)
+            res = solve(X, y, datafit, pen, sample_weight=sw, fit_intercept=self.fit_intercept,
+                        w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
+        else:
+            cached = getattr(self, "_moments_of", None)
+            if cached is not None and np.array_equal(cached[0], cols):
+                mom = cached[1]  # the same set solved to more digits: no new pass
+            else:
+                mom = moments_pass(self.data, label=self.label, cols=cols)
+                self._moments_of = (cols, mom)
+            res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
+                        w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
         self.n_epochs += int(res.n_epochs)
         self._rows(out)[cols] = res.coef
         return out, self._intercept(res.intercept)
+
+    def _rows_of(self, cols):
+        """``(X[:, cols], y, sw)`` from the gathered rows, gathering them again (one pass)
+        when they do not hold every column of ``cols``."""
+        held, X, y, sw = self.rows
+        if not np.all(np.isin(cols, held)):
+            self.n_passes += 1
+            X, y, sw, _ = gather_columns(self.data, cols, None, self.offsets, self.label)
+            self.rows = held, X, y, sw = cols, X, y, sw
+        idx = np.searchsorted(held, cols)
+        return (X if idx.size == held.size else X[:, idx]), y, sw
 
     def _sub_problem(self, ws, cols):
         """The datafit and the penalty of the problem restricted to the units ``ws``."""
@@ -539,23 +565,25 @@ def fit_wide_reweighted(est, data):
     est._fit_reweighted(None, None, None, w_start, None, fit_one=fit_one)
 
 
-def fit_wide_relaxed(est, data):
+def fit_wide_relaxed(est, data, start=None):
     """Fit :class:`~sparsefit.linear_model.RelaxedLasso` on wide data: the lasso by
     :class:`WideLasso`, then the relaxed least-squares fit on its support from the moments
-    of the last working set's columns (which hold the support: no pass).
+    of the last working set's columns, or its rows (they hold the support: no pass).
 
     Parameters
     ----------
     est : RelaxedLasso
     data : DaskData
         With a 1-D ``y``.
+    start : WideStart, optional
+        What a CV estimator's refit already has.
     """
     from ..linear_model._base import SparseLinearRegressor, warm_start_point
     from ..linear_model._relaxed import relax, relaxed_bounds
 
     w0, _ = warm_start_point(est, (data.n_features,))
     route = WideLasso(est, data)
-    res = route.run(float(est.tol), int(est.max_iter), w0, None)
+    res = route.run(float(est.tol), int(est.max_iter), w0, start)
     if not res.converged:
         _warn_not_converged(est, res)
     SparseLinearRegressor._set_solution(est, res, data.dtype)
@@ -564,11 +592,15 @@ def fit_wide_relaxed(est, data):
     support = np.flatnonzero(coef)
     if support.size == 0:  # the relaxed fit of the empty model is the intercept alone: itself
         return
-    cols, mom = route._moments_of  # the last solve's columns: they hold the support
-    at = np.searchsorted(cols, support)
+    # the last solve's columns hold the support
+    if route.rows is not None:
+        rows = route._rows_of(support)
+    else:
+        cols, mom = route._moments_of
+        rows = (mom.restrict(np.searchsorted(cols, support)), None, None)
     bounds = relaxed_bounds(est, data.n_features)
-    sub_c, b = relax(mom.restrict(at), None, None, coef[support], float(est.intercept_),
-                     est.gamma, est.fit_intercept,
+    sub_c, b = relax(*rows, coef[support], float(est.intercept_), est.gamma,
+                     est.fit_intercept,
                      None if bounds is None else tuple(a[support] for a in bounds))
     coef[support] = sub_c
     est.coef_ = coef.astype(data.dtype)

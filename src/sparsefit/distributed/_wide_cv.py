@@ -98,6 +98,7 @@ from ._pass import (
     check_chunk,
     fold_moments_limit,
     gather_columns,
+    gather_limit,
     gather_max_bytes,
     gram_max_features,
     moments_pass,
@@ -210,8 +211,7 @@ class WideCV:
         # or the working set's columns of every row on the client, within its budget
         n = data.X.shape[0]
         self.n_rows = int(n) if np.isfinite(n) else None
-        self.columns_limit = 0 if self.n_rows is None else \
-            min(self.p, gather_max_bytes() // (8 * max(self.n_rows, 1)))
+        self.columns_limit = gather_limit(self.n_rows, self.p)
         self.limit = max(self.moments_limit, self.columns_limit)
         self.gathered = None  # (ws, X[:, ws], y, sw, folds) of the last round by columns
         self.ratios, self.makers = self._ratios_and_makers()
@@ -256,7 +256,7 @@ class WideCV:
         self.offsets = data.row_offsets(need=not self.rule.by_groups)
         if self.offsets is not None and self.n_rows is None:  # a DataFrame's rows, counted
             self.n_rows = int(self.offsets[-1])
-            self.columns_limit = min(self.p, gather_max_bytes() // (8 * max(self.n_rows, 1)))
+            self.columns_limit = gather_limit(self.n_rows, self.p)
             self.limit = max(self.moments_limit, self.columns_limit)
 
     def by_columns(self, k):
@@ -608,29 +608,26 @@ def fit_wide_cv(est, data, rule, grid=None):
     # and the moments of its columns (no pass until its KKT pass)
     start = WideStart(null=cv.null_point, units=cv.working_set, moments=cv.total_moments)
     if cv.gathered is not None:  # the columns in memory: the chosen point's supports
-        start = _start_from_rows(cv, est)
+        start = _start_from_rows(cv, est.l1_ratio_, est.alpha_)
     res = _run(final, data, start=start)
     SparseLinearRegressor._set_solution(est, res, data.dtype)
     return cv
 
 
-def _start_from_rows(cv, est):
-    """The refit's start after paths solved from gathered columns: the union of the folds'
-    supports at the chosen point (and the unpenalized features), with the moments of
-    their columns over every row, computed on the client."""
-    from ..solvers.moments import Moments
+def _start_from_rows(cv, ratio, alpha):
+    """The refit's start after paths solved from gathered columns: the null point, the
+    union of the folds' supports at the chosen point (and the unpenalized features) as the
+    first working set, and the gathered rows (the refit solves from them)."""
     from ._wide import WideStart
 
     ws, X, y, sw = cv.gathered
     W, pts = cv.last_points
-    r = int(np.flatnonzero(cv.ratios == est.l1_ratio_)[0])
-    i = int(np.flatnonzero(cv.alpha_grids_[r] == est.alpha_)[0])
+    r = int(np.flatnonzero(cv.ratios == ratio)[0])
+    i = int(np.flatnonzero(cv.alpha_grids_[r] == alpha)[0])
     at = (pts[:, 0] == r) & (pts[:, 1] >= 0) & (pts[:, 2] == i)
     keep = np.any(W[:, at] != 0, axis=1) | np.isin(ws, cv.free)
-    if not keep.any():
-        return WideStart(null=cv.null_point)
-    return WideStart(null=cv.null_point, units=ws[keep],
-                     moments=Moments.from_arrays(X[:, np.flatnonzero(keep)], y, sw))
+    return WideStart(null=cv.null_point, units=ws[keep] if keep.any() else None,
+                     rows=(ws, X, y, sw))
 
 
 class WideRelaxedCV(WideCV):
@@ -680,7 +677,7 @@ def fit_wide_relaxed_cv(est, data, rule, grid=None):
     ``(alpha, gamma)`` as in memory, and the refit by the wide relaxed lasso
     (:func:`~sparsefit.distributed._wide.fit_wide_relaxed`). Returns the CV object."""
     from ._cache import persisted
-    from ._wide import fit_wide_relaxed
+    from ._wide import WideStart, fit_wide_relaxed
 
     cv = WideRelaxedCV(est, data, rule, grid)  # (its refusals read nothing)
     data = persisted(data)
@@ -688,5 +685,9 @@ def fit_wide_relaxed_cv(est, data, rule, grid=None):
     cv.run()
     alphas, losses = cv.cut_losses[0]
     est._select(alphas, losses, cv.gammas)
-    est._refit(None, None, None, fit=lambda refit: fit_wide_relaxed(refit, data))
+    if cv.gathered is not None:
+        start = _start_from_rows(cv, 1.0, est.alpha_)
+    else:
+        start = WideStart(null=cv.null_point, units=cv.working_set, moments=cv.total_moments)
+    est._refit(None, None, None, fit=lambda refit: fit_wide_relaxed(refit, data, start))
     return cv
