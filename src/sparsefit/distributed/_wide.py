@@ -70,6 +70,7 @@ from ..solvers._units import (
     compiled_unit_scores,
     outer_pass,
 )
+from ..solvers.moments import Moments
 from ._pass import (
     as_block,
     as_vector,
@@ -81,6 +82,11 @@ from ._pass import (
     run,
     tree_reduce,
 )
+
+#: Multiply-adds the client may spend on the moments of gathered rows (``WideStart.rows``)
+#: to solve a working set in covariance form (where the exact step on the support is
+#: cheap: the in-memory answer to the last digits); beyond, the set is solved from the rows.
+ROWS_MOMENTS_FLOPS = 2 ** 30
 
 #: How many times the working set may be rebuilt at the limit (its zero coefficients and
 #: smallest ones replaced by violators) before the model is refused as too wide.
@@ -433,19 +439,25 @@ class WideLasso:
         if cols.size == 0:  # nothing fits yet: the KKT pass re-fits the intercept
             return out, self._intercept(0.0)
         datafit, pen = self._sub_problem(ws, cols)
-        if self.rows is not None:  # from the rows on the client
+        cached = getattr(self, "_moments_of", None)
+        if cached is not None and np.array_equal(cached[0], cols):
+            mom = cached[1]  # the same set solved to more digits: no new pass
+        elif self.rows is not None:  # from the rows on the client
             X, y, sw = self._rows_of(cols)
-            res = solve(X, y, datafit, pen, sample_weight=sw, fit_intercept=self.fit_intercept,
-                        w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
+            if X.shape[0] * cols.size ** 2 > 2 * ROWS_MOMENTS_FLOPS:
+                res = solve(X, y, datafit, pen, sample_weight=sw,
+                            fit_intercept=self.fit_intercept, w_init=self._rows(w)[cols],
+                            tol=tol, max_iter=max(max_iter, 100))
+                self.n_epochs += int(res.n_epochs)
+                self._rows(out)[cols] = res.coef
+                return out, self._intercept(res.intercept)
+            mom = Moments.from_arrays(X, y, sw)
+            self._moments_of = (cols, mom)
         else:
-            cached = getattr(self, "_moments_of", None)
-            if cached is not None and np.array_equal(cached[0], cols):
-                mom = cached[1]  # the same set solved to more digits: no new pass
-            else:
-                mom = moments_pass(self.data, label=self.label, cols=cols)
-                self._moments_of = (cols, mom)
-            res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
-                        w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
+            mom = moments_pass(self.data, label=self.label, cols=cols)
+            self._moments_of = (cols, mom)
+        res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
+                    w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
         self.n_epochs += int(res.n_epochs)
         self._rows(out)[cols] = res.coef
         return out, self._intercept(res.intercept)
