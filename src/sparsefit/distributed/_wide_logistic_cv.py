@@ -83,13 +83,17 @@ from ._logistic import (
 )
 from ._pass import (
     FOLD_MOMENTS_FRACTION,
+    columns_limit,
     fold_moments_limit,
+    gather_columns,
+    gather_max_bytes,
+    gathers_columns,
     gram_max_features,
     run,
     tree_reduce,
 )
-from ._wide import FIRST_IN_MEMORY, MAX_REBUILDS
-from ._wide_cv import KKT_PASS_BYTES, _restricted_maker, strong_union
+from ._wide import MAX_REBUILDS
+from ._wide_cv import KKT_PASS_BYTES, _restricted_maker, first_set_cap, strong_union
 
 #: Bytes of Hessian moments a Newton pass may hold per chunk (``|W|^2`` float64 per
 #: path served; less on workers whose memory_limit holds less, see
@@ -210,7 +214,14 @@ class WideLogisticCV:
         self.label = type(est).__name__
         self.p, self.K = data.n_features, rule.n_splits
         # the Hessian moments of a fold's worth of paths in one pass, in the workers' memory
-        self.limit = fold_moments_limit(self.K)
+        self.newton_limit = fold_moments_limit(self.K)
+        # or the working set's columns of every row on the client, within its budget
+        n = data.X.shape[0]
+        self.n_rows = int(n) if np.isfinite(n) else (
+            None if offsets is None else int(offsets[-1]))
+        self.columns_limit = columns_limit(self.n_rows, self.p)
+        self.limit = max(self.newton_limit, self.columns_limit)
+        self.gathered = None  # (ws, X[:, ws], class indices, sw) of the last round by rows
         self.makers = [est._make_penalty(self.p, 2, r) for r in self.ratios]
         self.fit_intercept = bool(est.fit_intercept)
         self.tol, self.max_iter = float(est.tol), int(est.max_iter)
@@ -251,6 +262,16 @@ class WideLogisticCV:
                     "penalty (penalty=None or C=inf) keeps every feature; give an L1 "
                     "penalty and finite Cs, select features first, or fit in memory")
         return WideLogisticCV.refusal(est, p, ratios)
+
+    def by_columns(self, k):
+        """Whether a round gathers its ``k`` working-set columns of every row and solves
+        every path from the rows, in memory (no Newton pass): when they fit the client's
+        budget (``sparsefit.gather_max_bytes``) and hold fewer numbers than the ``k x k``
+        Hessian moments a Newton pass holds for every path (``n < K x n_ratios x k``: wide
+        data, few rows), or when those moments would not fit the workers
+        (:func:`~._pass.gathers_columns`, as the least-squares route decides)."""
+        return gathers_columns(k, self.n_rows, self.K * len(self.ratios),
+                               self.columns_limit, self.newton_limit)
 
     # -- passes ---------------------------------------------------------------------
 
@@ -359,7 +380,12 @@ class WideLogisticCV:
     def paths_on(self, ws, alphas, starts):
         """Step 2: every ``(r, k)`` path on the columns ``ws``, all served by the same
         passes. ``alphas[r][k]``: the path's strengths; ``starts[(r, k)]``: the previous
-        round's solutions (mapped to ``ws``) or None. Returns ``{(r, k): [results]}``."""
+        round's solutions (mapped to ``ws``) or None. Returns ``{(r, k): [results]}``.
+        With few rows (:meth:`by_columns`), one gather pass and every path solved in
+        memory instead (:meth:`_paths_from_rows`)."""
+        if self.by_columns(ws.size):
+            return self._paths_from_rows(ws, alphas)
+        self.gathered = None
         view = replace(self.data, X=self.data.X[:, ws], feature_names=None)
         gens, pending, done = {}, {}, {}
         for r in range(len(self.ratios)):
@@ -388,6 +414,55 @@ class WideLogisticCV:
                     done[key] = stop.value
         return done
 
+    def _paths_from_rows(self, ws, alphas):
+        """:meth:`paths_on` from the gathered columns (one pass): every ``(r, k)`` path on
+        its training rows in memory, solved as the in-memory estimator solves its folds,
+        with the sample weights times the class weights and the penalty restricted to
+        ``ws``."""
+        self.n_passes += 1
+        X, yi, sw, ids = gather_columns(self.data, ws, self.rule, self.offsets, self.label,
+                                        labels=self.classes)
+        self.gathered = (ws, X, yi, sw)
+        y = np.where(yi == 1, 1.0, -1.0)
+        s = sw * self.cw[yi]
+        done = {}
+        with warnings.catch_warnings():  # counted and reported once by run()
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for r, make in enumerate(self.makers):
+                sub = _restricted_maker(make, ws)
+                for k in range(self.K):
+                    train = ids != k
+                    done[(r, k)] = self._solve_rows(X[train], y[train], s[train], sub,
+                                                    alphas[r][k])
+        return done
+
+    def _solve_rows(self, X, y, s, make, alphas):
+        """One path's :class:`SolverResult` at every strength of ``alphas`` (in their
+        order) on the rows ``X, y, s`` in memory: ``LogisticRegressionCV`` solves every
+        ``C`` from zero (its in-memory folds' :class:`~sparsefit.linear_model.
+        LogisticRegression` fits), ``SparseLogisticRegressionCV`` the warm-started path of
+        :func:`~sparsefit.solvers.solve_path` (its in-memory folds')."""
+        from ..datafits import Logistic
+        from ..solvers import solve_path
+        from ..solvers._outer import SolverResult
+
+        if self.sklearn_scores:
+            template = self.est._template(None)
+            return [template._solve(X, y, s, Logistic(), make(float(a))) for a in alphas]
+        path = solve_path(X, y, Logistic(), make, alphas=alphas, sample_weight=s,
+                          **self.est._path_options())
+        out = [None] * alphas.size
+        # solve_path's grid is decreasing; its gaps are absolute (null_primal 1 keeps
+        # absolute_gap); kkt_max is the KKT pass's, over every feature (see run)
+        for j, i in enumerate(np.argsort(-alphas, kind="stable")):
+            out[i] = SolverResult(coef=np.asarray(path.coefs[j], dtype=np.float64),
+                                  intercept=float(path.intercepts[j]),
+                                  dual_gap=float(path.dual_gaps[j]),
+                                  n_iter=int(path.n_iters[j]),
+                                  converged=bool(path.converged[j]), stop_crit=np.nan,
+                                  kkt_max=np.nan, null_primal=1.0)
+        return out
+
     # -- the working set ----------------------------------------------------------------
 
     def first_set(self, grads, alphas):
@@ -396,9 +471,7 @@ class WideLogisticCV:
         keep, rank_max = strong_union(self.p, (
             (make(float(np.min(alphas[r][k]))), np.ascontiguousarray(grads[:, k]))
             for r, make in enumerate(self.makers) for k in range(self.K)))
-        first = self.limit // 2
-        if self.data.persisted_bytes:
-            first = min(first, FIRST_IN_MEMORY)
+        first = first_set_cap(self)
         ws = np.flatnonzero(keep)
         if ws.size > first:
             ws = ws[np.argsort(-rank_max[ws], kind="stable")[:first]]
@@ -426,6 +499,7 @@ class WideLogisticCV:
         worst = np.zeros(self.p)
         val = np.zeros((3, m))
         settled = np.zeros(m, dtype=bool)
+        kkt = np.zeros(m)
         scores, rank = np.empty(self.p), np.empty(self.p)
         w = np.zeros(self.p)
         outside = np.ones(self.p, dtype=bool)
@@ -440,9 +514,10 @@ class WideLogisticCV:
                 w[ws] = W[:, q]
                 compiled_unit_scores(spec, w, np.ascontiguousarray(grads[:, j]), scores, rank)
                 settled[q] = not np.any(scores[outside] > 0)
+                kkt[q] = scores.max(initial=0.0)
                 np.maximum(worst, scores, out=worst)
         worst[ws] = 0.0
-        return worst, val, W, B, settled
+        return worst, val, W, B, settled, kkt
 
     def grow(self, ws, worst, W):
         """The working set with the violators (the worst first, at most as many as the set
@@ -465,11 +540,14 @@ class WideLogisticCV:
         what = "give smaller Cs" if self.sklearn_scores else \
             "raise eps, give larger alphas"
         return (f"{self.label} on dask input: the cross-validation paths need {k} features "
-                f"(the paths' supports and KKT violators), more than the {self.limit} "
-                f"columns whose Hessians the workers hold for {self.K} folds "
-                f"(sparsefit.gram_max_features={gram_max_features()} and the workers' "
-                f"memory_limit); {what} (sparser models at the end of the path), give the "
-                "workers more memory, or select features first")
+                f"(the paths' supports and KKT violators), more than the "
+                f"{self.newton_limit} columns whose Hessians the workers hold for {self.K} "
+                f"folds (sparsefit.gram_max_features={gram_max_features()} and the workers' "
+                f"memory_limit) or the {self.columns_limit} whose "
+                f"{self.n_rows or 'unknown number of'} rows the client gathers "
+                f"(sparsefit.gather_max_bytes={gather_max_bytes()}); {what} (sparser models "
+                "at the end of the path), give the workers more memory, or select features "
+                "first")
 
     def run(self, strengths):
         """Steps 1-3 until no feature violates. ``strengths(r, k, g_all)`` gives the
@@ -487,7 +565,7 @@ class WideLogisticCV:
         while True:
             done = self.paths_on(ws, alphas, starts)
             self.rounds += 1
-            worst, val, W, B, settled = self.kkt_and_scores(ws, alphas, done, pts)
+            worst, val, W, B, settled, kkt = self.kkt_and_scores(ws, alphas, done, pts)
             if not np.any(worst > 0):
                 break
             if self.rounds >= max(self.max_iter, MAX_REBUILDS):
@@ -509,15 +587,16 @@ class WideLogisticCV:
                 starts.setdefault((r, k), [None] * alphas[r][k].size)[i] = (
                     w, float(res.intercept), replace(res, coef=w) if settled[j] else None)
             ws = new
-        full = {}
+        full = {key: [None] * len(results) for key, results in done.items()}
         n_bad = 0
-        for key, results in done.items():
-            full[key] = []
-            for res in results:
-                coef = np.zeros(self.p)
-                coef[ws] = res.coef
-                full[key].append(replace(res, coef=coef))
-                n_bad += not res.converged
+        for j, (r, k, i) in enumerate(pts):
+            res = done[(r, k)][i]
+            coef = np.zeros(self.p)
+            coef[ws] = res.coef
+            # a path solved from the rows has no KKT measure of its own: the KKT pass's
+            kkt_max = float(kkt[j]) if np.isnan(res.kkt_max) else res.kkt_max
+            full[(r, k)][i] = replace(res, coef=coef, kkt_max=kkt_max)
+            n_bad += not res.converged
         if n_bad:
             warnings.warn(f"{n_bad} of {pts.shape[0]} cross-validation fits did not reach "
                           f"tol={self.tol:.1e}: increase max_iter or tol, or scale X",
