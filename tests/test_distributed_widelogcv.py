@@ -551,8 +551,10 @@ def test_few_rows_many_features_take_the_rows_route_in_one_round(client, monkeyp
     """300 features on 60 rows, 5 folds, beyond the Hessians the workers hold (40
     columns for 5 folds): every kept column gathered once, every path solved from the
     rows, one round (null, gather, KKT passes: no Newton pass), the in-memory grid, scores,
-    choice and model. The Newton route refuses it."""
+    choice and model; the refit solved from the gathered columns too, certified by one
+    pass over every feature (no wide Newton refit). The Newton route refuses it."""
     import sparsefit.distributed._cache as cache
+    import sparsefit.distributed._wide_logistic as wl
     import sparsefit.distributed._wide_logistic_cv as wlc
 
     X, y, dask_xy = _genomics()
@@ -565,6 +567,10 @@ def test_few_rows_many_features_take_the_rows_route_in_one_round(client, monkeyp
     real_pass = wlc.WideLogisticCV._newton_pass
     monkeypatch.setattr(wlc.WideLogisticCV, "_newton_pass", lambda self, view, reqs: (
         newton.append(len(reqs)), real_pass(self, view, reqs))[1])
+    refits = []
+    real_refit = wl.WideNewton.run
+    monkeypatch.setattr(wl.WideNewton, "run", lambda self, *a: refits.append(1) or real_refit(
+        self, *a))
     with dask.config.set({"sparsefit.gram_max_features": 100}):
         if route == "newton":
             with pytest.raises(ValueError, match=r"more than the 40 columns whose Hessians "
@@ -576,7 +582,9 @@ def test_few_rows_many_features_take_the_rows_route_in_one_round(client, monkeyp
     (cvrun,) = seen["runs"]
     assert cvrun.rounds == 1 and gathers == [seen["first"][0].size] and not newton, (
         cvrun.rounds, gathers, newton)
-    assert cvrun.n_passes == 3  # null, gather, KKT and scores
+    assert cvrun.n_passes == 4 and not refits  # null, gather, KKT and scores; the refit's
+    assert got.converged_ and got.kkt_violation_ == pytest.approx(ref.kkt_violation_,
+                                                                  rel=1e-3, abs=1e-12)
     assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
     assert np.allclose(got.intercept_, ref.intercept_, rtol=RTOL, atol=1e-9)
     if isinstance(est, SparseLogisticRegressionCV):

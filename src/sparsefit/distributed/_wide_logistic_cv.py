@@ -612,9 +612,39 @@ def _refit_start(cv, chosen):
     return cv.null_grad, support
 
 
+def _refit_from_rows(cv, model, alpha, l1_ratio, **solver_kw):
+    """The refit on all the rows from the last round's gathered columns (when its paths
+    were solved from the rows): ``model`` solves it in memory as the in-memory estimator
+    refits (the penalty restricted to the gathered columns), and one pass over every
+    feature certifies it. Returns its :class:`SolverResult` (``coef`` over all ``p``
+    features), or None when nothing was gathered or a feature outside the gathered columns
+    violates its optimality condition (the wide refit runs then)."""
+    from ..datafits import Logistic
+
+    if cv.gathered is None:
+        return None
+    ws, X, yi, sw = cv.gathered
+    pen = cv.est._make_penalty(cv.p, 2, l1_ratio)
+    res = model._solve(X, np.where(yi == 1, 1.0, -1.0), sw * cv.cw[yi], Logistic(),
+                       _restricted_maker(pen, ws)(alpha), **solver_kw)
+    (_, st), = cv._point_batches(np.array([-1]), ws, np.asarray(res.coef)[:, None],
+                                 np.array([float(res.intercept)]))
+    w = np.zeros(cv.p)
+    w[ws] = res.coef
+    scores, rank = np.empty(cv.p), np.empty(cv.p)
+    compiled_unit_scores(describe(pen(alpha), cv.p).spec, w,
+                         np.ascontiguousarray(st.grad[:, 0] / st.weight[0]), scores, rank)
+    outside = np.ones(cv.p, dtype=bool)
+    outside[ws] = False
+    if np.any(scores[outside] > 0):
+        return None
+    return replace(res, coef=w, kkt_max=float(scores.max(initial=0.0)))
+
+
 def fit_wide_logistic_cv(est, data, rule):
     """:class:`~sparsefit.linear_model.SparseLogisticRegressionCV` beyond the feature
     limit (binary; see the module docstring). Returns the :class:`WideLogisticCV`."""
+    from ..linear_model._base import solver_options
     from ..linear_model._cv import CVPath, check_alphas, select_alpha
     from ..solvers.path import alpha_grid
     from ._logistic import _cv_label_weights, fit_logistic
@@ -660,6 +690,11 @@ def fit_wide_logistic_cv(est, data, rule):
     i = int(np.flatnonzero(paths[best].alphas == est.alpha_)[0])
     chosen = [results[(best, k)][i] for k in range(cv.K)]
     if est.refit:
+        res = _refit_from_rows(cv, est, est.alpha_, est.l1_ratio_,
+                               **solver_options(est))
+        if res is not None:  # the gathered columns hold it: one pass certifies it
+            est._set_solution(res, data.dtype, 2)
+            return cv
         # the refit starts from the CV's null pass and the folds' supports at the chosen
         # point: no label pass, no null pass
         fit_logistic(est, data, alpha=est.alpha_, l1_ratio=est.l1_ratio_,
@@ -730,9 +765,17 @@ def fit_wide_sklearn_logistic_cv(est, data, rule, refit_on_dask, penalty, l1_rat
         from sklearn.base import clone
 
         ic, ir = int(np.flatnonzero(Cs == C)[0]), ratios.index(r)
+        model = clone(template).set_params(C=C, l1_ratio=r)
+        alpha = 1.0 / (C * float(weights.sum()))
+        res = _refit_from_rows(cv, model, alpha, r, verbose=0)
+        if res is not None:  # the gathered columns hold it: one pass certifies it
+            model.classes_, model.alpha_ = classes, alpha
+            model._set_solution(res, data.dtype, 2)
+            model.n_iter_ = np.array([model.n_iter_], dtype=np.int32)
+            return model
         chosen = [results[(ir, k)][ic] for k in range(cv.K)]
-        return refit_on_dask(clone(template).set_params(C=C, l1_ratio=r), data,
-                             labels=(classes, counts), wide_start=_refit_start(cv, chosen))
+        return refit_on_dask(model, data, labels=(classes, counts),
+                             wide_start=_refit_start(cv, chosen))
 
     est._select(coefs, iters, scores, Cs, ratios, penalty, l1_ratios is None, legacy, p,
                 refit)
