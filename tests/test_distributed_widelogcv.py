@@ -32,6 +32,7 @@ from sparsefit.linear_model import (  # noqa: E402
     SparseLogisticRegression,
     SparseLogisticRegressionCV,
 )
+from tests.wide_routes import record_gathers, route_fixtures  # noqa: E402
 
 CHUNKS = (70, 30, 120, 80)  # unequal on purpose
 N, P, LIMIT = sum(CHUNKS), 40, 16
@@ -56,30 +57,8 @@ def _dask(*arrays):
             for a in arrays]
 
 
-@pytest.fixture(params=["newton", "rows"])
-def route(request):
-    """A test taking this fixture runs on both routes of step 2: Newton passes, and the
-    working set's columns gathered on the client (``sparsefit.gather_max_bytes``)."""
-    return request.param
-
-
-@pytest.fixture(autouse=True)
-def _route(request):
-    """The Newton route (no column gathered) unless the test asks for ``route``."""
-    rows = "route" in request.fixturenames and request.getfixturevalue("route") == "rows"
-    with dask.config.set({"sparsefit.gather_max_bytes": 2 ** 30 if rows else 0}):
-        yield
-
-
-def _gathers(monkeypatch):
-    """The columns of every gather pass of the wide logistic CV route."""
-    import sparsefit.distributed._wide_logistic_cv as wlc
-
-    widths = []
-    real = wlc.gather_columns
-    monkeypatch.setattr(wlc, "gather_columns", lambda data, cols, *a, real=real, **kw: (
-        widths.append(cols.size), real(data, cols, *a, **kw))[1])
-    return widths
+# route: both routes of a round, the statistics on the workers (newton) or the rows
+route, _route = route_fixtures("newton")
 
 
 def _close(a, b, rtol=RTOL):
@@ -172,7 +151,7 @@ def test_wide_logistic_cv_equals_in_memory(client, monkeypatch, route, name):
     else:
         ref = clone(est).fit(Xm, y, sample_weight=sw)
     assert 0 < np.count_nonzero(ref.coef_) < LIMIT
-    widths, gathers = _widths(monkeypatch), _gathers(monkeypatch)
+    widths, gathers = _widths(monkeypatch), record_gathers(monkeypatch, "_wide_logistic_cv")
     with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
         fit = {"sample_weight": swd} | ({"groups": gd} if groups is not None else {})
         got = clone(est).fit(Xd, yd, **fit)
@@ -562,7 +541,7 @@ def test_few_rows_many_features_take_the_rows_route_in_one_round(client, monkeyp
     ref = clone(est).fit(X, y)
     assert 0 < np.count_nonzero(ref.coef_) < 60
     monkeypatch.setattr(cache, "worker_memory", lambda: 3 * 8 * 5 * 40 ** 2 / 0.35 + 1)
-    seen, gathers = _record(monkeypatch), _gathers(monkeypatch)
+    seen, gathers = _record(monkeypatch), record_gathers(monkeypatch, "_wide_logistic_cv")
     newton = []
     real_pass = wlc.WideLogisticCV._newton_pass
     monkeypatch.setattr(wlc.WideLogisticCV, "_newton_pass", lambda self, view, reqs: (
