@@ -339,8 +339,9 @@ def test_the_refit_starts_where_the_cv_ends(client, monkeypatch):
 
 
 @pytest.mark.parametrize("persist", [True, False])
-def test_wide_logistic_cv_on_a_dask_dataframe(client, persist):
-    """Partitions of unknown lengths: the position folds from the counted rows."""
+def test_wide_logistic_cv_on_a_dask_dataframe(client, monkeypatch, route, persist):
+    """Partitions of unknown lengths: the position folds from the counted rows (and the
+    rows route's number of rows)."""
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")
     X, y, _ = _data()
@@ -349,16 +350,19 @@ def test_wide_logistic_cv_on_a_dask_dataframe(client, persist):
     ddf = dd.from_pandas(df, npartitions=4)
     est = SparseLogisticRegressionCV(**SLR, tol=1e-10)
     ref = clone(est).fit(df[cols], y)
+    gathers = record_gathers(monkeypatch, "_wide_logistic_cv")
     with dask.config.set({"sparsefit.gram_max_features": LIMIT,
                           "sparsefit.persist": persist}):
         got = clone(est).fit(ddf[cols], ddf["target"])
+    assert bool(gathers) == (route == "rows"), gathers
     _same(ref, got, "loss_path_")
     assert _close(ref.coef_, got.coef_)
     assert list(got.feature_names_in_) == cols
 
 
-def test_wide_logistic_cv_with_worker_processes():
-    """Worker processes (the chunk functions and requests pickled): the same answer."""
+def test_wide_logistic_cv_with_worker_processes(route):
+    """Worker processes (the chunk functions and requests pickled): the same answer, on
+    both routes."""
     X, y, sw = _data()
     est = LogisticRegressionCV(**LR, scoring="neg_log_loss", tol=1e-10)
     ref = clone(est).fit(X, y, sample_weight=sw)
