@@ -37,6 +37,7 @@ from tests.test_distributed import (  # noqa: E402  (the same chunks, data and c
     _wide_data,
 )
 from tests.test_distributed import WIDE_P as P  # noqa: E402
+from tests.wide_routes import record_gathers, route_fixtures  # noqa: E402
 
 LIMIT = 16
 
@@ -50,30 +51,8 @@ def _dask(*arrays):  # (None passes through)
             for a in arrays]
 
 
-@pytest.fixture(params=["moments", "rows"])
-def route(request):
-    """A test taking this fixture runs on both routes of step 2: per-fold moments, and the
-    working set's columns gathered on the client (``sparsefit.gather_max_bytes``)."""
-    return request.param
-
-
-@pytest.fixture(autouse=True)
-def _route(request):
-    """The moments route (no column gathered) unless the test asks for ``route``."""
-    rows = "route" in request.fixturenames and request.getfixturevalue("route") == "rows"
-    with dask.config.set({"sparsefit.gather_max_bytes": 2 ** 30 if rows else 0}):
-        yield
-
-
-def _gathers(monkeypatch):
-    """The columns of every gather pass of the wide CV route."""
-    import sparsefit.distributed._wide_cv as wide_cv
-
-    widths = []
-    real = wide_cv.gather_columns
-    monkeypatch.setattr(wide_cv, "gather_columns", lambda data, cols, *a, real=real: (
-        widths.append(cols.size), real(data, cols, *a))[1])
-    return widths
+# route: both routes of a round, the statistics on the workers (moments) or the rows
+route, _route = route_fixtures("moments")
 
 
 def _widths(monkeypatch):
@@ -143,7 +122,7 @@ def test_wide_cv_equals_in_memory(client, monkeypatch, name, route):
     else:
         ref = clone(est).fit(Xm, y, sample_weight=sw)
     assert 0 < np.count_nonzero(ref.coef_) < LIMIT
-    widths, gathers = _widths(monkeypatch), _gathers(monkeypatch)
+    widths, gathers = _widths(monkeypatch), record_gathers(monkeypatch, "_wide_cv")
     with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
         fit = {"sample_weight": swd} | ({"groups": gd} if groups is not None else {})
         got = clone(est).fit(Xd, yd, **fit)
@@ -386,7 +365,7 @@ def test_wide_relaxed_cv_equals_in_memory(client, monkeypatch, name, route):
     if opts.get("sparse"):
         Xd = Xd.map_blocks(sp.csr_matrix)
     ref = clone(est).fit(sp.csc_matrix(X) if opts.get("sparse") else X, y, sample_weight=sw)
-    widths, gathers = _widths(monkeypatch), _gathers(monkeypatch)
+    widths, gathers = _widths(monkeypatch), record_gathers(monkeypatch, "_wide_cv")
     with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
         got = clone(est).fit(Xd, yd, sample_weight=swd)
     assert (gathers if route == "rows" else widths) and max(widths, default=0) <= LIMIT
@@ -423,7 +402,7 @@ def test_few_rows_many_features_take_the_rows_route_in_one_round(client, monkeyp
     est = LassoCV(cv=HashKFold(5, seed=2), alphas=30, eps=1e-3, tol=1e-10)
     ref = clone(est).fit(X, y)
     monkeypatch.setattr(cache, "worker_memory", lambda: 3 * 8 * 5 * 40 ** 2 / 0.35 + 1)
-    seen, gathers = _record(monkeypatch), _gathers(monkeypatch)
+    seen, gathers = _record(monkeypatch), record_gathers(monkeypatch, "_wide_cv")
     if route == "moments":
         with pytest.raises(ValueError, match=r"more than the 40 columns whose moments .* or "
                            r"the 0 whose 60 rows the client gathers \(sparsefit.gather_max_"
@@ -472,7 +451,7 @@ def test_rows_route_refit_holds_more_than_the_gram_limit(client, monkeypatch, es
     X, y, _ = _data()
     ref = clone(est).fit(X, y)
     assert np.count_nonzero(ref.coef_) > 10
-    widths, gathers = _widths(monkeypatch), _gathers(monkeypatch)
+    widths, gathers = _widths(monkeypatch), record_gathers(monkeypatch, "_wide_cv")
     with dask.config.set({"sparsefit.gram_max_features": 10,
                           "sparsefit.gather_max_bytes": 2 ** 30}):
         got = clone(est).fit(*_dask(X, y))

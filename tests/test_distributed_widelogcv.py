@@ -1,8 +1,10 @@
 """SparseLogisticRegressionCV / LogisticRegressionCV (binary, L1 / elastic net) on wide
 dask input (more features than the Hessian route takes): one working set for every
-fold's path, every path's Newton iteration served by the same pass, KKT passes over every
-feature; the same folds (HashKFold), scores, selection and refit as in memory. And the
-multinomial single fit beyond the limit (working sets of features, K coefficients each).
+fold's path, every path's Newton iteration served by the same pass (or, with few rows,
+the working set's columns gathered on the client and every path solved there), KKT passes
+over every feature; the same folds (HashKFold), scores, selection and refit as in memory.
+And the multinomial single fit beyond the limit (working sets of features, K coefficients
+each).
 
 The feature limit is lowered through dask.config so the route runs at small scale.
 """
@@ -30,6 +32,7 @@ from sparsefit.linear_model import (  # noqa: E402
     SparseLogisticRegression,
     SparseLogisticRegressionCV,
 )
+from tests.wide_routes import record_gathers, route_fixtures  # noqa: E402
 
 CHUNKS = (70, 30, 120, 80)  # unequal on purpose
 N, P, LIMIT = sum(CHUNKS), 40, 16
@@ -52,6 +55,10 @@ def _data(sparse=False, seed=0):
 def _dask(*arrays):
     return [None if a is None else da.from_array(a, chunks=(CHUNKS,) + a.shape[1:])
             for a in arrays]
+
+
+# route: both routes of a round, the statistics on the workers (newton) or the rows
+route, _route = route_fixtures("newton")
 
 
 def _close(a, b, rtol=RTOL):
@@ -124,9 +131,10 @@ def _same_array(a, b, name):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_wide_logistic_cv_equals_in_memory(client, monkeypatch, name):
+def test_wide_logistic_cv_equals_in_memory(client, monkeypatch, route, name):
     """The in-memory estimator's grid, scores, selection and model, with no Hessian
-    block wider than the limit."""
+    block wider than the limit; on the rows route (every path solved from the gathered
+    columns) the same."""
     est, opts = CASES[name]
     est = clone(est).set_params(tol=1e-10)
     X, y, sw = _data(opts.get("sparse", False))
@@ -143,11 +151,15 @@ def test_wide_logistic_cv_equals_in_memory(client, monkeypatch, name):
     else:
         ref = clone(est).fit(Xm, y, sample_weight=sw)
     assert 0 < np.count_nonzero(ref.coef_) < LIMIT
-    widths = _widths(monkeypatch)
+    widths, gathers = _widths(monkeypatch), record_gathers(monkeypatch, "_wide_logistic_cv")
     with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
         fit = {"sample_weight": swd} | ({"groups": gd} if groups is not None else {})
         got = clone(est).fit(Xd, yd, **fit)
-    assert widths and max(widths) <= LIMIT
+    if route == "rows":  # every round from the gathered columns; the refit's Newton passes
+        assert gathers, gathers
+        assert max(widths, default=0) <= LIMIT
+    else:
+        assert widths and max(widths) <= LIMIT and not gathers
     assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
     assert np.allclose(got.intercept_, ref.intercept_, rtol=RTOL, atol=1e-9)
     if isinstance(est, SparseLogisticRegressionCV):
@@ -327,8 +339,9 @@ def test_the_refit_starts_where_the_cv_ends(client, monkeypatch):
 
 
 @pytest.mark.parametrize("persist", [True, False])
-def test_wide_logistic_cv_on_a_dask_dataframe(client, persist):
-    """Partitions of unknown lengths: the position folds from the counted rows."""
+def test_wide_logistic_cv_on_a_dask_dataframe(client, monkeypatch, route, persist):
+    """Partitions of unknown lengths: the position folds from the counted rows (and the
+    rows route's number of rows)."""
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")
     X, y, _ = _data()
@@ -337,16 +350,19 @@ def test_wide_logistic_cv_on_a_dask_dataframe(client, persist):
     ddf = dd.from_pandas(df, npartitions=4)
     est = SparseLogisticRegressionCV(**SLR, tol=1e-10)
     ref = clone(est).fit(df[cols], y)
+    gathers = record_gathers(monkeypatch, "_wide_logistic_cv")
     with dask.config.set({"sparsefit.gram_max_features": LIMIT,
                           "sparsefit.persist": persist}):
         got = clone(est).fit(ddf[cols], ddf["target"])
+    assert bool(gathers) == (route == "rows"), gathers
     _same(ref, got, "loss_path_")
     assert _close(ref.coef_, got.coef_)
     assert list(got.feature_names_in_) == cols
 
 
-def test_wide_logistic_cv_with_worker_processes():
-    """Worker processes (the chunk functions and requests pickled): the same answer."""
+def test_wide_logistic_cv_with_worker_processes(route):
+    """Worker processes (the chunk functions and requests pickled): the same answer, on
+    both routes."""
     X, y, sw = _data()
     est = LogisticRegressionCV(**LR, scoring="neg_log_loss", tol=1e-10)
     ref = clone(est).fit(X, y, sample_weight=sw)
@@ -364,8 +380,9 @@ def test_a_support_beyond_the_limit_is_refused_with_advice(client):
             pytest.raises(ValueError, match=r"^SparseLogisticRegressionCV on dask input: the "
                           r"cross-validation paths need \d+ features .* more than the 3 "
                           r"columns whose Hessians the workers hold for 3 folds "
-                          r"\(sparsefit.gram_max_features=3 and the workers' memory_limit\); "
-                          r"raise eps, give larger alphas"):
+                          r"\(sparsefit.gram_max_features=3 and the workers' memory_limit\) "
+                          r"or the 0 whose 300 rows the client gathers \(sparsefit.gather_"
+                          r"max_bytes=0\); raise eps, give larger alphas"):
         SparseLogisticRegressionCV(cv=3, alphas=5, eps=0.05).fit(*_dask(X, y))
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
             pytest.raises(ValueError, match=r"^LogisticRegressionCV on dask input: the "
@@ -415,7 +432,9 @@ def test_multinomial_beyond_the_limit_is_refused(client, est):
     key = ("multinomial", type(est).__name__)
     with dask.config.set({"sparsefit.gram_max_features": LIMIT}), \
             pytest.raises(ValueError, match=r"distributed proximal Newton \(p = n_features "
-                          r"\* 3 classes\).*; select features first"):
+                          r"\* 3 classes\).*; .* with 3 classes has no wide route on dask "
+                          r"input .*gathered on the client.*; select features first .* with "
+                          r"few rows fit in memory: X.compute\(\) and y.compute\(\)"):
         clone(est).fit(_counted(X, key), _dask(y3)[0])
     assert _reads(key) == {}  # the labels only
 
@@ -480,3 +499,83 @@ def test_wide_multinomial_equals_in_memory(client, monkeypatch, name):
     assert np.allclose(got.intercept_, ref.intercept_, rtol=RTOL, atol=1e-9)
     assert got.converged_ and 0.0 <= got.dual_gap_ <= 1e-10
     assert got.score(X, y) == ref.score(X, y)
+
+
+# -- few rows, many features: the rows route ---------------------------------------------
+
+def _genomics(n=60, p=300, seed=11):
+    """Few rows, many features (the genomics shape): labels from 6 of the 300 features,
+    chunks of unequal sizes."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    beta = np.zeros(p)
+    beta[rng.choice(p, 6, replace=False)] = rng.uniform(1.0, 2.0, 6)
+    u = X @ beta + 0.5 * rng.standard_normal(n)
+    y = (u > np.median(u)).astype(np.int64)
+    rows = (n // 3, n // 4, n - n // 3 - n // 4)
+    return X, y, (da.from_array(X, chunks=(rows, (p,))), da.from_array(y, chunks=(rows,)))
+
+
+GENOMICS = {
+    "SparseLogisticRegressionCV": SparseLogisticRegressionCV(
+        cv=HashKFold(5, seed=2), alphas=20, eps=0.01),
+    "SparseLogisticRegressionCV, elastic net, class_weight": SparseLogisticRegressionCV(
+        cv=HashKFold(5, seed=2), alphas=10, eps=0.01, l1_ratios=[0.5, 1.0],
+        class_weight="balanced"),
+    "LogisticRegressionCV, l1, log-loss": LogisticRegressionCV(
+        cv=HashKFold(5, seed=2), Cs=8, l1_ratios=[1.0], scoring="neg_log_loss",
+        use_legacy_attributes=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENOMICS))
+def test_few_rows_many_features_take_the_rows_route_in_one_round(client, monkeypatch, route,
+                                                                  name):
+    """300 features on 60 rows, 5 folds, beyond the Hessians the workers hold (40
+    columns for 5 folds): every kept column gathered once, every path solved from the
+    rows, one round (null, gather, KKT passes: no Newton pass), the in-memory grid, scores,
+    choice and model; the refit solved from the gathered columns too, certified by one
+    pass over every feature (no wide Newton refit). The Newton route refuses it."""
+    import sparsefit.distributed._cache as cache
+    import sparsefit.distributed._wide_logistic as wl
+    import sparsefit.distributed._wide_logistic_cv as wlc
+
+    X, y, dask_xy = _genomics()
+    est = clone(GENOMICS[name]).set_params(tol=1e-10)
+    ref = clone(est).fit(X, y)
+    assert 0 < np.count_nonzero(ref.coef_) < 60
+    monkeypatch.setattr(cache, "worker_memory", lambda: 3 * 8 * 5 * 40 ** 2 / 0.35 + 1)
+    seen, gathers = _record(monkeypatch), record_gathers(monkeypatch, "_wide_logistic_cv")
+    newton = []
+    real_pass = wlc.WideLogisticCV._newton_pass
+    monkeypatch.setattr(wlc.WideLogisticCV, "_newton_pass", lambda self, view, reqs: (
+        newton.append(len(reqs)), real_pass(self, view, reqs))[1])
+    refits = []
+    real_refit = wl.WideNewton.run
+    monkeypatch.setattr(wl.WideNewton, "run", lambda self, *a: refits.append(1) or real_refit(
+        self, *a))
+    with dask.config.set({"sparsefit.gram_max_features": 100}):
+        if route == "newton":
+            with pytest.raises(ValueError, match=r"more than the 40 columns whose Hessians "
+                               r".* or the 0 whose 60 rows the client gathers "
+                               r"\(sparsefit.gather_max_bytes=0\)"):
+                clone(est).fit(*dask_xy)
+            return
+        got = clone(est).fit(*dask_xy)
+    (cvrun,) = seen["runs"]
+    assert cvrun.rounds == 1 and gathers == [seen["first"][0].size] and not newton, (
+        cvrun.rounds, gathers, newton)
+    assert cvrun.n_passes == 4 and not refits  # null, gather, KKT and scores; the refit's
+    assert got.converged_ and got.kkt_violation_ == pytest.approx(ref.kkt_violation_,
+                                                                  rel=1e-3, abs=1e-12)
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    assert np.allclose(got.intercept_, ref.intercept_, rtol=RTOL, atol=1e-9)
+    if isinstance(est, SparseLogisticRegressionCV):
+        for attr in ("alphas_", "loss_path_", "cv_mean_", "scores_"):
+            _same(ref, got, attr)
+        assert (got.alpha_, got.l1_ratio_) == pytest.approx((ref.alpha_, ref.l1_ratio_),
+                                                            rel=1e-9)
+    else:
+        for attr in ("C_", "l1_ratio_", "scores_", "coefs_paths_"):
+            _same(ref, got, attr)
+        assert np.array_equal(got.n_iter_, ref.n_iter_)  # every C solved from zero, as in memory

@@ -631,10 +631,18 @@ def _cv_label_weights(est, data, rule, name, wide=False):
                          f"{classes[0]!r}")
     K, p = classes.size, data.n_features
     if not (wide and K == 2):  # the wide route takes binary problems of any p
+        advice = ("select features first (binary L1 / elastic-net problems take a wide "
+                  "route with any p), or fit in memory")
+        if wide:
+            advice = (f"{name} with {K} classes has no wide route on dask input (the binary "
+                      "one has: Newton passes, or with few rows every fold solved from the "
+                      "working set's columns gathered on the client; so has the multinomial "
+                      "single fit, SparseLogisticRegression); " + advice.replace(
+                          "fit in memory", "with few rows fit in memory: X.compute() and "
+                          "y.compute() hold them"))
         check_gram_limit(est, p * (1 if K == 2 else K), what="distributed proximal Newton"
                          + (f" (p = n_features * {K} classes)" if K > 2 else ""),
-                         advice="select features first (binary L1 / elastic-net problems "
-                         "take a wide route with any p), or fit in memory")
+                         advice=advice)
     cw = class_weight_vector(est, classes, counts)
     weights = np.array([counts[c] for c in classes.tolist()]) * cw
     offsets = data.row_offsets(need=not rule.by_groups)

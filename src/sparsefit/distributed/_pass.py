@@ -58,31 +58,59 @@ def gather_max_bytes():
     return int(dask.config.get("sparsefit.gather_max_bytes", GATHER_MAX_BYTES))
 
 
-def gather_limit(n_rows, p):
-    """The most columns of ``n_rows`` rows (dense float64) :func:`gather_max_bytes` holds,
-    at most ``p``; 0 when the rows are not counted."""
+def columns_limit(n_rows, p):
+    """The most columns of ``n_rows`` rows the client gathers within
+    :func:`gather_max_bytes` (counted as dense float64; never more than ``p``, 0 when the
+    number of rows is unknown)."""
     if n_rows is None:
         return 0
-    return int(min(p, gather_max_bytes() // (8 * max(int(n_rows), 1))))
+    return min(p, gather_max_bytes() // (8 * max(int(n_rows), 1)))
 
 
-def chunk_columns(X, y, sw, groups, index, start, rule, cols):
-    """One chunk's columns ``cols`` (dense, or CSR), ``y``, sample weights (ones when none
+def gathers_columns(k, n_rows, n_held, columns_limit, moments_limit):
+    """Whether a wide cross-validation round gathers its ``k`` working-set columns of every
+    row on the client (and solves the paths there, in memory) rather than reduce per-path
+    ``k x k`` moments on the workers: when the columns fit the client's budget
+    (``columns_limit``, see :func:`columns_limit`) and either hold fewer numbers than the
+    ``n_held`` matrices of ``k^2`` moments a pass of the other route holds (``n_rows <
+    n_held k``: few rows, many features), or those moments would not fit the workers
+    (``k > moments_limit``).
+
+    Examples
+    --------
+    >>> gathers_columns(300, 60, 5, columns_limit=300, moments_limit=40)
+    True
+    >>> gathers_columns(30, 2000, 5, columns_limit=300, moments_limit=40)
+    False
+    """
+    if k > columns_limit or k == 0:
+        return False
+    return k > moments_limit or n_rows <= n_held * k
+
+
+def chunk_columns(X, y, sw, groups, index, start, rule, cols, labels=None):
+    """One chunk's columns ``cols`` (dense, or CSR), ``y`` (with ``labels``, the sorted
+    class labels: the positions of its labels in them), sample weights (ones when none
     are given) and the rows' folds; checks the values it returns."""
-    X, y, sw = as_block(X), as_vector(y), as_vector(sw)
+    X, sw = as_block(X), as_vector(sw)
+    if labels is None:
+        y = as_vector(y)
+    else:
+        y = np.searchsorted(labels, np.asarray(y).reshape(-1))
     g = None if groups is None else np.asarray(groups).reshape(-1)
     X = X[:, cols]
-    check_chunk(index, start, X, y, sw, g)
+    check_chunk(index, start, X, y, sw, g, y_numeric=labels is None)
     n = X.shape[0]
     return (X, y, np.ones(n) if sw is None else sw,
             np.zeros(n, dtype=np.int64) if rule is None else rule.ids(start, n, g))
 
 
-def gather_columns(data, cols, rule, offsets, label):
+def gather_columns(data, cols, rule, offsets, label, labels=None):
     """The columns ``cols`` of every row on the client, in one pass: ``(X, y, sw, folds)``
-    (``X`` dense, or CSR when the chunks are sparse; the folds all 0 without a ``rule``)."""
+    (``X`` dense, or CSR when the chunks are sparse; ``y`` the class indices in
+    ``labels`` when given; the folds all 0 without a ``rule``)."""
     parts = [dask.delayed(chunk_columns, pure=True)(
-        Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), rule, cols)
+        Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), rule, cols, labels)
         for i, (Xb, yb, wb, gb) in enumerate(data.blocks())]
     parts = run(parts, label)
     X = [q[0] for q in parts]

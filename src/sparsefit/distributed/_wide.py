@@ -75,8 +75,8 @@ from ._pass import (
     as_block,
     as_vector,
     check_chunk,
+    columns_limit,
     gather_columns,
-    gather_limit,
     gram_max_features,
     moments_pass,
     run,
@@ -296,7 +296,7 @@ class WideLasso:
         self.P0 = rule.P0
         if start.rows is not None and self.T is None:
             self.rows = start.rows
-            self.limit = max(self.limit, gather_limit(start.rows[1].shape[0], self.p))
+            self.limit = max(self.limit, columns_limit(start.rows[1].shape[0], self.p))
         if start.units is not None and self._n_cols(start.units) <= self.limit:
             ws = np.asarray(start.units, dtype=np.int64)
             if start.moments is not None:

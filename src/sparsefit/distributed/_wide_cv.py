@@ -96,10 +96,11 @@ from ._pass import (
     as_block,
     as_vector,
     check_chunk,
+    columns_limit,
     fold_moments_limit,
     gather_columns,
-    gather_limit,
     gather_max_bytes,
+    gathers_columns,
     gram_max_features,
     moments_pass,
     run,
@@ -174,6 +175,18 @@ def strong_union(p, points):
     return keep, rank_max
 
 
+def first_set_cap(cv):
+    """The most columns of a wide CV route's first working set (``cv`` has ``limit``,
+    ``columns_limit``, ``by_columns`` and ``data``): every column the client gathers when
+    its rounds solve from gathered rows (few rows: one round usually settles it), else half
+    the limit (``FIRST_IN_MEMORY`` columns when the chunks are persisted)."""
+    if cv.by_columns(cv.columns_limit):
+        return cv.columns_limit
+    if cv.data.persisted_bytes:
+        return min(cv.limit // 2, FIRST_IN_MEMORY)
+    return cv.limit // 2
+
+
 def _restricted_maker(maker, cols):
     """``maker`` (a :class:`PenaltyMaker`) for the problem on the columns ``cols``: its
     ``penalty_factor`` and ``bounds`` restricted to them."""
@@ -211,7 +224,7 @@ class WideCV:
         # or the working set's columns of every row on the client, within its budget
         n = data.X.shape[0]
         self.n_rows = int(n) if np.isfinite(n) else None
-        self.columns_limit = gather_limit(self.n_rows, self.p)
+        self.columns_limit = columns_limit(self.n_rows, self.p)
         self.limit = max(self.moments_limit, self.columns_limit)
         self.gathered = None  # (ws, X[:, ws], y, sw, folds) of the last round by columns
         self.ratios, self.makers = self._ratios_and_makers()
@@ -256,17 +269,17 @@ class WideCV:
         self.offsets = data.row_offsets(need=not self.rule.by_groups)
         if self.offsets is not None and self.n_rows is None:  # a DataFrame's rows, counted
             self.n_rows = int(self.offsets[-1])
-            self.columns_limit = gather_limit(self.n_rows, self.p)
+            self.columns_limit = columns_limit(self.n_rows, self.p)
             self.limit = max(self.moments_limit, self.columns_limit)
 
     def by_columns(self, k):
         """Whether step 2 gathers ``k`` columns of every row and solves the paths from the
         rows, in memory: when they fit the client's budget (``sparsefit.gather_max_bytes``)
         and hold fewer numbers than the per-fold moments (``n < K k``: wide data, few
-        rows), or when the moments would not fit the workers."""
-        if k > self.columns_limit or k == 0:
-            return False
-        return k > self.moments_limit or self.n_rows <= self.K * k
+        rows), or when the moments would not fit the workers
+        (:func:`~._pass.gathers_columns`)."""
+        return gathers_columns(k, self.n_rows, self.K, self.columns_limit,
+                               self.moments_limit)
 
     # -- passes ---------------------------------------------------------------------
 
@@ -386,12 +399,7 @@ class WideCV:
             (make(float(np.min(alphas))), np.ascontiguousarray(grads[:, k]))
             for make, alphas in zip(self.makers, grids) for k in range(self.K)))
         keep[self.free] = True
-        first = self.limit // 2
-        if self.by_columns(self.columns_limit):  # few rows: every kept column the client holds
-            first = self.columns_limit
-        elif self.data.persisted_bytes:
-            first = min(first, FIRST_IN_MEMORY)
-        cap = max(first, self.free.size)
+        cap = max(first_set_cap(self), self.free.size)
         ws = np.flatnonzero(keep)
         if ws.size > cap:
             order = rank_max[ws].copy()

@@ -110,11 +110,20 @@ class _LogisticBase(SparseInputMixin, ClassifierMixin, BaseEstimator):
         if w0 is not None:
             w0 = w0.ravel() if k == 2 else w0.T
         pen = self._make_penalty(X.shape[1], k, l1_ratio)(alpha)
-        res = solve(validated_store(X), yt, datafit, pen, fit_intercept=self.fit_intercept,
-                    sample_weight=sw, w_init=w0, intercept_init=b0, tol=self.tol,
-                    max_iter=self.max_iter, **solver_kw)
+        res = self._solve(X, yt, sw, datafit, pen, w0, b0, **solver_kw)
         self._set_solution(res, X.dtype, k)
         return self
+
+    def _solve(self, X, yt, sw, datafit, penalty, w_init=None, intercept_init=None,
+               **solver_kw):
+        """The solver call of every fit at one strength: in memory, and the wide
+        cross-validation's folds solved from gathered columns on dask input
+        (:mod:`sparsefit.distributed._wide_logistic_cv`). Returns the
+        :class:`~sparsefit.solvers.SolverResult`."""
+        return solve(validated_store(X), yt, datafit, penalty,
+                     fit_intercept=self.fit_intercept, sample_weight=sw, w_init=w_init,
+                     intercept_init=intercept_init, tol=self.tol, max_iter=self.max_iter,
+                     **solver_kw)
 
     def _set_solution(self, res, dtype, n_classes):
         coef = checked_cast(res.coef, dtype)
@@ -519,18 +528,23 @@ class SparseLogisticRegressionCV(CVMixin, _LogisticBase):
         grid, n_alphas = self._grid(default=50)
         X, datafit, yt, sw = self._prepare(X, y, sample_weight)
         k = self.classes_.size
-        opts = dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
-                    **solver_options(self))
         paths = [cv_path(X, yt, sw, datafit, self._make_penalty(X.shape[1], k, r),
                          log_loss_at, alphas=grid, eps=self.eps, n_alphas=n_alphas,
                          cv=self.cv, n_jobs=self.n_jobs, verbose=self.verbose, stratify_y=y,
-                         dfmax=self.dfmax, pmax=self.pmax, split_params=split_params, **opts)
+                         dfmax=self.dfmax, pmax=self.pmax, split_params=split_params,
+                         **self._path_options())
                  for r in ratios]
         self._store_paths(ratios, paths)
         if self.refit:
             return self._fit_at(X, yt, sw, datafit, self.alpha_, self.l1_ratio_,
                                 **solver_options(self))
         return self._average_folds(X, y, yt, sw, datafit, split_params)
+
+    def _path_options(self):
+        """The solver keywords of every fold's path (in memory, and from gathered columns
+        on dask input)."""
+        return dict(fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                    **solver_options(self))
 
     def _store_paths(self, ratios, paths):
         """The CV attributes from one :class:`~sparsefit.linear_model._cv.CVPath` per
