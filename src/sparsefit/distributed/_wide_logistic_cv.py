@@ -315,12 +315,15 @@ class WideLogisticCV:
         """``(points, PointSums)`` per pass, as many passes as :data:`KKT_PASS_BYTES`
         asks (one, unless ``p`` times the points is large)."""
         m = owners.size
+        nz = np.any(W != 0, axis=1)  # only the columns some point uses travel
+        cols, W = cols[nz], W[nz]
         rows = 0 if self.offsets is None else int(np.max(np.diff(self.offsets), initial=0))
         per_point = 8 * (self.p + 8 * rows)
         step = max(1, KKT_PASS_BYTES // per_point)
         for lo in range(0, m, step):
             sl = slice(lo, min(m, lo + step))
-            o, w, b = owners[sl], np.ascontiguousarray(W[:, sl]), B[sl]
+            # the points' coefficients as one key of the graph, sent once, not per chunk
+            o, w, b = owners[sl], dask.delayed(np.ascontiguousarray(W[:, sl])), B[sl]
             parts = [dask.delayed(chunk_point_sums, pure=True)(
                 Xb, yb, wb, gb, i, None if self.offsets is None else int(self.offsets[i]),
                 self.classes, self.cw, self.rule, o, cols, w, b, self.sklearn_scores)
