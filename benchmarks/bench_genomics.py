@@ -115,7 +115,7 @@ def main(argv=None):
                 # untimed warm-up of the numba kernels, in the client and in the workers (a
                 # small problem beyond a lowered feature limit: the same wide route)
                 make().fit(X[:100, :300], target[:100])
-                with dask.config.set({"sparsefit.gram_max_features": 100}):
+                with dask.config.set({"sparsefit.gram_max_features": 250}):
                     make().fit(da.from_array(X[:100, :300], chunks=(50, 300)),
                                da.from_array(target[:100], chunks=50))
                 t0 = time.perf_counter()

@@ -261,3 +261,27 @@ def test_moments_of_an_empty_block_are_zeros_and_silent(capfd, shape):
         assert np.all(m.quadratic_form(True)[0] == 0)
     out, err = capfd.readouterr()
     assert (out, err) == ("", "")
+
+
+def test_covariance_exact_budget_lets_a_large_support_take_the_exact_step():
+    """A support of about 250 on the moments of 300 columns: the exact step costs more than
+    the default budget (two products G w), so the fit stops at tol; with the budget of
+    the data it stands for (dask's wide route gives two passes over X), it ends at the
+    exact solution."""
+    from sparsefit.penalties import L1
+    from sparsefit.solvers.covariance import solve_covariance
+    from sparsefit.solvers.moments import Moments
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((400, 300))
+    y = X @ rng.standard_normal(300) + rng.standard_normal(400)
+    mom = Moments.from_arrays(X, y)
+    pen = L1(0.01)
+    default = solve_covariance(mom, Quadratic(), pen, fit_intercept=True, tol=1e-4)
+    wide = solve_covariance(mom, Quadratic(), pen, fit_intercept=True, tol=1e-4,
+                            exact_budget=1e9)
+    assert np.count_nonzero(wide.coef) ** 3 / 3 > 4 * 2 ** 20  # beyond the default budget
+    ref = solve_covariance(mom, Quadratic(), pen, fit_intercept=True, tol=1e-14,
+                           max_iter=1000)
+    assert np.max(np.abs(default.coef - ref.coef)) > 1e-8
+    assert np.max(np.abs(wide.coef - ref.coef)) <= 1e-10

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 
 import dask
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import clone
 
 from ..datafits import Quadratic
@@ -70,6 +71,7 @@ from ..solvers._units import (
     compiled_unit_scores,
     outer_pass,
 )
+from ..solvers.covariance import solve_covariance
 from ..solvers.moments import Moments
 from ._pass import (
     as_block,
@@ -186,6 +188,12 @@ class WideLasso:
             self.penalty = RowPenalty(est._l1_ratio(), self.p, n_targets)(float(est.alpha))
         self.info = describe(self.penalty, self.n_coords)
         self.offsets = data.row_offsets(need=False)
+        # the exact step's budget: what solve() on all of a dense X in memory allows (two
+        # passes); the default for sparse chunks, whose non-zeros are not counted
+        n = data.X.shape[0]
+        n = int(n) if np.isfinite(n) else (0 if self.offsets is None else int(self.offsets[-1]))
+        dense = not sp.issparse(getattr(data.X, "_meta", None))
+        self.exact_budget = 2.0 * n * self.p if dense else 0.0
         self.label = type(est).__name__
         self.limit = gram_max_features()
         self.n_passes = 0
@@ -456,8 +464,14 @@ class WideLasso:
         else:
             mom = moments_pass(self.data, label=self.label, cols=cols)
             self._moments_of = (cols, mom)
-        res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
-                    w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
+        if self.T is None:  # the exact step may cost what it would on all of X in memory
+            res = solve_covariance(mom, datafit, pen, fit_intercept=self.fit_intercept,
+                                   w_init=self._rows(w)[cols], tol=tol,
+                                   max_iter=max(max_iter, 100),
+                                   exact_budget=self.exact_budget)
+        else:
+            res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
+                        w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
         self.n_epochs += int(res.n_epochs)
         self._rows(out)[cols] = res.coef
         return out, self._intercept(res.intercept)

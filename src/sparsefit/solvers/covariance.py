@@ -143,8 +143,9 @@ class CovarianceCD:
     problem stopped on its largest violation, as proximal Newton's)."""
 
     def __init__(self, G, c, yy, info, w, P0, *, tol, p0, max_epochs, anderson,
-                 inner_tol_ratio):
+                 inner_tol_ratio, exact_budget=0):
         self.G, self.c, self.yy, self.info, self.w = G, c, yy, info, w
+        self.exact_budget = float(exact_budget)
         self.tol, self.p0, self.max_epochs, self.anderson = tol, p0, max_epochs, anderson
         self.inner_tol_ratio = self.ratio = inner_tol_ratio
         self.scores, self.rank = np.empty(info.n_units), np.empty(info.n_units)
@@ -215,15 +216,16 @@ class CovarianceCD:
     def polish(self):
         """At convergence, the exact step of :mod:`._exact` on the support (and the
         violators) from the Gram block ``G_SS``, when it costs at most
-        ``max(EXACT_MIN_BUDGET, 2 products G w)``; the next check (``G w`` again) certifies
-        it. Returns whether it moved."""
+        ``max(EXACT_MIN_BUDGET, 2 products G w, exact_budget)``; the next check (``G w``
+        again) certifies it. Returns whether it moved."""
         spec, w = self.info.spec, self.w
         if self.yy is None or self.info.is_group or not takes_exact_step(spec) \
                 or not np.any(w):
             return False
         cand = Candidate(spec, w, self.scores, self.q)
         k = cand.S.size
-        if not cand.free.any() or k ** 3 / 3 > max(EXACT_MIN_BUDGET, 2 * self.G.shape[0] ** 2):
+        if not cand.free.any() or k ** 3 / 3 > max(EXACT_MIN_BUDGET, 2 * self.G.shape[0] ** 2,
+                                                    self.exact_budget):
             return False
         G_SS = gather_block(self.G, cand.S)
         new, _ = cand.minimize(G_SS.copy(), self.q)
@@ -263,18 +265,20 @@ class ViolationRule:
 
 
 def covariance_cd(G, c, yy, info, w, *, tol, max_iter, rule=None, p0=100, max_epochs=50_000,
-                  anderson=5, inner_tol_ratio=0.3, verbose=0, recheck=True):
+                  anderson=5, inner_tol_ratio=0.3, verbose=0, recheck=True, exact_budget=0):
     """Minimize ``1/2 (yy - 2 c'w + w'Gw) + pen(w)`` from ``w`` (updated in place) for the
     :class:`~._common.PenaltyInfo` ``info``; stop by ``rule`` (default: the duality gap
     relative to ``P(0) = yy / 2``, or the violation for non-convex penalties, as
     :func:`solve`). ``recheck=False`` leaves a last exact step unchecked (a path: see
-    :func:`~._outer.outer_loop`). Returns a :class:`SolverResult` (``intercept`` 0)."""
+    :func:`~._outer.outer_loop`); ``exact_budget``: see :func:`solve_covariance`. Returns
+    a :class:`SolverResult` (``intercept`` 0)."""
     if rule is None:
         P0 = 0.5 * float(yy)
         rule = StopRule(info, tol, P0, lambda: float(np.max(np.abs(c), initial=0.0)))
     P0 = getattr(rule, "P0", 0.0)
     state = CovarianceCD(G, c, yy, info, w, P0, tol=tol, p0=p0, max_epochs=max_epochs,
-                         anderson=anderson, inner_tol_ratio=inner_tol_ratio)
+                         anderson=anderson, inner_tol_ratio=inner_tol_ratio,
+                         exact_budget=exact_budget)
     res = outer_loop(state, rule, max_iter=max_iter, verbose=verbose, label="cov-cd",
                      recheck=recheck)
     res.null_primal = float(P0) if P0 > 0 else np.nan
@@ -284,7 +288,7 @@ def covariance_cd(G, c, yy, info, w, *, tol, max_iter, rule=None, p0=100, max_ep
 def solve_covariance(moments, datafit, penalty, *, fit_intercept=False, w_init=None,
                      tol=1e-6, max_iter=100, max_epochs=50_000, p0=100, anderson=5,
                      positive=False, inner_tol_ratio=None, verbose=0, stacklevel=2,
-                     recheck=True):
+                     recheck=True, exact_budget=0):
     r"""Minimize the least-squares objective of :func:`solve` from the data's moments.
 
     .. math::
@@ -318,6 +322,12 @@ def solve_covariance(moments, datafit, penalty, *, fit_intercept=False, w_init=N
         Check the point a last exact step moved to (``G w`` once more); a path passes
         False: its next solve's first check does it, and the gap reported still bounds
         the returned point's (see :func:`~sparsefit.solvers._outer.outer_loop`).
+    exact_budget : float
+        Multiply-adds the exact step on the support at convergence may cost, beyond its
+        default (two products ``G w``, at least ``2^22``): a caller whose moments stand
+        for a restricted problem of larger data (dask's wide route: a working set's
+        columns) gives the cost of two passes over those data, as :func:`solve` on them
+        would allow.
 
     Returns
     -------
@@ -379,7 +389,8 @@ def solve_covariance(moments, datafit, penalty, *, fit_intercept=False, w_init=N
         res = covariance_cd(G, c, yy, info, w, tol=float(tol), max_iter=int(max_iter),
                             p0=int(p0), max_epochs=int(max_epochs), anderson=int(anderson),
                             inner_tol_ratio=0.3 if inner_tol_ratio is None else
-                            float(inner_tol_ratio), verbose=verbose, recheck=recheck)
+                            float(inner_tol_ratio), verbose=verbose, recheck=recheck,
+                            exact_budget=exact_budget)
         res.intercept = float(moments.intercept(res.coef)) if fit_intercept else 0.0
     if not res.converged:
         what = "relative duality gap" if info.is_convex and (
