@@ -150,6 +150,11 @@ def main(argv=None):
         "features | selected (dask; memory) |",
         "|---|---|---|---|---|---|",
         *[f"| {' | '.join(r)} |" for r in rows], "",
+        "Every fit at its default `tol` (a relative duality gap of 1e-4 for least squares; "
+        "the logistic fits' Newton stop): a coefficient difference well above 1e-9 means "
+        "both fits stopped inside that tolerance at different points, not that one route "
+        "solved another problem (where the exact step on the support applies, both end "
+        "at the exact solution and agree to rounding).", "",
         "Conditions:",
         f"- {threads}",
         C.load_note(load_before, load_after),
