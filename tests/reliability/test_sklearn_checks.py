@@ -23,17 +23,9 @@ CHECK_SETTINGS = {
 }
 ESTIMATORS = [clone(e).set_params(**CHECK_SETTINGS.get(name, {})) for name, e in TABLE.items()]
 
-# Every check passes but one. (Keep a dict here, check name -> reason, for any check an
-# estimator cannot pass, so the reason is written down.)
-EXPECTED_FAILURES = {
-    "LogisticRegressionCV": {
-        "check_non_transformer_estimators_n_iter":
-            "n_iter_ holds the outer iterations of every (fold, C) fit; at the small C of the "
-            "grid (1e-4 here, as in scikit-learn's default Cs) the null model is certified "
-            "optimal before any iteration, so those entries are 0 (scikit-learn's solvers "
-            "count at least 1)",
-    },
-}
+# Every check passes. (Keep a dict here, check name -> reason, for any check an estimator
+# cannot pass, so the reason is written down.)
+EXPECTED_FAILURES: dict = {}
 
 
 def test_the_settings_name_estimators_of_the_table():

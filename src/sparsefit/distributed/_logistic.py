@@ -835,7 +835,7 @@ def fit_sklearn_logistic_cv(est, data, rule, refit_on_dask):
                     if est.fit_intercept:
                         w = np.column_stack([w, scratch.intercept_])
                     fold_models.append((w, scratch.coef_, scratch.intercept_))
-                    iters.append(int(res.n_iter))
+                    iters.append(scratch.n_iter_)
             models.append(fold_models)
     if n_bad:
         warnings.warn(f"{n_bad} of {len(iters)} cross-validation fits did not reach "

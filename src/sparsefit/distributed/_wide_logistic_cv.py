@@ -786,7 +786,7 @@ def fit_wide_sklearn_logistic_cv(est, data, rule, refit_on_dask, penalty, l1_rat
         if est.fit_intercept:
             w = np.column_stack([w, scratch.intercept_])
         coefs[k, r, i] = w
-        iters[k, r, i] = int(res.n_iter)
+        iters[k, r, i] = scratch.n_iter_
         scores[k, r, i] = per_point[j]
     coefs = np.asarray(coefs.tolist())
     template = est._template(None if est.class_weight is None

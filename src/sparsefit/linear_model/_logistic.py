@@ -138,7 +138,9 @@ class _LogisticBase(SparseInputMixin, ClassifierMixin, BaseEstimator):
             self.intercept_ = intercept.reshape(-1) - intercept.mean()
         if not self.fit_intercept:
             self.intercept_ = np.zeros_like(self.intercept_)
-        self.n_iter_ = int(res.n_iter)
+        # proximal Newton iterations; a start the first check certifies counts that check
+        # as one (scikit-learn's solvers report at least one iteration)
+        self.n_iter_ = max(1, int(res.n_iter))
         self.dual_gap_ = res.absolute_gap
         self.converged_ = bool(res.converged)
         self.kkt_violation_ = float(res.kkt_max)
@@ -213,7 +215,9 @@ class SparseLogisticRegression(_LogisticBase):
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
     intercept_ : ndarray of shape (1,) or (n_classes,)
     n_iter_ : int
-        Outer iterations.
+        Outer (proximal Newton) iterations, at least 1: a start the first check certifies
+        optimal (a strength above ``alpha_max``) counts that check, as scikit-learn's
+        solvers report at least one iteration.
     dual_gap_ : float
         Duality gap ``P - D`` of the objective at return (at most ``tol * P(0)`` when
         converged).
