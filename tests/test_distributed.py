@@ -815,17 +815,46 @@ def test_wide_logistic_route_equals_in_memory(client, monkeypatch, name):
     assert got.converged_ and 0.0 <= got.dual_gap_ <= 1e-10
 
 
+@pytest.mark.parametrize("est", [Lasso(alpha=0.08, tol=1e-10),
+                                 SparseLogisticRegression(alpha=0.02, tol=1e-10)],
+                         ids=["Lasso", "SparseLogisticRegression"])
+def test_more_features_than_the_workers_hold_take_the_wide_route(client, monkeypatch, est):
+    """p within gram_max_features, but its moments (Hessian) beyond what the smallest
+    worker's memory_limit holds: the wide route's working sets, never a pass over every
+    column's moments; the in-memory answer."""
+    import sparsefit.distributed._cache as cache
+    from sparsefit.distributed._pass import one_pass_limit
+
+    X, y, _ = _wide_labels() if is_classifier(est) else _wide_data()
+    ref = clone(est).fit(X, y)
+    import sparsefit.distributed._wide as wide
+    import sparsefit.distributed._wide_logistic as wide_logistic
+
+    monkeypatch.setattr(cache, "worker_memory", lambda: 3 * 8 * 20 ** 2 / 0.35 + 1)
+    assert one_pass_limit() == 20 < WIDE_P
+    runs = []
+    for cls in (wide.WideLasso, wide_logistic.WideNewton):
+        monkeypatch.setattr(cls, "run", lambda self, *a, real=cls.run: runs.append(
+            type(self).__name__) or real(self, *a))
+    got = clone(est).fit(*_dask(X, y))
+    assert runs  # the wide route
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+
+
 def test_wide_logistic_refuses_what_it_cannot_hold(client):
     X, y, _ = _wide_labels()
     Xd, yd = _dask(X, y)
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
-            pytest.raises(ValueError, match="more than sparsefit.gram_max_features=3; raise "
-                          "alpha"):
+            pytest.raises(ValueError, match=r"more than the 3 columns whose moments a pass "
+                          r"holds \(sparsefit.gram_max_features=3 and the workers' "
+                          r"memory_limit\); raise alpha"):
         SparseLogisticRegression(alpha=0.001).fit(Xd, yd)
     y3 = np.digitize(X[:, 7], [-0.5, 0.5])  # three classes: the limit counts p x 3
     with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}), \
             pytest.raises(ValueError, match=r"the working set needs \d+ features .* x 3 "
-                          "classes, more than sparsefit.gram_max_features=12; raise alpha"):
+                          r"classes, more than the 12 whose Hessian a pass holds "
+                          r"\(sparsefit.gram_max_features=12 and the workers' memory_limit\); "
+                          r"raise alpha"):
         SparseLogisticRegression(alpha=0.001).fit(Xd, _dask(y3)[0])
 
 
@@ -835,8 +864,9 @@ def test_wide_logistic_refuses_what_it_cannot_hold(client):
 def test_wide_route_refuses_a_support_beyond_the_limit(client, est):
     X, y, _ = _wide_targets() if "MultiTask" in type(est).__name__ else _wide_data()
     with dask.config.set({"sparsefit.gram_max_features": 3}), \
-            pytest.raises(ValueError, match="more than sparsefit.gram_max_features=3; raise "
-                          "alpha"):
+            pytest.raises(ValueError, match=r"more than the 3 columns whose moments a pass "
+                          r"holds \(sparsefit.gram_max_features=3 and the workers' "
+                          r"memory_limit\); raise alpha"):
         clone(est).fit(*_dask(X, y))
 
 

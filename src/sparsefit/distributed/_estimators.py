@@ -24,8 +24,8 @@ from ._pass import (
     FoldRule,
     check_gram_limit,
     fold_moments_limit,
-    gram_max_features,
     moments_pass,
+    one_pass_limit,
 )
 from ._paths import (
     alpha_grid_from_moments,
@@ -169,13 +169,13 @@ def _fit_regressor(est, data):
     if isinstance(getattr(est, "precompute", None), np.ndarray):
         raise DaskInputError(f"{type(est).__name__} on dask input: precompute must be True, "
                              "False or 'auto' (a Gram matrix is computed in the pass)")
-    wide = _wide_fitter(est, data.n_features) if data.n_features > gram_max_features() \
+    wide = _wide_fitter(est, data.n_features) if data.n_features > one_pass_limit() \
         else None
     if wide is not None:
         if data.n_targets is not None:
             raise DaskInputError(
                 f"{type(est).__name__} on dask input: a 2-D y with more features than the "
-                f"covariance route's {gram_max_features()} is not supported; fit one target "
+                f"covariance route's {one_pass_limit()} is not supported; fit one target "
                 "(a 1-D y) at a time")
         _base.warn_if_unpenalized(est)
         return wide(est, persisted(data))
@@ -190,7 +190,7 @@ def _fit_adaptive(est, data):
     """:class:`~sparsefit.linear_model.AdaptiveLasso`: its weighted lassos from the moments
     of one pass; beyond the feature limit, each by the wide route (warm-started from the
     previous one: its support in the first working set)."""
-    if data.n_features > gram_max_features():
+    if data.n_features > one_pass_limit():
         from ._wide import fit_wide_reweighted
 
         _base.warn_if_unpenalized(est)
@@ -273,7 +273,7 @@ def _fit_prior(est, data):
     Beyond the feature limit, the prior features' moments (one pass), then the combined
     lasso by the wide route on the combined responses (see
     :func:`~sparsefit.distributed._wide.fit_wide_prior`)."""
-    if data.n_features > gram_max_features():
+    if data.n_features > one_pass_limit():
         from ._wide import fit_wide_prior
 
         _base.warn_if_unpenalized(est)
@@ -359,7 +359,7 @@ def _fit_multitask(est, data):
     from ._multitask import _n_tasks, fit_multitask
 
     _n_tasks(est, data)
-    if data.n_features > gram_max_features():
+    if data.n_features > one_pass_limit():
         from ._wide import fit_wide_multitask
 
         return fit_wide_multitask(est, persisted(data))
@@ -386,7 +386,7 @@ def _fit_logistic_cv(est, data):
     from ._logistic import fit_logistic_cv
 
     rule = fold_rule(est, data)
-    if data.n_features > gram_max_features():  # what has no wide route: before any pass
+    if data.n_features > one_pass_limit():  # what has no wide route: before any pass
         from ._wide_logistic_cv import WideLogisticCV
 
         why = WideLogisticCV.refusal(est, data.n_features, est._ratios())
@@ -425,7 +425,7 @@ def _fit_sklearn_logistic_cv(est, data):
     from ._logistic import fit_sklearn_logistic_cv
 
     rule = fold_rule(est, data)
-    if data.n_features > gram_max_features():  # what has no wide route: before any pass
+    if data.n_features > one_pass_limit():  # what has no wide route: before any pass
         import warnings
 
         from ._wide_logistic_cv import WideLogisticCV

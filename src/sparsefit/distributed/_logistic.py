@@ -45,7 +45,7 @@ from ._pass import (
     as_vector,
     check_chunk,
     check_gram_limit,
-    gram_max_features,
+    one_pass_limit,
     run,
     tree_reduce,
 )
@@ -670,7 +670,7 @@ def fit_logistic_cv(est, data, rule):
     from ..solvers.path import alpha_grid
 
     name = type(est).__name__
-    if data.n_features > gram_max_features():
+    if data.n_features > one_pass_limit():
         from ._wide_logistic_cv import fit_wide_logistic_cv
 
         fit_wide_logistic_cv(est, data, rule)
@@ -800,7 +800,7 @@ def fit_sklearn_logistic_cv(est, data, rule, refit_on_dask):
             f"{name} on dask input scores with accuracy (scoring=None) or "
             f"{' or '.join(repr(s) for s in DASK_SCORINGS)}, not scoring={scoring!r}: "
             "fit in memory for other scorers")
-    if data.n_features > gram_max_features():
+    if data.n_features > one_pass_limit():
         from ._wide_logistic_cv import fit_wide_sklearn_logistic_cv
 
         fit_wide_sklearn_logistic_cv(est, data, rule, refit_on_dask, penalty, l1_ratios,

@@ -118,6 +118,19 @@ def gather_columns(data, cols, rule, offsets, label, labels=None):
     return (X,) + tuple(np.concatenate([q[i] for q in parts]) for i in (1, 2, 3))
 
 
+def one_pass_limit():
+    """The most columns whose moments (or Hessian) one pass reduces: :func:`fold_moments_limit`
+    of one fold, i.e. :func:`gram_max_features` unless the smallest worker's
+    ``memory_limit`` holds less (5,400 columns on workers of 2 GB).
+
+    Examples
+    --------
+    >>> one_pass_limit() <= gram_max_features()
+    True
+    """
+    return fold_moments_limit(1)
+
+
 def check_gram_limit(est, p, what="the one-pass covariance route",
                      advice="fit Lasso, ElasticNet, LassoCV, ElasticNetCV, GroupLasso, "
                      "SparseGroupLasso, MCPRegressor, SCADRegressor, LogSumRegressor, "
@@ -127,14 +140,14 @@ def check_gram_limit(est, p, what="the one-pass covariance route",
                      "memory", n_folds=None):
     """Refuse more features than the covariance / Hessian routes take, with the advice;
     ``n_folds``: a cross-validation pass, whose limit is also :func:`fold_moments_limit`."""
-    limit = gram_max_features() if n_folds is None else fold_moments_limit(n_folds)
+    limit = fold_moments_limit(1 if n_folds is None else n_folds)
     if p > limit:
         per = "" if n_folds is None else f" per fold, {n_folds} folds in the workers' memory"
         raise ValueError(
             f"{type(est).__name__} on dask input: X has p={p} features, more than the "
             f"{limit} of {what} (its statistics hold p^2 = {float(p) ** 2:.1e} numbers"
-            f"{per}); {advice}. The limit is dask.config 'sparsefit.gram_max_features'"
-            + ("" if n_folds is None else " and the workers' memory_limit") + ".")
+            f"{per}); {advice}. The limit is dask.config 'sparsefit.gram_max_features' "
+            "and the workers' memory_limit.")
 
 
 def _where(index, start, n):

@@ -81,6 +81,7 @@ from ._pass import (
     gather_columns,
     gram_max_features,
     moments_pass,
+    one_pass_limit,
     run,
     tree_reduce,
 )
@@ -195,7 +196,7 @@ class WideLasso:
         dense = not sp.issparse(getattr(data.X, "_meta", None))
         self.exact_budget = 2.0 * n * self.p if dense else 0.0
         self.label = type(est).__name__
-        self.limit = gram_max_features()
+        self.limit = one_pass_limit()
         self.n_passes = 0
         self.sy = None  # sum s y, from the first pass
         self.rebuilds = 0
@@ -407,7 +408,9 @@ class WideLasso:
 
     def _too_wide(self, k, what):
         return (f"{self.label} on dask input: the working set needs {k} {what}, more than "
-                f"sparsefit.gram_max_features={self.limit}; raise alpha (a sparser model), "
+                f"the {self.limit} columns whose moments a pass holds "
+                f"(sparsefit.gram_max_features={gram_max_features()} and the workers' "
+                "memory_limit); raise alpha (a sparser model), "
                 "raise the limit in dask.config if the workers hold its k^2 numbers, or "
                 "select features first")
 
@@ -659,9 +662,9 @@ def fit_wide_prior(est, data):
 
     p, fi = data.n_features, bool(est.fit_intercept)
     prior = prior_features_index(est.prior_features, p, data.feature_names)
-    if prior.size > gram_max_features():
+    if prior.size > one_pass_limit():
         raise ValueError(f"{type(est).__name__} on dask input: {prior.size} prior_features, "
-                         f"more than the {gram_max_features()} whose least-squares fit one "
+                         f"more than the {one_pass_limit()} whose least-squares fit one "
                          "pass holds (sparsefit.gram_max_features); name fewer prior "
                          "features, or raise the limit if the workers hold k^2 numbers")
     mom = moments_pass(data, label=type(est).__name__, cols=prior)

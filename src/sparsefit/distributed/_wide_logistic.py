@@ -38,7 +38,7 @@ from ..solvers._gap import StopRule
 from ..solvers._outer import SolverResult
 from ..solvers._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
 from ._logistic import DaskNewton, chunk_weights, dual_sum_at
-from ._pass import gram_max_features, run, tree_reduce
+from ._pass import gram_max_features, one_pass_limit, run, tree_reduce
 from ._wide import FIRST_IN_MEMORY, MAX_REBUILDS, WideLasso
 
 
@@ -97,7 +97,7 @@ class WideNewton(WideLasso):
         self.info = describe(self.penalty, self.p)
         self.offsets = data.row_offsets(need=False)
         self.label = type(est).__name__
-        self.limit = gram_max_features()
+        self.limit = one_pass_limit()
         self.classes, self.weights, self.class_weights = classes, weights, class_weights
         s_pos = weights[1] / weights.sum()  # the null model, as DaskNewton's
         self.b_null = float(np.log(s_pos / (1.0 - s_pos))) if self.fit_intercept else 0.0
@@ -258,7 +258,7 @@ class WideSoftmaxNewton:
         self.info = describe(self.penalty, self.p * self.K)
         self.offsets = data.row_offsets(need=False)
         self.label = type(est).__name__
-        self.limit = gram_max_features()
+        self.limit = one_pass_limit()
         self.classes, self.weights, self.class_weights = classes, weights, class_weights
         prior = weights / weights.sum()  # the null model, as DaskSoftmaxNewton's
         logp = np.log(np.where(prior > 0, prior, 1.0))
@@ -329,7 +329,9 @@ class WideSoftmaxNewton:
 
     def _too_wide(self, k, what):
         return (f"{self.label} on dask input: the working set needs {k} {what} x {self.K} "
-                f"classes, more than sparsefit.gram_max_features={self.limit}; raise alpha "
+                f"classes, more than the {self.limit} whose Hessian a pass holds "
+                f"(sparsefit.gram_max_features={gram_max_features()} and the workers' "
+                "memory_limit); raise alpha "
                 "(a sparser model), raise the limit in dask.config if the workers hold its "
                 "k^2 numbers, or select features first")
 
@@ -419,7 +421,7 @@ def takes_wide_logistic_route(est, n_features, n_classes, l1_ratio):
     penalty with some L1, separable (binary; per coefficient for the multinomial) or the
     multinomial ``multiclass_penalty="group"``."""
     n_coords = n_features * (1 if n_classes == 2 else n_classes)
-    if n_coords <= gram_max_features():
+    if n_coords <= one_pass_limit():
         return False
     pen = est._make_penalty(n_features, n_classes, l1_ratio)(1.0)
     if not pen.is_convex:
