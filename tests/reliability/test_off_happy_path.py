@@ -244,3 +244,27 @@ def test_multinomial_group_lasso_on_near_separable_classes_needs_few_epochs(grou
 
     assert dual_gap(X, y.astype(float), res.coef, res.intercept, Multinomial(K), pen,
                     fit_intercept=True) <= 1e-8
+
+
+# a cross-validation fold whose rows all have weight 0 ----------------------------------
+
+CV_NAMES = [k for k, e in ESTIMATORS.items() if "cv" in e.get_params()]
+
+
+@pytest.mark.parametrize("name", CV_NAMES)
+def test_a_fold_of_zero_weights_is_refused_naming_it(name):
+    """Every CV estimator of the registry: a fold whose held-out rows all weigh 0 has no
+    score (it raised numpy's ZeroDivisionError from np.average); one line naming the
+    fold and the fix, as on dask input."""
+    from sklearn.model_selection import KFold
+
+    est = clone(ESTIMATORS[name]).set_params(cv=KFold(4))
+    X = X_LS[:120]
+    y = targets(name, Y_LS[:120])
+    if is_classifier(est):
+        y = (X[:, 0] > 0).astype(int)
+    sw = np.ones(120)
+    sw[:30] = 0.0  # KFold(4)'s first held-out fold
+    with pytest.raises(ValueError, match=r"^cross-validation fold 0 of 4 has no held-out "
+                       r"rows of positive weight \(sample_weight\): use fewer folds"):
+        est.fit(X, y, sample_weight=sw)

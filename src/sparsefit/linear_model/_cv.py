@@ -183,6 +183,31 @@ def _fold_losses(X, y, sw, train, test, datafit, make_penalty, alphas, loss, opt
                      for c, b in zip(path.coefs, path.intercepts, strict=True)])
 
 
+def check_fold_weights(folds, sw):
+    """Refuse a fold whose training or held-out rows have no positive sample weight (its
+    fit or its score is undefined), naming it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> folds = [(np.array([2, 3]), np.array([0, 1])), (np.array([0, 1]), np.array([2, 3]))]
+    >>> try:
+    ...     check_fold_weights(folds, np.array([0.0, 0.0, 1.0, 1.0]))
+    ... except ValueError as err:
+    ...     print(str(err)[:56])
+    cross-validation fold 0 of 2 has no held-out rows of pos
+    """
+    if sw is None:
+        return
+    sw = np.asarray(sw)
+    for k, (train, test) in enumerate(folds):
+        for rows, what in ((train, "training"), (test, "held-out")):
+            if not np.any(sw[rows] > 0):
+                raise ValueError(f"cross-validation fold {k} of {len(folds)} has no {what} "
+                                 "rows of positive weight (sample_weight): use fewer folds "
+                                 "(cv) or more groups, or give those rows weight")
+
+
 def cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, *, cv, n_jobs,
                         verbose, stratify_y=None, progress=None, split_params=None, **opts):
     """Per-alpha test losses, shape ``(n_alphas, n_folds)``; folds run through joblib.
@@ -194,6 +219,7 @@ def cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, *, cv, n_
     """
     folds = list(check_cv(cv, stratify_y, classifier=stratify_y is not None).split(
         X, stratify_y, **(split_params or {})))
+    check_fold_weights(folds, sw)
     if n_jobs in (None, 1):
         losses = [_fold_losses(X, y, sw, tr, te, datafit, make_penalty, alphas, loss, opts,
                                progress) for tr, te in folds]

@@ -32,7 +32,7 @@ from ._base import (
     validated_store,
     warm_start_point,
 )
-from ._cv import CV_CONSTRAINTS, CV_OPTIONS_DOC, CVMixin, cv_path
+from ._cv import CV_CONSTRAINTS, CV_OPTIONS_DOC, CVMixin, check_fold_weights, cv_path
 
 
 def logistic_penalty(alpha, *, l1_ratio, n_features, n_classes, multiclass_penalty):
@@ -767,6 +767,7 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
         scorer = get_scorer("accuracy") if scoring is None else check_scoring(
             template, scoring=scoring)
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **split_params))
+        check_fold_weights(folds, sw)
         out = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             delayed(_fold_path)(template, X, y, sw, train, test, Cs, r, scorer)
             for train, test in folds for r in ratios)

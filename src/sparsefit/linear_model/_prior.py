@@ -23,7 +23,14 @@ from ._base import (
     solver_options,
     validated_store,
 )
-from ._cv import CV_CONSTRAINTS, CVMixin, path_alphas, select_alpha, weighted_mse
+from ._cv import (
+    CV_CONSTRAINTS,
+    CVMixin,
+    check_fold_weights,
+    path_alphas,
+    select_alpha,
+    weighted_mse,
+)
 from ._regression import LASSO_LIKE
 
 
@@ -300,6 +307,7 @@ class PriorLassoCV(CVMixin, SparseLinearRegressor):
                         sample_weight=sw) if grid is None else grid
             for eta in etas])
         folds = list(check_cv(self.cv).split(X, y, **split_params))
+        check_fold_weights(folds, sw)
         jobs = (delayed(_prior_fold)(X, y, sw, tr, te, prior, make_for, alphas, etas, opts)
                 for tr, te in folds)
         losses = np.stack(Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(jobs), axis=2)

@@ -22,7 +22,14 @@ from ._base import (
     check_fit_data,
     solver_options,
 )
-from ._cv import CV_CONSTRAINTS, CVMixin, path_alphas, select_alpha, weighted_mse
+from ._cv import (
+    CV_CONSTRAINTS,
+    CVMixin,
+    check_fold_weights,
+    path_alphas,
+    select_alpha,
+    weighted_mse,
+)
 from ._regression import LASSO_LIKE
 
 
@@ -272,6 +279,7 @@ class RelaxedLassoCV(CVMixin, SparseLinearRegressor):
             alphas = solve_path(X, y, Quadratic(), make, alphas=alphas, sample_weight=sw,
                                 dfmax=self.dfmax, pmax=self.pmax, **opts).alphas
         folds = list(check_cv(self.cv).split(X, y, **split_params))
+        check_fold_weights(folds, sw)
         bounds = relaxed_bounds(self, X.shape[1])
         jobs = (delayed(_relaxed_fold)(X, y, sw, tr, te, make, alphas, gammas, opts, bounds)
                 for tr, te in folds)
