@@ -442,42 +442,43 @@ class WideLasso:
         return np.union1d(np.union1d(free, big), new)
 
     def _solve_on(self, ws, w, tol, max_iter):
-        """The problem restricted to the units ``ws``, from the moments of their columns
-        (one pass; none when the set is the previous one, solved to more digits):
-        ``(w, b)`` with ``w`` zero outside them."""
+        """The problem restricted to the units ``ws``, from the data of their columns
+        (:meth:`_restricted_data`): ``(w, b)`` with ``w`` zero outside them."""
         cols = self._cols(ws)
         out = np.zeros(self.n_coords)
         if cols.size == 0:  # nothing fits yet: the KKT pass re-fits the intercept
             return out, self._intercept(0.0)
         datafit, pen = self._sub_problem(ws, cols)
-        cached = getattr(self, "_moments_of", None)
-        if cached is not None and np.array_equal(cached[0], cols):
-            mom = cached[1]  # the same set solved to more digits: no new pass
-        elif self.rows is not None:  # from the rows on the client
-            X, y, sw = self._rows_of(cols)
-            if X.shape[0] * cols.size ** 2 > 2 * ROWS_MOMENTS_FLOPS:
-                res = solve(X, y, datafit, pen, sample_weight=sw,
-                            fit_intercept=self.fit_intercept, w_init=self._rows(w)[cols],
-                            tol=tol, max_iter=max(max_iter, 100))
-                self.n_epochs += int(res.n_epochs)
-                self._rows(out)[cols] = res.coef
-                return out, self._intercept(res.intercept)
-            mom = Moments.from_arrays(X, y, sw)
-            self._moments_of = (cols, mom)
+        data = self._restricted_data(cols)
+        opts = dict(fit_intercept=self.fit_intercept, w_init=self._rows(w)[cols], tol=tol,
+                    max_iter=max(max_iter, 100))
+        if isinstance(data, Moments):  # the exact step may cost what it would on all of X
+            res = solve_covariance(data, datafit, pen, exact_budget=self.exact_budget, **opts)
         else:
-            mom = moments_pass(self.data, label=self.label, cols=cols)
-            self._moments_of = (cols, mom)
-        if self.T is None:  # the exact step may cost what it would on all of X in memory
-            res = solve_covariance(mom, datafit, pen, fit_intercept=self.fit_intercept,
-                                   w_init=self._rows(w)[cols], tol=tol,
-                                   max_iter=max(max_iter, 100),
-                                   exact_budget=self.exact_budget)
-        else:
-            res = solve(mom, None, datafit, pen, fit_intercept=self.fit_intercept,
-                        w_init=self._rows(w)[cols], tol=tol, max_iter=max(max_iter, 100))
+            X, y, sw = data
+            res = solve(X, y, datafit, pen, sample_weight=sw, **opts)
         self.n_epochs += int(res.n_epochs)
         self._rows(out)[cols] = res.coef
         return out, self._intercept(res.intercept)
+
+    def _restricted_data(self, cols):
+        """The data of the problem on the columns ``cols``: their moments (the previous
+        set's when it is the same, solved to more digits: no pass; from the gathered rows
+        on the client when that costs at most :data:`ROWS_MOMENTS_FLOPS`; else one pass),
+        or ``(X[:, cols], y, sw)`` from the gathered rows when their moments would cost
+        more."""
+        cached = getattr(self, "_moments_of", None)
+        if cached is not None and np.array_equal(cached[0], cols):
+            return cached[1]
+        if self.rows is not None:
+            X, y, sw = self._rows_of(cols)
+            if X.shape[0] * cols.size ** 2 > 2 * ROWS_MOMENTS_FLOPS:
+                return X, y, sw
+            mom = Moments.from_arrays(X, y, sw)
+        else:
+            mom = moments_pass(self.data, label=self.label, cols=cols)
+        self._moments_of = (cols, mom)
+        return mom
 
     def _rows_of(self, cols):
         """``(X[:, cols], y, sw)`` from the gathered rows, gathering them again (one pass)
