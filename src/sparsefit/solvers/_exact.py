@@ -19,13 +19,16 @@ penalty (:math:`a_j |w_j| + \beta_j w_j^2 / 2`). When :math:`w_S + \delta` keeps
 (and stays inside the box), it is the minimizer over all ``w`` supported on ``S``; the
 outer iteration's optimality check on every coordinate and its duality gap then certify
 it, or the working sets go on from it. Otherwise the step stops where the first
-coordinate reaches zero (the restricted objective still decreases along it), drops it and
-solves again, as an active-set method does. Zero coordinates that violate their condition
-enter ``S`` on the side their gradient points to. Either way the step is kept only when
-the objective does not increase.
+coordinate reaches zero (the restricted objective still decreases along it), pins it there
+and solves again, as a primal active-set method does; once a step is whole, a pinned
+coordinate whose condition fails is freed on the side its gradient points to, one at a
+time. Zero coordinates that violate their condition enter ``S`` on that side too. Either
+way the step is kept only when the objective does not increase.
 
 The coordinate-descent state (:class:`~.cd.QuadraticCD`) takes the step during the outer
-loop once no zero coordinate violates its condition more than the support does, and at
+loop once no zero coordinate violates its condition more than the support does, right
+after an exact step (the coordinates outside ``S`` that it made violate join at once, at
+most ``MAX_PIVOTS`` times in a row), and at
 convergence (``polish``: the outer loop checks the moved point again, so what a solve
 returns is certified at the point returned). The multi-task row penalties are smooth on
 their support but not quadratic: :func:`row_sparse_minimizer` runs Newton's method there.
@@ -107,18 +110,17 @@ def exact_direction(H, grad):
 
 
 def clip_to_orthant(w, delta, a, lower, upper, signs=None):
-    """``(w_new, full)``: ``w + t delta`` for the largest ``t`` in ``[0, 1]`` keeping the
+    """``(w_new, hit)``: ``w + t delta`` for the largest ``t`` in ``[0, 1]`` keeping the
     point in the orthant ``signs`` (default: that of ``w``; the coordinates with ``a > 0``
     do not cross zero, and one at zero leaves it on its sign's side only) and
     inside ``[lower, upper]``, the coordinates that reach their limit set exactly on it
-    (zero or the bound); ``full`` when that is the whole step and no coordinate reached
-    a limit."""
+    (zero or the bound) and flagged in ``hit``; no flag when that is the whole step."""
     new = w + delta
     signs = np.sign(w) if signs is None else signs
     cross = (a > 0) & ((np.sign(new) != signs) | (new == 0))
     out = (new <= lower) | (new >= upper)
     if not (np.any(cross) or np.any(out)):
-        return new, True
+        return new, np.zeros(w.size, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         to_zero = np.where(cross, -w / delta, np.inf)
         to_bound = np.where(out, np.where(new <= lower, lower - w, upper - w) / delta, np.inf)
@@ -128,42 +130,72 @@ def clip_to_orthant(w, delta, a, lower, upper, signs=None):
     hit_bound = to_bound <= t * (1.0 + 1e-12)
     new[hit_bound] = np.clip(new[hit_bound], lower[hit_bound], upper[hit_bound])
     new[hit_zero] = 0.0
-    return new, False
+    return new, hit_zero | hit_bound
 
 
 def restricted_minimizer(H, grad, w, a, lower, upper, max_pivots=MAX_PIVOTS, free=None,
                          signs=None):
     """Minimize the quadratic model ``grad . d + d.T H d / 2`` of the objective around
-    ``w`` over the orthant ``signs`` (default: that of ``w``; a coordinate at zero enters
-    on its sign's side) and the box, as an active-set method does: a Newton
-    step on the free coordinates, stopped where the first coordinate reaches zero or its
-    bound, that coordinate fixed there, again (at most ``max_pivots`` times).
+    ``w`` over the coordinates ``S`` of ``w`` and the box, as a primal active-set method
+    does: a Newton step on the free coordinates in the orthant ``signs`` (default: that
+    of ``w``; a coordinate at zero enters on its sign's side), stopped where the first
+    coordinate reaches zero or its bound, that coordinate pinned there; once a step is
+    whole, the pinned coordinates whose optimality condition fails on the model are
+    freed again (at zero, on the side their gradient points to). At most ``max_pivots``
+    such changes.
 
-    Returns ``(w_new, exact)``: ``exact`` when the last step was whole (``w_new`` is then
-    the minimizer over every point with that support and those signs, the coordinates
-    not ``free`` held where they are, e.g. at a bound); ``w_new`` None when the first
-    system is singular. The model is exact while no sign changes, which the stops
-    guarantee.
+    Returns ``(w_new, exact)``: ``exact`` when the last step was whole and every pinned
+    coordinate satisfies its condition (``w_new`` is then the minimizer of the objective
+    over the points supported on ``S``, the coordinates not ``free`` that satisfy their
+    condition held where they are); ``w_new`` None when the first system is singular.
+    The model is the objective itself: the penalty's L1 part is linear on each orthant,
+    which the steps never leave, and it is re-linearized when a coordinate changes side.
     """
     cur = w.copy()
-    signs = np.sign(w) if signs is None else signs
+    signs = np.sign(w).astype(np.float64) if signs is None else signs.astype(np.float64)
     free = np.ones(w.size, dtype=bool) if free is None else free.copy()
     n_free = int(free.sum())
+    smooth = grad - a * signs  # the gradient of the smooth part at w
+    # (the gradient's rounding: a condition failing by less is not a reason to pivot)
+    noise = 1e-12 * float(np.abs(grad).max(initial=0.0) + np.abs(a).max(initial=0.0))
     for _ in range(max_pivots + 1):
         idx = np.flatnonzero(free)
-        if idx.size == 0:
+        if idx.size:
+            g = smooth[idx] + a[idx] * signs[idx] + H[idx] @ (cur - w)
+            delta = exact_direction(H[np.ix_(idx, idx)], g)
+            if delta is None:
+                return (None if idx.size == n_free else cur), False
+            cur[idx], hit = clip_to_orthant(cur[idx], delta, a[idx], lower[idx],
+                                            upper[idx], signs[idx])
+            if hit.any():
+                free[idx[hit]] = False
+                continue
+        # a whole step: the pinned coordinates' conditions, on the smooth part's gradient
+        gs = smooth + H @ (cur - w)
+        pinned = np.flatnonzero(~free)
+        fails = _pin_violations(pinned, cur, gs, a, lower, upper)
+        if fails.max(initial=0.0) <= noise:
             return cur, True
-        g = grad[idx] + H[idx] @ (cur - w)
-        delta = exact_direction(H[np.ix_(idx, idx)], g)
-        if delta is None:
-            return (None if idx.size == n_free else cur), False
-        new, exact = clip_to_orthant(cur[idx], delta, a[idx], lower[idx], upper[idx],
-                                     signs[idx])
-        cur[idx] = new
-        if exact:
-            return cur, True
-        free[idx[(new == 0) | (new <= lower[idx]) | (new >= upper[idx])]] = False
+        j = pinned[np.argmax(fails)]  # the worst one (one at a time: no cycling)
+        if cur[j] == 0:
+            signs[j] = -np.sign(gs[j])
+        free[j] = True
     return cur, False
+
+
+def _pin_violations(pinned, cur, gs, a, lower, upper):
+    """How much the pinned coordinates (at zero or a bound) fail their optimality
+    condition, for ``gs`` the smooth part's gradient and ``a`` the L1 strengths: at zero,
+    ``|gs| - a`` towards a side the box allows; at a bound, the derivative pointing inside
+    the box; 0 where it holds."""
+    c, g, aj = cur[pinned], gs[pinned], a[pinned]
+    lo, hi = lower[pinned], upper[pinned]
+    zero = c == 0
+    down = np.where(zero & (lo < 0), g - aj, 0.0)  # decreasing from zero lowers it
+    up = np.where(zero & (hi > 0), -g - aj, 0.0)   # increasing from zero does
+    d = g + aj * np.sign(c)  # the derivative at a non-zero bound
+    inside = np.where(~zero & (c <= lo), -d, 0.0) + np.where(~zero & (c >= hi), d, 0.0)
+    return np.maximum.reduce([down, up, inside, np.zeros(c.size)])
 
 
 def row_pieces(spec, n_rows, T, rows):
@@ -185,25 +217,57 @@ def row_pieces(spec, n_rows, T, rows):
     return spec.l1 * wts, float(spec.l2) * np.ones(rows.size) * factors
 
 
-def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30):
-    r"""Minimize, over ``V`` of shape ``(k, T)`` with no zero row,
+def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30, max_pivots=MAX_PIVOTS):
+    r"""Minimize, over ``V`` of shape ``(k, T)``,
 
     .. math:: -\langle Q_0, V - V_0\rangle + \tfrac12 \mathrm{tr}\big((V - V_0)^\top H_X
               (V - V_0)\big) + \sum_j a_j \|V_j\| + \tfrac{\beta_j}{2} \|V_j\|^2
 
     (the multi-task objective on the support, ``Q_0 = \tilde X_S^\top (sw \odot R)`` at
-    ``V_0``) by Newton's method with backtracking: the penalty is smooth away from zero
-    rows, and one step is exact for ``T = 1``. Steps are searched back along until the
-    gradient is ``1e-8`` of its scale, then taken whole (the caller checks the objective
-    on the data). Returns ``(V, exact)``: ``exact`` when the
-    gradient vanished to rounding with every row away from zero; otherwise the best point
-    seen (never worse than ``V_0``)."""
+    ``V_0``) by Newton's method with backtracking on the rows kept non-zero: the penalty is
+    smooth away from zero rows, and one step is exact for ``T = 1``. When Newton's method
+    stalls (a row heading to zero, where the penalty is not smooth), the rows whose
+    optimality condition holds at zero given the others (``||Q_j|| <= a_j``, ``Q_j`` the
+    row's correlation with the residual that leaves it out) are set to zero and the rest
+    solved again, as an active-set method does (at most ``max_pivots`` times). Returns
+    ``(V, exact)``: ``exact`` when the gradient on the non-zero rows vanished to rounding;
+    otherwise the best point seen (never worse than ``V_0`` on this model). The caller
+    checks the objective on the data and every row's optimality condition."""
+    V0 = np.asarray(V0, dtype=np.float64)
+    V = V0.copy()
+    keep = np.ones(V0.shape[0], dtype=bool)
+    for _ in range(max_pivots + 1):
+        idx = np.flatnonzero(keep)
+        if idx.size == 0:
+            return V, True
+        # the model on the kept rows, the others held at their current value (zero)
+        Q = Q0[idx] - HX[idx] @ (V - V0) + HX[np.ix_(idx, idx)] @ (V[idx] - V0[idx])
+        Vk, exact = _row_newton(HX[np.ix_(idx, idx)], Q, V[idx], V0[idx], a[idx],
+                                beta[idx], max_iter)
+        V[idx] = Vk
+        if exact:
+            return V, True
+        # the rows that are optimal at zero given the others: their correlation with the
+        # residual that leaves them out is within their L1 strength
+        G = Q0 - HX @ (V - V0)
+        Qj = G[idx] + np.diag(HX)[idx, None] * V[idx]
+        drop = idx[np.linalg.norm(Qj, axis=1) <= a[idx]]
+        if drop.size == 0:
+            return V, False
+        V[drop] = 0.0
+        keep[drop] = False
+    return V, False
+
+
+def _row_newton(HX, Q0, V0, Vref, a, beta, max_iter):
+    """Newton's method of :func:`row_sparse_minimizer` on rows that stay non-zero, from
+    ``V0``; the model's linear term is ``Q0`` at ``Vref``. Returns ``(V, exact)``."""
     k, T = V0.shape
     eye = np.eye(T)
     HK = np.kron(HX, eye)
 
     def value(V):
-        D = V - V0
+        D = V - Vref
         nrm = np.linalg.norm(V, axis=1)
         return (-np.sum(Q0 * D) + 0.5 * np.sum(D * (HX @ D)) + a @ nrm
                 + 0.5 * beta @ (nrm * nrm))
@@ -215,7 +279,7 @@ def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30):
         if np.any(nrm <= 1e-12 * nrm.max()):
             return V, False
         U = V / nrm[:, None]
-        grad = -Q0 + HX @ (V - V0) + a[:, None] * U + beta[:, None] * V
+        grad = -Q0 + HX @ (V - Vref) + a[:, None] * U + beta[:, None] * V
         if np.abs(grad).max() <= 1e-13 * scale:
             return V, True
         H = HK.copy()
@@ -228,12 +292,13 @@ def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30):
         step = step.reshape(k, T)
         if np.abs(step).max() <= 1e-13 * np.abs(V).max():
             return V + step, True  # the Newton step is at the rounding of V: converged
-        if np.abs(grad).max() <= 1e-8 * scale:  # Newton's quadratic convergence region
-            V = V + step  # (its objective, at rounding level here, cannot guide a search)
-            continue
         slope = float(np.sum(grad * step))
+        # the objective's rounding: a step whose decrease is below it is judged by the
+        # gradient, which the next iteration checks (near the optimum the value cannot
+        # guide a search; a whole step is then Newton's quadratic convergence)
+        noise = 1e-13 * (abs(f) + float(np.abs(Q0 * (V - Vref)).sum()) + float(a @ nrm))
         t, fc = 1.0, value(V + step)
-        while fc > f + 1e-4 * t * slope:
+        while fc > f + 1e-4 * t * slope + noise:
             t *= 0.5
             if t < 1e-10:
                 return V, False
