@@ -16,6 +16,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import uuid
@@ -174,20 +175,37 @@ def replace_dir(target, fill, *, replaceable):
 
 
 def _check_replaceable(target, replaceable):
-    """Refuse a ``target`` that is a file, or a folder ``replaceable`` refuses. A concurrent
-    save of the fallback moves the target aside and a new one in while it is checked, so
-    a target that vanishes holds nothing to protect, and a refusal counts only when three
-    looks in a row agree (one look was fooled under load in the concurrent-saves test)."""
-    for _ in range(3):
-        if os.path.lexists(target) and not os.path.isdir(target):
-            raise FileExistsError(errno.EEXIST, "exists and is not a folder", target)
-        try:
-            entries = os.listdir(target)
-        except (FileNotFoundError, NotADirectoryError):
+    """Refuse a ``target`` that is a file, or a folder ``replaceable`` refuses. Concurrent
+    saves of the fallback move the target aside and a new one in while it is checked, so
+    a target that vanishes holds nothing to protect, and a refusal counts only when the
+    same file or folder (its inode) is there before and after the look that refused it."""
+    for _ in range(100):
+        before = _identity(target)
+        if before is None:
             return
-        if not entries or replaceable(target):
-            return
-    raise FileExistsError(errno.EEXIST, "is a folder of other files", target)
+        if before[2]:
+            try:
+                entries = os.listdir(target)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # replaced while looked at: look again
+            if not entries or replaceable(target):
+                return
+            kind = "is a folder of other files"
+        else:
+            kind = "exists and is not a folder"
+        if _identity(target) == before:
+            raise FileExistsError(errno.EEXIST, kind, target)
+    # replaced at every look: only saves replace it, so it holds a model
+
+
+def _identity(path):
+    """``(device, inode, is_folder)`` of ``path`` itself (a link is not followed), or None
+    when nothing is there."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, stat.S_ISDIR(st.st_mode)
 
 
 def _swap_in(tmp, target, replaceable):

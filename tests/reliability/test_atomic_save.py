@@ -201,3 +201,33 @@ def test_a_folder_that_vanishes_while_checked_is_replaceable(tmp_path, monkeypat
     (target / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a saved model"):
         save_model(str(target), {"who": "new"}, {"coef": np.full(3, 2.0)})
+
+
+def test_a_refusal_needs_the_same_folder_before_and_after_the_look(tmp_path):
+    """The fallback's concurrent saves replace the folder while it is checked (the
+    concurrent-saves test failed 1 run in 4 with "exists and is not a saved model"): a
+    look fooled by a folder replaced under it is not a refusal, while a foreign folder and
+    a file, which stay, are refused."""
+    from sparsefit.io import is_model_folder
+
+    target = tmp_path / "model"
+    save_model(str(target), {"who": "old"}, {"coef": np.full(3, 1.0)})
+    fooled = []
+
+    def replaced_while_looking(path):  # other saves move a new model in under 5 looks
+        if len(fooled) < 5:
+            fooled.append(path)
+            os.rename(target, tmp_path / f"aside{len(fooled)}")
+            save_model(str(target), {"who": "other"}, {"coef": np.full(3, 3.0)})
+            return False
+        return is_model_folder(path)
+
+    _atomic._check_replaceable(str(target), replaced_while_looking)  # no FileExistsError
+    assert len(fooled) == 5
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="other files"):
+        _atomic._check_replaceable(str(target), is_model_folder)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="not a folder"):
+        _atomic._check_replaceable(str(tmp_path / "file"), is_model_folder)
+
