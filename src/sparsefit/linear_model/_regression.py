@@ -76,7 +76,8 @@ class Lasso(SparseLinearRegressor):
         ``y``): an epoch is one pass updating every coefficient of the current working set
         (every feature when the working set holds them all; in covariance form with
         ``precompute``, the same updates), summed over all the working sets of the fit;
-        an exact step on the support (a linear solve, see ``tol``) counts as one epoch.
+        each linear solve of an exact step on the support (see ``tol``; one per change
+        of its active set) counts as one epoch.
         Not counted: the pass over all of ``X`` that measures the duality gap at every
         outer iteration, and the working-set gap checks every few epochs (scikit-learn
         does not count its gap checks either). 0 when the start (a warm start) already

@@ -151,6 +151,11 @@ def restricted_minimizer(H, grad, w, a, lower, upper, max_pivots=MAX_PIVOTS, fre
     The model is the objective itself: the penalty's L1 part is linear on each orthant,
     which the steps never leave, and it is re-linearized when a coordinate changes side.
     """
+    return _active_set(H, grad, w, a, lower, upper, max_pivots, free, signs)[:2]
+
+
+def _active_set(H, grad, w, a, lower, upper, max_pivots, free, signs):
+    """:func:`restricted_minimizer`, returning also how many linear systems it solved."""
     cur = w.copy()
     signs = np.sign(w).astype(np.float64) if signs is None else signs.astype(np.float64)
     free = np.ones(w.size, dtype=bool) if free is None else free.copy()
@@ -158,13 +163,15 @@ def restricted_minimizer(H, grad, w, a, lower, upper, max_pivots=MAX_PIVOTS, fre
     smooth = grad - a * signs  # the gradient of the smooth part at w
     # (the gradient's rounding: a condition failing by less is not a reason to pivot)
     noise = 1e-12 * float(np.abs(grad).max(initial=0.0) + np.abs(a).max(initial=0.0))
+    solves = 0
     for _ in range(max_pivots + 1):
         idx = np.flatnonzero(free)
         if idx.size:
+            solves += 1
             g = smooth[idx] + a[idx] * signs[idx] + H[idx] @ (cur - w)
             delta = exact_direction(H[np.ix_(idx, idx)], g)
             if delta is None:
-                return (None if idx.size == n_free else cur), False
+                return (None if idx.size == n_free else cur), False, solves
             cur[idx], hit = clip_to_orthant(cur[idx], delta, a[idx], lower[idx],
                                             upper[idx], signs[idx])
             if hit.any():
@@ -175,12 +182,12 @@ def restricted_minimizer(H, grad, w, a, lower, upper, max_pivots=MAX_PIVOTS, fre
         pinned = np.flatnonzero(~free)
         fails = _pin_violations(pinned, cur, gs, a, lower, upper)
         if fails.max(initial=0.0) <= noise:
-            return cur, True
-        j = pinned[np.argmax(fails)]  # the worst one (one at a time: no cycling)
+            return cur, True, solves
+        j = pinned[np.argmax(fails)]  # one at a time, the worst first
         if cur[j] == 0:
             signs[j] = -np.sign(gs[j])
         free[j] = True
-    return cur, False
+    return cur, False, solves
 
 
 def _pin_violations(pinned, cur, gs, a, lower, upper):
@@ -386,5 +393,7 @@ class Candidate:
         """:func:`restricted_minimizer` with the Hessian ``H`` of the datafit on ``S``
         (the penalty's curvature added here, in place): ``(w_S, exact)``."""
         H[np.diag_indices(self.S.size)] += self.beta
-        return restricted_minimizer(H, self.gradient(v), self.wS, self.a, self.lower,
-                                    self.upper, free=self.free, signs=self.signs)
+        new, exact, self.solves = _active_set(H, self.gradient(v), self.wS, self.a,
+                                              self.lower, self.upper, MAX_PIVOTS, self.free,
+                                              self.signs)
+        return new, exact

@@ -328,6 +328,8 @@ class QuadraticCD:
         ``(objective, exact)``, or None when not moved."""
         w, store, sw = self.w, self.store, self.sw
         left, self.exact_chain = self.exact_chain, 0
+        if self.scores.max(initial=0.0) <= 1e-13 * float(np.abs(self.Xt).max(initial=0.0)):
+            return None  # every condition holds to rounding already
         cand = Candidate(self.info.spec, w, self.scores, self.Xt)
         if cand.key == self.exact_key or not cand.free.any():
             return None
@@ -368,7 +370,7 @@ class QuadraticCD:
         self.R = R_new
         if centered:
             self.b_arr[0] -= float(xm @ d)
-        self.n_epochs += 1  # (n_iter_ counts an exact step as one epoch)
+        self.n_epochs += cand.solves  # (n_iter_ counts each linear solve as an epoch)
         if exact:  # continuations of the active set: at most MAX_PIVOTS in a row
             self.exact_chain = left - 1 if left > 0 else MAX_PIVOTS
         return P_new, exact

@@ -240,7 +240,7 @@ class CovarianceCD:
         if not change <= 1e-15 * (abs(pen_old) + 0.5 * abs(float(self.yy))):
             w[cand.S] = cand.wS
             return False
-        self.n_epochs += 1  # (an exact step counts as one epoch)
+        self.n_epochs += cand.solves  # (each linear solve counts as an epoch)
         return True
 
     def result(self, **outcome):
