@@ -29,15 +29,42 @@ def _is_series(obj):
     return dd is not None and isinstance(obj, dd.Series)
 
 
+def _numeric_column(dtype):
+    """Whether a pandas column dtype holds numbers (numpy's or pandas' nullable ``Int64``,
+    ``Float64``, ``boolean``; not categories, strings, dates or complex numbers)."""
+    import pandas as pd
+    from pandas.api import types
+
+    if isinstance(dtype, pd.CategoricalDtype):
+        return False
+    return types.is_bool_dtype(dtype) or (types.is_numeric_dtype(dtype)
+                                          and getattr(dtype, "kind", "") != "c")
+
+
 def _frame_to_array(df, name):
-    """A dask DataFrame of numeric columns as a dask array (one column chunk)."""
-    bad = [str(c) for c, t in df.dtypes.items() if not (np.issubdtype(t, np.number) or
-                                                        np.issubdtype(t, np.bool_))]
+    """A dask DataFrame of numeric columns as a dask array (one column chunk); pandas'
+    nullable columns become floats (a missing value, NaN, is then refused with its
+    chunk)."""
+    bad = [c for c, t in df.dtypes.items() if not _numeric_column(t)]
     if bad:
-        raise ValueError(f"{name} must have numeric columns only; column {bad[0]!r} has dtype "
-                         f"{df.dtypes[bad[0]]}")
+        raise ValueError(f"{name} must have numeric columns only; column {str(bad[0])!r} has "
+                         f"dtype {df.dtypes[bad[0]]} (encode it as numbers first, e.g. "
+                         "one-hot columns)")
     f32 = all(t == np.float32 for t in df.dtypes)
+    if any(not isinstance(t, np.dtype) for t in df.dtypes):  # pandas extension dtypes
+        df = df.astype(np.float32 if f32 else np.float64)
     return df.to_dask_array().astype(np.float32 if f32 else np.float64)
+
+
+def _check_numeric(v, name):
+    """Refuse a ``y`` that is not numbers (dates, strings, objects, complex): a regressor's
+    target."""
+    kind = np.dtype(v.dtype).kind if isinstance(v.dtype, np.dtype) else None
+    if kind is None and _numeric_column(v.dtype):
+        return v.astype(np.float64)
+    if kind not in tuple("fiub"):
+        raise ValueError(f"{name} must be numeric, got dtype {v.dtype}")
+    return v
 
 
 def _as_vector(v, name, X, columns=False):
@@ -46,9 +73,10 @@ def _as_vector(v, name, X, columns=False):
     targets stays 2-D (one chunk of columns)."""
     if v is None:
         return None
-    if columns and _is_frame(v) and len(v.columns) > 1:
+    if columns and _is_frame(v) and (len(v.columns) > 1 or columns == "keep"):
         v = _frame_to_array(v, name)
-    if columns and not _is_frame(v) and getattr(v, "ndim", 1) == 2 and v.shape[1] != 1:
+    if columns and not _is_frame(v) and getattr(v, "ndim", 1) == 2 and (
+            v.shape[1] != 1 or columns == "keep"):
         if not is_dask_collection(v):
             v = np.asarray(v)
             if v.shape[0] != X.shape[0]:
@@ -65,6 +93,11 @@ def _as_vector(v, name, X, columns=False):
         v = v.to_dask_array()
     elif not is_dask_collection(v):
         arr = np.asarray(v)
+        if arr.ndim == 0 and name == "sample_weight":  # one weight for every row
+            return da.full(X.shape[0], float(arr), chunks=(X.chunks[0],)) if all(
+                np.isfinite(c) for c in X.chunks[0]) else _constant_like_rows(X, float(arr))
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]  # one column, as a 1-D y (scikit-learn's ravel)
         if not all(np.isfinite(c) for c in X.chunks[0]):
             raise ValueError(f"{name} is in memory but X is a dask collection of unknown "
                              f"chunk sizes: give {name} as a dask array or Series from the "
@@ -78,6 +111,13 @@ def _as_vector(v, name, X, columns=False):
     if v.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got {v.ndim} dimensions")
     return _align(v, X, name)
+
+
+def _constant_like_rows(X, value):
+    """A 1-D dask array of ``value`` with one entry per row of ``X``, chunk by chunk (chunk
+    sizes unknown)."""
+    return X.map_blocks(lambda b: np.full(b.shape[0], value), dtype=np.float64,
+                        drop_axis=1)
 
 
 def _align(v, X, name):
@@ -180,14 +220,20 @@ def as_dask_x(X, name="X"):
     return X, names
 
 
-def as_dask_data(X, y, sample_weight=None, groups=None, multi_output=False):
+def as_dask_data(X, y, sample_weight=None, groups=None, multi_output=False,
+                 numeric_y=False):
     """Validate and align the inputs of a fit on dask data (shapes and types now; values
     chunk by chunk during the pass, which names the chunk of a bad value). With
-    ``multi_output``, ``y`` may be 2-D (several targets)."""
+    ``multi_output``, ``y`` may be 2-D (several targets; ``"keep"``: a 2-D ``y`` stays 2-D
+    even with one column, a multi-task estimator's); with ``numeric_y`` (a regressor's
+    target), a ``y`` that is not numbers is refused."""
     frame = X if _is_frame(X) else None
     Xa, names = as_dask_x(X)
     if y is None:
         raise ValueError("y is required")
-    return DaskData(Xa, _as_vector(y, "y", Xa, columns=multi_output),
+    y = _as_vector(y, "y", Xa, columns=multi_output)
+    if numeric_y:
+        y = _check_numeric(y, "y")
+    return DaskData(Xa, y,
                     _as_vector(sample_weight, "sample_weight", Xa),
                     _as_vector(groups, "groups", Xa), names, frame)

@@ -4,6 +4,7 @@ route, and the one-line refusal of the others."""
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import is_classifier
 
 from ..datafits import Quadratic
 from ..linear_model import (
@@ -85,9 +86,10 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     est._validate_params()
     if groups is not None and handler not in _CV_HANDLERS:
         raise DaskInputError(f"{name}.fit takes no groups")
-    data = as_dask_data(X, y, sample_weight, groups,
-                        multi_output=(handler is _fit_regressor and est._takes_targets())
-                        or handler in _MULTI_TASK_HANDLERS)
+    multi = "keep" if handler in _MULTI_TASK_HANDLERS else (
+        handler is _fit_regressor and est._takes_targets())
+    data = as_dask_data(X, y, sample_weight, groups, multi_output=multi,
+                        numeric_y=not is_classifier(est))
     handler(est, data)
     data.set_feature_attributes(est)
     return est
@@ -200,6 +202,15 @@ def _fit_adaptive(est, data):
     est._fit_reweighted(mom, None, None, *est._warm_init(mom))
 
 
+def _short(obj):
+    """A short description of ``obj`` for a one-line message (a list of splits is not
+    printed in full)."""
+    if isinstance(obj, (list, tuple)):
+        return f"<{type(obj).__name__} of {len(obj)} splits>"
+    text = repr(obj)
+    return text if len(text) <= 80 and "\n" not in text else f"<{type(obj).__name__}>"
+
+
 def fold_rule(est, data):
     """The folds of a CV estimator on dask input: ``cv`` None (the default: 5 folds, as
     scikit-learn's), an int (hashed positions, seed 0) or a :class:`HashKFold`; with
@@ -209,7 +220,7 @@ def fold_rule(est, data):
         cv = HashKFold(int(cv), seed=0)
     if not isinstance(cv, HashKFold):
         raise DaskInputError(
-            f"{type(est).__name__} on dask input: cv={cv!r} needs the rows in memory; give "
+            f"{type(est).__name__} on dask input: cv={_short(cv)} needs the rows in memory; give "
             "cv as an int or sparsefit.linear_model.HashKFold(n_splits, seed) (folds from a "
             "seeded hash of the row positions, or of the groups)")
     return FoldRule(cv.n_splits, cv.seed, data.groups is not None)

@@ -213,7 +213,7 @@ def chunk_moments(X, y, sw, groups, index, start, folds=None, cols=None):
     """The kernel of the one pass: this chunk's :class:`Moments` (a list, one per fold,
     when ``folds`` is a :class:`FoldRule`), of the columns ``cols`` only when given."""
     y = np.asarray(y, dtype=np.float64)
-    X, y, sw = as_block(X), y if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1), as_vector(sw)
+    X, y, sw = as_block(X), y if y.ndim == 2 else y.reshape(-1), as_vector(sw)
     g = None if groups is None else np.asarray(groups).reshape(-1)
     if cols is not None:
         X = X[:, cols]

@@ -17,18 +17,12 @@ def _on_block(block, est, method, names):
     return getattr(est, method)(block)
 
 
-def _output(est, method):
-    """``(ndim, n_columns, dtype)`` of the method's output."""
-    if method == "predict":
-        classes = getattr(est, "classes_", None)
-        coef = np.asarray(getattr(est, "coef_", np.zeros(0)))
-        if classes is None and coef.ndim == 2:  # a regressor of several targets
-            return 2, coef.shape[0], np.float64
-        return 1, None, (np.float64 if classes is None else classes.dtype)
-    n_classes = len(est.classes_)
-    if method == "decision_function" and n_classes == 2:
-        return 1, None, np.float64
-    return 2, n_classes, np.float64
+def _output(est, method, dtype, names):
+    """``(ndim, n_columns, dtype)`` of the method's output on rows of ``dtype``: those of
+    its output on one row of zeros (float32 rows give float32 predictions, as in memory)."""
+    out = np.asarray(_on_block(np.zeros((1, est.n_features_in_), dtype=dtype), est, method,
+                               names))
+    return out.ndim, (out.shape[1] if out.ndim == 2 else None), out.dtype
 
 
 def predict_dask(est, method, X):
@@ -48,7 +42,7 @@ def predict_dask(est, method, X):
     if Xa.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {Xa.shape[1]} features, but {type(est).__name__} is "
                          f"expecting {est.n_features_in_} features as input")
-    ndim, k, dtype = _output(est, method)
+    ndim, k, dtype = _output(est, method, Xa.dtype, names)
     if ndim == 1:
         return Xa.map_blocks(_on_block, est, method, names, drop_axis=1, dtype=dtype,
                              meta=np.empty((0,), dtype=dtype))

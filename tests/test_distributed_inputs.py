@@ -1,0 +1,136 @@
+"""Dask input one step off the happy path (found by a hostile review): pandas' nullable
+columns, targets that are not numbers, one-column targets of a multi-task estimator, a
+one-column numpy ``y`` and a scalar weight beside a dask ``X``, float32 predictions'
+declared dtype, and a one-line refusal of a list of splits. Each is compared with the same
+fit in memory, or refused in one line naming the argument."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+pd = pytest.importorskip("pandas")
+dd = pytest.importorskip("dask.dataframe")
+
+import dask.array as da  # noqa: E402
+
+from sparsefit.distributed import DaskInputError  # noqa: E402
+from sparsefit.linear_model import (  # noqa: E402
+    Lasso,
+    LassoCV,
+    MultiTaskLasso,
+    MultiTaskLassoCV,
+    SparseLogisticRegression,
+)
+from tests.test_distributed import _close, _dask, _data  # noqa: E402
+
+
+def _tight(est):
+    return est.set_params(tol=1e-10)
+
+
+def _frame(X, y=None):
+    df = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    return df if y is None else (df, pd.Series(y, name="y"))
+
+
+@pytest.mark.parametrize("dtype", ["Int64", "Float64", "boolean"])
+def test_nullable_pandas_columns_fit_as_in_memory(client, dtype):
+    X, y, _ = _data()
+    df, ys = _frame(X, y)
+    df["f0"] = (df["f0"] > 0) if dtype == "boolean" else df["f0"].round()
+    df["f0"] = df["f0"].astype(dtype)
+    ref = _tight(Lasso(alpha=0.05)).fit(df, ys)
+    got = _tight(Lasso(alpha=0.05)).fit(dd.from_pandas(df, npartitions=4),
+                                        dd.from_pandas(ys, npartitions=4))
+    assert _close(ref.coef_, got.coef_) and _close(ref.intercept_, got.intercept_)
+
+
+@pytest.mark.parametrize("make", [lambda s: s.astype("category"),
+                                  lambda s: s.astype(str).astype("string")])
+def test_columns_that_are_not_numbers_are_refused_by_name(client, make):
+    X, y, _ = _data()
+    df, ys = _frame(X, y)
+    df["f2"] = make(df["f2"])
+    with pytest.raises(ValueError, match="column 'f2' has dtype") as err:
+        Lasso(alpha=0.05).fit(dd.from_pandas(df, npartitions=4),
+                              dd.from_pandas(ys, npartitions=4))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [
+    lambda y: y.astype("datetime64[D]"), lambda y: y.astype("timedelta64[D]"),
+    lambda y: y.astype(str), lambda y: y + 1j])
+def test_a_regressor_refuses_a_target_that_is_not_numbers(client, bad):
+    X, y, _ = _data()
+    (Xd,) = _dask(X)
+    yb = bad(np.round(y).astype(np.int64) if not np.iscomplexobj(bad(y[:1])) else y)
+    for yy in (yb, da.from_array(yb, chunks=100)):
+        with pytest.raises(ValueError, match="y must be numeric"):
+            Lasso(alpha=0.05).fit(Xd, yy)
+
+
+def test_a_classifier_still_takes_string_labels(client):
+    X, y, _ = _data(classifier=True)
+    labels = np.where(y == 1, "yes", "no")
+    (Xd,) = _dask(X)
+    ref = _tight(SparseLogisticRegression(alpha=0.01)).fit(X, labels)
+    got = _tight(SparseLogisticRegression(alpha=0.01)).fit(Xd, da.from_array(labels, 100))
+    assert _close(ref.coef_, got.coef_, 1e-5) and list(got.classes_) == ["no", "yes"]
+
+
+@pytest.mark.parametrize("make", [lambda: MultiTaskLasso(alpha=0.1),
+                                  lambda: MultiTaskLassoCV(cv=3, alphas=5)])
+@pytest.mark.parametrize("on_dask", [True, False])
+def test_a_multitask_target_of_one_column_stays_one_task(client, make, on_dask):
+    from sparsefit.linear_model import HashKFold
+
+    X, y, _ = _data()
+    Y = y[:, None]
+    est = _tight(make())
+    if "cv" in est.get_params():
+        est.set_params(cv=HashKFold(3))
+    ref = est.__class__(**est.get_params()).fit(X, Y)
+    (Xd,) = _dask(X)
+    got = est.__class__(**est.get_params()).fit(Xd, _dask(Y)[0] if on_dask else Y)
+    assert got.coef_.shape == ref.coef_.shape == (1, X.shape[1])
+    assert _close(ref.coef_, got.coef_)
+
+
+def test_a_one_column_numpy_target_and_a_scalar_weight_beside_dask_x(client):
+    X, y, _ = _data()
+    (Xd,) = _dask(X)
+    ref = _tight(Lasso(alpha=0.05)).fit(X, y[:, None], sample_weight=2.0)
+    got = _tight(Lasso(alpha=0.05)).fit(Xd, y[:, None], sample_weight=2.0)
+    assert got.coef_.shape == ref.coef_.shape == (X.shape[1],)
+    assert _close(ref.coef_, got.coef_)
+    # and with unknown chunk sizes (a DataFrame's values)
+    df, ys = _frame(X, y)
+    got = _tight(Lasso(alpha=0.05)).fit(dd.from_pandas(df, npartitions=3).values,
+                                        dd.from_pandas(ys, npartitions=3).values,
+                                        sample_weight=2.0)
+    assert _close(ref.coef_, got.coef_)
+
+
+@pytest.mark.parametrize("method", ["predict", "decision_function", "predict_proba"])
+def test_float32_predictions_have_the_dtype_they_declare(client, method):
+    X, y, _ = _data(classifier=method != "predict")
+    Xd, yd = _dask(X.astype(np.float32), y)
+    est = (Lasso(alpha=0.05) if method == "predict" else SparseLogisticRegression(alpha=0.01))
+    out = getattr(est.fit(Xd, yd), method)(Xd)
+    computed = out.compute()
+    assert out.dtype == computed.dtype
+    np.testing.assert_allclose(computed, getattr(est, method)(X.astype(np.float32)),
+                               rtol=1e-5)
+
+
+def test_a_list_of_splits_is_refused_in_one_line(client):
+    from sklearn.model_selection import KFold
+
+    X, y, _ = _data()
+    Xd, yd = _dask(X, y)
+    with pytest.raises(DaskInputError) as err:
+        LassoCV(cv=list(KFold(3).split(X))).fit(Xd, yd)
+    msg = str(err.value)
+    assert "\n" not in msg and len(msg) < 400 and "<list of 3 splits>" in msg
