@@ -546,12 +546,36 @@ def test_whole_cv_path_costs_one_pass_over_the_data(client, monkeypatch, tmp_pat
     assert est.mse_path_.shape == (2, 20, 5)
 
 
-@pytest.mark.parametrize("name", ["LassoCV", "SparseLogisticRegressionCV"])
-def test_default_cv_on_dask_is_five_hashed_folds(client, name):
-    """cv=None (the CV estimators' default) means 5 folds, as in scikit-learn: on dask
-    input HashKFold(5, seed=0), as an integer cv does (it was refused)."""
-    est = _tight(clone(ESTIMATORS[name])).set_params(cv=None)
-    X, y, sw = _data(is_classifier(est))
+@pytest.mark.parametrize("name", ["LassoCV", "ElasticNetCV", "RelaxedLassoCV",
+                                  "PriorLassoCV", "MultiTaskLassoCV",
+                                  "MultiTaskElasticNetCV"])
+@pytest.mark.parametrize("cv", [None, 3])
+def test_an_integer_cv_on_dask_is_the_in_memory_kfold(client, name, cv):
+    """cv=None (5 folds) or an int gives a regressor on dask scikit-learn's unshuffled
+    KFold, the in-memory estimator's folds (a hostile review found HashKFold there, so the
+    defaults chose another alpha_ than in memory), also from a DataFrame's chunks of
+    unknown size."""
+    est = _tight(clone(ESTIMATORS[name])).set_params(cv=cv, alphas=40)
+    X, y, _ = _data()
+    Y = np.column_stack([y, -y + X[:, 0]]) if "MultiTask" in name else y
+    ref = clone(est).fit(X, Y)
+    got = clone(est).fit(*_dask(X, Y))
+    assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-9)
+    assert _close(ref.coef_, got.coef_)
+    if name == "LassoCV":  # chunks of unknown size: the row count comes from a pass
+        import dask.dataframe as dd
+        import pandas as pd
+
+        df = dd.from_pandas(pd.DataFrame(X), npartitions=3)
+        got = clone(est).fit(df.values, dd.from_pandas(pd.Series(y), npartitions=3).values)
+        assert _close(ref.coef_, got.coef_)
+
+
+def test_default_cv_of_a_classifier_on_dask_is_five_hashed_folds(client):
+    """A classifier's int cv on dask stays hashed positions (scikit-learn's stratified
+    folds need every label first): HashKFold(5, seed=0) in memory gives the same model."""
+    est = _tight(clone(ESTIMATORS["SparseLogisticRegressionCV"])).set_params(cv=None)
+    X, y, _ = _data(True)
     got = clone(est).fit(*_dask(X, y))
     ref = clone(est).set_params(cv=HashKFold(5, seed=0)).fit(X, y)
     assert _close(ref.coef_, got.coef_)

@@ -20,8 +20,9 @@ Routes (see ``docs/distributed.md``):
   the fused lasso). Up to ``sparsefit.gram_max_features`` features (``dask.config``,
   default 10,000).
 - ``LassoCV`` / ``ElasticNetCV`` / ``RelaxedLassoCV`` / ``PriorLassoCV``: the per-fold
-  moments in the same single pass (a row's fold from a seeded hash of its global position,
-  or of its ``groups`` label: see :class:`~sparsefit.linear_model.HashKFold`); each fold
+  moments in the same single pass (a row's fold from its global position: an integer
+  ``cv`` gives scikit-learn's ``KFold`` blocks, :class:`~sparsefit.linear_model.HashKFold`
+  a seeded hash of the position or of the ``groups`` label); each fold
   trains on the total minus the fold, is validated from its own moments; the whole path
   over every alpha costs one pass.
 - ``SparseLogisticRegression`` and ``LogisticRegression`` (binary and multinomial,

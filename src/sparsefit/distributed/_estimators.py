@@ -213,10 +213,19 @@ def _short(obj):
 
 def fold_rule(est, data):
     """The folds of a CV estimator on dask input: ``cv`` None (the default: 5 folds, as
-    scikit-learn's), an int (hashed positions, seed 0) or a :class:`HashKFold`; with
-    ``groups``, the hashed group labels."""
+    scikit-learn's) or an int gives a regressor scikit-learn's unshuffled ``KFold`` blocks
+    of row positions (the in-memory estimator's folds) and a classifier hashed positions
+    (seed 0; scikit-learn's stratified folds need every label first); a
+    :class:`HashKFold` hashed positions; with ``groups``, the hashed group labels."""
     cv = 5 if est.cv is None else est.cv
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        if cv < 2:
+            raise ValueError(f"cv must be at least 2 folds, got {cv}")
+        if data.groups is None and not is_classifier(est):
+            n_rows = int(data.row_offsets(need=True)[-1])
+            if n_rows < cv:
+                raise ValueError(f"cv={cv} folds need at least {cv} rows, X has {n_rows}")
+            return FoldRule(int(cv), 0, False, n_rows)
         cv = HashKFold(int(cv), seed=0)
     if not isinstance(cv, HashKFold):
         raise DaskInputError(

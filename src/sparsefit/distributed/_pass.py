@@ -9,7 +9,7 @@ import dask
 import numpy as np
 import scipy.sparse as sp
 
-from ..linear_model._folds import group_folds, position_folds
+from ..linear_model._folds import block_folds, group_folds, position_folds
 from ..solvers.moments import Moments
 
 #: Default for ``dask.config`` key ``sparsefit.gram_max_features``: the most features the
@@ -197,15 +197,19 @@ def as_vector(v, dtype=np.float64):
 @dataclass(frozen=True)
 class FoldRule:
     """How a chunk's rows get their folds: from a seeded hash of their global positions,
-    or of their ``groups`` labels (see :mod:`sparsefit.linear_model._folds`)."""
+    or of their ``groups`` labels (see :mod:`sparsefit.linear_model._folds`), or, given
+    ``n_rows``, scikit-learn's ``KFold`` blocks of positions."""
 
     n_splits: int
     seed: int
     by_groups: bool
+    n_rows: int | None = None
 
     def ids(self, start, n, groups):
         if self.by_groups:
             return group_folds(groups, self.n_splits, self.seed)
+        if self.n_rows is not None:
+            return block_folds(start, start + n, self.n_splits, self.n_rows)
         return position_folds(start, start + n, self.n_splits, self.seed)
 
 

@@ -53,6 +53,21 @@ def position_folds(start, stop, n_splits, seed=0):
         return (splitmix64(pos ^ _seed_key(seed)) % np.uint64(n_splits)).astype(np.int64)
 
 
+def block_folds(start, stop, n_splits, n_rows):
+    """Folds of the rows at global positions ``start .. stop - 1`` of ``n_rows`` rows as
+    scikit-learn's unshuffled ``KFold(n_splits)`` gives them: consecutive blocks, the first
+    ``n_rows % n_splits`` one row longer (int64 array).
+
+    Examples
+    --------
+    >>> block_folds(0, 7, 3, 7).tolist()
+    [0, 0, 0, 1, 1, 2, 2]
+    """
+    sizes = np.full(n_splits, n_rows // n_splits, dtype=np.int64)
+    sizes[:n_rows % n_splits] += 1
+    return np.searchsorted(np.cumsum(sizes), np.arange(start, stop), side="right")
+
+
 def group_keys(groups):
     """64-bit keys of group labels: integers as they are, floats by their bits, anything
     else (strings, objects) through pandas' stable hash."""
