@@ -571,14 +571,65 @@ def test_an_integer_cv_on_dask_is_the_in_memory_kfold(client, name, cv):
         assert _close(ref.coef_, got.coef_)
 
 
-def test_default_cv_of_a_classifier_on_dask_is_five_hashed_folds(client):
-    """A classifier's int cv on dask stays hashed positions (scikit-learn's stratified
-    folds need every label first): HashKFold(5, seed=0) in memory gives the same model."""
-    est = _tight(clone(ESTIMATORS["SparseLogisticRegressionCV"])).set_params(cv=None)
-    X, y, _ = _data(True)
-    got = clone(est).fit(*_dask(X, y))
-    ref = clone(est).set_params(cv=HashKFold(5, seed=0)).fit(X, y)
-    assert _close(ref.coef_, got.coef_)
+@pytest.mark.parametrize("name, cv, n_classes", [("SparseLogisticRegressionCV", None, 2),
+                                                  ("LogisticRegressionCV", 3, 3)])
+def test_an_integer_cv_of_a_classifier_on_dask_is_the_in_memory_stratified_kfold(
+        client, name, cv, n_classes):
+    """A classifier's int cv on dask gives scikit-learn's unshuffled StratifiedKFold, the
+    in-memory estimator's folds (one count of the labels per chunk first), also with
+    string labels and a class that first appears in a later chunk."""
+    est = _tight(clone(ESTIMATORS[name])).set_params(cv=cv)
+    X, y, _ = _data()
+    y = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    y[:CHUNKS[0]] = np.minimum(y[:CHUNKS[0]], 1)  # class 2 absent from the first chunk
+    labels = np.array(["low", "mid", "high"])[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (ConvergenceWarning of some path points)
+        ref = clone(est).fit(X, labels)
+        got = clone(est).fit(*_dask(X, labels))
+    assert _close(ref.coef_, got.coef_, 1e-5)
+
+
+def test_stratified_folds_from_counts_equal_scikit_learn():
+    """The dask rule's StratifiedKFold (per-chunk label counts, then each chunk alone)
+    equals scikit-learn's on 200 random label sequences and chunkings."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from sparsefit.distributed._estimators import _strata
+    from sparsefit.distributed._pass import FoldRule
+
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(200):
+        n, k = int(rng.integers(12, 60)), int(rng.integers(2, 5))
+        y = rng.choice(["a", "b", "c", "d"][:int(rng.integers(2, 5))], n)
+        if k > np.unique(y, return_counts=True)[1].max():
+            continue
+        ref = np.empty(n, dtype=np.int64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for f, (_, test) in enumerate(StratifiedKFold(k).split(np.zeros(n), y)):
+                ref[test] = f
+        cuts = np.sort(rng.choice(np.arange(1, n), size=3, replace=False))
+        offsets = np.concatenate([[0], cuts, [n]])
+        yd = da.from_array(y, chunks=(tuple(np.diff(offsets)),))
+
+        class Data:
+            def __init__(self, y):
+                self.y = y
+
+            def blocks(self):
+                return [(None, b, None, None) for b in self.y.to_delayed().ravel()]
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rule = FoldRule(k, 0, False, None, _strata(Data(yd), offsets, k, "test"))
+        got = np.concatenate([rule.ids(offsets[i], offsets[i + 1] - offsets[i], None,
+                                       y[offsets[i]:offsets[i + 1]])
+                              for i in range(len(offsets) - 1)])
+        np.testing.assert_array_equal(got, ref)
+        checked += 1
+    assert checked > 150
 
 
 def test_cv_splitter_needing_rows_is_refused(client):

@@ -21,7 +21,8 @@ Routes (see ``docs/distributed.md``):
   default 10,000).
 - ``LassoCV`` / ``ElasticNetCV`` / ``RelaxedLassoCV`` / ``PriorLassoCV``: the per-fold
   moments in the same single pass (a row's fold from its global position: an integer
-  ``cv`` gives scikit-learn's ``KFold`` blocks, :class:`~sparsefit.linear_model.HashKFold`
+  ``cv`` gives the in-memory folds, scikit-learn's ``KFold`` blocks (``StratifiedKFold``
+  for the logistic CV estimators), :class:`~sparsefit.linear_model.HashKFold`
   a seeded hash of the position or of the ``groups`` label); each fold
   trains on the total minus the fold, is validated from its own moments; the whole path
   over every alpha costs one pass.

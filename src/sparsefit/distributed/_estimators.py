@@ -212,19 +212,23 @@ def _short(obj):
 
 
 def fold_rule(est, data):
-    """The folds of a CV estimator on dask input: ``cv`` None (the default: 5 folds, as
-    scikit-learn's) or an int gives a regressor scikit-learn's unshuffled ``KFold`` blocks
-    of row positions (the in-memory estimator's folds) and a classifier hashed positions
-    (seed 0; scikit-learn's stratified folds need every label first); a
-    :class:`HashKFold` hashed positions; with ``groups``, the hashed group labels."""
+    """The folds of a CV estimator on dask input. ``cv`` None (the default: 5 folds, as
+    scikit-learn's) or an int gives the in-memory estimator's folds: a regressor
+    scikit-learn's unshuffled ``KFold`` blocks of row positions, a classifier its
+    unshuffled ``StratifiedKFold`` (one count of the labels per chunk first). A
+    :class:`HashKFold` hashes positions; with ``groups``, the hashed group labels."""
     cv = 5 if est.cv is None else est.cv
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
         if cv < 2:
             raise ValueError(f"cv must be at least 2 folds, got {cv}")
-        if data.groups is None and not is_classifier(est):
-            n_rows = int(data.row_offsets(need=True)[-1])
+        if data.groups is None:
+            offsets = data.row_offsets(need=True)
+            n_rows = int(offsets[-1])
             if n_rows < cv:
                 raise ValueError(f"cv={cv} folds need at least {cv} rows, X has {n_rows}")
+            if is_classifier(est):
+                return FoldRule(int(cv), 0, False, None,
+                                _strata(data, offsets, int(cv), type(est).__name__))
             return FoldRule(int(cv), 0, False, n_rows)
         cv = HashKFold(int(cv), seed=0)
     if not isinstance(cv, HashKFold):
@@ -233,6 +237,49 @@ def fold_rule(est, data):
             "cv as an int or sparsefit.linear_model.HashKFold(n_splits, seed) (folds from a "
             "seeded hash of the row positions, or of the groups)")
     return FoldRule(cv.n_splits, cv.seed, data.groups is not None)
+
+
+def _chunk_label_counts(y):
+    """A chunk's labels: sorted, the position of each one's first row, and counts."""
+    return np.unique(np.asarray(y).reshape(-1), return_index=True, return_counts=True)
+
+
+def _strata(data, offsets, n_splits, name):
+    """``FoldRule.strata`` of scikit-learn's unshuffled ``StratifiedKFold(n_splits)`` on
+    the labels ``data.y``: classes coded by first appearance, the allocation of each
+    class's rows to the folds, and each chunk's rows of each class before it."""
+    import dask
+
+    from ..linear_model._folds import stratified_allocation
+    from ._pass import run
+
+    parts = run(dask.delayed(list)([dask.delayed(_chunk_label_counts, pure=True)(yb)
+                                     for (_, yb, _, _) in data.blocks()]),
+                f"{name}'s folds")
+    classes = np.unique(np.concatenate([u for u, _, _ in parts]))
+    first = np.full(classes.size, np.iinfo(np.int64).max)
+    per_chunk = np.zeros((len(parts), classes.size), dtype=np.int64)
+    for i, (u, idx, cnt) in enumerate(parts):
+        at = np.searchsorted(classes, u)
+        first[at] = np.minimum(first[at], int(offsets[i]) + idx)
+        per_chunk[i, at] = cnt
+    codes = np.empty(classes.size, dtype=np.int64)
+    codes[np.argsort(first, kind="stable")] = np.arange(classes.size)
+    counts = np.zeros(classes.size, dtype=np.int64)
+    counts[codes] = per_chunk.sum(axis=0)
+    if n_splits > counts.max():
+        raise ValueError(f"n_splits={n_splits} cannot be greater than the number of members "
+                         "in each class.")
+    if n_splits > counts.min():
+        import warnings
+
+        warnings.warn(f"The least populated class in y has only {counts.min()} members, "
+                      f"which is less than n_splits={n_splits}.", UserWarning, stacklevel=4)
+    bounds = np.cumsum(stratified_allocation(counts, n_splits), axis=0).T.copy()
+    before = np.zeros((len(parts), classes.size), dtype=np.int64)
+    before[:, codes] = np.cumsum(per_chunk, axis=0) - per_chunk
+    prefix = {int(offsets[i]): before[i] for i in range(len(parts))}
+    return classes, codes, bounds, prefix
 
 
 def _fit_regression_cv(est, data):

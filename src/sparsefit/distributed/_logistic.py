@@ -105,7 +105,7 @@ def chunk_weights(X, y, sw, index, start, labels, class_weights, fold=None, grou
     if fold is not None:
         rule, k = fold
         g = None if groups is None else np.asarray(groups).reshape(-1)
-        sw = sw * (rule.ids(start, X.shape[0], g) != k)
+        sw = sw * (rule.ids(start, X.shape[0], g, y) != k)
     return X, yi, sw
 
 
@@ -541,7 +541,7 @@ def _fold_label_weights(y, sw, groups, index, start, rule):
     """Per chunk: one ``{label: summed sample weight}`` per fold."""
     y = np.asarray(y).reshape(-1)
     g = None if groups is None else np.asarray(groups).reshape(-1)
-    ids = rule.ids(start, y.shape[0], g)
+    ids = rule.ids(start, y.shape[0], g, y)
     w = np.ones(y.shape[0]) if sw is None else as_vector(sw)
     return [_label_weights(y[ids == k], w[ids == k], index) for k in range(rule.n_splits)]
 
@@ -555,7 +555,7 @@ def chunk_fold_losses(X, y, sw, groups, index, start, labels, class_weights, rul
     that fold, and the folds' weights: arrays (n_folds, n_points) and (n_folds,)."""
     X, yi, w = chunk_weights(X, y, sw, index, start, labels, class_weights)
     g = None if groups is None else np.asarray(groups).reshape(-1)
-    ids = rule.ids(start, X.shape[0], g)
+    ids = rule.ids(start, X.shape[0], g, y)
     sums = np.zeros((rule.n_splits, len(paths[0][0])))
     weights = np.zeros(rule.n_splits)
     for k, (coefs, intercepts) in enumerate(paths):
@@ -747,7 +747,7 @@ def chunk_fold_scores(X, y, sw, groups, index, start, labels, rule, paths):
     (n_folds,)."""
     X, yi, w = chunk_weights(X, y, sw, index, start, labels, np.ones(labels.size))
     g = None if groups is None else np.asarray(groups).reshape(-1)
-    ids = rule.ids(start, X.shape[0], g)
+    ids = rule.ids(start, X.shape[0], g, y)
     n_models = len(paths[0])
     correct = np.zeros((rule.n_splits, n_models))
     nll = np.zeros((rule.n_splits, n_models))

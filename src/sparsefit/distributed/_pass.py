@@ -9,7 +9,7 @@ import dask
 import numpy as np
 import scipy.sparse as sp
 
-from ..linear_model._folds import block_folds, group_folds, position_folds
+from ..linear_model._folds import block_folds, group_folds, position_folds, stratified_folds
 from ..solvers.moments import Moments
 
 #: Default for ``dask.config`` key ``sparsefit.gram_max_features``: the most features the
@@ -102,7 +102,8 @@ def chunk_columns(X, y, sw, groups, index, start, rule, cols, labels=None):
     check_chunk(index, start, X, y, sw, g, y_numeric=labels is None)
     n = X.shape[0]
     return (X, y, np.ones(n) if sw is None else sw,
-            np.zeros(n, dtype=np.int64) if rule is None else rule.ids(start, n, g))
+            np.zeros(n, dtype=np.int64) if rule is None else rule.ids(
+                start, n, g, None if labels is None else np.asarray(labels)[y]))
 
 
 def gather_columns(data, cols, rule, offsets, label, labels=None):
@@ -198,16 +199,20 @@ def as_vector(v, dtype=np.float64):
 class FoldRule:
     """How a chunk's rows get their folds: from a seeded hash of their global positions,
     or of their ``groups`` labels (see :mod:`sparsefit.linear_model._folds`), or, given
-    ``n_rows``, scikit-learn's ``KFold`` blocks of positions."""
+    ``n_rows``, scikit-learn's ``KFold`` blocks of positions, or, given ``strata``, its
+    ``StratifiedKFold`` (from the labels ``y`` and each chunk's counts before it)."""
 
     n_splits: int
     seed: int
     by_groups: bool
     n_rows: int | None = None
+    strata: tuple | None = None  # (classes, codes, bounds, {start: counts before})
 
-    def ids(self, start, n, groups):
+    def ids(self, start, n, groups, y=None):
         if self.by_groups:
             return group_folds(groups, self.n_splits, self.seed)
+        if self.strata is not None:
+            return stratified_folds(y, start, *self.strata)
         if self.n_rows is not None:
             return block_folds(start, start + n, self.n_splits, self.n_rows)
         return position_folds(start, start + n, self.n_splits, self.seed)

@@ -146,7 +146,7 @@ def chunk_newton_many(X, y, sw, groups, index, start, labels, class_weights, rul
 
     X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights)
     g = None if groups is None else np.asarray(groups).reshape(-1)
-    ids = rule.ids(start, X.shape[0], g)
+    ids = rule.ids(start, X.shape[0], g, y)
     y = np.where(yi == 1, 1.0, -1.0)
     out = []
     for k, (w, b), (d, db), dual in requests:
@@ -199,7 +199,7 @@ def chunk_point_sums(X, y, sw, groups, index, start, labels, class_weights, rule
     raw = np.ones(X.shape[0]) if sw is None else as_vector(sw)
     X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights)
     g = None if groups is None else np.asarray(groups).reshape(-1)
-    ids = rule.ids(start, X.shape[0], g)
+    ids = rule.ids(start, X.shape[0], g, y)
     y = np.where(yi == 1, 1.0, -1.0)
     U = (np.asarray(X[:, cols] @ W) if cols.size else np.zeros((X.shape[0], W.shape[1])))
     U = U + B[None, :]

@@ -68,6 +68,38 @@ def block_folds(start, stop, n_splits, n_rows):
     return np.searchsorted(np.cumsum(sizes), np.arange(start, stop), side="right")
 
 
+def stratified_allocation(counts, n_splits):
+    """scikit-learn's unshuffled ``StratifiedKFold`` allocation: ``(n_splits, n_classes)``
+    rows of each class (classes coded by first appearance, ``counts`` per code) that go
+    to each fold, as ``np.bincount(np.sort(codes)[i::n_splits])`` gives them, from the
+    counts alone (no array of all the labels)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    i = np.arange(n_splits)[:, None]
+
+    def upto(x):  # positions j < x with j = i (mod n_splits)
+        return np.where(x > i, (x - i + n_splits - 1) // n_splits, 0)
+
+    return upto(ends[None, :]) - upto(starts[None, :])
+
+
+def stratified_folds(y, start, classes, codes, bounds, prefix):
+    """Folds of a chunk's rows (labels ``y``, first row at global position ``start``) as
+    scikit-learn's unshuffled ``StratifiedKFold`` gives them: the rows of a class, in
+    order, fill fold 0, then 1, ...; ``classes`` sorted, ``codes`` their first-appearance
+    codes, ``bounds`` the cumulated allocation (n_classes, n_splits) and ``prefix`` each
+    chunk's rows of each code before it (by the chunk's first position)."""
+    c = codes[np.searchsorted(classes, np.asarray(y).reshape(-1))]
+    rank = np.asarray(prefix[int(start)], dtype=np.int64)[c].copy()
+    out = np.empty(c.size, dtype=np.int64)
+    for k in np.unique(c):
+        rows = np.flatnonzero(c == k)
+        r = rank[rows] + np.arange(rows.size)
+        out[rows] = np.searchsorted(bounds[k], r, side="right")
+    return out
+
+
 def group_keys(groups):
     """64-bit keys of group labels: integers as they are, floats by their bits, anything
     else (strings, objects) through pandas' stable hash."""
