@@ -134,3 +134,24 @@ def test_a_list_of_splits_is_refused_in_one_line(client):
         LassoCV(cv=list(KFold(3).split(X))).fit(Xd, yd)
     msg = str(err.value)
     assert "\n" not in msg and len(msg) < 400 and "<list of 3 splits>" in msg
+
+
+def test_row_counts_of_unknown_chunks_are_counted_once():
+    """A DataFrame's partition lengths (chunk sizes unknown) are counted once per fit:
+    the CV folds and the moments pass share the count (the count reads every chunk)."""
+    from dask.callbacks import Callback
+
+    X, y, _ = _data()
+    df, ys = _frame(X, y)
+    Xd, yd = dd.from_pandas(df, npartitions=3), dd.from_pandas(ys, npartitions=3)
+    computes = []
+
+    class Count(Callback):
+        def _start(self, dsk):
+            computes.append(len(dsk))
+
+    with Count():  # the local scheduler: every compute of the fit is seen
+        got = _tight(LassoCV(cv=3, alphas=10)).fit(Xd, yd)
+    ref = _tight(LassoCV(cv=3, alphas=10)).fit(X, y)
+    assert _close(ref.coef_, got.coef_)
+    assert len(computes) == 2, computes  # the count, then the one pass of the moments

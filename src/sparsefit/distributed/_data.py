@@ -145,6 +145,8 @@ class DaskData:
     frame: object  # the DataFrame X came from, if any (its partition lengths)
     # set by _cache.persisted: None undecided, 0.0 not persisted, else the chunks' bytes
     persisted_bytes: float | None = None
+    # the chunks' row offsets once counted (chunk sizes unknown: see row_offsets)
+    counted: np.ndarray | None = None
 
     @property
     def n_features(self):
@@ -169,6 +171,8 @@ class DaskData:
         dask DataFrame's partition lengths)."""
         sizes = self.X.chunks[0]
         if not all(np.isfinite(c) for c in sizes):
+            if self.counted is not None:
+                return self.counted
             if not need:
                 return None
             source = self.frame if self.frame is not None else self.X
@@ -176,6 +180,8 @@ class DaskData:
                      source.map_blocks(lambda b: np.array([b.shape[0]]), dtype=np.int64,
                                        chunks=((1,) * source.numblocks[0],),
                                        drop_axis=1)).compute()
+            self.counted = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+            return self.counted  # (counted once: a count reads every chunk)
         return np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
 
     def blocks(self):
