@@ -232,7 +232,9 @@ def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30, max_pivots=MAX_PIVOTS
 
     (the multi-task objective on the support, ``Q_0 = \tilde X_S^\top (sw \odot R)`` at
     ``V_0``) by Newton's method with backtracking on the rows kept non-zero: the penalty is
-    smooth away from zero rows, and one step is exact for ``T = 1``. When Newton's method
+    smooth away from zero rows, and one step is exact for ``T = 1``. A zero row of ``V_0``
+    whose condition fails (``||Q_0j|| > a_j``) enters at its block soft-threshold step; the
+    other zero rows stay out. When Newton's method
     stalls (a row heading to zero, where the penalty is not smooth), the rows whose
     optimality condition holds at zero given the others (``||Q_j|| <= a_j``, ``Q_j`` the
     row's correlation with the residual that leaves it out) are set to zero and the rest
@@ -243,6 +245,17 @@ def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30, max_pivots=MAX_PIVOTS
     V0 = np.asarray(V0, dtype=np.float64)
     V = V0.copy()
     keep = np.ones(V0.shape[0], dtype=bool)
+    # a zero row enters at its block soft-threshold step (the others held), where Newton's
+    # method can start; one whose condition holds at zero stays out
+    zero = np.flatnonzero(~np.any(V != 0, axis=1))
+    if zero.size:
+        Qz = Q0[zero]  # its correlation with the residual (its own value is zero)
+        nq = np.linalg.norm(Qz, axis=1)
+        enter = nq > a[zero]
+        scale = np.where(enter, (nq - a[zero]) / np.maximum(np.diag(HX)[zero] + beta[zero],
+                                                             1e-300), 0.0)
+        V[zero] = Qz * (scale / np.where(enter, nq, 1.0))[:, None]
+        keep[zero[~enter]] = False
     for _ in range(max_pivots + 1):
         idx = np.flatnonzero(keep)
         if idx.size == 0:

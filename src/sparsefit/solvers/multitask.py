@@ -127,14 +127,24 @@ class MultiTaskCD:
         self.n_epochs += ep
 
     def polish(self):
-        """At convergence, the minimizer over the rows reached (Newton's method on the
-        support, see :func:`~._exact.row_sparse_minimizer`) for the row-wise penalties,
+        """At convergence, the minimizer over the rows reached and the zero rows that
+        violate their condition (Newton's method on them, the entering rows started at
+        their block soft-threshold step, see :func:`~._exact.row_sparse_minimizer`) for
+        the row-wise penalties,
         when it costs at most ``max(EXACT_MIN_BUDGET, 2 passes over X)``; the next check
         certifies it. Returns whether it moved."""
         store, T, sw = self.store, self.T, self.sw
-        S = np.flatnonzero(np.any(self.W != 0, axis=1))
+        nonzero = np.any(self.W != 0, axis=1)
+        if not nonzero.any():
+            return False
+        every = row_pieces(self.info.spec, store.p, T, np.arange(store.p))
+        if every is None:
+            return False
+        # the non-zero rows, and the zero rows that violate their condition (they enter)
+        S = np.flatnonzero(nonzero | (np.linalg.norm(self.Xt, axis=1) > every[0]
+                                      * (1.0 + 1e-12)))
         k = S.size
-        pieces = row_pieces(self.info.spec, store.p, T, S) if k else None
+        pieces = (every[0][S], every[1][S])
         x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
         if pieces is None or (10 * (k * T) ** 3 / 3 + store.n * k * (k + 1) / 2
                               > max(EXACT_MIN_BUDGET, 2 * x_nnz)):
