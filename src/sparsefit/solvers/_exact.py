@@ -26,9 +26,7 @@ time. Zero coordinates that violate their condition enter ``S`` on that side too
 way the step is kept only when the objective does not increase.
 
 The coordinate-descent state (:class:`~.cd.QuadraticCD`) takes the step during the outer
-loop once no zero coordinate violates its condition more than the support does, right
-after an exact step (the coordinates outside ``S`` that it made violate join at once, at
-most ``MAX_PIVOTS`` times in a row), and at
+loop once no zero coordinate violates its condition more than the support does, and at
 convergence (``polish``: the outer loop checks the moved point again, so what a solve
 returns is certified at the point returned). The multi-task row penalties are smooth on
 their support but not quadratic: :func:`row_sparse_minimizer` runs Newton's method there.
@@ -52,8 +50,8 @@ from ..penalties.separable import L1L2Spec, L1Spec
 EXACT_MIN_BUDGET = 2 ** 22
 #: Tries per solve whose step was not exact (signs changed, or the system singular).
 MAX_INEXACT = 4
-#: Coordinates dropped in one step (each reached zero or its bound): every one costs a
-#: new factorization of the smaller system.
+#: Changes of the active set in one step (a coordinate pinned at zero or its bound, or
+#: freed again): every one costs a new factorization of the system.
 MAX_PIVOTS = 8
 
 

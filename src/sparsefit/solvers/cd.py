@@ -18,7 +18,6 @@ from ._epochs import wls_cd
 from ._exact import (
     EXACT_MIN_BUDGET,
     MAX_INEXACT,
-    MAX_PIVOTS,
     Candidate,
     support_moments,
     support_product,
@@ -236,9 +235,6 @@ class QuadraticCD:
         # stays)
         self.exact_tries = MAX_INEXACT if self.exact_ok and ws_hint is None else 0
         self.exact_key = None
-        # active-set continuations left while the point is where an exact step left it
-        # (see _exact_step)
-        self.exact_chain = 0
 
     def optimality(self):
         if self.fit_intercept:
@@ -268,9 +264,8 @@ class QuadraticCD:
         return int(np.count_nonzero(self.w))
 
     def step(self, it, gap):
-        if (self.exact_tries > 0 or self.exact_chain > 0) and self._exact_step():
+        if self.exact_tries > 0 and self._exact_step():
             return
-        self.exact_chain = 0  # (epochs move the point: no longer where a step left it)
         info, store = self.info, self.store
         nonzero = unit_nonzero(self.w, info)
         # A path's strong-rule set (ws_hint) is the top of ``rank`` at a warm start: the
@@ -301,12 +296,7 @@ class QuadraticCD:
         satisfy their optimality conditions at least as well as the support does; returns
         whether it was taken (the outer iteration is then spent: its check comes next)."""
         nonzero = self.w != 0
-        # right after an exact step, the coordinates that now violate their condition join
-        # the support at once (an active-set method's next step: the restricted minimizer
-        # leaves the zeros' gradients where they were, rarely below the support's, which
-        # it zeroes); otherwise only once the zeros are settled
-        chained = self.exact_chain > 0
-        if not nonzero.any() or (not chained and self.scores[~nonzero].max(initial=0.0)
+        if not nonzero.any() or (self.scores[~nonzero].max(initial=0.0)
                                  > self.scores[nonzero].max()):
             return False
         outcome = self._exact_move()
@@ -327,7 +317,6 @@ class QuadraticCD:
         ``max(EXACT_MIN_BUDGET, 2 passes over X)`` and lowers the objective. Returns
         ``(objective, exact)``, or None when not moved."""
         w, store, sw = self.w, self.store, self.sw
-        left, self.exact_chain = self.exact_chain, 0
         if self.scores.max(initial=0.0) <= 1e-13 * float(np.abs(self.Xt).max(initial=0.0)):
             return None  # every condition holds to rounding already
         cand = Candidate(self.info.spec, w, self.scores, self.Xt)
@@ -371,8 +360,6 @@ class QuadraticCD:
         if centered:
             self.b_arr[0] -= float(xm @ d)
         self.n_epochs += cand.solves  # (n_iter_ counts each linear solve as an epoch)
-        if exact:  # continuations of the active set: at most MAX_PIVOTS in a row
-            self.exact_chain = left - 1 if left > 0 else MAX_PIVOTS
         return P_new, exact
 
     def _inner_tol(self, ws, nonzero, gap):

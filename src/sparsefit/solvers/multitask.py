@@ -162,8 +162,8 @@ class MultiTaskCD:
         k = S.size
         pieces = (every[0][S], every[1][S])
         x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
-        if pieces is None or (10 * (k * T) ** 3 / 3 + store.n * k * (k + 1) / 2
-                              > max(EXACT_MIN_BUDGET, 2 * x_nnz)):
+        if 10 * (k * T) ** 3 / 3 + store.n * k * (k + 1) / 2 > max(EXACT_MIN_BUDGET,
+                                                                     2 * x_nnz):
             return False
         a, beta = pieces
         HX, xm = support_moments(store, S, sw, self.fit_intercept and float(sw.sum()) > 0)
