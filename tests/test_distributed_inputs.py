@@ -41,6 +41,7 @@ def test_nullable_pandas_columns_fit_as_in_memory(client, dtype):
     df, ys = _frame(X, y)
     df["f0"] = (df["f0"] > 0) if dtype == "boolean" else df["f0"].round()
     df["f0"] = df["f0"].astype(dtype)
+    ys = ys.astype("Float64")  # a nullable target too (it was refused as dtype object)
     ref = _tight(Lasso(alpha=0.05)).fit(df, ys)
     got = _tight(Lasso(alpha=0.05)).fit(dd.from_pandas(df, npartitions=4),
                                         dd.from_pandas(ys, npartitions=4))

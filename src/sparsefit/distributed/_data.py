@@ -59,10 +59,7 @@ def _frame_to_array(df, name):
 def _check_numeric(v, name):
     """Refuse a ``y`` that is not numbers (dates, strings, objects, complex): a regressor's
     target."""
-    kind = np.dtype(v.dtype).kind if isinstance(v.dtype, np.dtype) else None
-    if kind is None and _numeric_column(v.dtype):
-        return v.astype(np.float64)
-    if kind not in tuple("fiub"):
+    if np.dtype(v.dtype).kind not in "fiub":
         raise ValueError(f"{name} must be numeric, got dtype {v.dtype}")
     return v
 
@@ -90,12 +87,15 @@ def _as_vector(v, name, X, columns=False):
                              f"{len(v.columns)}")
         v = v[v.columns[0]]
     if _is_series(v):
+        if not isinstance(v.dtype, np.dtype) and _numeric_column(v.dtype):
+            v = v.astype(np.float64)  # pandas' nullable numbers (a missing one is NaN)
         v = v.to_dask_array()
     elif not is_dask_collection(v):
         arr = np.asarray(v)
         if arr.ndim == 0 and name == "sample_weight":  # one weight for every row
-            return da.full(X.shape[0], float(arr), chunks=(X.chunks[0],)) if all(
-                np.isfinite(c) for c in X.chunks[0]) else _constant_like_rows(X, float(arr))
+            value = float(arr)
+            return X.map_blocks(lambda b: np.full(b.shape[0], value), dtype=np.float64,
+                                drop_axis=1)
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]  # one column, as a 1-D y (scikit-learn's ravel)
         if not all(np.isfinite(c) for c in X.chunks[0]):
@@ -111,13 +111,6 @@ def _as_vector(v, name, X, columns=False):
     if v.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got {v.ndim} dimensions")
     return _align(v, X, name)
-
-
-def _constant_like_rows(X, value):
-    """A 1-D dask array of ``value`` with one entry per row of ``X``, chunk by chunk (chunk
-    sizes unknown)."""
-    return X.map_blocks(lambda b: np.full(b.shape[0], value), dtype=np.float64,
-                        drop_axis=1)
 
 
 def _align(v, X, name):
@@ -170,19 +163,16 @@ class DaskData:
         chunk sizes are unknown and ``need`` is False; with ``need`` they are computed (a
         dask DataFrame's partition lengths)."""
         sizes = self.X.chunks[0]
-        if not all(np.isfinite(c) for c in sizes):
-            if self.counted is not None:
-                return self.counted
-            if not need:
-                return None
+        if all(np.isfinite(c) for c in sizes):
+            return np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+        if self.counted is None and need:  # counted once: a count reads every chunk
             source = self.frame if self.frame is not None else self.X
             sizes = (source.map_partitions(len) if self.frame is not None else
                      source.map_blocks(lambda b: np.array([b.shape[0]]), dtype=np.int64,
                                        chunks=((1,) * source.numblocks[0],),
                                        drop_axis=1)).compute()
             self.counted = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
-            return self.counted  # (counted once: a count reads every chunk)
-        return np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+        return self.counted
 
     def blocks(self):
         """One tuple ``(X, y, sample_weight, groups)`` of delayed blocks per chunk of rows

@@ -17,7 +17,7 @@ from ..linear_model import (
     _regression,
     _relaxed,
 )
-from ..linear_model._folds import HashKFold
+from ..linear_model._folds import HashKFold, _check_splits
 from ..solvers import solve
 from ._cache import persisted
 from ._data import as_dask_data
@@ -219,18 +219,17 @@ def fold_rule(est, data):
     :class:`HashKFold` hashes positions; with ``groups``, the hashed group labels."""
     cv = 5 if est.cv is None else est.cv
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
-        if cv < 2:
-            raise ValueError(f"cv must be at least 2 folds, got {cv}")
+        cv = _check_splits(cv)
         if data.groups is None:
             offsets = data.row_offsets(need=True)
             n_rows = int(offsets[-1])
             if n_rows < cv:
                 raise ValueError(f"cv={cv} folds need at least {cv} rows, X has {n_rows}")
             if is_classifier(est):
-                return FoldRule(int(cv), 0, False, None,
-                                _strata(data, offsets, int(cv), type(est).__name__))
-            return FoldRule(int(cv), 0, False, n_rows)
-        cv = HashKFold(int(cv), seed=0)
+                return FoldRule(cv, 0, False, None,
+                                _strata(data, offsets, cv, type(est).__name__))
+            return FoldRule(cv, 0, False, n_rows)
+        cv = HashKFold(cv, seed=0)
     if not isinstance(cv, HashKFold):
         raise DaskInputError(
             f"{type(est).__name__} on dask input: cv={_short(cv)} needs the rows in memory; give "
