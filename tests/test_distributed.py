@@ -955,10 +955,28 @@ def test_inputs_are_not_modified(client):
 
 # -- the command line: sparsefit fit 'data/*.parquet' --engine dask ---------------------
 
-def test_cli_fit_parquet_folder_with_dask(client, tmp_path):
+def test_cli_fit_parquet_folder_with_dask(client, tmp_path, monkeypatch):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
+    import dask.dataframe as dd
+
     from sparsefit import cli, tabular
+    from sparsefit.distributed import _table
+
+    # one read of the files: the chunk sizes come from the Parquet footers, not from a
+    # count of the partitions (which read every file once more, before the fit's pass)
+    log, real = tmp_path / "reads.txt", _table._row_group
+
+    def logged(fs, path, index, columns):  # a file: the task may run from a pickled copy
+        with open(log, "a") as fh:
+            fh.write(f"{path} {index}\n")
+        return real(fs, path, index, columns)
+    monkeypatch.setattr(_table, "_row_group", logged)
+
+    def no_count(*a, **k):
+        raise AssertionError("the partition lengths were counted: the files read twice")
+    monkeypatch.setattr(type(dd.from_pandas(pd.DataFrame({"a": [1.0]}), npartitions=1)),
+                        "to_dask_array", no_count)
 
     X, y, _ = _data()
     cols = [f"x{j}" for j in range(P)]
@@ -977,6 +995,8 @@ def test_cli_fit_parquet_folder_with_dask(client, tmp_path):
     text = out.read_text()
     assert code == 0, text
     assert "dashboard:" in text and "features selected" in text
+    reads = log.read_text().splitlines()
+    assert len(reads) == len(set(reads)) == len(CHUNKS)
     params, arrays = tabular.load_fitted(str(tmp_path / "model"))
     # the saved model is the lasso at the selected alpha on the standardized columns
     Xs = (X - X.mean(axis=0)) / X.std(axis=0)

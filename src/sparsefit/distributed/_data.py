@@ -176,9 +176,11 @@ class DaskData:
 
     def blocks(self):
         """One tuple ``(X, y, sample_weight, groups)`` of delayed blocks per chunk of rows
-        (None for the inputs not given)."""
-        Xb = self.X.to_delayed().ravel()
-        parts = [Xb] + [None if v is None else v.to_delayed().ravel()
+        (None for the inputs not given). The graphs are not optimized one by one: that fuses
+        a chunk's read into each input cut from it (``X`` and ``y`` from one array or
+        DataFrame), which reads the chunk once per input."""
+        Xb = self.X.to_delayed(optimize_graph=False).ravel()
+        parts = [Xb] + [None if v is None else v.to_delayed(optimize_graph=False).ravel()
                         for v in (self.y, self.sample_weight, self.groups)]
         return [tuple(None if p is None else p[i] for p in parts) for i in range(len(Xb))]
 

@@ -1,7 +1,8 @@
 r"""``sparsefit fit DATA --engine dask``: the cross-validated table fit out of core.
 
-The files are read by ``dask.dataframe`` (a glob of Parquet or CSV files) and never
-collected: one pass accumulates the per-fold :class:`~sparsefit.solvers.moments.Moments`
+The files (a glob of Parquet or CSV files) are never collected: Parquet row groups are
+read as the chunks of one dask array (:func:`parquet_array`), CSV files by
+``dask.dataframe``; one pass accumulates the per-fold :class:`~sparsefit.solvers.moments.Moments`
 (a row's fold from a seeded hash of its position, see
 :class:`~sparsefit.linear_model.HashKFold`); the standardization, every fold's path, the
 CV curve, the path plot and the final model are computations on ``p x p`` matrices. The
@@ -40,6 +41,63 @@ def read_frame(pattern):
             from None
 
 
+def _row_group(fs, path, index, columns):
+    """Row group ``index`` of the Parquet file ``path``: its ``columns`` as float64."""
+    import pyarrow.parquet as pq
+
+    with fs.open(path, "rb") as fh:
+        table = pq.ParquetFile(fh).read_row_group(index, columns=columns)
+    return np.column_stack([table.column(c).to_numpy(zero_copy_only=False)
+                            .astype(np.float64) for c in columns])
+
+
+def parquet_array(pattern, columns):
+    r"""The ``columns`` of the Parquet files ``pattern`` (a glob, a file or a folder) as
+    one float64 dask array, a chunk per row group, the files in dask's order.
+
+    The chunk sizes come from the files' footers, so the array has known chunks without
+    reading any data: a dask DataFrame's partition lengths are unknown, and counting them
+    (``to_dask_array(lengths=True)``) reads every file once more before the fit's pass.
+    ``None`` when ``pattern`` names no Parquet file (CSV, or nothing: the caller's reader
+    says so).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> folder = tempfile.mkdtemp()
+    >>> for k in range(2):
+    ...     pd.DataFrame({"a": [1.0, 2.0, 3.0][k:], "y": [0, 1, 2][k:]}).to_parquet(
+    ...         os.path.join(folder, f"part{k}.parquet"))
+    >>> arr = parquet_array(os.path.join(folder, "*.parquet"), ["a", "y"])
+    >>> arr.chunks[0], arr.compute().tolist()
+    ((3, 2), [[1.0, 0.0], [2.0, 1.0], [3.0, 2.0], [2.0, 1.0], [3.0, 2.0]])
+    """
+    import dask
+    import dask.array as da
+    import fsspec
+    import pyarrow.parquet as pq
+    from dask.utils import natural_sort_key
+
+    if pattern.lower().endswith((".csv", ".tsv")):
+        return None
+    fs, _, paths = fsspec.core.get_fs_token_paths(pattern)
+    if len(paths) == 1 and fs.isdir(paths[0]):
+        paths = [f for f in fs.find(paths[0]) if f.lower().endswith((".parquet", ".parq"))]
+    if not paths:
+        return None
+    blocks = []
+    for path in sorted(paths, key=natural_sort_key):
+        with fs.open(path, "rb") as fh:
+            meta = pq.ParquetFile(fh).metadata
+        for i in range(meta.num_row_groups):
+            rows = meta.row_group(i).num_rows
+            if rows:
+                part = dask.delayed(_row_group, pure=True)(fs, path, i, list(columns))
+                blocks.append(da.from_delayed(part, (rows, len(columns)), np.float64))
+    return da.concatenate(blocks, axis=0) if blocks else None
+
+
 def fit_table_dask(pattern, target, *, task=None, penalty="l1", l1_ratio=None, cv=5,
                    n_alphas=50, selection="1se", seed=0, tol=1e-6):
     """The model dict of :func:`sparsefit.tabular.fit_table` from the files ``pattern``,
@@ -71,8 +129,11 @@ def fit_table_dask(pattern, target, *, task=None, penalty="l1", l1_ratio=None, c
         raise DataError("DATA has no feature column besides the target")
     check_gram_limit(type("fit", (), {})(), len(feats), advice="select columns first")
     # one array of features and target: dask may partition two projections of the same
-    # Parquet files differently, one array keeps the rows of X and y together
-    both = df[feats + [target]].to_dask_array(lengths=True).astype(np.float64)
+    # Parquet files differently, one array keeps the rows of X and y together; its chunk
+    # sizes from the Parquet footers (CSV: counted, one more read of the files)
+    both = parquet_array(pattern, feats + [target])
+    if both is None:
+        both = df[feats + [target]].to_dask_array(lengths=True).astype(np.float64)
     folds = moments(both[:, :-1], both[:, -1], n_splits=cv, seed=seed)
     total = folds[0]
     for f in folds[1:]:
