@@ -51,10 +51,9 @@ def moments_path(moments, make_penalty, alphas, *, fit_intercept, tol, max_iter,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for alpha in alphas:
-            # (a last exact step left for the next solve's first check, as solve_path does)
             res = solve_covariance(moments, Quadratic(), make_penalty(float(alpha)),
                                    fit_intercept=fit_intercept, w_init=w, tol=tol,
-                                   max_iter=max_iter, recheck=False)
+                                   max_iter=max_iter)
             w = res.coef
             ever |= w != 0
             if (dfmax is not None and np.count_nonzero(w) > dfmax) or (

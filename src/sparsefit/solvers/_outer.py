@@ -43,12 +43,7 @@ class SolverResult:
         ``stop_crit`` after every outer iteration.
     gradient : ndarray or None
         Gradient of the datafit (same shape as ``coef``) as the last optimality check
-        computed it (used by path screening): at the returned solution unless
-        :attr:`gradient_at_coef` is False.
-    gradient_at_coef : bool
-        False when a last exact step moved the solution after that check (a path's
-        solves: the next solve's first check is the one that certifies it; the reported
-        gap still bounds it, see :func:`outer_loop`).
+        computed it at the returned solution (used by path screening).
     primal, null_primal : float
         The objective at return and at the null model ``P(0)`` (NaN when no duality gap
         is measured).
@@ -66,7 +61,6 @@ class SolverResult:
     gradient: np.ndarray | None = None
     primal: float = np.nan
     null_primal: float = np.nan
-    gradient_at_coef: bool = True
 
     @property
     def absolute_gap(self):
@@ -79,24 +73,20 @@ class SolverResult:
 MAX_POLISH = 3
 
 
-def outer_loop(state, rule, *, max_iter, verbose=0, label="cd", recheck=True):
+def outer_loop(state, rule, *, max_iter, verbose=0, label="cd"):
     """Run the working-set iterations of ``state`` until ``rule`` says converged or
     ``max_iter`` iterations; returns a :class:`SolverResult`.
 
     ``state`` provides ``optimality() -> largest violation`` (refreshing its ``scores``),
     ``primal_dual() -> (P, D)``, ``step(it, gap)`` (pick and solve a working set),
     ``nnz()`` and ``result(**outcome)``; optionally ``polish() -> moved``, a move at
-    convergence that lowers the objective (then checked like any other point), at most
-    :data:`MAX_POLISH` times per solve. With ``recheck=False`` (along a path, where the
-    next solve's first check is that pass) one polish is made and not checked: the
-    objective fell and the dual point of the last check is still feasible, so the gap
-    reported still bounds the returned point's, and the result says its gradient is
-    the one before the move.
+    convergence that lowers the objective (then checked like any other point, along a
+    path too: a point is returned certified, as a single fit's), at most
+    :data:`MAX_POLISH` times per solve.
     """
     history = []
     converged = False
     polishes = 0
-    unchecked = False  # moved by a polish after the last check (recheck=False)
     crit = gap = kkt_max = P = np.nan
     it = 0
     while True:
@@ -114,9 +104,6 @@ def outer_loop(state, rule, *, max_iter, verbose=0, label="cd", recheck=True):
                                                                               "polish"):
                 polishes += 1
                 if state.polish():
-                    if not recheck:
-                        converged = unchecked = True
-                        break
                     continue  # checked again where it moved: what is returned is certified
             converged = True
             break
@@ -127,7 +114,6 @@ def outer_loop(state, rule, *, max_iter, verbose=0, label="cd", recheck=True):
     res = state.result(n_iter=it, converged=converged, stop_crit=crit, dual_gap=gap,
                        kkt_max=kkt_max, history=history,
                        primal=np.nan if P is None else float(P))
-    res.gradient_at_coef = not unchecked
     return res
 
 

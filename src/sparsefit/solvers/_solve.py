@@ -194,11 +194,10 @@ def _project(info, w):
 def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_init=None,
            intercept_init=None, tol=1e-6, max_iter=100, max_epochs=50_000, p0=100, anderson=5,
            positive=False, ws_hint=None, inner_tol_ratio=None, verbose=0, col_norms=None,
-           gram=None, xt_init=None, rng=None, stacklevel=3, recheck=True):
+           gram=None, xt_init=None, rng=None, stacklevel=3):
     """:func:`solve` on an already validated :class:`ColumnStore` (paths validate ``X``
     once); ``col_norms``, ``gram`` and ``xt_init`` are shared along a path (see
-    :class:`~.cd.QuadraticCD`); ``recheck=False`` leaves a last exact step unchecked
-    (a path: see :func:`~._outer.outer_loop`)."""
+    :class:`~.cd.QuadraticCD`)."""
     datafit = check_datafit(datafit)
     _check_params(tol, max_iter, p0, anderson)
     y = datafit.check_y(y, store.n)
@@ -232,8 +231,7 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
                     inner_tol_ratio=0.1 if inner_tol_ratio is None else float(inner_tol_ratio),
                     **common)
         label = "prox-newton"
-    res = outer_loop(state, rule, max_iter=int(max_iter), verbose=verbose, label=label,
-                     recheck=recheck)
+    res = outer_loop(state, rule, max_iter=int(max_iter), verbose=verbose, label=label)
     res.null_primal = float(P0)
     if info.is_convex and not rule.uses_gap and isinstance(datafit, (Quadratic,
                                                                      MultiTaskQuadratic)):

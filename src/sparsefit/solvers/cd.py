@@ -16,9 +16,9 @@ from ._columns import (
 )
 from ._epochs import wls_cd
 from ._exact import (
-    EXACT_MIN_BUDGET,
     MAX_INEXACT,
     Candidate,
+    exact_budget,
     support_moments,
     support_product,
     takes_exact_step,
@@ -314,7 +314,7 @@ class QuadraticCD:
         support and the coordinates violating their optimality condition, these entering
         on the side their gradient points to) with those signs
         (:func:`~._exact.restricted_minimizer`), when it costs at most
-        ``max(EXACT_MIN_BUDGET, 2 passes over X)`` and lowers the objective. Returns
+        :func:`~._exact.exact_budget` (two passes over X) and lowers the objective. Returns
         ``(objective, exact)``, or None when not moved."""
         w, store, sw = self.w, self.store, self.sw
         if self.scores.max(initial=0.0) <= 1e-13 * float(np.abs(self.Xt).max(initial=0.0)):
@@ -327,7 +327,7 @@ class QuadraticCD:
         # the Gram entries when the working sets already computed them (no copy of X)
         gram = self.gram is not None and bool(np.all(self.gram.pos[S] >= 0))
         cost = k ** 3 / 3 + (0 if gram else store.n * k * (k + 1) / 2)
-        if cost > max(EXACT_MIN_BUDGET, 2 * self.x_nnz):
+        if cost > exact_budget(2 * self.x_nnz, self.tol):
             return None
         self.exact_key = cand.key
         S_w = float(sw.sum())

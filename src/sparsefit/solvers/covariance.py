@@ -34,7 +34,7 @@ from ..datafits._kernels import FASTMATH
 from ..penalties._interface import block_prox, block_subdiff, coord_update
 from ._columns import gather_block
 from ._common import check_datafit, describe
-from ._exact import EXACT_MIN_BUDGET, Candidate, takes_exact_step
+from ._exact import Candidate, exact_budget, takes_exact_step
 from ._gap import GAP_STOP_MIN_TOL, StopRule
 from ._gram import gram_cd
 from ._outer import SolverResult, holds_core, outer_loop, select_working_set, unit_nonzero
@@ -216,16 +216,16 @@ class CovarianceCD:
     def polish(self):
         """At convergence, the exact step of :mod:`._exact` on the support (and the
         violators) from the Gram block ``G_SS``, when it costs at most
-        ``max(EXACT_MIN_BUDGET, 2 products G w, exact_budget)``; the next check (``G w``
-        again) certifies it. Returns whether it moved."""
+        :func:`~._exact.exact_budget` of ``max(2 products G w, exact_budget)``; the next
+        check (``G w`` again) certifies it. Returns whether it moved."""
         spec, w = self.info.spec, self.w
         if self.yy is None or self.info.is_group or not takes_exact_step(spec) \
                 or not np.any(w):
             return False
         cand = Candidate(spec, w, self.scores, self.q)
         k = cand.S.size
-        if not cand.free.any() or k ** 3 / 3 > max(EXACT_MIN_BUDGET, 2 * self.G.shape[0] ** 2,
-                                                    self.exact_budget):
+        if not cand.free.any() or k ** 3 / 3 > exact_budget(
+                max(2 * self.G.shape[0] ** 2, self.exact_budget), self.tol):
             return False
         G_SS = gather_block(self.G, cand.S)
         new, _ = cand.minimize(G_SS.copy(), self.q)
@@ -265,12 +265,11 @@ class ViolationRule:
 
 
 def covariance_cd(G, c, yy, info, w, *, tol, max_iter, rule=None, p0=100, max_epochs=50_000,
-                  anderson=5, inner_tol_ratio=0.3, verbose=0, recheck=True, exact_budget=0):
+                  anderson=5, inner_tol_ratio=0.3, verbose=0, exact_budget=0):
     """Minimize ``1/2 (yy - 2 c'w + w'Gw) + pen(w)`` from ``w`` (updated in place) for the
     :class:`~._common.PenaltyInfo` ``info``; stop by ``rule`` (default: the duality gap
     relative to ``P(0) = yy / 2``, or the violation for non-convex penalties, as
-    :func:`solve`). ``recheck=False`` leaves a last exact step unchecked (a path: see
-    :func:`~._outer.outer_loop`); ``exact_budget``: see :func:`solve_covariance`. Returns
+    :func:`solve`); ``exact_budget``: see :func:`solve_covariance`. Returns
     a :class:`SolverResult` (``intercept`` 0)."""
     if rule is None:
         P0 = 0.5 * float(yy)
@@ -279,8 +278,7 @@ def covariance_cd(G, c, yy, info, w, *, tol, max_iter, rule=None, p0=100, max_ep
     state = CovarianceCD(G, c, yy, info, w, P0, tol=tol, p0=p0, max_epochs=max_epochs,
                          anderson=anderson, inner_tol_ratio=inner_tol_ratio,
                          exact_budget=exact_budget)
-    res = outer_loop(state, rule, max_iter=max_iter, verbose=verbose, label="cov-cd",
-                     recheck=recheck)
+    res = outer_loop(state, rule, max_iter=max_iter, verbose=verbose, label="cov-cd")
     res.null_primal = float(P0) if P0 > 0 else np.nan
     return res
 
@@ -288,7 +286,7 @@ def covariance_cd(G, c, yy, info, w, *, tol, max_iter, rule=None, p0=100, max_ep
 def solve_covariance(moments, datafit, penalty, *, fit_intercept=False, w_init=None,
                      tol=1e-6, max_iter=100, max_epochs=50_000, p0=100, anderson=5,
                      positive=False, inner_tol_ratio=None, verbose=0, stacklevel=2,
-                     recheck=True, exact_budget=0):
+                     exact_budget=0):
     r"""Minimize the least-squares objective of :func:`solve` from the data's moments.
 
     .. math::
@@ -318,10 +316,6 @@ def solve_covariance(moments, datafit, penalty, *, fit_intercept=False, w_init=N
         Warm start (not modified).
     tol, max_iter, max_epochs, p0, anderson, positive, inner_tol_ratio, verbose
         As for :func:`solve`.
-    recheck : bool
-        Check the point a last exact step moved to (``G w`` once more); a path passes
-        False: its next solve's first check does it, and the gap reported still bounds
-        the returned point's (see :func:`~sparsefit.solvers._outer.outer_loop`).
     exact_budget : float
         Multiply-adds the exact step on the support at convergence may cost, beyond its
         default (two products ``G w``, at least ``2^22``): a caller whose moments stand
@@ -389,7 +383,7 @@ def solve_covariance(moments, datafit, penalty, *, fit_intercept=False, w_init=N
         res = covariance_cd(G, c, yy, info, w, tol=float(tol), max_iter=int(max_iter),
                             p0=int(p0), max_epochs=int(max_epochs), anderson=int(anderson),
                             inner_tol_ratio=0.3 if inner_tol_ratio is None else
-                            float(inner_tol_ratio), verbose=verbose, recheck=recheck,
+                            float(inner_tol_ratio), verbose=verbose,
                             exact_budget=exact_budget)
         res.intercept = float(moments.intercept(res.coef)) if fit_intercept else 0.0
     if not res.converged:

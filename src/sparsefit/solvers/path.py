@@ -190,11 +190,9 @@ def solve_path(X, y, datafit, make_penalty, *, alphas=None, n_alphas=100, eps=1e
                          tol=tol,
                          max_iter=max_iter, positive=positive, ws_hint=hint, verbose=verbose,
                          col_norms=col_norms, gram=gram, xt_init=xt_prev, rng=rng,
-                         recheck=False, **solver_kw)
-            # the last pass of this solve is the first of the next one (same coefficients),
-            # unless a last exact step moved them: the next solve's first pass checks it
+                         **solver_kw)
+            # the last pass of this solve is the first of the next one (same coefficients)
             xt_prev = -res.gradient if (col_norms is not None and res.gradient is not None
-                                        and res.gradient_at_coef
                                         and pen.is_separable) else None
             w, b = res.coef, res.intercept
             active = np.any(w.reshape(store.p, -1) != 0, axis=1)
