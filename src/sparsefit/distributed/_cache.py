@@ -61,7 +61,9 @@ def _estimate(data):
         per_row = X.dtype.itemsize * X.shape[1] + 16  # y and the weight
         return float(X.shape[0]) * per_row, None
     kept = None
-    if known and X.numblocks[1] == 1:
+    # the first chunk with rows (an empty one says nothing of the others' size)
+    at = next((i for i, m in enumerate(X.chunks[0]) if m > 0), 0) if known else 0
+    if known and X.numblocks[1] == 1 and at == 0:
         import dask.array as da
 
         first = X.blocks[0].persist()  # read once: for the estimate, and kept
@@ -69,9 +71,9 @@ def _estimate(data):
             else first
         block = first.to_delayed().ravel()[0]
     else:
-        block = X.to_delayed().ravel()[0]
+        block = X.to_delayed().ravel()[at]
     size = dask.delayed(_chunk_bytes, pure=True)(block).compute()
-    rows = X.chunks[0][0]
+    rows = X.chunks[0][at]
     extra = 16.0 * rows if np.isfinite(rows) else 0.0
     return (size + extra) * X.numblocks[0], kept
 

@@ -194,11 +194,32 @@ class DaskData:
             del est.feature_names_in_
 
 
+def feature_names(X, name="X"):
+    """A dask DataFrame's column names as scikit-learn keeps them: an array when every
+    name is a string, None when none is; names of mixed types, or repeated names, are
+    refused (scikit-learn's ``_get_feature_names`` on a pandas DataFrame)."""
+    columns = X.columns
+    names = np.asarray(list(columns), dtype=object)
+    if names.size == 0:
+        return None
+    repeated = list(columns[columns.duplicated()])
+    if repeated:
+        raise ValueError(f"{name} has repeated column names {repeated[:5]}: give every "
+                         "column its own name")
+    types = sorted({type(c).__qualname__ for c in names})
+    if len(types) > 1 and "str" in types:
+        raise TypeError(f"Feature names are only supported if all input features have string "
+                        f"names, but your input has {types} as feature name / column name "
+                        "types: convert them all to strings (X.columns = "
+                        "X.columns.astype(str)), or none")
+    return names if types == ["str"] else None
+
+
 def as_dask_x(X, name="X"):
     """``X`` as a 2-D dask array with one chunk of columns, and its column names."""
     names = None
     if _is_frame(X):
-        names = np.asarray([str(c) for c in X.columns], dtype=object)
+        names = feature_names(X, name)
         X = _frame_to_array(X, name)
     elif _is_series(X):
         raise ValueError(f"{name} must be 2-D: got a dask Series (use df[[column]])")

@@ -59,6 +59,12 @@ def _label_weights(y, sw, index):
     w = np.ones(y.shape[0]) if sw is None else as_vector(sw)
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"Input y contains NaN or infinity in chunk {index}")
+    if y.dtype.kind == "O" and any(v is None or v != v for v in y.tolist()):
+        raise ValueError(f"Input y contains a missing label (None or NaN) in chunk {index}")
+    if sw is not None and not np.all(w >= 0):
+        raise ValueError(f"sample_weight has negative values in chunk {index}"
+                         if np.all(np.isfinite(w)) else
+                         f"sample_weight contains NaN or infinity in chunk {index}")
     labels, inv = np.unique(y, return_inverse=True)
     return dict(zip(labels.tolist(), np.bincount(inv, weights=w, minlength=labels.size)))
 

@@ -3,6 +3,8 @@ output is a dask array with the rows of ``X``'s chunks."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
@@ -10,6 +12,9 @@ from ._data import as_dask_x
 
 
 def _on_block(block, est, method, names):
+    if block.shape[0] == 0:  # an empty chunk (a filtered DataFrame's): no rows out
+        one = np.zeros((1, block.shape[1]), dtype=block.dtype)
+        return np.asarray(_on_block(one, est, method, names))[:0]
     if names is not None:
         import pandas as pd
 
@@ -29,16 +34,22 @@ def predict_dask(est, method, X):
     """``getattr(est, method)(X)`` for a dask ``X``: a dask array, chunked by rows as ``X``.
 
     A dask DataFrame's column names are checked against ``feature_names_in_`` as
-    scikit-learn checks a pandas DataFrame's."""
+    scikit-learn checks a pandas DataFrame's, its warnings given once (not per chunk)."""
     check_is_fitted(est)
-    names = None
-    if hasattr(X, "columns"):
-        names = np.asarray([str(c) for c in X.columns], dtype=object)
-        fitted = getattr(est, "feature_names_in_", None)
-        if fitted is not None and not np.array_equal(names, fitted):
-            raise ValueError(f"The feature names of X differ from those seen at fit: "
-                             f"{list(names)[:5]} vs {list(fitted)[:5]}")
-    Xa, _ = as_dask_x(X)
+    Xa, names = as_dask_x(X)
+    fitted = getattr(est, "feature_names_in_", None)
+    label = type(est).__name__
+    if names is not None and fitted is not None and not np.array_equal(names, fitted):
+        raise ValueError(f"The feature names of X differ from those seen at fit: "
+                         f"{list(names)[:5]} vs {list(fitted)[:5]}")
+    if names is not None and fitted is None:
+        warnings.warn(f"X has feature names, but {label} was fitted without feature names",
+                      UserWarning, stacklevel=3)
+        names = None
+    elif names is None and fitted is not None:
+        warnings.warn(f"X does not have valid feature names, but {label} was fitted with "
+                      "feature names", UserWarning, stacklevel=3)
+        names = fitted
     if Xa.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {Xa.shape[1]} features, but {type(est).__name__} is "
                          f"expecting {est.n_features_in_} features as input")

@@ -122,7 +122,7 @@ def chunk_residual(X, y, sw, index, start, support, coef, intercept):
     """One chunk's :class:`ResidualPart` (``coef`` the values on the columns ``support``:
     one row each, a column per target, when 2-D); checks every value of the chunk."""
     X, sw = as_block(X), as_vector(sw)
-    y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1) if coef.ndim == 2 else \
+    y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], coef.shape[1]) if coef.ndim == 2 else \
         as_vector(y)
     check_chunk(index, start, X, y, sw)
     sw = np.ones(X.shape[0]) if sw is None else sw

@@ -141,7 +141,7 @@ def chunk_fold_sums(X, y, sw, groups, index, start, rule, owners, cols, W, B, wi
     s = np.ones(n) if sw is None else sw
     ids = rule.ids(start, n, g)
     M = (ids[:, None] != owners[None, :]) * s[:, None]  # the training weights of each point
-    U = np.asarray(X[:, cols] @ W).reshape(n, -1) if cols.size else 0.0
+    U = np.asarray(X[:, cols] @ W).reshape(n, W.shape[1]) if cols.size else 0.0
     r = y[:, None] - U - B[None, :]
     R = r * M
     xs = np.asarray(X.T @ M) if with_xs else None

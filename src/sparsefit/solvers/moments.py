@@ -121,11 +121,24 @@ class Moments:
         if sp.issparse(X):
             X = sp.csr_matrix(X, dtype=np.float64)
             xm = np.asarray(X.T @ w).ravel() / S
-            # within a block the raw products are fine (its mean is one number per column);
-            # centering a sparse block would densify it
-            xx = np.asarray((X.T @ X.multiply(w[:, None]).tocsr()).todense())
+            # raw products, then the means out: centering a sparse block would densify it
+            WX = X.multiply(w[:, None]).tocsr()
+            xx = np.asarray((X.T @ WX).todense())
             xx -= S * np.outer(xm, xm)
             xy = np.asarray(X.T @ wyc)
+            # ... except the columns whose mean dominates their second moment, where that
+            # subtraction cancels digits (a mean of 1e6 and spread 1 leaves 4): those are
+            # centered densely (such a column is nearly dense anyway)
+            big = np.flatnonzero(xm * xm > 0.5 * (np.asarray(WX.multiply(X).sum(axis=0))
+                                                  .ravel() / S))
+            if big.size:
+                Xc = X[:, big].toarray() - xm[big]
+                WXc = Xc * w[:, None]
+                cross = np.asarray(X.T @ WXc) - np.outer(xm, w @ Xc)
+                cross[big] = Xc.T @ WXc
+                xx[:, big] = cross
+                xx[big, :] = cross.T
+                xy[big] = Xc.T @ wyc
             Xp = X[pos]
             xmin = np.asarray(Xp.min(axis=0).todense()).ravel()
             xmax = np.asarray(Xp.max(axis=0).todense()).ravel()
