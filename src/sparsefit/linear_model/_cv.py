@@ -208,6 +208,14 @@ def check_fold_weights(folds, sw):
                                  "(cv) or more groups, or give those rows weight")
 
 
+def drawn_folds(cv, X, y=None, split_params=None, classifier=False):
+    """The ``(train, test)`` splits of ``cv``, drawn once: every ``l1_ratio`` of a fit is
+    scored on the same folds, as scikit-learn's (a shuffled splitter without a fixed seed
+    draws other folds at each ``split``, and a generator of splits is spent by the first).
+    The list is a ``cv`` too: :func:`cv_path` takes it as it is."""
+    return list(check_cv(cv, y, classifier=classifier).split(X, y, **(split_params or {})))
+
+
 def cross_validate_path(X, y, sw, datafit, make_penalty, alphas, loss, *, cv, n_jobs,
                         verbose, stratify_y=None, progress=None, split_params=None, **opts):
     """Per-alpha test losses, shape ``(n_alphas, n_folds)``; folds run through joblib.
@@ -362,8 +370,9 @@ class _RegressionCV(CVMixin, SparseInputMixin, RegressorMixin, BaseEstimator):
         opts["precompute"] = fold_pre if isinstance(fold_pre, (bool, str)) else True
         datafit = Quadratic()
         makers = self._makers(ratios, X.shape[1])
+        folds = drawn_folds(self.cv, X, y, split_params)
         paths = [cv_path(X, y, sw, datafit, make, weighted_mse, alphas=alphas,
-                         eps=self.eps, n_alphas=n_alphas, cv=self.cv, n_jobs=self.n_jobs,
+                         eps=self.eps, n_alphas=n_alphas, cv=folds, n_jobs=self.n_jobs,
                          verbose=self.verbose, dfmax=self.dfmax, pmax=self.pmax,
                          split_params=split_params, **opts)
                  for make in makers]

@@ -11,7 +11,6 @@ from joblib import Parallel, delayed
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import check_scoring, get_scorer, get_scorer_names
-from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import safe_sparse_dot
@@ -32,7 +31,14 @@ from ._base import (
     validated_store,
     warm_start_point,
 )
-from ._cv import CV_CONSTRAINTS, CV_OPTIONS_DOC, CVMixin, check_fold_weights, cv_path
+from ._cv import (
+    CV_CONSTRAINTS,
+    CV_OPTIONS_DOC,
+    CVMixin,
+    check_fold_weights,
+    cv_path,
+    drawn_folds,
+)
 
 
 def logistic_penalty(alpha, *, l1_ratio, n_features, n_classes, multiclass_penalty):
@@ -532,9 +538,10 @@ class SparseLogisticRegressionCV(CVMixin, _LogisticBase):
         grid, n_alphas = self._grid(default=50)
         X, datafit, yt, sw = self._prepare(X, y, sample_weight)
         k = self.classes_.size
+        folds = drawn_folds(self.cv, X, y, split_params, classifier=True)
         paths = [cv_path(X, yt, sw, datafit, self._make_penalty(X.shape[1], k, r),
                          log_loss_at, alphas=grid, eps=self.eps, n_alphas=n_alphas,
-                         cv=self.cv, n_jobs=self.n_jobs, verbose=self.verbose, stratify_y=y,
+                         cv=folds, n_jobs=self.n_jobs, verbose=self.verbose, stratify_y=y,
                          dfmax=self.dfmax, pmax=self.pmax, split_params=split_params,
                          **self._path_options())
                  for r in ratios]
@@ -542,7 +549,7 @@ class SparseLogisticRegressionCV(CVMixin, _LogisticBase):
         if self.refit:
             return self._fit_at(X, yt, sw, datafit, self.alpha_, self.l1_ratio_,
                                 **solver_options(self))
-        return self._average_folds(X, y, yt, sw, datafit, split_params)
+        return self._average_folds(X, yt, sw, datafit, folds)
 
     def _path_options(self):
         """The solver keywords of every fold's path (in memory, and from gathered columns
@@ -567,9 +574,9 @@ class SparseLogisticRegressionCV(CVMixin, _LogisticBase):
         self.alpha_min_, self.alpha_1se_ = paths[best].alpha_min, paths[best].alpha_1se
         self.alpha_ = self._chosen_alpha(self.alpha_min_, self.alpha_1se_)
 
-    def _average_folds(self, X, y, yt, sw, datafit, split_params):
-        """``refit=False``: the mean of the fold models at the selected strength."""
-        folds = check_cv(self.cv, y, classifier=True).split(X, y, **split_params)
+    def _average_folds(self, X, yt, sw, datafit, folds):
+        """``refit=False``: the mean of the fold models at the selected strength, on the
+        folds that scored it."""
         coefs, intercepts, iters = [], [], []
         for train, _ in folds:
             self._fit_at(X[train], yt[train], None if sw is None else sw[train], datafit,
@@ -766,7 +773,7 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
         template = self._template(cw)
         scorer = get_scorer("accuracy") if scoring is None else check_scoring(
             template, scoring=scoring)
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **split_params))
+        folds = drawn_folds(self.cv, X, y, split_params, classifier=True)
         check_fold_weights(folds, sw)
         out = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             delayed(_fold_path)(template, X, y, sw, train, test, Cs, r, scorer)

@@ -40,7 +40,7 @@ from ._base import (
     warm_start_point,
     warn_if_unpenalized,
 )
-from ._cv import CV_CONSTRAINTS, CV_OPTIONS_DOC, CVMixin, check_alphas, cv_path
+from ._cv import CV_CONSTRAINTS, CV_OPTIONS_DOC, CVMixin, check_alphas, cv_path, drawn_folds
 
 # What scikit-learn's own tests match in its convergence warning (ours adds the numbers).
 NOT_CONVERGED = ("Objective did not converge. You might want to increase the number of "
@@ -512,8 +512,9 @@ class _MultiTaskCV(CVMixin, _MultiTaskMixin, BaseEstimator):
         opts = dict(fit_intercept=self.fit_intercept, tol=float(self.tol),
                     max_iter=self.max_iter, selection=self.selection,
                     random_state=self.random_state)
+        folds = drawn_folds(self.cv, X, y, split_params)
         paths = [cv_path(X, y, sw, MultiTaskQuadratic(T), RowPenalty(r, p, T), _task_mse,
-                         alphas=g, cv=self.cv, n_jobs=self.n_jobs, verbose=self.verbose,
+                         alphas=g, cv=folds, n_jobs=self.n_jobs, verbose=self.verbose,
                          split_params=split_params, **opts)
                  for r, g in zip(ratios, grids, strict=True)]
         return self._select_and_refit(ratios, grid, grids, paths, X, y, sw)
