@@ -12,6 +12,7 @@ from sklearn import linear_model as sk
 from sklearn.datasets import load_diabetes, make_regression
 from sklearn.model_selection import KFold
 
+from sparsefit import linear_model
 from sparsefit.linear_model import (
     AdaptiveLasso,
     ElasticNet,
@@ -459,3 +460,39 @@ def test_a_fortran_float64_x_is_fitted_without_a_copy(weighted):
         finally:
             tracemalloc.stop()
         assert peak < 0.25 * X.nbytes, (copy_X, peak / X.nbytes)
+
+
+@pytest.mark.parametrize("name", sorted(
+    n for n in linear_model.registry() if hasattr(getattr(__import__(
+        "sklearn.linear_model", fromlist=[n]), n, None), "path")))
+def test_path_is_the_function_scikit_learns_is(name):
+    """``Est.path`` is the path function scikit-learn's ``Est.path`` is (``Lasso.path`` is
+    ``enet_path`` there, with its ``l1_ratio=0.5``): the same numbers for the same call."""
+    import sklearn.linear_model as skl
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 6))
+    y = X @ rng.standard_normal(6)
+    if "MultiTask" in name:
+        y = np.column_stack([y, X[:, 0]])
+    func = getattr(linear_model, getattr(skl, name).path.__name__)
+    got = getattr(linear_model, name).path(X, y, n_alphas=5)
+    want = func(X, y, n_alphas=5)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_a_gram_array_beside_sparse_x_is_ignored(fmt):
+    """scikit-learn fits sparse X with ``precompute=X.T @ X``; so do we, without the Gram
+    (a crash on the array's truth value before)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = sp.random(40, 8, density=0.5, format=fmt, random_state=0)
+    y = rng.standard_normal(40)
+    G = (X.T @ X).toarray()
+    for est in (linear_model.Lasso(alpha=0.01, fit_intercept=False),
+                linear_model.ElasticNet(alpha=0.01), linear_model.LassoCV(alphas=5)):
+        ref = est.fit(X, y).coef_
+        np.testing.assert_allclose(est.set_params(precompute=G).fit(X, y).coef_, ref)

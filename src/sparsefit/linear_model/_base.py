@@ -424,8 +424,12 @@ def checked_precompute(precompute, X, sw, fit_intercept):
     recomputed). Sparse ``X``: ignored (the Gram route is for dense ``X``)."""
     import scipy.sparse as sp
 
-    if isinstance(precompute, (bool, np.bool_, str)) or sp.issparse(X):
-        return bool(precompute) if not isinstance(precompute, str) else precompute
+    if isinstance(precompute, str):
+        return precompute
+    if isinstance(precompute, (bool, np.bool_)):
+        return bool(precompute)
+    if sp.issparse(X):
+        return False  # a Gram array beside sparse X: ignored, as documented
     n, p = X.shape
     G = np.asarray(precompute)
     if G.shape != (p, p):

@@ -524,6 +524,13 @@ class ElasticNetCV(_RegressionCV):
                          penalty_factor=penalty_factor, dfmax=dfmax, pmax=pmax)
         self.l1_ratio = l1_ratio
 
+    @staticmethod
+    def path(X, y, **kwargs):
+        """:func:`~sparsefit.linear_model.enet_path` (scikit-learn's ``ElasticNetCV.path``)."""
+        from ._path import enet_path
+
+        return enet_path(X, y, **kwargs)
+
     def _l1_ratios(self):
         r = np.atleast_1d(np.asarray(self.l1_ratio, dtype=np.float64))
         if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r < 0) or np.any(
@@ -551,6 +558,13 @@ class LassoCV(_RegressionCV):
     >>> model.alpha_ == model.alpha_1se_ >= model.alpha_min_
     True
     """
+
+    @staticmethod
+    def path(X, y, **kwargs):
+        """:func:`~sparsefit.linear_model.lasso_path` (scikit-learn's ``LassoCV.path``)."""
+        from ._path import lasso_path
+
+        return lasso_path(X, y, **kwargs)
 
     def _l1_ratios(self):
         return np.array([1.0])

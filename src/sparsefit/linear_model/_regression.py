@@ -119,10 +119,12 @@ class Lasso(SparseLinearRegressor):
 
     @staticmethod
     def path(X, y, **kwargs):
-        """:func:`~sparsefit.linear_model.lasso_path` (scikit-learn's ``Lasso.path``)."""
-        from ._path import lasso_path
+        """:func:`~sparsefit.linear_model.enet_path`, as scikit-learn's ``Lasso.path`` is
+        (its default ``l1_ratio=0.5``, not the lasso: code written against scikit-learn
+        gets the same numbers; :func:`~sparsefit.linear_model.lasso_path` is the lasso's)."""
+        from ._path import enet_path
 
-        return lasso_path(X, y, **kwargs)
+        return enet_path(X, y, **kwargs)
 
     def _penalty(self, n_features):
         return L1(self.alpha)
