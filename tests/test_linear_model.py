@@ -496,3 +496,23 @@ def test_a_gram_array_beside_sparse_x_is_ignored(fmt):
                 linear_model.ElasticNet(alpha=0.01), linear_model.LassoCV(alphas=5)):
         ref = est.fit(X, y).coef_
         np.testing.assert_allclose(est.set_params(precompute=G).fit(X, y).coef_, ref)
+
+
+@pytest.mark.parametrize("params", [dict(C=np.inf), dict(penalty=None)])
+def test_unpenalized_multinomial_coefficients_are_scikit_learns(params):
+    """softmax ignores a shift of a feature's coefficients over the classes: unpenalized,
+    the one reported sums to zero over the classes, as scikit-learn's (0.37 apart before,
+    with the same probabilities)."""
+    import warnings
+
+    import sklearn.linear_model as skl
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4)
+    y = np.argmax(X[:, :3] + 1.5 * rng.randn(200, 3), axis=1)
+    ours = linear_model.LogisticRegression(tol=1e-12, **params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = skl.LogisticRegression(tol=1e-12, max_iter=10_000, **params).fit(X, y)
+    np.testing.assert_allclose(ours.coef_.sum(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)

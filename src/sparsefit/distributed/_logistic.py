@@ -538,6 +538,10 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None, labels=None, wide_start=N
                       stacklevel=4)
     est.classes_ = classes
     est._set_solution(res, data.dtype, K)
+    if K > 2:
+        from ..linear_model._logistic import _center_free_features
+
+        _center_free_features(est.coef_, penalty)
     return alpha
 
 

@@ -19,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from ..datafits import Logistic, Multinomial
 from ..penalties import L1L2, GroupL1
 from ..solvers import solve
+from ..solvers._common import describe
 from ._base import (
     PENALTY_OPTIONS,
     PenaltyMaker,
@@ -39,6 +40,29 @@ from ._cv import (
     cv_path,
     drawn_folds,
 )
+
+
+def _center_free_features(coef, penalty):
+    """Center across the classes, in place, the multinomial coefficients (``coef`` of
+    shape ``(n_classes, n_features)``) of the features ``penalty`` leaves free (all of them
+    unpenalized, ``C=inf``): softmax ignores a shift of a feature's coefficients over the
+    classes, so any shift is optimal; the centered one is scikit-learn's (its columns sum
+    to zero). A bounded penalty is left as it is (a shift may leave the box)."""
+    from ..penalties import Box
+
+    k, p = coef.shape
+    if isinstance(penalty, Box):
+        return
+    info = describe(penalty, p * k)
+    if info.free is None:
+        return
+    free = info.free
+    if info.is_group:  # the coordinates of the free groups
+        spec, free = info.spec, np.zeros(p * k, dtype=bool)
+        for g in np.flatnonzero(info.free):
+            free[spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]]] = True
+    cols = free.reshape(p, k).all(axis=1)  # (feature-major: a feature's k classes)
+    coef[:, cols] -= coef[:, cols].mean(axis=0)
 
 
 def logistic_penalty(alpha, *, l1_ratio, n_features, n_classes, multiclass_penalty):
@@ -118,6 +142,8 @@ class _LogisticBase(SparseInputMixin, ClassifierMixin, BaseEstimator):
         pen = self._make_penalty(X.shape[1], k, l1_ratio)(alpha)
         res = self._solve(X, yt, sw, datafit, pen, w0, b0, **solver_kw)
         self._set_solution(res, X.dtype, k)
+        if k > 2:
+            _center_free_features(self.coef_, pen)
         return self
 
     def _solve(self, X, yt, sw, datafit, penalty, w_init=None, intercept_init=None,
