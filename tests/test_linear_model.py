@@ -516,3 +516,47 @@ def test_unpenalized_multinomial_coefficients_are_scikit_learns(params):
         ref = skl.LogisticRegression(tol=1e-12, max_iter=10_000, **params).fit(X, y)
     np.testing.assert_allclose(ours.coef_.sum(axis=0), 0.0, atol=1e-12)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+
+
+def test_logistic_cv_routes_the_scorer_metadata_as_scikit_learn():
+    """With metadata routing, the scorer gets ``sample_weight`` only when it asks for it
+    (and a scorer that says nothing of it is refused, as scikit-learn's); without routing,
+    the scorer gets it. Before, the held-out scores were always weighted."""
+    import sklearn
+    from sklearn.exceptions import UnsetMetadataPassedError
+    from sklearn.metrics import get_scorer
+    from sklearn.model_selection import StratifiedKFold
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 4))
+    y = (X[:, 0] + rng.standard_normal(90) > 0).astype(int)
+    sw = rng.uniform(0.2, 3.0, 90)
+    cv = StratifiedKFold(3)
+    Cs = [0.1, 1.0]
+
+    def held_out(weighted):
+        out = np.empty((3, 2))
+        for k, (tr, te) in enumerate(cv.split(X, y)):
+            for i, C in enumerate(Cs):
+                m = linear_model.LogisticRegression(C=C, tol=1e-10).fit(X[tr], y[tr], sw[tr])
+                kw = {"sample_weight": sw[te]} if weighted else {}
+                out[k, i] = get_scorer("neg_log_loss")(m, X[te], y[te], **kw)
+        return out
+
+    def fit(scoring):
+        return linear_model.LogisticRegressionCV(
+            Cs=Cs, cv=cv, scoring=scoring, tol=1e-10, use_legacy_attributes=False,
+            l1_ratios=(0.0,)).fit(
+            X, y, sample_weight=sw)
+
+    np.testing.assert_allclose(fit("neg_log_loss").scores_.reshape(3, 2), held_out(True),
+                               rtol=1e-6)
+    with sklearn.config_context(enable_metadata_routing=True):
+        unweighted = get_scorer("neg_log_loss").set_score_request(sample_weight=False)
+        np.testing.assert_allclose(fit(unweighted).scores_.reshape(3, 2), held_out(False),
+                                   rtol=1e-6)
+        weighted = get_scorer("neg_log_loss").set_score_request(sample_weight=True)
+        np.testing.assert_allclose(fit(weighted).scores_.reshape(3, 2), held_out(True),
+                                   rtol=1e-6)
+        with pytest.raises(UnsetMetadataPassedError):
+            fit("neg_log_loss")

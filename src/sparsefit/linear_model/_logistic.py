@@ -11,6 +11,14 @@ from joblib import Parallel, delayed
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import check_scoring, get_scorer, get_scorer_names
+from sklearn.model_selection import check_cv
+from sklearn.utils._metadata_requests import (
+    MetadataRouter,
+    MethodMapping,
+    _raise_for_params,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import safe_sparse_dot
@@ -619,12 +627,15 @@ class SparseLogisticRegressionCV(CVMixin, _LogisticBase):
 
 
 
-def _fold_path(template, X, y, sw, train, test, Cs, ratio, scorer):
+def _fold_path(template, X, y, sw, train, test, Cs, ratio, scorer, score_params):
     """One fold at one ``l1_ratio``: a :class:`LogisticRegression` per ``C`` (each solved
     from zero, as a grid search would), its coefficients (intercept last), iterations and
-    held-out score."""
+    held-out score (``score_params``: the scorer's metadata, taken at the held-out rows)."""
+    from sklearn.utils.validation import _check_method_params
+
     coefs, iters, scores = [], [], []
     sw_train = None if sw is None else sw[train]
+    kw = _check_method_params(X, params=score_params, indices=test)
     for C in Cs:
         est = clone(template).set_params(C=C, l1_ratio=ratio)
         est.fit(X[train], y[train], sample_weight=sw_train)
@@ -633,7 +644,6 @@ def _fold_path(template, X, y, sw, train, test, Cs, ratio, scorer):
             w = np.column_stack([w, est.intercept_])
         coefs.append(w)
         iters.append(int(est.n_iter_[0]))
-        kw = {} if sw is None else {"sample_weight": sw[test]}
         scores.append(float(scorer(est, X[test], y[test], **kw)))
     return np.asarray(coefs), np.asarray(iters), np.asarray(scores)
 
@@ -782,8 +792,8 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
         """Cross-validate the ``(C, l1_ratio)`` grid and refit (or average) the best model
         (``params``: routed to the splitter, see :meth:`LassoCV.fit`)."""
         self._validate_params()
-        split_params = self._split_params(params)
         penalty, l1_ratios, scoring, legacy = self._resolve()
+        split_params, score_params = self._routed(params, scoring, sample_weight)
         self._check_dual()
         X, y, sw = check_fit_data(self, X, y, sample_weight, y_numeric=False)
         check_classification_targets(y)
@@ -797,12 +807,11 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
                 cw, classes=self.classes_, y=y, sample_weight=sw)))
         Cs, ratios = self._grids(penalty, l1_ratios)
         template = self._template(cw)
-        scorer = get_scorer("accuracy") if scoring is None else check_scoring(
-            template, scoring=scoring)
+        scorer = self._scorer(template, scoring)
         folds = drawn_folds(self.cv, X, y, split_params, classifier=True)
         check_fold_weights(folds, sw)
         out = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
-            delayed(_fold_path)(template, X, y, sw, train, test, Cs, r, scorer)
+            delayed(_fold_path)(template, X, y, sw, train, test, Cs, r, scorer, score_params)
             for train, test in folds for r in ratios)
         n_folds, n_r, n_cs = len(folds), len(ratios), Cs.size
         # coefs: (n_folds, n_l1, n_cs, n_rows, n_dof); iters / scores: (n_folds, n_l1, n_cs)
@@ -817,6 +826,33 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
 
         return self._select(coefs, iters, scores, Cs, ratios, penalty, l1_ratios is None,
                             legacy, X.shape[1], refit)
+
+    @staticmethod
+    def _scorer(template, scoring):
+        return get_scorer("accuracy") if scoring is None else check_scoring(
+            template, scoring=scoring)
+
+    def _routed(self, params, scoring, sample_weight):
+        """``(split params, score params)``, as scikit-learn routes ``fit``'s metadata:
+        with routing enabled, ``groups`` to the splitter and what the scorer requested
+        (``sample_weight`` too, refused when the scorer says nothing of it); without,
+        ``sample_weight`` to the scorer."""
+        if _routing_enabled():
+            routed = process_routing(self, "fit", sample_weight=sample_weight, **params)
+            return routed.splitter.split, routed.scorer.score
+        _raise_for_params(params, self, "fit")
+        return {}, ({} if sample_weight is None else {"sample_weight": sample_weight})
+
+    def get_metadata_routing(self):
+        """The splitter receives ``fit``'s ``groups`` (``split``), the scorer its
+        ``sample_weight`` when it requests it (``score``), as scikit-learn's."""
+        scoring = None if isinstance(self.scoring, str) and self.scoring == "warn" \
+            else self.scoring
+        return MetadataRouter(owner=self).add_self_request(self).add(
+            splitter=check_cv(self.cv),
+            method_mapping=MethodMapping().add(caller="fit", callee="split")).add(
+            scorer=self._scorer(self._template(None), scoring),
+            method_mapping=MethodMapping().add(caller="fit", callee="score"))
 
     def _check_dual(self):
         if self.dual and self.solver != "liblinear":
