@@ -458,3 +458,42 @@ def test_log_sum_is_ranked_by_its_own_threshold(eps):
     grad = Quadratic().gradient(X, y, res.coef, res.intercept)
     assert res.converged
     assert np.max(pen.subdiff_distance(res.coef, grad)) <= 1e-8
+
+
+@pytest.mark.parametrize("case", ["quadratic", "quadratic sparse", "quadratic gram",
+                                  "elastic net", "multitask", "logistic", "multinomial"])
+def test_tol_zero_runs_max_iter_outer_iterations_not_max_epochs(case):
+    """``tol=0`` runs ``max_iter`` outer iterations, each inner solve asked for no less
+    than float64 resolves (1e-13 of the gradients' scale): 10 iterations ran 250,015
+    epochs (4 s) on this 300 x 200 lasso before, every inner solve to max_epochs, and 100
+    proximal Newton iterations 17 s on the multinomial one."""
+    from sparsefit.datafits import MultiTaskQuadratic
+    from sparsefit.linear_model._multitask import RowPenalty
+    from sparsefit.penalties import L1, L1L2
+    from sparsefit.solvers import solve
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 200)
+    y = X[:, :10] @ rng.randn(10) + rng.randn(300)
+    data, target, penalty, kw = X, y, L1(0.01), {}
+    if case == "quadratic sparse":
+        data = sp.csr_matrix(X)
+    elif case == "quadratic gram":
+        kw = {"precompute": True}
+    elif case == "elastic net":
+        penalty = L1L2(0.01, 0.5)
+    datafit = Quadratic()
+    if case == "multitask":
+        datafit, target = MultiTaskQuadratic(2), np.column_stack([y, X[:, 5]])
+        penalty = RowPenalty(1.0, 200, 2)(0.01)
+    elif case == "logistic":
+        datafit, target = Logistic(), np.where(y > 0, 1.0, -1.0)
+    elif case == "multinomial":
+        datafit, target = Multinomial(3), np.digitize(y, [-1.0, 1.0]).astype(np.float64)
+        penalty = L1(0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = solve(data, target, datafit, penalty, fit_intercept=True, tol=0.0,
+                    max_iter=10, **kw)
+    assert not res.converged and res.n_iter == 10
+    assert res.n_epochs <= 2_000, res.n_epochs

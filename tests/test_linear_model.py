@@ -560,3 +560,29 @@ def test_logistic_cv_routes_the_scorer_metadata_as_scikit_learn():
                                    rtol=1e-6)
         with pytest.raises(UnsetMetadataPassedError):
             fit("neg_log_loss")
+
+
+def test_small_scikit_learn_conventions():
+    """Found by a hostile review: a one-column 2-D ``y`` gives ``intercept_`` of shape
+    (1,); ``penalty=`` of the logistic classes warns as scikit-learn 1.9 deprecates it; a
+    path that does not converge warns with scikit-learn's text first."""
+    import sklearn.linear_model as skl
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5))
+    y = X[:, 0] + rng.standard_normal(40)
+    for name in ("Lasso", "ElasticNet"):
+        ours = getattr(linear_model, name)(alpha=0.1).fit(X, y[:, None])
+        ref = getattr(skl, name)(alpha=0.1).fit(X, y[:, None])
+        assert ours.coef_.shape == ref.coef_.shape
+        assert np.shape(ours.intercept_) == np.shape(ref.intercept_) == (1,)
+    yb = (y > 0).astype(int)
+    with pytest.warns(FutureWarning, match="'penalty' was deprecated in version 1.8"):
+        linear_model.LogisticRegression(penalty="l1", l1_ratio=1.0).fit(X, yb)
+    with pytest.warns(FutureWarning, match="'penalty' was deprecated in version 1.8"):
+        linear_model.LogisticRegressionCV(penalty="l1", Cs=2, l1_ratios=None,
+                                          use_legacy_attributes=False,
+                                          scoring="accuracy").fit(X, yb)
+    with pytest.warns(ConvergenceWarning, match="^Objective did not converge"):
+        linear_model.lasso_path(X, y, tol=0.0, max_iter=2, alphas=3)

@@ -568,6 +568,9 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         self
         """
         self._validate_params()
+        # a 2-D y of one column is fitted as 1-D, its intercept_ of shape (1,) as
+        # scikit-learn's (its y_offset keeps the column)
+        one_column = self._takes_targets() and np.ndim(y) == 2 and np.shape(y)[1] == 1
         X, y, sw = check_fit_data(self, X, y, sample_weight,
                                   multi_output=self._takes_targets(), check_input=check_input)
         warn_if_unpenalized(self)
@@ -580,6 +583,8 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         if xm is not None:
             # X was centered in place: the intercept of the caller's X is b - xm.w
             self.intercept_ = (self.intercept_ - self.coef_ @ xm).astype(X.dtype)
+        if one_column:
+            self.intercept_ = np.atleast_1d(self.intercept_)
         return self
 
     def _fit_targets(self, X, y, sw, xm=None):

@@ -49,6 +49,13 @@ from ._cv import (
     drawn_folds,
 )
 
+#: scikit-learn 1.8's deprecation of ``penalty`` (removed in 1.10), in its words.
+_PENALTY_DEPRECATED = (
+    "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To avoid this "
+    "warning, leave 'penalty' set to its default value and use {} instead. Use {} instead "
+    "of penalty='l2', {} instead of penalty='l1', {} instead of penalty='elasticnet', and "
+    "{} instead of penalty=None.")
+
 
 def _center_free_features(coef, penalty):
     """Center across the classes, in place, the multinomial coefficients (``coef`` of
@@ -431,6 +438,11 @@ class LogisticRegression(_LogisticBase):
         as the primal problem, which is what is solved)."""
         given = not (isinstance(self.penalty, str) and self.penalty == "deprecated")
         r = self.l1_ratio
+        if given:
+            warnings.warn(_PENALTY_DEPRECATED.format(
+                "'l1_ratio' or 'C'", "l1_ratio=0", "l1_ratio=1",
+                "l1_ratio set to a float between 0 and 1", "C=np.inf"), FutureWarning,
+                stacklevel=3)
         if given and self.penalty != "elasticnet" and r is not None and 0 < r < 1:
             warnings.warn("l1_ratio parameter is only used when penalty is 'elasticnet'. "
                           f"Got (penalty={self.penalty})", UserWarning, stacklevel=3)
@@ -761,6 +773,10 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
                 penalty = "elasticnet"
         else:
             penalty = self.penalty
+            warnings.warn(_PENALTY_DEPRECATED.format(
+                "'l1_ratios' and 'Cs'", "l1_ratios=(0,)", "l1_ratios=(1,)",
+                "l1_ratios set to floats between 0 and 1", "Cs=(np.inf,)"), FutureWarning,
+                stacklevel=3)
         if penalty == "elasticnet":
             r = None if l1_ratios is None else np.asarray(l1_ratios, dtype=object).ravel()
             if r is None or r.size == 0 or any(

@@ -221,15 +221,19 @@ def _enet_path_solve(X, y, sw, grid, size, *, l1_ratio, eps, precompute, coef_in
                 tol=params.get("tol", 1e-4), max_iter=params.get("max_iter", 100),
                 verbose=int(verbose), selection=params.get("selection", "cyclic"),
                 random_state=params.get("random_state"))
-    if y.ndim == 2:
-        from ._multitask import multitask_path
+    from ._base import sklearn_convergence_message
 
-        path = multitask_path(X, y, l1_ratio=l1_ratio, w_init=coef_init, **opts)
-        coefs = np.moveaxis(np.asarray(path.coefs), 0, -1)  # (n_targets, p, n_alphas)
-    else:
-        path = solve_path(X, y, Quadratic(), lambda a: _elastic_net_penalty(a, l1_ratio),
-                          positive=positive, precompute=precompute, w_init=coef_init, **opts)
-        coefs = np.asarray(path.coefs).T  # (p, n_alphas)
+    with sklearn_convergence_message():  # scikit-learn's text first, for its filters
+        if y.ndim == 2:
+            from ._multitask import multitask_path
+
+            path = multitask_path(X, y, l1_ratio=l1_ratio, w_init=coef_init, **opts)
+            coefs = np.moveaxis(np.asarray(path.coefs), 0, -1)  # (n_targets, p, n_alphas)
+        else:
+            path = solve_path(X, y, Quadratic(), lambda a: _elastic_net_penalty(a, l1_ratio),
+                              positive=positive, precompute=precompute, w_init=coef_init,
+                              **opts)
+            coefs = np.asarray(path.coefs).T  # (p, n_alphas)
     out = (path.alphas, coefs.astype(X.dtype, copy=False), np.asarray(path.dual_gaps))
     # scikit-learn's n_iters: the coordinate-descent epochs of each solve
     return out + (list(map(int, path.n_epochs)),) if return_n_iter else out

@@ -388,6 +388,9 @@ class QuadraticCD:
                 e_ratio = self.x_nnz / max(2 * ws_nnz, 1)
                 self.ratio = r0 * min(1.0, E_REF / max(e_ratio, 1e-12))
         tol_in = max(self.ratio, 1e-4) * float(self.scores.max(initial=0.0))
+        # no lower than float64 resolves: a violation of 1e-13 of the gradients' scale
+        # (an inner solve asked for less runs to max_epochs, at tol=0 in particular)
+        tol_in = max(tol_in, 1e-13 * float(np.abs(self.Xt).max(initial=0.0)))
         if not self.info.is_convex:
             tol_in = max(tol_in, 0.3 * self.tol)
         return tol_in

@@ -94,6 +94,12 @@ class _NewtonState:
     """What the proximal Newton states share: the optimality check on all units and the
     primal / dual values."""
 
+    def _resolution(self):
+        """The smallest violation an inner solve is asked for: 1e-13 of the gradients'
+        scale, what float64 resolves (asked for less, at ``tol=0`` in particular, every
+        Newton step ran its ``max_cd`` epochs)."""
+        return 1e-13 * float(np.abs(self.Xt).max(initial=0.0))
+
     def __init__(self, store, y, sw, datafit, info, fit_intercept):
         self.store, self.y, self.sw, self.datafit, self.info = store, y, sw, datafit, info
         self.fit_intercept = fit_intercept
@@ -160,7 +166,8 @@ class BinaryNewton(_NewtonState):
         nonzero = unit_nonzero(self.w, info)
         ws = select_working_set(self.rank, nonzero, self.p0, self.ws_hint if it == 0 else None,
                                 rng=self.rng)
-        tol_in = self._inner_ratio(self.inner_tol_ratio, nonzero, gap, self.tol) * self.kkt
+        tol_in = max(self._inner_ratio(self.inner_tol_ratio, nonzero, gap, self.tol) * self.kkt,
+                     self._resolution())
         self.prev_ws = ws
         cols = _ws_cols(info, ws)
         ws_scores = np.empty(info.n_units)
@@ -232,7 +239,7 @@ class MultinomialNewton(_NewtonState):
         if gap > 0 and holds_core(nonzero, unit_rank, self.prev_ws):
             ratio = max(min(ratio, 0.1 * self.tol / gap), 1e-3)
         self.prev_ws = ws
-        self.n_epochs += self._newton_on_block(ws, ratio * self.kkt)
+        self.n_epochs += self._newton_on_block(ws, max(ratio * self.kkt, self._resolution()))
 
     def _newton_on_block(self, ws, tol):
         """:func:`multinomial_newton` on the working-set columns, taken as a dense block
