@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 EXTRAS ?= all
 # Test processes (pytest-xdist): the suite is CPU-bound, mostly numba compiles on a cold cache.
 JOBS ?= 2
+# One BLAS / OpenMP thread per test process: JOBS processes already use the cores, and
+# OpenBLAS threads competing for them make linear solves many times slower (measured: 60
+# elastic-net fits took 30 s with 2 OpenBLAS threads on a loaded machine, 0.9 s with 1).
+TEST_ENV := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: demo test install bench lint clean
 
@@ -24,7 +28,7 @@ demo: $(STAMP)
 	$(VENV)/bin/sparsefit demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(JOBS) --dist worksteal --hypothesis-profile=ci
+	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) --dist worksteal --hypothesis-profile=ci
 
 bench: $(STAMP)
 	$(PY) -m pip install -c constraints.txt -e ".[$(EXTRAS),bench]"

@@ -570,7 +570,8 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         self._validate_params()
         # a 2-D y of one column is fitted as 1-D, its intercept_ of shape (1,) as
         # scikit-learn's (its y_offset keeps the column)
-        one_column = self._takes_targets() and np.ndim(y) == 2 and np.shape(y)[1] == 1
+        shape = tuple(getattr(y, "shape", ()))  # (no np.ndim: y may refuse numpy calls)
+        one_column = self._takes_targets() and len(shape) == 2 and shape[1] == 1
         X, y, sw = check_fit_data(self, X, y, sample_weight,
                                   multi_output=self._takes_targets(), check_input=check_input)
         warn_if_unpenalized(self)
