@@ -586,3 +586,25 @@ def test_small_scikit_learn_conventions():
                                           scoring="accuracy").fit(X, yb)
     with pytest.warns(ConvergenceWarning, match="^Objective did not converge"):
         linear_model.lasso_path(X, y, tol=0.0, max_iter=2, alphas=3)
+
+
+@pytest.mark.parametrize("refit", [True, False])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logistic_cv_legacy_l1_ratio_is_scikit_learns(refit, n_classes):
+    """Without ``l1_ratios``, the legacy layout's ``l1_ratio_`` is scikit-learn's: its
+    grid's ``[None]`` when refitting, ``0.0`` for the folds' average ([1.0] before)."""
+    import warnings
+
+    import sklearn.linear_model as skl
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 4)
+    y = np.digitize(X[:, 0] + rng.randn(80), [0.0] if n_classes == 2 else [-1.0, 1.0])
+    kw = dict(penalty="l1", Cs=2, refit=refit, use_legacy_attributes=True,
+              scoring="accuracy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = linear_model.LogisticRegressionCV(**kw).fit(X, y)
+        ref = skl.LogisticRegressionCV(solver="saga", max_iter=2000, **kw).fit(X, y)
+    assert ours.l1_ratio_.dtype == ref.l1_ratio_.dtype
+    assert ours.l1_ratio_.tolist() == ref.l1_ratio_.tolist()

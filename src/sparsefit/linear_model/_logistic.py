@@ -932,7 +932,10 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
             self.scores_, self.n_iter_ = scores, iters
             return
         self.C_ = np.full(n_rows, C_)
-        self.l1_ratio_ = np.full(n_rows, r_)
+        # without l1_ratios, scikit-learn's legacy l1_ratio_ is its grid's [None] (refit)
+        # or 0.0 (the folds' average, any penalty but elasticnet)
+        self.l1_ratio_ = np.full(n_rows, (None if self.refit else 0.0) if no_ratio_axis
+                                 else r_)
         paths = np.moveaxis(coefs, (1, 2), (2, 1))  # (n_folds, n_cs, n_l1, n_rows, n_dof)
         sc = np.swapaxes(scores, 1, 2)  # (n_folds, n_cs, n_l1)
         it = np.swapaxes(iters, 1, 2)[None]
