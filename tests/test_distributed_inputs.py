@@ -270,3 +270,12 @@ def test_bad_labels_and_weights_of_a_classifier_are_named(client):
     labels = np.where(np.arange(X.shape[0]) == 57, None, yb.astype(object))
     with pytest.raises(ValueError, match="missing label .* in chunk 1"):
         SparseLogisticRegression(alpha=0.01).fit(Xd, da.from_array(labels, chunks=50))
+
+
+def test_a_one_column_2d_target_keeps_the_in_memory_shapes(client):
+    X, y, _ = _data()
+    ref = Lasso(alpha=0.05).fit(X, y[:, None])
+    got = Lasso(alpha=0.05).fit(da.from_array(X, chunks=50), da.from_array(y[:, None],
+                                                                            chunks=50))
+    assert np.shape(got.intercept_) == np.shape(ref.intercept_) == (1,)
+    assert got.coef_.shape == ref.coef_.shape
