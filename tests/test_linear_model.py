@@ -586,6 +586,10 @@ def test_small_scikit_learn_conventions():
                                           scoring="accuracy").fit(X, yb)
     with pytest.warns(ConvergenceWarning, match="^Objective did not converge"):
         linear_model.lasso_path(X, y, tol=0.0, max_iter=2, alphas=3)
+    for dtype in (np.float32, np.float64):  # dual_gap_: a numpy scalar of X's dtype
+        Xd, yd = X.astype(dtype), y.astype(dtype)
+        ours = linear_model.Lasso(alpha=0.1).fit(Xd, yd)
+        assert type(ours.dual_gap_) is type(skl.Lasso(alpha=0.1).fit(Xd, yd).dual_gap_)
 
 
 @pytest.mark.parametrize("refit", [True, False])

@@ -636,7 +636,7 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         # scikit-learn's n_iter_: coordinate-descent epochs (see the estimators' docs)
         self.n_iter_ = int(res.n_epochs)
         self.n_outer_iter_ = int(res.n_iter)
-        self.dual_gap_ = res.absolute_gap
-        self.converged_ = bool(res.converged)
+        self.dual_gap_ = dtype.type(res.absolute_gap)  # (a numpy scalar of X's dtype, as
+        self.converged_ = bool(res.converged)          # scikit-learn's)
         self.kkt_violation_ = float(res.kkt_max)
 
