@@ -299,7 +299,7 @@ class QuadraticCD:
         if not nonzero.any() or (self.scores[~nonzero].max(initial=0.0)
                                  > self.scores[nonzero].max()):
             return False
-        outcome = self._exact_move()
+        outcome = self._exact_move(settled=False)
         if outcome is None or not outcome[1]:
             self.exact_tries -= 1
         return outcome is not None
@@ -307,15 +307,19 @@ class QuadraticCD:
     def polish(self):
         """At convergence, the exact step (when cheap): the minimizer over the support
         and signs reached, which the next check certifies. Returns whether it moved."""
-        return self.exact_ok and bool(np.any(self.w)) and self._exact_move() is not None
+        return self.exact_ok and bool(np.any(self.w)) and \
+            self._exact_move(settled=True) is not None
 
-    def _exact_move(self):
+    def _exact_move(self, settled):
         """Move to the minimizer of the objective over the points supported on ``S`` (the
         support and the coordinates violating their optimality condition, these entering
         on the side their gradient points to) with those signs
-        (:func:`~._exact.restricted_minimizer`), when it costs at most
-        :func:`~._exact.exact_budget` (two passes over X) and lowers the objective. Returns
-        ``(objective, exact)``, or None when not moved."""
+        (:func:`~._exact.restricted_minimizer`), when it costs at most two passes over X
+        (:data:`~._exact.EXACT_MIN_BUDGET` at least; ``settled``, at convergence: the
+        larger budget of :func:`~._exact.exact_budget` at a small ``tol``; during the outer
+        loop a step on a large, unsettled set may land where coordinate descent crawls)
+        and lowers the objective. Returns ``(objective, exact)``, or None when not
+        moved."""
         w, store, sw = self.w, self.store, self.sw
         if self.scores.max(initial=0.0) <= 1e-13 * float(np.abs(self.Xt).max(initial=0.0)):
             return None  # every condition holds to rounding already
@@ -327,7 +331,7 @@ class QuadraticCD:
         # the Gram entries when the working sets already computed them (no copy of X)
         gram = self.gram is not None and bool(np.all(self.gram.pos[S] >= 0))
         cost = k ** 3 / 3 + (0 if gram else store.n * k * (k + 1) / 2)
-        if cost > exact_budget(2 * self.x_nnz, self.tol):
+        if cost > exact_budget(2 * self.x_nnz, self.tol if settled else 1.0):
             return None
         self.exact_key = cand.key
         S_w = float(sw.sum())
