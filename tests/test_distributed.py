@@ -1048,3 +1048,23 @@ def test_worker_killed_mid_fit_is_retried_or_fails_clearly(tmp_path):
         with pytest.raises(RuntimeError, match="failed .*no model was fitted"):
             est.fit(Xd, yd)
         assert not hasattr(est, "coef_")
+
+
+def test_parquet_array_reads_the_files_dask_reads(tmp_path):
+    """A folder's files are those ``dask.dataframe.read_parquet`` takes (``.parquet``,
+    ``.parq`` and ``.pq``; a ``.pq`` file was left out, silently, before), in its order."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    import dask
+    import dask.dataframe as dd
+
+    from sparsefit.distributed._table import parquet_array
+
+    rng = np.random.default_rng(0)
+    for k, ext in enumerate(["parquet", "pq", "parq", "parquet"]):
+        frame = pd.DataFrame(rng.standard_normal((7 + k, 2)), columns=["a", "y"])
+        frame.to_parquet(tmp_path / f"part{10 - 3 * k}.{ext}")
+    with dask.config.set(scheduler="sync"):
+        got = parquet_array(str(tmp_path), ["a", "y"]).compute()
+        want = dd.read_parquet(str(tmp_path))[["a", "y"]].compute().to_numpy()
+    np.testing.assert_array_equal(got, want)

@@ -612,3 +612,56 @@ def test_logistic_cv_legacy_l1_ratio_is_scikit_learns(refit, n_classes):
         ref = skl.LogisticRegressionCV(solver="saga", max_iter=2000, **kw).fit(X, y)
     assert ours.l1_ratio_.dtype == ref.l1_ratio_.dtype
     assert ours.l1_ratio_.tolist() == ref.l1_ratio_.tolist()
+
+
+@pytest.mark.parametrize("name", sorted(
+    n for n in linear_model.registry() if n.endswith("CV") and hasattr(
+        __import__("sklearn.linear_model", fromlist=[n]), n)))
+def test_metadata_routing_is_scikit_learns(name):
+    """The CV estimators' ``get_metadata_routing`` is scikit-learn's (the estimator's own
+    ``sample_weight`` requests were missing, so a meta-estimator with routing could not
+    pass ``sample_weight`` to them); ``LogisticRegressionCV.score`` scores by ``scoring``
+    (it gave the accuracy)."""
+    import sklearn
+    import sklearn.linear_model as skl
+    from sklearn.metrics import get_scorer
+
+    kw = {"use_legacy_attributes": False} if name == "LogisticRegressionCV" else {}
+    with sklearn.config_context(enable_metadata_routing=True):
+        ours = getattr(linear_model, name)(**kw).set_fit_request(sample_weight=True)
+        ref = getattr(skl, name)(**kw).set_fit_request(sample_weight=True)
+        assert ours.get_metadata_routing()._serialize() == \
+            ref.get_metadata_routing()._serialize()
+    if name == "LogisticRegressionCV":
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((60, 3))
+        y = (X[:, 0] + rng.standard_normal(60) > 0).astype(int)
+        m = getattr(linear_model, name)(Cs=3, cv=3, scoring="neg_log_loss", l1_ratios=(0.0,),
+                                        **kw).fit(X, y)
+        assert m.score(X, y) == pytest.approx(get_scorer("neg_log_loss")(m, X, y))
+
+
+def test_positive_paths_use_scikit_learns_grid():
+    """With ``positive``, only features that can enter with a positive coefficient set
+    ``alpha_max``, as in scikit-learn's grid (the first points were all zero before)."""
+    import sklearn.linear_model as skl
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((80, 10))
+    y = X[:, 0] - 2 * X[:, 4] + rng.standard_normal(80)
+    ours = linear_model.lasso_path(X, y, positive=True)[0]
+    ref = skl.lasso_path(X, y, positive=True)[0]
+    np.testing.assert_allclose(ours, ref, rtol=1e-12)
+
+
+def test_multinomial_with_infinite_bounds_is_centered_and_no_intercept_is_a_float():
+    rng = np.random.RandomState(0)
+    X = rng.randn(150, 4)
+    y = np.argmax(X[:, :3] + rng.randn(150, 3), axis=1)
+    free = linear_model.SparseLogisticRegression(alpha=0.0, tol=1e-12).fit(X, y)
+    boxed = linear_model.SparseLogisticRegression(alpha=0.0, tol=1e-12,
+                                                  bounds=(-np.inf, np.inf)).fit(X, y)
+    np.testing.assert_allclose(boxed.coef_, free.coef_, atol=1e-8)
+    y1 = X[:, :1] + rng.randn(150, 1)  # a one-column 2-D y without intercept: 0.0
+    est = linear_model.Lasso(alpha=0.01, fit_intercept=False).fit(X, y1)
+    assert np.ndim(est.intercept_) == 0 and est.intercept_ == 0.0

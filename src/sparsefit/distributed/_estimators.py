@@ -93,7 +93,8 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     handler(est, data)
     data.set_feature_attributes(est)
     shape = tuple(getattr(y, "shape", ()))
-    if multi is True and len(shape) == 2 and shape[1] == 1:  # as in memory: shape (1,)
+    if multi is True and len(shape) == 2 and shape[1] == 1 and est.fit_intercept:
+        # as in memory: shape (1,)
         est.intercept_ = np.atleast_1d(est.intercept_)
     return est
 

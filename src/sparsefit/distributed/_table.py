@@ -41,6 +41,9 @@ def read_frame(pattern):
             from None
 
 
+PARQUET_EXTENSIONS = (".parq", ".parquet", ".pq")
+
+
 def _row_group(fs, path, index, columns):
     """Row group ``index`` of the Parquet file ``path``: its ``columns`` as float64."""
     import pyarrow.parquet as pq
@@ -83,7 +86,9 @@ def parquet_array(pattern, columns):
         return None
     fs, _, paths = fsspec.core.get_fs_token_paths(pattern)
     if len(paths) == 1 and fs.isdir(paths[0]):
-        paths = [f for f in fs.find(paths[0]) if f.lower().endswith((".parquet", ".parq"))]
+        # the files dask.dataframe.read_parquet takes from a folder (its default
+        # parquet_file_extension)
+        paths = [f for f in fs.find(paths[0]) if f.lower().endswith(PARQUET_EXTENSIONS)]
     if not paths:
         return None
     blocks = []

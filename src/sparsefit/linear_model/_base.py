@@ -584,7 +584,7 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         if xm is not None:
             # X was centered in place: the intercept of the caller's X is b - xm.w
             self.intercept_ = (self.intercept_ - self.coef_ @ xm).astype(X.dtype)
-        if one_column:
+        if one_column and self.fit_intercept:  # (else 0.0, as scikit-learn's)
             self.intercept_ = np.atleast_1d(self.intercept_)
         return self
 

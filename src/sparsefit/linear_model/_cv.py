@@ -109,8 +109,10 @@ class CVMixin:
         return {}
 
     def get_metadata_routing(self):
-        """The splitter receives ``fit``'s metadata (``groups``) as ``split``'s."""
-        return MetadataRouter(owner=self).add(
+        """The splitter receives ``fit``'s metadata (``groups``) as ``split``'s; the
+        estimator's own requests (``sample_weight`` of ``fit`` and ``score``) are part of
+        it, as in scikit-learn's CV estimators."""
+        return MetadataRouter(owner=self).add_self_request(self).add(
             splitter=check_cv(self.cv),
             method_mapping=MethodMapping().add(caller="fit", callee="split"))
 

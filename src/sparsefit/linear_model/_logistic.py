@@ -12,6 +12,7 @@ from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import check_scoring, get_scorer, get_scorer_names
 from sklearn.model_selection import check_cv
+from sklearn.utils import metadata_routing
 from sklearn.utils._metadata_requests import (
     MetadataRouter,
     MethodMapping,
@@ -62,12 +63,15 @@ def _center_free_features(coef, penalty):
     shape ``(n_classes, n_features)``) of the features ``penalty`` leaves free (all of them
     unpenalized, ``C=inf``): softmax ignores a shift of a feature's coefficients over the
     classes, so any shift is optimal; the centered one is scikit-learn's (its columns sum
-    to zero). A bounded penalty is left as it is (a shift may leave the box)."""
+    to zero). A bounded penalty is left as it is (a shift may leave the box); infinite
+    bounds bound nothing."""
     from ..penalties import Box
 
     k, p = coef.shape
     if isinstance(penalty, Box):
-        return
+        if np.any(np.isfinite(penalty.lower)) or np.any(np.isfinite(penalty.upper)):
+            return
+        penalty = penalty.penalty
     info = describe(penalty, p * k)
     if info.free is None:
         return
@@ -718,6 +722,10 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
     (True, (3, 1, 4))
     """
 
+    # score's sample_weight goes to the scorer (routed), not to a request of its own: as
+    # scikit-learn's
+    __metadata_request__score = {"sample_weight": metadata_routing.UNUSED}
+
     _parameter_constraints = {
         **{k: v for k, v in LogisticRegression._parameter_constraints.items()
            if k not in ("C", "l1_ratio", "warm_start")},
@@ -868,7 +876,37 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
             splitter=check_cv(self.cv),
             method_mapping=MethodMapping().add(caller="fit", callee="split")).add(
             scorer=self._scorer(self._template(None), scoring),
-            method_mapping=MethodMapping().add(caller="fit", callee="score"))
+            method_mapping=MethodMapping().add(caller="score", callee="score").add(
+                caller="fit", callee="score"))
+
+    def score(self, X, y, *, sample_weight=None, **score_params):
+        """The fitted model's score on ``(X, y)`` by ``scoring`` (accuracy by default), as
+        scikit-learn's ``LogisticRegressionCV.score``: with metadata routing, the scorer
+        gets what it requested of ``score_params`` (``sample_weight`` among them).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sparsefit.linear_model import LogisticRegressionCV
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((60, 3)); y = (X[:, 0] > 0).astype(int)
+        >>> m = LogisticRegressionCV(Cs=3, cv=3, scoring="neg_log_loss", l1_ratios=(0.0,),
+        ...                          use_legacy_attributes=False).fit(X, y)
+        >>> bool(m.score(X, y) < 0)  # a log-loss, not an accuracy
+        True
+        """
+        _raise_for_params(score_params, self, "score")
+        if sample_weight is not None:
+            score_params["sample_weight"] = sample_weight
+        scoring = None if isinstance(self.scoring, str) and self.scoring == "warn" \
+            else self.scoring
+        scorer = self._scorer(self._template(None), scoring)
+        if _routing_enabled():
+            params = process_routing(self, "score", **score_params).scorer.score
+        else:
+            sw = score_params.get("sample_weight")
+            params = {} if sw is None else {"sample_weight": sw}
+        return scorer(self, X, y, **params)
 
     def _check_dual(self):
         if self.dual and self.solver != "liblinear":

@@ -206,7 +206,10 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas="deprecated", alphas="wa
         Xy = np.asarray(Xy, dtype=np.float64)
         # a 2-D Xy (multi-task): the largest row norm, as scikit-learn's _alpha_grid;
         # a zero Xy (a zero y) gives scikit-learn's grid of float64's resolution
-        top = np.sqrt((Xy * Xy).sum(axis=1)) if Xy.ndim == 2 else np.abs(Xy)
+        # (positive: only the features that can enter with a positive sign count, as in
+        # scikit-learn's grid)
+        top = np.sqrt((Xy * Xy).sum(axis=1)) if Xy.ndim == 2 else (
+            np.maximum(Xy, 0.0) if positive else np.abs(Xy))
         amax = float(np.max(top)) / (X.shape[0] * l1_ratio)
         grid = degenerate_safe_grid(amax, size, eps)
     return _enet_path_solve(X, y, sw, grid, size, l1_ratio=l1_ratio, eps=eps,
