@@ -8,6 +8,7 @@ References are the in-memory fits (certified by their duality gaps), solved to t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -1068,3 +1069,43 @@ def test_parquet_array_reads_the_files_dask_reads(tmp_path):
         got = parquet_array(str(tmp_path), ["a", "y"]).compute()
         want = dd.read_parquet(str(tmp_path))[["a", "y"]].compute().to_numpy()
     np.testing.assert_array_equal(got, want)
+
+
+def test_cli_dask_engine_names_bad_files_in_one_line(client, tmp_path, capsys):
+    """Bad Parquet data give one line naming the problem (a hostile review saw a raw
+    TypeError for category and string columns, a KeyError from a worker for a column
+    missing from a later file, a column missing from the first file dropped silently, a
+    raw ValueError for NaN, and 'not a column of DATA (columns: )' for no file)."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from sparsefit import cli
+
+    rng = np.random.default_rng(0)
+
+    def folder(name, frames):
+        d = tmp_path / name
+        d.mkdir()
+        for k, f in enumerate(frames):
+            f.to_parquet(d / f"part{k}.parquet")
+        return str(d / "*.parquet")
+
+    def frame(n=40, **extra):
+        f = pd.DataFrame(rng.standard_normal((n, 3)), columns=["x0", "x1", "y"])
+        return f.assign(**extra)
+
+    nan = frame()
+    nan.loc[5, "x1"] = np.nan
+    cases = {
+        "missing": (folder("missing", [frame().drop(columns="x1"), frame()]),
+                    r"part1\.parquet has \['x1'\] that .*part0\.parquet lacks"),
+        "category": (folder("category", [frame(c=pd.Categorical(["a", "b"] * 20))]),
+                     "column 'c' is not numeric"),
+        "nan": (folder("nan", [nan, frame()]), "Input X contains NaN or infinity in chunk 0"),
+        "nothing": (str(tmp_path / "none" / "*.parquet"), "matches no Parquet file"),
+    }
+    for name, (pattern, message) in cases.items():
+        code = cli.main(["fit", pattern, "--target", "y", "--engine", "dask", "--scheduler",
+                         client.scheduler.address, "--no-progress",
+                         "--out", str(tmp_path / f"r_{name}")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code != 0 and len(err) == 1 and re.search(message, err[0]), (name, err)

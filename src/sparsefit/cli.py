@@ -195,7 +195,12 @@ def _fit_dask(args, options, out):
         print(f"dask: {where}, {len(client.scheduler_info().get('workers', {}))} workers; "
               f"dashboard: {client.dashboard_link}", file=out)
         with dask.config.set({"sparsefit.progress": not args.no_progress}):
-            return fit_table_dask(args.data, args.target, **kw)
+            try:
+                return fit_table_dask(args.data, args.target, **kw)
+            except DataError:
+                raise
+            except ValueError as exc:  # what the pass found in the data (NaN, no rows)
+                raise DataError(f"DATA {args.data!r}: {exc}") from None
     finally:
         client.close()
         if cluster is not None:

@@ -54,6 +54,29 @@ def _row_group(fs, path, index, columns):
                             .astype(np.float64) for c in columns])
 
 
+def parquet_files(pattern):
+    """``(filesystem, paths)`` of the Parquet files ``pattern`` names (a glob, a file or a
+    folder: in a folder, the files ``dask.dataframe.read_parquet`` takes, its default
+    ``parquet_file_extension``), in dask's order; None for CSV; ``paths`` may be empty."""
+    import fsspec
+    from dask.utils import natural_sort_key
+
+    if pattern.lower().endswith((".csv", ".tsv")):
+        return None
+    fs, _, paths = fsspec.core.get_fs_token_paths(pattern)
+    if len(paths) == 1 and fs.isdir(paths[0]):
+        paths = [f for f in fs.find(paths[0]) if f.lower().endswith(PARQUET_EXTENSIONS)]
+    return fs, sorted(paths, key=natural_sort_key)
+
+
+def _schema_message(path, names, first_path, first_names):
+    more, fewer = sorted(names - first_names), sorted(first_names - names)
+    what = "; ".join(s for s in (f"has {more} that {first_path} lacks" if more else "",
+                                 f"lacks {fewer}" if fewer else "") if s)
+    return (f"DATA: {path} {what}: every file must have the same columns (a column missing "
+            "from some files would be dropped or fail mid-fit)")
+
+
 def parquet_array(pattern, columns):
     r"""The ``columns`` of the Parquet files ``pattern`` (a glob, a file or a folder) as
     one float64 dask array, a chunk per row group, the files in dask's order.
@@ -78,23 +101,22 @@ def parquet_array(pattern, columns):
     """
     import dask
     import dask.array as da
-    import fsspec
     import pyarrow.parquet as pq
-    from dask.utils import natural_sort_key
 
-    if pattern.lower().endswith((".csv", ".tsv")):
+    found = parquet_files(pattern)
+    if not found:
         return None
-    fs, _, paths = fsspec.core.get_fs_token_paths(pattern)
-    if len(paths) == 1 and fs.isdir(paths[0]):
-        # the files dask.dataframe.read_parquet takes from a folder (its default
-        # parquet_file_extension)
-        paths = [f for f in fs.find(paths[0]) if f.lower().endswith(PARQUET_EXTENSIONS)]
-    if not paths:
-        return None
-    blocks = []
-    for path in sorted(paths, key=natural_sort_key):
+    fs, paths = found
+    blocks, first = [], None
+    for path in paths:
         with fs.open(path, "rb") as fh:
-            meta = pq.ParquetFile(fh).metadata
+            pf = pq.ParquetFile(fh)
+            meta = pf.metadata
+            names = {c for c in pf.schema_arrow.names if not c.startswith("__index_level_")}
+        if first is None:
+            first = (path, names)
+        elif names != first[1]:  # dask takes the first file's columns: another's would go
+            raise DataError(_schema_message(path, names, *first))
         for i in range(meta.num_row_groups):
             rows = meta.row_group(i).num_rows
             if rows:
@@ -119,17 +141,24 @@ def fit_table_dask(pattern, target, *, task=None, penalty="l1", l1_ratio=None, c
                         "--engine local for classification")
     if penalty not in ("l1", "elastic_net"):
         raise DataError(f"--penalty {penalty}: --engine dask takes l1 or elastic_net")
+    found = parquet_files(pattern)
+    if found is not None and not found[1]:
+        raise DataError(f"DATA {pattern!r} matches no Parquet file "
+                        f"({', '.join(PARQUET_EXTENSIONS)})")
     df = read_frame(pattern)
     columns = [str(c) for c in df.columns]
     if target not in columns:
         raise DataError(f"--target {target!r} is not a column of DATA (columns: "
                         f"{', '.join(columns[:10])})")
     feats = [c for c in columns if c != target]
-    bad = [c for c in feats + [target] if not (np.issubdtype(df[c].dtype, np.number) or
-                                               np.issubdtype(df[c].dtype, np.bool_))]
+    import pandas as pd
+
+    bad = [c for c in feats + [target] if not (pd.api.types.is_numeric_dtype(df[c].dtype) or
+                                               pd.api.types.is_bool_dtype(df[c].dtype))]
     if bad:
-        raise DataError(f"column {bad[0]!r} is not numeric: --engine dask takes numeric "
-                        "columns only (encode it, or use --engine local --one-hot)")
+        raise DataError(f"column {bad[0]!r} is not numeric ({df[bad[0]].dtype}): --engine "
+                        "dask takes numeric columns only (encode it, or use --engine local "
+                        "--one-hot)")
     if not feats:
         raise DataError("DATA has no feature column besides the target")
     check_gram_limit(type("fit", (), {})(), len(feats), advice="select columns first")
@@ -137,6 +166,8 @@ def fit_table_dask(pattern, target, *, task=None, penalty="l1", l1_ratio=None, c
     # Parquet files differently, one array keeps the rows of X and y together; its chunk
     # sizes from the Parquet footers (CSV: counted, one more read of the files)
     both = parquet_array(pattern, feats + [target])
+    if both is None and found is not None:
+        raise DataError(f"DATA {pattern!r}: the Parquet files hold no rows")
     if both is None:
         both = df[feats + [target]].to_dask_array(lengths=True).astype(np.float64)
     folds = moments(both[:, :-1], both[:, -1], n_splits=cv, seed=seed)
