@@ -461,7 +461,8 @@ def test_log_sum_is_ranked_by_its_own_threshold(eps):
 
 
 @pytest.mark.parametrize("case", ["quadratic", "quadratic sparse", "quadratic gram",
-                                  "elastic net", "multitask", "logistic", "multinomial"])
+                                  "elastic net", "elastic net, X * 1e-8", "multitask",
+                                  "logistic", "multinomial"])
 def test_tol_zero_runs_max_iter_outer_iterations_not_max_epochs(case):
     """``tol=0`` runs ``max_iter`` outer iterations, each inner solve asked for no less
     than float64 resolves (1e-13 of the gradients' scale): 10 iterations ran 250,015
@@ -482,6 +483,8 @@ def test_tol_zero_runs_max_iter_outer_iterations_not_max_epochs(case):
         kw = {"precompute": True}
     elif case == "elastic net":
         penalty = L1L2(0.01, 0.5)
+    elif case == "elastic net, X * 1e-8":  # the intercept's gradient, in y's units, is
+        data, penalty = X * 1e-8, L1L2(1e-10, 0.5)  # resolved 1e8 times more coarsely
     datafit = Quadratic()
     if case == "multitask":
         datafit, target = MultiTaskQuadratic(2), np.column_stack([y, X[:, 5]])

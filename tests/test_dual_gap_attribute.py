@@ -119,9 +119,9 @@ def _count_epochs(monkeypatch):
     monkeypatch.setattr(ex, "exact_direction", counted_direction)
 
     def exact_counting(method, taken, per_step):
-        def counted(self, *args):
+        def counted(self, *args, **kwargs):
             solves.clear()
-            out = method(self, *args)
+            out = method(self, *args, **kwargs)
             if taken(out):  # one epoch per linear solve (one per multi-task step)
                 seen.exact.append(len(solves) if per_step is None else per_step)
             return out

@@ -19,6 +19,7 @@ from ._exact import (
     MAX_INEXACT,
     Candidate,
     exact_budget,
+    orthant_pieces,
     support_moments,
     support_product,
     takes_exact_step,
@@ -277,9 +278,9 @@ class QuadraticCD:
             # warm start along a path: the strong rule already guessed the support, so the
             # first working set is usually the last; solve it for the target gap at once
             self.prev_ws = ws
+        self._fill_curvatures(ws)
         tol_in = self._inner_tol(ws, nonzero, gap)
         self.prev_ws = ws
-        self._fill_curvatures(ws)
         ep = None
         if self.gram is not None and self.gap_tol_in > 0 and self.gram.fits(ws):
             ep = self._gram_inner(ws, tol_in)
@@ -392,12 +393,30 @@ class QuadraticCD:
                 e_ratio = self.x_nnz / max(2 * ws_nnz, 1)
                 self.ratio = r0 * min(1.0, E_REF / max(e_ratio, 1e-12))
         tol_in = max(self.ratio, 1e-4) * float(self.scores.max(initial=0.0))
-        # no lower than float64 resolves: a violation of 1e-13 of the gradients' scale
-        # (an inner solve asked for less runs to max_epochs, at tol=0 in particular)
-        tol_in = max(tol_in, 1e-13 * float(np.abs(self.Xt).max(initial=0.0)))
+        # no lower than float64 resolves: a violation of 1e-13 of the gradients' scale,
+        # nor the rounding of a coordinate update, eps (L_j + beta_j) |w_j| (an inner solve
+        # asked for less runs to max_epochs, at tol=0 in particular)
+        tol_in = max(tol_in, 1e-13 * float(np.abs(self.Xt).max(initial=0.0)),
+                     self._update_resolution(ws))
         if not self.info.is_convex:
             tol_in = max(tol_in, 0.3 * self.tol)
         return tol_in
+
+    def _update_resolution(self, ws):
+        """About the rounding of what the inner solve measures on ``ws``: ``4 eps`` times
+        ``max_j (L_j + beta_j) |w_j|`` (``L`` the columns' curvatures, ``beta`` the
+        penalty's, 0 when it is not quadratic on the orthants), and times ``sum_i sw_i
+        |R_i|`` with an intercept (its gradient, in the units of ``y``: with ``X`` scaled
+        by 1e-8 it is resolved 1e8 times more coarsely than the coefficients')."""
+        eps4 = 4 * np.finfo(np.float64).eps
+        out = eps4 * float(np.dot(self.sw, np.abs(self.R))) if self.fit_intercept else 0.0
+        if self.info.is_group or not ws.size:
+            return out
+        curv = (self.lcc if self.centered else self.lc)[ws]
+        pieces = orthant_pieces(self.info.spec, ws)
+        beta = 0.0 if pieces is None else pieces[1]
+        scale = np.maximum(curv, 0.0) + beta
+        return max(out, eps4 * float(np.max(scale * np.abs(self.w[ws]))))
 
     def _fill_curvatures(self, ws):
         if self.info.is_group:
