@@ -16,6 +16,7 @@ pd = pytest.importorskip("pandas")
 dd = pytest.importorskip("dask.dataframe")
 
 import dask.array as da  # noqa: E402
+from sklearn.base import clone  # noqa: E402
 
 from sparsefit.distributed import DaskInputError  # noqa: E402
 from sparsefit.linear_model import (  # noqa: E402
@@ -279,3 +280,26 @@ def test_a_one_column_2d_target_keeps_the_in_memory_shapes(client):
                                                                             chunks=50))
     assert np.shape(got.intercept_) == np.shape(ref.intercept_) == (1,)
     assert got.coef_.shape == ref.coef_.shape
+
+
+def test_logistic_cv_on_dask_routes_the_scorer_metadata_as_in_memory(client):
+    """With routing on, a scorer silent about ``sample_weight`` is refused as in memory
+    (the dask fit scored with the weights, silently); without routing both score with
+    them."""
+    import sklearn
+    from sklearn.exceptions import UnsetMetadataPassedError
+
+    from sparsefit.linear_model import LogisticRegressionCV
+
+    X, y, sw = _data()
+    yb = (y > np.median(y)).astype(int)
+    Xd, yd, wd = (da.from_array(v, chunks=50) for v in (X, yb, sw))
+    est = LogisticRegressionCV(Cs=[0.1, 1.0], cv=3, l1_ratios=(0.0,), tol=1e-10,
+                               scoring="neg_log_loss", use_legacy_attributes=False)
+    with sklearn.config_context(enable_metadata_routing=True):
+        for args in ((X, yb, sw), (Xd, yd, wd)):
+            with pytest.raises(UnsetMetadataPassedError):
+                clone(est).fit(args[0], args[1], sample_weight=args[2])
+    got = clone(est).fit(Xd, yd, sample_weight=wd)
+    ref = clone(est).fit(X, yb, sample_weight=sw)
+    np.testing.assert_allclose(got.scores_, ref.scores_, rtol=1e-8)

@@ -489,11 +489,33 @@ def _fit_sklearn_logistic(est, data, **start):
     est.n_iter_ = np.array([est.n_iter_], dtype=np.int32)
 
 
+def _check_score_routing(est, data):
+    """With scikit-learn's metadata routing enabled, the scorer's request for
+    ``sample_weight`` as in memory: unset is refused (``UnsetMetadataPassedError``); a
+    scorer that declines the weights is refused too, the scores on dask input being
+    weighted ones."""
+    import warnings
+
+    from sklearn.utils._metadata_requests import _routing_enabled
+
+    if data.sample_weight is None or not _routing_enabled():
+        return
+    with warnings.catch_warnings():  # the fit resolves them again, with its warnings
+        warnings.simplefilter("ignore")
+        scoring = est._resolve()[2]
+    _, score_params = est._routed({}, scoring, data.sample_weight)
+    if "sample_weight" not in score_params:
+        raise ValueError(f"{type(est).__name__} on dask input scores the folds with the "
+                         "sample weights: a scorer that declines them "
+                         "(set_score_request(sample_weight=False)) needs the fit in memory")
+
+
 def _fit_sklearn_logistic_cv(est, data):
     """:class:`~sparsefit.linear_model.LogisticRegressionCV`: every (fold, C, l1_ratio) by
     distributed proximal Newton on the fold's training rows, one pass for the scores."""
     from ._logistic import fit_sklearn_logistic_cv
 
+    _check_score_routing(est, data)
     rule = fold_rule(est, data)
     if data.n_features > one_pass_limit():  # what has no wide route: before any pass
         import warnings
