@@ -303,3 +303,18 @@ def test_logistic_cv_on_dask_routes_the_scorer_metadata_as_in_memory(client):
     got = clone(est).fit(Xd, yd, sample_weight=wd)
     ref = clone(est).fit(X, yb, sample_weight=sw)
     np.testing.assert_allclose(got.scores_, ref.scores_, rtol=1e-8)
+
+
+def test_a_class_of_zero_weight_is_refused_in_memory_and_on_dask(client):
+    """A class whose rows all weigh 0: one line naming it (in memory a LinAlgError from
+    the singular Newton system, on dask a silent intercept of -14.9)."""
+    from sparsefit.linear_model import LogisticRegression
+
+    X, y, _ = _data()
+    labels = np.where(y > np.median(y), "b", "a").astype(object)
+    labels[180:190] = "c"
+    sw = np.ones(X.shape[0])
+    sw[180:190] = 0.0
+    for args in ((X, labels, sw), tuple(da.from_array(v, chunks=50) for v in (X, labels, sw))):
+        with pytest.raises(ValueError, match="class 'c' has total sample weight 0"):
+            LogisticRegression().fit(args[0], args[1], sample_weight=args[2])

@@ -506,6 +506,9 @@ def fit_logistic(est, data, alpha=None, l1_ratio=None, labels=None, wide_start=N
     weights = np.array([counts[c] for c in classes.tolist()]) * cw
     if not np.any(weights > 0):
         raise ValueError("class_weight and sample_weight leave every sample with weight 0")
+    from ..linear_model._logistic import check_class_weights
+
+    check_class_weights(classes, weights)
     if callable(alpha):
         alpha = alpha(float(weights.sum()))
     alpha = est.alpha if alpha is None else alpha

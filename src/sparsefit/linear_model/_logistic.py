@@ -58,6 +58,16 @@ _PENALTY_DEPRECATED = (
     "{} instead of penalty=None.")
 
 
+def check_class_weights(classes, totals):
+    """Refuse a class whose rows weigh 0 in all (sample weights times class weights): its
+    probability would be 0, its intercept minus infinity (in memory the Newton system was
+    singular, a LinAlgError)."""
+    empty = [c for c, t in zip(np.asarray(classes).tolist(), totals) if not t > 0]
+    if empty:
+        raise ValueError(f"class {empty[0]!r} has total sample weight 0 (sample_weight times "
+                         "class_weight): drop its rows, or give them a positive weight")
+
+
 def _center_free_features(coef, penalty):
     """Center across the classes, in place, the multinomial coefficients (``coef`` of
     shape ``(n_classes, n_features)``) of the features ``penalty`` leaves free (all of them
@@ -150,6 +160,9 @@ class _LogisticBase(SparseInputMixin, ClassifierMixin, BaseEstimator):
             if not np.any(sw > 0):
                 raise ValueError("class_weight and sample_weight leave every sample with "
                                  "weight 0")
+        if sw is not None:
+            check_class_weights(self.classes_, np.bincount(
+                np.searchsorted(self.classes_, y), weights=sw, minlength=self.classes_.size))
         return X, datafit, yt, sw
 
     def _fit_at(self, X, yt, sw, datafit, alpha, l1_ratio=None, **solver_kw):
