@@ -92,10 +92,8 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
                         numeric_y=not is_classifier(est))
     handler(est, data)
     data.set_feature_attributes(est)
-    shape = tuple(getattr(y, "shape", ()))
-    if multi is True and len(shape) == 2 and shape[1] == 1 and est.fit_intercept:
-        # as in memory: shape (1,)
-        est.intercept_ = np.atleast_1d(est.intercept_)
+    if multi is True and _base.is_one_column(y):  # as in memory
+        _base.keep_target_column(est)
     return est
 
 

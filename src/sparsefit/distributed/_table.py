@@ -77,7 +77,7 @@ def _schema_message(path, names, first_path, first_names):
             "from some files would be dropped or fail mid-fit)")
 
 
-def parquet_array(pattern, columns):
+def parquet_array(pattern, columns, files=None):
     r"""The ``columns`` of the Parquet files ``pattern`` (a glob, a file or a folder) as
     one float64 dask array, a chunk per row group, the files in dask's order.
 
@@ -85,7 +85,7 @@ def parquet_array(pattern, columns):
     reading any data: a dask DataFrame's partition lengths are unknown, and counting them
     (``to_dask_array(lengths=True)``) reads every file once more before the fit's pass.
     ``None`` when ``pattern`` names no Parquet file (CSV, or nothing: the caller's reader
-    says so).
+    says so). ``files``: :func:`parquet_files` of ``pattern`` when the caller has it.
 
     Examples
     --------
@@ -103,7 +103,7 @@ def parquet_array(pattern, columns):
     import dask.array as da
     import pyarrow.parquet as pq
 
-    found = parquet_files(pattern)
+    found = parquet_files(pattern) if files is None else files
     if not found:
         return None
     fs, paths = found
@@ -165,7 +165,7 @@ def fit_table_dask(pattern, target, *, task=None, penalty="l1", l1_ratio=None, c
     # one array of features and target: dask may partition two projections of the same
     # Parquet files differently, one array keeps the rows of X and y together; its chunk
     # sizes from the Parquet footers (CSV: counted, one more read of the files)
-    both = parquet_array(pattern, feats + [target])
+    both = parquet_array(pattern, feats + [target], files=found)
     if both is None and found is not None:
         raise DataError(f"DATA {pattern!r}: the Parquet files hold no rows")
     if both is None:

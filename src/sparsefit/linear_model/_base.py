@@ -302,6 +302,20 @@ class PenaltyMaker:
         return finish_penalty(self, self.base(alpha), self.n_features, self.n_classes)
 
 
+def is_one_column(y):
+    """Whether ``y`` is 2-D with one column (read from ``y.shape``, no numpy call: ``y``
+    may refuse them, as scikit-learn's ``_NotAnArray`` does)."""
+    shape = tuple(getattr(y, "shape", ()))
+    return len(shape) == 2 and shape[1] == 1
+
+
+def keep_target_column(est):
+    """A one-column 2-D ``y`` is fitted as 1-D; its ``intercept_`` has shape (1,), as
+    scikit-learn's (its ``y_offset`` keeps the column; 0.0 without an intercept)."""
+    if est.fit_intercept:
+        est.intercept_ = np.atleast_1d(est.intercept_)
+
+
 def is_dask(*objs):
     """Whether any of ``objs`` is a dask collection. Never imports dask: a program that has
     not imported it holds no dask collection."""
@@ -568,10 +582,7 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         self
         """
         self._validate_params()
-        # a 2-D y of one column is fitted as 1-D, its intercept_ of shape (1,) as
-        # scikit-learn's (its y_offset keeps the column)
-        shape = tuple(getattr(y, "shape", ()))  # (no np.ndim: y may refuse numpy calls)
-        one_column = self._takes_targets() and len(shape) == 2 and shape[1] == 1
+        one_column = self._takes_targets() and is_one_column(y)
         X, y, sw = check_fit_data(self, X, y, sample_weight,
                                   multi_output=self._takes_targets(), check_input=check_input)
         warn_if_unpenalized(self)
@@ -584,8 +595,8 @@ class SparseLinearRegressor(LinearPredictionMixin, SparseInputMixin, RegressorMi
         if xm is not None:
             # X was centered in place: the intercept of the caller's X is b - xm.w
             self.intercept_ = (self.intercept_ - self.coef_ @ xm).astype(X.dtype)
-        if one_column and self.fit_intercept:  # (else 0.0, as scikit-learn's)
-            self.intercept_ = np.atleast_1d(self.intercept_)
+        if one_column:
+            keep_target_column(self)
         return self
 
     def _fit_targets(self, X, y, sw, xm=None):

@@ -864,6 +864,11 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
         return self._select(coefs, iters, scores, Cs, ratios, penalty, l1_ratios is None,
                             legacy, X.shape[1], refit)
 
+    def _scoring_or_none(self):
+        """``scoring``, with scikit-learn's transitional ``"warn"`` as None (accuracy)."""
+        return None if isinstance(self.scoring, str) and self.scoring == "warn" \
+            else self.scoring
+
     @staticmethod
     def _scorer(template, scoring):
         return get_scorer("accuracy") if scoring is None else check_scoring(
@@ -883,8 +888,7 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
     def get_metadata_routing(self):
         """The splitter receives ``fit``'s ``groups`` (``split``), the scorer its
         ``sample_weight`` when it requests it (``score``), as scikit-learn's."""
-        scoring = None if isinstance(self.scoring, str) and self.scoring == "warn" \
-            else self.scoring
+        scoring = self._scoring_or_none()
         return MetadataRouter(owner=self).add_self_request(self).add(
             splitter=check_cv(self.cv),
             method_mapping=MethodMapping().add(caller="fit", callee="split")).add(
@@ -911,8 +915,7 @@ class LogisticRegressionCV(CVMixin, LogisticRegression):
         _raise_for_params(score_params, self, "score")
         if sample_weight is not None:
             score_params["sample_weight"] = sample_weight
-        scoring = None if isinstance(self.scoring, str) and self.scoring == "warn" \
-            else self.scoring
+        scoring = self._scoring_or_none()
         scorer = self._scorer(self._template(None), scoring)
         if _routing_enabled():
             params = process_routing(self, "score", **score_params).scorer.score

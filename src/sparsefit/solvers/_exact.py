@@ -69,10 +69,11 @@ MAX_INEXACT = 4
 MAX_PIVOTS = 8
 
 
-def exact_budget(base, tol):
+def exact_budget(base, tol=None):
     """The multiply-adds an exact step may cost: ``max(EXACT_MIN_BUDGET, base)``
     (``base``: two passes over the data), times ``EXACT_TIGHT_FACTOR`` at ``tol <=
-    EXACT_TIGHT_TOL``.
+    EXACT_TIGHT_TOL`` (``tol`` None: a step during the outer loop, never the larger
+    budget).
 
     Examples
     --------
@@ -80,7 +81,8 @@ def exact_budget(base, tol):
     (True, True)
     """
     budget = max(float(EXACT_MIN_BUDGET), float(base))
-    return budget * EXACT_TIGHT_FACTOR if tol <= EXACT_TIGHT_TOL else budget
+    return budget * EXACT_TIGHT_FACTOR if tol is not None and tol <= EXACT_TIGHT_TOL \
+        else budget
 
 
 def orthant_pieces(spec, cols):

@@ -332,7 +332,7 @@ class QuadraticCD:
         # the Gram entries when the working sets already computed them (no copy of X)
         gram = self.gram is not None and bool(np.all(self.gram.pos[S] >= 0))
         cost = k ** 3 / 3 + (0 if gram else store.n * k * (k + 1) / 2)
-        if cost > exact_budget(2 * self.x_nnz, self.tol if settled else 1.0):
+        if cost > exact_budget(2 * self.x_nnz, self.tol if settled else None):
             return None
         self.exact_key = cand.key
         S_w = float(sw.sum())

@@ -124,13 +124,13 @@ class Moments:
             # raw products, then the means out: centering a sparse block would densify it
             WX = X.multiply(w[:, None]).tocsr()
             xx = np.asarray((X.T @ WX).todense())
+            second = np.diag(xx) / S  # (the raw second moments, before the means go out)
             xx -= S * np.outer(xm, xm)
             xy = np.asarray(X.T @ wyc)
             # ... except the columns whose mean dominates their second moment, where that
             # subtraction cancels digits (a mean of 1e6 and spread 1 leaves 4): those are
             # centered densely (such a column is nearly dense anyway)
-            big = np.flatnonzero(xm * xm > 0.5 * (np.asarray(WX.multiply(X).sum(axis=0))
-                                                  .ravel() / S))
+            big = np.flatnonzero(xm * xm > 0.5 * second)
             if big.size:
                 Xc = X[:, big].toarray() - xm[big]
                 WXc = Xc * w[:, None]
