@@ -43,7 +43,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from ..penalties.box import BoxSpec
-from ..penalties.group import GroupL1L2Spec, GroupL1Spec
+from ..penalties.group import GroupL1L2Spec, GroupL1Spec, SparseGroupL1Spec
 from ..penalties.scaled import ScaledGroupSpec, ScaledSpec
 from ..penalties.separable import L1L2Spec, L1Spec
 
@@ -252,6 +252,21 @@ def row_pieces(spec, n_rows, T, rows):
     return spec.l1 * wts, float(spec.l2) * np.ones(rows.size) * factors
 
 
+def row_candidate(spec, W, Q):
+    """``(S, a, beta)`` for the multi-task exact step: the non-zero rows of ``W`` (shape
+    ``(p, T)``) and the zero rows that violate their condition (``||Q_j|| > a_j``, ``Q =
+    X'(sw R)`` or ``C - G W``), with :func:`row_pieces` on them; None for another
+    penalty, a zero ``W``, or conditions that hold to rounding already."""
+    p, T = W.shape
+    nonzero = np.any(W != 0, axis=1)
+    every = row_pieces(spec, p, T, np.arange(p))
+    if every is None or not nonzero.any():
+        return None
+    qn = np.linalg.norm(Q, axis=1)
+    S = np.flatnonzero(nonzero | (qn > every[0] * (1.0 + 1e-12)))
+    return S, every[0][S], every[1][S]
+
+
 def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30, max_pivots=MAX_PIVOTS):
     r"""Minimize, over ``V`` of shape ``(k, T)``,
 
@@ -309,50 +324,130 @@ def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30, max_pivots=MAX_PIVOTS
 
 def _row_newton(HX, Q0, V0, Vref, a, beta, max_iter):
     """Newton's method of :func:`row_sparse_minimizer` on rows that stay non-zero, from
-    ``V0``; the model's linear term is ``Q0`` at ``Vref``. Returns ``(V, exact)``."""
+    ``V0``; the model's linear term is ``Q0`` at ``Vref``: :func:`group_newton` with the
+    rows as groups and the Hessian ``HX kron I_T``. Returns ``(V, exact)``."""
     k, T = V0.shape
-    eye = np.eye(T)
-    HK = np.kron(HX, eye)
+    w, exact = group_newton(np.kron(HX, np.eye(T)), Q0.ravel(), V0.ravel(), Vref.ravel(),
+                            np.repeat(np.arange(k), T), np.asarray(a, dtype=np.float64),
+                            np.zeros(k * T), np.repeat(beta, T), max_iter)
+    return w.reshape(k, T), exact
 
-    def value(V):
-        D = V - Vref
-        nrm = np.linalg.norm(V, axis=1)
-        return (-np.sum(Q0 * D) + 0.5 * np.sum(D * (HX @ D)) + a @ nrm
-                + 0.5 * beta @ (nrm * nrm))
 
-    V, f = V0.copy(), value(V0)
-    scale = float(np.abs(Q0).max(initial=0.0) + np.abs(a).max(initial=0.0)) or 1.0
+def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30):
+    r"""Minimize, over ``w`` near ``w0`` (the coordinates of ``a1 > 0`` on the side of zero
+    they are on, no group of ``ag > 0`` at zero, where the objective is smooth),
+
+    .. math:: -q_0^\top (w - w_{ref}) + \tfrac12 (w - w_{ref})^\top H (w - w_{ref})
+              + \sum_g a_g \|w_g\| + \sum_j a_{1j} |w_j| + \tfrac{\beta_j}{2} w_j^2
+
+    (``gid[j]`` the group of coordinate ``j``, -1 for none) by Newton's method with
+    backtracking: quadratic convergence where a first-order method crawls. Returns ``(w,
+    exact)``: ``exact`` when the gradient vanished to rounding, or the step was below the
+    rounding of ``w``; otherwise (a group heading to zero, a coordinate to the other side,
+    a singular system) the best point seen, never worse than ``w0`` on this model."""
+    signs = np.sign(w0)
+    grouped = gid >= 0
+    gid_g = gid[grouped]
+    active = ag > 0
+
+    def norms(w):
+        return np.sqrt(np.bincount(gid_g, weights=w[grouped] ** 2, minlength=ag.size))
+
+    def value(w):
+        d = w - wref
+        return (-float(q0 @ d) + 0.5 * float(d @ (H @ d)) + float(ag @ norms(w))
+                + float(a1 @ np.abs(w)) + 0.5 * float(beta @ (w * w)))
+
+    w, f = w0.copy(), value(w0)
+    scale = float(np.abs(q0).max(initial=0.0) + np.abs(ag).max(initial=0.0)
+                  + np.abs(a1).max(initial=0.0)) or 1.0
     for _ in range(max_iter):
-        nrm = np.linalg.norm(V, axis=1)
-        if np.any(nrm <= 1e-12 * nrm.max()):
-            return V, False
-        U = V / nrm[:, None]
-        grad = -Q0 + HX @ (V - Vref) + a[:, None] * U + beta[:, None] * V
-        if np.abs(grad).max() <= 1e-13 * scale:
-            return V, True
-        H = HK.copy()
-        for j in range(k):
-            blk = slice(j * T, (j + 1) * T)
-            H[blk, blk] += (beta[j] + a[j] / nrm[j]) * eye - a[j] / nrm[j] * np.outer(U[j], U[j])
-        step = exact_direction(H, grad.ravel())
+        nrm = norms(w)
+        if np.any(nrm[active] <= 1e-12 * nrm.max(initial=0.0)):
+            return w, False
+        inv = np.where(active, ag / np.where(nrm > 0, nrm, 1.0), 0.0)  # a_g / ||w_g||
+        coef = np.zeros(w.size)
+        coef[grouped] = inv[gid_g]
+        grad = -q0 + H @ (w - wref) + coef * w + a1 * signs + beta * w
+        if np.abs(grad).max(initial=0.0) <= 1e-13 * scale:
+            return w, True
+        Hn = H + np.diag(coef + beta)
+        for g in np.flatnonzero(active):  # - a_g u_g u_g' / ||w_g|| (u_g = w_g / ||w_g||)
+            idx = np.flatnonzero(gid == g)
+            Hn[np.ix_(idx, idx)] -= inv[g] * np.outer(w[idx], w[idx]) / (nrm[g] * nrm[g])
+        step = exact_direction(Hn, grad)
         if step is None:
-            return V, False
-        step = step.reshape(k, T)
-        if np.abs(step).max() <= 1e-13 * np.abs(V).max():
-            return V + step, True  # the Newton step is at the rounding of V: converged
-        slope = float(np.sum(grad * step))
+            return w, False
+        if np.abs(step).max() <= 1e-13 * np.abs(w).max():
+            return w + step, True  # the Newton step is at the rounding of w: converged
+        slope = float(grad @ step)
         # the objective's rounding: a step whose decrease is below it is judged by the
         # gradient, which the next iteration checks (near the optimum the value cannot
         # guide a search; a whole step is then Newton's quadratic convergence)
-        noise = 1e-13 * (abs(f) + float(np.abs(Q0 * (V - Vref)).sum()) + float(a @ nrm))
-        t, fc = 1.0, value(V + step)
-        while fc > f + 1e-4 * t * slope + noise:
+        noise = 1e-13 * (abs(f) + float(np.abs(q0 * (w - wref)).sum())
+                         + float(ag @ nrm) + float(a1 @ np.abs(w)))
+        t = 1.0
+        while True:
+            cand = w + t * step
+            if not np.any((a1 > 0) & (np.sign(cand) != signs)):
+                fc = value(cand)
+                if fc <= f + 1e-4 * t * slope + noise:
+                    break
             t *= 0.5
             if t < 1e-10:
-                return V, False
-            fc = value(V + t * step)
-        V, f = V + t * step, fc
-    return V, False
+                return w, False
+        w, f = cand, fc
+    return w, False
+
+
+def group_pieces(spec, n):
+    """``(gid, ag, a1, beta)`` of a group penalty on ``n`` coordinates, ``sum_g ag_g
+    ||w_g|| + sum_j a1_j |w_j| + beta_j w_j^2 / 2`` (``gid[j]`` the group of coordinate
+    ``j``): ``GroupL1``, ``GroupL1L2``, ``SparseGroupL1``, each scaled by a
+    ``penalty_factor``; None for another penalty, or groups that overlap or leave a
+    coordinate out."""
+    factors = None
+    if isinstance(spec, ScaledGroupSpec):
+        factors, spec = np.asarray(spec.factors, dtype=np.float64), spec.inner
+    if not isinstance(spec, (GroupL1Spec, GroupL1L2Spec, SparseGroupL1Spec)):
+        return None
+    ptr, idx = np.asarray(spec.grp_ptr), np.asarray(spec.grp_idx)
+    if idx.size != n or np.bincount(idx, minlength=n).max(initial=0) != 1:
+        return None
+    n_groups = ptr.size - 1
+    gid = np.empty(n, dtype=np.int64)
+    gid[idx] = np.repeat(np.arange(n_groups), np.diff(ptr))
+    wts = np.asarray(spec.weights, dtype=np.float64)
+    if isinstance(spec, GroupL1Spec):
+        ag, l1, l2 = spec.alpha * wts, 0.0, 0.0
+    elif isinstance(spec, GroupL1L2Spec):
+        ag, l1, l2 = spec.l1 * wts, 0.0, float(spec.l2)
+    else:
+        ag, l1, l2 = spec.alpha * (1.0 - spec.tau) * wts, spec.alpha * spec.tau, 0.0
+    f = np.ones(n_groups) if factors is None else factors
+    return gid, ag * f, l1 * f[gid], l2 * f[gid]
+
+
+class GroupCandidate:
+    """The coordinates a group penalty's exact step works on (:func:`group_newton`): the
+    non-zero ones, and those whose penalty is smooth at zero there (``a1 = 0`` in a
+    non-zero or unpenalized group); the others are held at zero, and the outer
+    iteration's check certifies their conditions after the step."""
+
+    def __init__(self, pieces, w):
+        gid, ag, a1, beta = pieces
+        live = np.bincount(gid, weights=(w != 0).astype(np.float64),
+                           minlength=ag.size) > 0
+        self.S = S = np.flatnonzero((w != 0) | ((a1 == 0) & (live | (ag == 0))[gid]))
+        self.wS = w[S]
+        groups, self.gid = np.unique(gid[S], return_inverse=True)
+        self.ag, self.a1, self.beta = ag[groups], a1[S], beta[S]
+
+    def minimize(self, H, v):
+        """``(w_S, exact)`` for ``H`` the datafit's Hessian on ``S`` and ``v = -`` its
+        gradient at ``w``."""
+        return group_newton(H, v[self.S], self.wS, self.wS, self.gid.astype(np.int64),
+                            self.ag, self.a1, self.beta)
 
 
 def _row_blocks(store, S):

@@ -210,7 +210,8 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
     P0 = null_primal(datafit, y, sw, fit_intercept, w.shape)
     rule = StopRule(info, tol, P0, lambda: null_grad_scale(store, y, sw, datafit,
                                                            fit_intercept, w.shape),
-                    x_scale=lambda: float(np.max(np.abs(store.data), initial=0.0)))
+                    x_scale=lambda: max(float(np.max(store.data, initial=0.0)),
+                                        -float(np.min(store.data, initial=0.0))))
     common = dict(fit_intercept=bool(fit_intercept), tol=float(tol), p0=int(p0),
                   ws_hint=ws_hint, rng=rng)
     if isinstance(datafit, Quadratic):
@@ -231,6 +232,7 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
                     inner_tol_ratio=0.1 if inner_tol_ratio is None else float(inner_tol_ratio),
                     **common)
         label = "prox-newton"
+    rule.coef_l1 = lambda: float(np.abs(state.W if hasattr(state, "W") else state.w).sum())
     res = outer_loop(state, rule, max_iter=int(max_iter), verbose=verbose, label=label)
     res.null_primal = float(P0)
     if info.is_convex and not rule.uses_gap and isinstance(datafit, (Quadratic,

@@ -18,7 +18,9 @@ from ._epochs import wls_cd
 from ._exact import (
     MAX_INEXACT,
     Candidate,
+    GroupCandidate,
     exact_budget,
+    group_pieces,
     orthant_pieces,
     support_moments,
     support_product,
@@ -236,6 +238,8 @@ class QuadraticCD:
         # stays)
         self.exact_tries = MAX_INEXACT if self.exact_ok and ws_hint is None else 0
         self.exact_key = None
+        # the group penalties' exact step at convergence (Newton's method on the groups)
+        self.group_pieces = group_pieces(info.spec, store.p) if info.is_group else None
 
     def optimality(self):
         if self.fit_intercept:
@@ -307,9 +311,14 @@ class QuadraticCD:
 
     def polish(self):
         """At convergence, the exact step (when cheap): the minimizer over the support
-        and signs reached, which the next check certifies. Returns whether it moved."""
-        return self.exact_ok and bool(np.any(self.w)) and \
-            self._exact_move(settled=True) is not None
+        and signs reached (:meth:`_exact_move`; for the group penalties Newton's method on
+        the non-zero groups, :meth:`_group_move`), which the next check certifies.
+        Returns whether it moved."""
+        if not np.any(self.w):
+            return False
+        if self.exact_ok:
+            return self._exact_move(settled=True) is not None
+        return self.group_pieces is not None and self._group_move()
 
     def _exact_move(self, settled):
         """Move to the minimizer of the objective over the points supported on ``S`` (the
@@ -321,29 +330,16 @@ class QuadraticCD:
         loop a step on a large, unsettled set may land where coordinate descent crawls)
         and lowers the objective. Returns ``(objective, exact)``, or None when not
         moved."""
-        w, store, sw = self.w, self.store, self.sw
-        if self.scores.max(initial=0.0) <= 1e-13 * float(np.abs(self.Xt).max(initial=0.0)):
-            return None  # every condition holds to rounding already
-        cand = Candidate(self.info.spec, w, self.scores, self.Xt)
+        if self._holds_to_rounding():
+            return None
+        cand = Candidate(self.info.spec, self.w, self.scores, self.Xt)
         if cand.key == self.exact_key or not cand.free.any():
             return None
-        S, wS = cand.S, cand.wS
-        k = S.size
-        # the Gram entries when the working sets already computed them (no copy of X)
-        gram = self.gram is not None and bool(np.all(self.gram.pos[S] >= 0))
-        cost = k ** 3 / 3 + (0 if gram else store.n * k * (k + 1) / 2)
-        if cost > exact_budget(2 * self.x_nnz, self.tol if settled else None):
+        gram = self._affordable(cand.S, settled)
+        if gram is None:
             return None
         self.exact_key = cand.key
-        S_w = float(sw.sum())
-        centered = self.fit_intercept and S_w > 0
-        if gram:
-            H, cvec = self.gram.get(S)
-            xm = cvec / S_w if centered else np.zeros(k)
-            if centered and not center_gram(H, cvec, S_w, 1e-8):
-                H = None
-        else:
-            H, xm = support_moments(store, S, sw, centered)
+        H, xm = self._support_hessian(cand.S, gram)
         if H is None:
             return None
         # (the gradient on S from the last check's X.T (sw R): the intercept is optimal
@@ -351,10 +347,69 @@ class QuadraticCD:
         new, exact = cand.minimize(H, self.Xt)
         if new is None:
             return None
+        P_new = self._move(cand.S, cand.wS, new, xm)
+        if P_new is None:
+            return None
+        self.n_epochs += cand.solves  # (n_iter_ counts each linear solve as an epoch)
+        return P_new, exact
+
+    def _group_move(self):
+        """At convergence, for a group penalty (:func:`~._exact.group_pieces`): Newton's
+        method on the non-zero groups (:class:`~._exact.GroupCandidate`) under the budget
+        of :meth:`_exact_move`, kept when it converged and lowers the objective. Returns
+        whether it moved."""
+        if self._holds_to_rounding():
+            return False
+        cand = GroupCandidate(self.group_pieces, self.w)
+        gram = self._affordable(cand.S, True) if cand.S.size else None
+        if gram is None:
+            return False
+        H, xm = self._support_hessian(cand.S, gram)
+        if H is None:
+            return False
+        new, exact = cand.minimize(H, self.Xt)
+        if not exact or self._move(cand.S, cand.wS, new, xm) is None:
+            return False
+        self.n_epochs += 1  # (n_iter_ counts an exact step as one epoch)
+        return True
+
+    def _holds_to_rounding(self):
+        """Every optimality condition holds to the rounding of the gradients."""
+        return self.scores.max(initial=0.0) <= 1e-13 * float(np.abs(self.Xt).max(initial=0.0))
+
+    def _affordable(self, S, settled):
+        """Whether the system on ``S`` fits :func:`~._exact.exact_budget` (two passes over
+        X, more when ``settled`` at a small ``tol``): None when not, else whether the
+        working sets' Gram entries hold it (no pass over X then)."""
+        k = S.size
+        gram = self.gram is not None and bool(np.all(self.gram.pos[S] >= 0))
+        cost = k ** 3 / 3 + (0 if gram else self.store.n * k * (k + 1) / 2)
+        if cost > exact_budget(2 * self.x_nnz, self.tol if settled else None):
+            return None
+        return gram
+
+    def _support_hessian(self, S, gram):
+        """``(H, xm)``: the weighted Gram matrix of the columns ``S`` (centered by their
+        weighted means ``xm`` with an intercept), from the working sets' entries when
+        ``gram``; ``H`` None when centering would lose half its digits."""
+        sw, k = self.sw, S.size
+        S_w = float(sw.sum())
+        centered = self.fit_intercept and S_w > 0
+        if not gram:
+            return support_moments(self.store, S, sw, centered)
+        H, cvec = self.gram.get(S)
+        xm = cvec / S_w if centered else np.zeros(k)
+        if centered and not center_gram(H, cvec, S_w, 1e-8):
+            H = None
+        return H, xm
+
+    def _move(self, S, wS, new, xm):
+        """Set ``w[S] = new`` (and the residual and intercept with it) when the objective
+        does not increase; returns the new objective, or None (``w`` unchanged)."""
+        w, sw, spec = self.w, self.sw, self.info.spec
         d = new - wS
-        R_new = self.R - support_product(store, S, d)
+        R_new = self.R - support_product(self.store, S, d)
         R_new += float(xm @ d)
-        spec = self.info.spec
         P_old = 0.5 * float(np.dot(sw * self.R, self.R)) + compiled_penalty_value(spec, w)
         w[S] = new
         P_new = 0.5 * float(np.dot(sw * R_new, R_new)) + compiled_penalty_value(spec, w)
@@ -362,10 +417,9 @@ class QuadraticCD:
             w[S] = wS
             return None
         self.R = R_new
-        if centered:
+        if self.fit_intercept and float(sw.sum()) > 0:
             self.b_arr[0] -= float(xm @ d)
-        self.n_epochs += cand.solves  # (n_iter_ counts each linear solve as an epoch)
-        return P_new, exact
+        return P_new
 
     def _inner_tol(self, ws, nonzero, gap):
         """A fraction of the current largest violation. When the support and the violators

@@ -34,7 +34,7 @@ from ..datafits._kernels import FASTMATH
 from ..penalties._interface import block_prox, block_subdiff, coord_update
 from ._columns import gather_block
 from ._common import check_datafit, describe
-from ._exact import Candidate, exact_budget, takes_exact_step
+from ._exact import Candidate, GroupCandidate, exact_budget, group_pieces, takes_exact_step
 from ._gap import GAP_STOP_MIN_TOL, StopRule
 from ._gram import gram_cd
 from ._outer import SolverResult, holds_core, outer_loop, select_working_set, unit_nonzero
@@ -216,20 +216,31 @@ class CovarianceCD:
     def polish(self):
         """At convergence, the exact step of :mod:`._exact` on the support (and the
         violators) from the Gram block ``G_SS``, when it costs at most
-        :func:`~._exact.exact_budget` of ``max(2 products G w, exact_budget)``; the next
-        check (``G w`` again) certifies it. Returns whether it moved."""
+        :func:`~._exact.exact_budget` of ``max(2 products G w, exact_budget)``; for the
+        group penalties Newton's method on the non-zero groups
+        (:class:`~._exact.GroupCandidate`), as the solver on the rows does. The next check
+        (``G w`` again) certifies it. Returns whether it moved."""
         spec, w = self.info.spec, self.w
-        if self.yy is None or self.info.is_group or not takes_exact_step(spec) \
-                or not np.any(w):
+        if self.yy is None or not np.any(w):
             return False
-        cand = Candidate(spec, w, self.scores, self.q)
+        if self.info.is_group:
+            pieces = group_pieces(spec, w.size)
+            if pieces is None:
+                return False
+            cand = GroupCandidate(pieces, w)
+        elif takes_exact_step(spec):
+            cand = Candidate(spec, w, self.scores, self.q)
+            if not cand.free.any():
+                return False
+        else:
+            return False
         k = cand.S.size
-        if not cand.free.any() or k ** 3 / 3 > exact_budget(
-                max(2 * self.G.shape[0] ** 2, self.exact_budget), self.tol):
+        if not k or k ** 3 / 3 > exact_budget(max(2 * self.G.shape[0] ** 2,
+                                                  self.exact_budget), self.tol):
             return False
         G_SS = gather_block(self.G, cand.S)
-        new, _ = cand.minimize(G_SS.copy(), self.q)
-        if new is None:
+        new, exact = cand.minimize(G_SS.copy(), self.q)
+        if new is None or (self.info.is_group and not exact):
             return False
         d = new - cand.wS
         # the objective's change: -q_S d + d' G_SS d / 2 and the penalty's
@@ -240,7 +251,7 @@ class CovarianceCD:
         if not change <= 1e-15 * (abs(pen_old) + 0.5 * abs(float(self.yy))):
             w[cand.S] = cand.wS
             return False
-        self.n_epochs += cand.solves  # (each linear solve counts as an epoch)
+        self.n_epochs += getattr(cand, "solves", 1)  # (each linear solve counts as an epoch)
         return True
 
     def result(self, **outcome):

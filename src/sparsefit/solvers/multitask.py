@@ -11,7 +11,7 @@ from ._columns import weighted_col_moments, weighted_col_norms
 from ._exact import (
     EXACT_MIN_BUDGET,
     MAX_INEXACT,
-    row_pieces,
+    row_candidate,
     row_sparse_minimizer,
     support_moments,
     support_product,
@@ -149,23 +149,17 @@ class MultiTaskCD:
         when it costs at most ``max(EXACT_MIN_BUDGET, 2 passes over X)``; the next check
         certifies it. Returns whether it moved."""
         store, T, sw = self.store, self.T, self.sw
-        nonzero = np.any(self.W != 0, axis=1)
-        if not nonzero.any() or self.scores.max(initial=0.0) <= 1e-13 * float(
-                np.abs(self.Xt).max(initial=0.0)):
+        if self.scores.max(initial=0.0) <= 1e-13 * float(np.abs(self.Xt).max(initial=0.0)):
             return False  # (every condition holds to rounding already)
-        every = row_pieces(self.info.spec, store.p, T, np.arange(store.p))
-        if every is None:
+        cand = row_candidate(self.info.spec, self.W, self.Xt)
+        if cand is None:
             return False
-        # the non-zero rows, and the zero rows that violate their condition (they enter)
-        S = np.flatnonzero(nonzero | (np.linalg.norm(self.Xt, axis=1) > every[0]
-                                      * (1.0 + 1e-12)))
+        S, a, beta = cand
         k = S.size
-        pieces = (every[0][S], every[1][S])
         x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
         if 10 * (k * T) ** 3 / 3 + store.n * k * (k + 1) / 2 > max(EXACT_MIN_BUDGET,
                                                                      2 * x_nnz):
             return False
-        a, beta = pieces
         HX, xm = support_moments(store, S, sw, self.fit_intercept and float(sw.sum()) > 0)
         if HX is None:
             return False
