@@ -274,66 +274,113 @@ def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30, max_pivots=MAX_PIVOTS
               (V - V_0)\big) + \sum_j a_j \|V_j\| + \tfrac{\beta_j}{2} \|V_j\|^2
 
     (the multi-task objective on the support, ``Q_0 = \tilde X_S^\top (sw \odot R)`` at
-    ``V_0``) by Newton's method with backtracking on the rows kept non-zero: the penalty is
-    smooth away from zero rows, and one step is exact for ``T = 1``. A zero row of ``V_0``
-    whose condition fails (``||Q_0j|| > a_j``) enters at its block soft-threshold step; the
-    other zero rows stay out. When Newton's method
-    stalls (a row heading to zero, where the penalty is not smooth), the rows whose
-    optimality condition holds at zero given the others (``||Q_j|| <= a_j``, ``Q_j`` the
-    row's correlation with the residual that leaves it out) are set to zero and the rest
-    solved again, as an active-set method does (at most ``max_pivots`` times). Returns
-    ``(V, exact)``: ``exact`` when the gradient on the non-zero rows vanished to rounding;
-    otherwise the best point seen (never worse than ``V_0`` on this model). The caller
-    checks the objective on the data and every row's optimality condition."""
-    V0 = np.asarray(V0, dtype=np.float64)
-    V = V0.copy()
-    keep = np.ones(V0.shape[0], dtype=bool)
-    # a zero row enters at its block soft-threshold step (the others held), where Newton's
-    # method can start; one whose condition holds at zero stays out
-    zero = np.flatnonzero(~np.any(V != 0, axis=1))
-    if zero.size:
-        Qz = Q0[zero]  # its correlation with the residual (its own value is zero)
-        nq = np.linalg.norm(Qz, axis=1)
-        enter = nq > a[zero]
-        scale = np.where(enter, (nq - a[zero]) / np.maximum(np.diag(HX)[zero] + beta[zero],
-                                                             1e-300), 0.0)
-        V[zero] = Qz * (scale / np.where(enter, nq, 1.0))[:, None]
-        keep[zero[~enter]] = False
-    for _ in range(max_pivots + 1):
-        idx = np.flatnonzero(keep)
-        if idx.size == 0:
-            return V, True
-        # the model on the kept rows, the others held at their current value (zero)
-        Q = Q0[idx] - HX[idx] @ (V - V0) + HX[np.ix_(idx, idx)] @ (V[idx] - V0[idx])
-        Vk, exact = _row_newton(HX[np.ix_(idx, idx)], Q, V[idx], V0[idx], a[idx],
-                                beta[idx], max_iter)
-        V[idx] = Vk
-        if exact:
-            return V, True
-        # the rows that are optimal at zero given the others: their correlation with the
-        # residual that leaves them out is within their L1 strength
-        G = Q0 - HX @ (V - V0)
-        Qj = G[idx] + np.diag(HX)[idx, None] * V[idx]
-        drop = idx[np.linalg.norm(Qj, axis=1) <= a[idx]]
-        if drop.size == 0:
-            return V, False
-        V[drop] = 0.0
-        keep[drop] = False
-    return V, False
-
-
-def _row_newton(HX, Q0, V0, Vref, a, beta, max_iter):
-    """Newton's method of :func:`row_sparse_minimizer` on rows that stay non-zero, from
-    ``V0``; the model's linear term is ``Q0`` at ``Vref``: :func:`group_newton` with the
-    rows as groups and the Hessian ``HX kron I_T``. Returns ``(V, exact)``."""
+    ``V_0``): :func:`group_active_set` with the rows as groups and the Hessian ``H_X kron
+    I_T``. Returns ``(V, exact)``; the caller checks the objective on the data and every
+    row's optimality condition."""
     k, T = V0.shape
-    w, exact = group_newton(np.kron(HX, np.eye(T)), Q0.ravel(), V0.ravel(), Vref.ravel(),
-                            np.repeat(np.arange(k), T), np.asarray(a, dtype=np.float64),
-                            np.zeros(k * T), np.repeat(beta, T), max_iter)
+    w, exact = group_active_set(np.kron(HX, np.eye(T)), Q0.ravel(), V0.ravel(),
+                                np.repeat(np.arange(k), T), np.asarray(a, dtype=np.float64),
+                                np.zeros(k * T), np.repeat(beta, T), max_iter, max_pivots)
     return w.reshape(k, T), exact
 
 
-def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30):
+def _soft_norms(v, a1, gid, n_groups):
+    """Per group, the norm of ``v`` soft-thresholded at ``a1`` coordinate-wise (what a
+    group at zero is held against: its condition is ``norm <= ag``)."""
+    st = np.sign(v) * np.maximum(np.abs(v) - a1, 0.0)
+    return np.sqrt(np.bincount(gid, weights=st * st, minlength=n_groups))
+
+
+def group_active_set(H, q0, w0, gid, ag, a1, beta, max_iter=30, max_pivots=MAX_PIVOTS):
+    """Minimize the model of :func:`group_newton` (``wref = w0``) over every coordinate,
+    as an active-set method on the groups: a zero group whose condition fails at ``w0``
+    (``||soft(q0_g, a1)|| > ag_g``) enters at its block soft-threshold step, the other
+    zero groups stay out; Newton's method runs on the groups kept (the coordinates of
+    ``a1 > 0`` at zero held there, and one that reaches zero pinned there); a group it
+    drives towards zero (its Newton step crosses the origin) leaves, held at zero; once
+    Newton's method ends exact, the worst group out or pinned coordinate whose condition
+    fails enters again, one at a time (at most ``max_pivots`` of them; what leaves only
+    shrinks the set solved). Returns ``(w, exact)``: ``exact`` when the kept groups' gradient
+    vanished to rounding and every group out satisfies its condition; otherwise the
+    best point seen (never worse than ``w0`` on this model)."""
+    n_groups = ag.size
+    w = np.array(w0, dtype=np.float64)
+    d_h = np.diag(H)
+
+    def enter(g, v):
+        c = np.flatnonzero(gid == g)
+        st = np.sign(v[c]) * np.maximum(np.abs(v[c]) - a1[c], 0.0)
+        nst = float(np.linalg.norm(st))
+        w[c] = st * (1.0 - ag[g] / nst) / np.maximum(d_h[c] + beta[c], 1e-300)
+
+    norms0 = np.sqrt(np.bincount(gid, weights=w * w, minlength=n_groups))
+    keep = (norms0 > 0) | (ag == 0)
+    noise = 1e-12 * float(np.abs(q0).max(initial=0.0) + np.abs(ag).max(initial=0.0))
+    for g in np.flatnonzero(~keep & (_soft_norms(q0, a1, gid, n_groups) - ag > noise)):
+        enter(g, q0)
+        keep[g] = True
+    enters = 0
+    free_sign = np.zeros(w.size)
+    # (a group or coordinate leaving shrinks the set solved: at most w.size of them)
+    for _ in range(max_pivots + w.size + 1):
+        # the coordinates solved: those of the kept groups, but an L1 coordinate at zero
+        # (unless it was just freed: it leaves zero on the side of free_sign)
+        idx = np.flatnonzero(keep[gid] & ((w != 0) | (a1 == 0) | (free_sign != 0)))
+        if idx.size:
+            groups, lgid = np.unique(gid[idx], return_inverse=True)
+            # the model on them, the other coordinates held where they are
+            q = q0[idx] - H[idx] @ (w - w0) + H[np.ix_(idx, idx)] @ (w[idx] - w0[idx])
+            sides = np.where(w[idx] != 0, np.sign(w[idx]), free_sign[idx])
+            wk, exact, heading = group_newton(H[np.ix_(idx, idx)], q, w[idx], w0[idx],
+                                              lgid.astype(np.int64), ag[groups], a1[idx],
+                                              beta[idx], max_iter, signs=sides)
+            pinned_now = np.any((wk == 0) & (sides != 0) & (a1[idx] > 0))
+            free_sign[:] = 0.0
+            w[idx] = wk
+            # a kept group whose coordinates all reached zero is out (it enters again by
+            # its group condition, at its block soft-threshold step)
+            keep &= (np.bincount(gid, weights=np.abs(w), minlength=n_groups) > 0) | (ag == 0)
+            heading = groups[heading]
+            if pinned_now and not exact:
+                continue  # an L1 coordinate reached zero: solve again without it
+        else:
+            exact, heading = True, np.zeros(0, dtype=np.int64)
+        grad = q0 - H @ (w - w0)  # - the smooth part's gradient, every coordinate
+        if exact:
+            out = np.flatnonzero(~keep)
+            fails = _soft_norms(grad, a1, gid, n_groups)[out] - ag[out]
+            # an L1 coordinate held at zero in a kept group: |gradient| <= a1
+            pinned = np.flatnonzero(keep[gid] & (w == 0) & (a1 > 0))
+            pin_fails = np.abs(grad[pinned]) - a1[pinned]
+            if max(fails.max(initial=0.0), pin_fails.max(initial=0.0)) <= noise:
+                return w, True
+            enters += 1
+            if enters > max_pivots:
+                return w, False
+            if fails.max(initial=0.0) >= pin_fails.max(initial=0.0):
+                g = out[np.argmax(fails)]
+                enter(g, grad)
+                keep[g] = True
+            else:  # it leaves zero on the side its gradient points to
+                j = pinned[np.argmax(pin_fails)]
+                free_sign[j] = np.sign(grad[j])
+            continue
+        drop = heading
+        if not drop.size:  # the groups optimal at zero given the others
+            kept = np.flatnonzero(keep & (ag > 0))
+            own = grad.copy()  # the correlation that leaves the group out
+            for g in kept:
+                c = np.flatnonzero(gid == g)
+                own[c] = grad[c] + H[np.ix_(c, c)] @ w[c]
+            drop = kept[_soft_norms(own, a1, gid, n_groups)[kept] <= ag[kept]]
+        if not drop.size:
+            return w, False
+        w[np.isin(gid, drop)] = 0.0
+        keep[drop] = False
+    return w, False
+
+
+def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None):
     r"""Minimize, over ``w`` near ``w0`` (the coordinates of ``a1 > 0`` on the side of zero
     they are on, no group of ``ag > 0`` at zero, where the objective is smooth),
 
@@ -342,13 +389,18 @@ def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30):
 
     (``gid[j]`` the group of coordinate ``j``, -1 for none) by Newton's method with
     backtracking: quadratic convergence where a first-order method crawls. Returns ``(w,
-    exact)``: ``exact`` when the gradient vanished to rounding, or the step was below the
-    rounding of ``w``; otherwise (a group heading to zero, a coordinate to the other side,
-    a singular system) the best point seen, never worse than ``w0`` on this model."""
-    signs = np.sign(w0)
+    exact, heading)``: ``exact`` when the gradient vanished to rounding, or the step was
+    below the rounding of ``w``; otherwise (a group heading to zero, a coordinate to the
+    other side, a singular system) the best point seen, never worse than ``w0`` on this
+    model, and ``heading`` the groups whose last Newton step crossed the origin (where
+    the norm is not smooth: an active-set method holds them at zero). ``signs``: the
+    side of zero of each coordinate (default: that of ``w0``; an L1 coordinate at zero
+    leaves it on its sign's side only)."""
+    signs = np.sign(w0) if signs is None else signs
     grouped = gid >= 0
     gid_g = gid[grouped]
     active = ag > 0
+    none = np.zeros(0, dtype=np.int64)
 
     def norms(w):
         return np.sqrt(np.bincount(gid_g, weights=w[grouped] ** 2, minlength=ag.size))
@@ -361,43 +413,57 @@ def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30):
     w, f = w0.copy(), value(w0)
     scale = float(np.abs(q0).max(initial=0.0) + np.abs(ag).max(initial=0.0)
                   + np.abs(a1).max(initial=0.0)) or 1.0
+    heading = none
     for _ in range(max_iter):
         nrm = norms(w)
         if np.any(nrm[active] <= 1e-12 * nrm.max(initial=0.0)):
-            return w, False
+            return w, False, np.flatnonzero(active & (nrm <= 1e-12 * nrm.max(initial=0.0)))
         inv = np.where(active, ag / np.where(nrm > 0, nrm, 1.0), 0.0)  # a_g / ||w_g||
         coef = np.zeros(w.size)
         coef[grouped] = inv[gid_g]
         grad = -q0 + H @ (w - wref) + coef * w + a1 * signs + beta * w
         if np.abs(grad).max(initial=0.0) <= 1e-13 * scale:
-            return w, True
+            return w, True, none
         Hn = H + np.diag(coef + beta)
         for g in np.flatnonzero(active):  # - a_g u_g u_g' / ||w_g|| (u_g = w_g / ||w_g||)
             idx = np.flatnonzero(gid == g)
             Hn[np.ix_(idx, idx)] -= inv[g] * np.outer(w[idx], w[idx]) / (nrm[g] * nrm[g])
         step = exact_direction(Hn, grad)
         if step is None:
-            return w, False
+            return w, False, none
         if np.abs(step).max() <= 1e-13 * np.abs(w).max():
-            return w + step, True  # the Newton step is at the rounding of w: converged
+            return w + step, True, none  # the Newton step is at the rounding of w: converged
+        # the groups whose whole step crosses the origin (w_g . (w_g + d_g) <= 0)
+        cross = np.bincount(gid_g, weights=(w * (w + step))[grouped], minlength=ag.size)
+        heading = np.flatnonzero(active & (cross <= 0))
+        # an L1 coordinate whose whole step changes sign: the step stops where the first
+        # one reaches zero (the orthant's face), which is pinned there
+        flip = (a1 > 0) & (np.sign(w + step) != signs)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            to_zero = np.where(flip, -w / step, np.inf)
+        t_face = float(min(1.0, to_zero.min(initial=np.inf)))
         slope = float(grad @ step)
         # the objective's rounding: a step whose decrease is below it is judged by the
         # gradient, which the next iteration checks (near the optimum the value cannot
         # guide a search; a whole step is then Newton's quadratic convergence)
         noise = 1e-13 * (abs(f) + float(np.abs(q0 * (w - wref)).sum())
                          + float(ag @ nrm) + float(a1 @ np.abs(w)))
-        t = 1.0
+        t = t_face
         while True:
             cand = w + t * step
-            if not np.any((a1 > 0) & (np.sign(cand) != signs)):
+            if t == t_face < 1.0:
+                cand[flip & (to_zero <= t_face * (1.0 + 1e-12))] = 0.0
+            if not np.any((a1 > 0) & (cand != 0) & (np.sign(cand) != signs)):
                 fc = value(cand)
                 if fc <= f + 1e-4 * t * slope + noise:
                     break
             t *= 0.5
             if t < 1e-10:
-                return w, False
+                return w, False, heading
         w, f = cand, fc
-    return w, False
+        if np.any((a1 > 0) & (w == 0)):
+            return w, False, none  # at a face: the active set holds the zeros
+    return w, False, heading
 
 
 def group_pieces(spec, n):
@@ -446,8 +512,8 @@ class GroupCandidate:
     def minimize(self, H, v):
         """``(w_S, exact)`` for ``H`` the datafit's Hessian on ``S`` and ``v = -`` its
         gradient at ``w``."""
-        return group_newton(H, v[self.S], self.wS, self.wS, self.gid.astype(np.int64),
-                            self.ag, self.a1, self.beta)
+        return group_active_set(H, v[self.S], self.wS, self.gid.astype(np.int64), self.ag,
+                                self.a1, self.beta)
 
 
 def _row_blocks(store, S):
