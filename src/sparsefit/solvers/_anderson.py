@@ -20,9 +20,14 @@ def anderson_point(last, out):
     K = last.shape[0] - 1
     m = last.shape[1]
     U = np.empty((K, m))
+    big = 0.0
     for a in range(K):
         for c in range(m):
             U[a, c] = last[a + 1, c] - last[a, c]
+            big = max(big, abs(U[a, c]))
+    if not (big > 0.0 and np.isfinite(big)):
+        return False
+    U /= big  # (the weights z / sum(z) do not change; U U' cannot overflow)
     C = U @ U.T
     tr = 0.0
     for a in range(K):

@@ -28,8 +28,10 @@ way the step is kept only when the objective does not increase.
 The coordinate-descent state (:class:`~.cd.QuadraticCD`) takes the step during the outer
 loop once no zero coordinate violates its condition more than the support does, and at
 convergence (``polish``: the outer loop checks the moved point again, so what a solve
-returns is certified at the point returned). The multi-task row penalties are smooth on
-their support but not quadratic: :func:`row_sparse_minimizer` runs Newton's method there.
+returns is certified at the point returned). The group-norm penalties (the multi-task
+rows, group lasso, sparse group lasso, group elastic net) are smooth on their support but
+not quadratic: :func:`group_active_set` runs Newton's method there (:func:`group_newton`)
+inside an active-set method on the groups (:func:`row_sparse_minimizer` for the rows).
 Both are skipped when the system costs more than ``max(EXACT_MIN_BUDGET, 2 passes over
 X)`` (:func:`exact_budget`: ``EXACT_TIGHT_FACTOR`` times that at ``tol <=
 EXACT_TIGHT_TOL``); their memory is ``|S|^2`` and blocks of ``X``'s rows, never a copy of
