@@ -55,8 +55,7 @@ class StopRule:
       its square root (measured: at tol=1e-10, a violation of sqrt(tol) times the strength
       left predictions of two equivalent elastic-net problems 6e-9 apart). Neither is
       asked below what float64 certifies for columns far from zero mean (``x_scale``):
-      the gradients' rounding, and the gap's (that times ``||w||_1``, when the solver
-      sets ``coef_l1``).
+      the gradients' rounding, and the gap's (when the solver sets ``coef_scale``).
 
     Parameters
     ----------
@@ -76,7 +75,7 @@ class StopRule:
     def __init__(self, info, tol, P0, grad_scale, x_scale=None):
         self._x_scale_fn = x_scale
         self._x_scale = None
-        self.coef_l1 = None  # callable: ||w||_1 of the current point (see _gap_noise)
+        self.coef_scale = None  # callable: sum_j max_i |X_ij| |w_j| (see _gap_noise)
         self._P = None
         self.tol = float(tol)
         self.P0 = float(P0)
@@ -126,17 +125,19 @@ class StopRule:
         return kkt_max <= max(self.tol * scale, 1e-13 * self.g0, self._gradient_noise())
 
     def _gap_noise(self):
-        """About the rounding error of the relative gap when columns are far from zero
-        (see ``x_scale``): the gradients' rounding times ``||w||_1`` (the dual point is
-        rescaled by them, and the residual's rounding is ``eps max|X| ||w||_1`` a row),
-        over ``P(0)``; 0 when unknown (``coef_l1`` not given). A gap asked below it
-        (``tol`` > 0) is certified at it: measured at column means of 1e6 and tol 1e-12,
-        the gap's noise was 2e-11 and the solve stopped when the noise happened to fall
-        below tol, after 1.45M epochs."""
-        if self.coef_l1 is None or not self.P0 > 0 or self.tol > GAP_STOP_MIN_TOL:
+        """About the rounding error of the relative gap: a row's prediction is rounded to
+        ``eps sum_j |X_ij w_j| <= eps c``, ``c = sum_j max_i |X_ij| |w_j|`` (``coef_scale``,
+        per column: columns of very different scales leave it small, where ``max|X|
+        ||w||_1`` falsely certified a GroupLasso 2.5e-2 from its optimum), and the gap's
+        rounding is about ``16 eps c sqrt(2 P)``, over ``P(0)``; 0 when unknown or at
+        ``tol > GAP_STOP_MIN_TOL``. A gap asked below it (``tol`` > 0) is certified at it:
+        measured at column means of 1e6 and tol 1e-12, the gap's noise was 2e-11 and the
+        solve stopped when the noise happened to fall below tol, after 1.45M epochs."""
+        if self.coef_scale is None or not self.P0 > 0 or self.tol > GAP_STOP_MIN_TOL \
+                or self._P is None or not np.isfinite(self._P):
             return 0.0
-        noise = self._gradient_noise()
-        return noise * float(self.coef_l1()) / self.P0 if noise > 0 else 0.0
+        return (16 * _EPS * float(self.coef_scale()) * np.sqrt(2 * max(self._P, 0.0))
+                / self.P0)
 
     def _gradient_noise(self):
         """About the rounding error of the gradients (see ``x_scale``): ``16 eps max|X|

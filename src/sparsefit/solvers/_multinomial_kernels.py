@@ -291,10 +291,11 @@ def _model_cd(spec, A, G, SP, P, V, cols, loc, units, db, D, q, L, Lb, fit_inter
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def multinomial_newton(spec, A, sw, yi, U, V, cols, loc, units, b, fit_intercept, max_newton,
-                       max_cd, tol):
+                       max_cd, tol, inner_ratio):
     """Proximal Newton on the block ``A`` (n, m), the columns ``cols`` of X, with
     coefficients ``V`` (m, K) until the block's largest violation is ``<= tol`` (or
-    ``max_newton`` steps). ``U`` (n, K, the full linear predictor), ``V`` and ``b`` are
+    ``max_newton`` steps), each step's model solved to ``inner_ratio`` times the
+    violation. ``U`` (n, K, the full linear predictor), ``V`` and ``b`` are
     updated in place; coefficient ``(j, k)`` is penalty coordinate ``cols[j] * K + k``;
     ``loc[j]`` is the block column of feature ``j`` and ``units`` the groups the block
     holds (group penalties). Returns ``(n_epochs, violation)``."""
@@ -337,7 +338,7 @@ def multinomial_newton(spec, A, sw, yi, U, V, cols, loc, units, b, fit_intercept
         db[:] = 0.0
         V0[:, :] = V
         epochs += _model_cd(spec, A, G, SP, P, V, cols, loc, units, db, D, q, L, Lb,
-                            fit_intercept, max_cd, 0.3 * viol)
+                            fit_intercept, max_cd, inner_ratio * viol)
         pen0 = block_penalty(spec, V0, cols, loc, units)
         delta = block_penalty(spec, V, cols, loc, units) - pen0
         for k in range(K):

@@ -191,6 +191,35 @@ def _project(info, w):
     return w
 
 
+def _coef_scale(store, state):
+    """A callable: ``sum_j max_i |X_ij| |w_j|`` at the state's current coefficients (rows
+    of ``W`` summed over their tasks or classes), the scale of the predictions' rounding
+    (:meth:`StopRule._gap_noise`); the columns' maxima are found at the first call."""
+    colmax = []
+
+    def scale():
+        if not colmax:
+            colmax.append(column_abs_max(store))
+        W = state.W if hasattr(state, "W") else state.w
+        return float(colmax[0] @ np.abs(np.asarray(W)).reshape(store.p, -1).sum(axis=1))
+    return scale
+
+
+def column_abs_max(store):
+    """``max_i |X_ij|`` of every column of the store (no ``X``-sized temporary)."""
+    if store.p == 0 or store.n == 0:
+        return np.zeros(store.p)
+    if store.dense:
+        X = store.data.reshape((store.n, store.p), order="F")
+        return np.maximum(X.max(axis=0), -X.min(axis=0))
+    out = np.zeros(store.p)
+    counts = np.diff(store.indptr)
+    nz = np.flatnonzero(counts)
+    if nz.size:
+        out[nz] = np.maximum.reduceat(np.abs(store.data), store.indptr[nz])
+    return out
+
+
 def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=None, w_init=None,
            intercept_init=None, tol=1e-6, max_iter=100, max_epochs=50_000, p0=100, anderson=5,
            positive=False, ws_hint=None, inner_tol_ratio=None, verbose=0, col_norms=None,
@@ -232,7 +261,7 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
                     inner_tol_ratio=0.1 if inner_tol_ratio is None else float(inner_tol_ratio),
                     **common)
         label = "prox-newton"
-    rule.coef_l1 = lambda: float(np.abs(state.W if hasattr(state, "W") else state.w).sum())
+    rule.coef_scale = _coef_scale(store, state)
     res = outer_loop(state, rule, max_iter=int(max_iter), verbose=verbose, label=label)
     res.null_primal = float(P0)
     if info.is_convex and not rule.uses_gap and isinstance(datafit, (Quadratic,
