@@ -314,6 +314,33 @@ def test_columns_far_from_zero_mean_under_every_precompute(shift, precompute, to
 
 
 @pytest.mark.parametrize("make", [np.asfortranarray, sp.csc_matrix], ids=["dense", "sparse"])
+def test_columns_of_different_scales_are_not_certified_by_rounding(make):
+    """The gap's rounding floor (tol <= 1e-9) is per column, ``sum_j max|X_j| |w_j|``:
+    with ``max|X| ||w||_1`` a column scaled 1e7 beside columns scaled 1e-6 (coefficients
+    1e-7 and 1e6) made the floor 2.5e-2, and GroupLasso reported converged_ at a gap of
+    4.7e-2 with no warning after 10 iterations (found by a hostile review)."""
+    from sparsefit.linear_model import GroupLasso
+    from sparsefit.solvers._gap import _EPS
+    from sparsefit.solvers._solve import column_abs_max
+
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((200, 20))
+    Z[:, 2:8] = 0.3 * Z[:, 2:8] + 0.95 * Z[:, [1]]
+    y = Z[:, 1] + Z[:, 2] - Z[:, 3] + 0.5 * Z[:, 5] + Z[:, 0] + 0.3 * rng.standard_normal(200)
+    X = Z.copy()
+    X[:, 0] *= 1e7
+    X[:, 1:8] *= 1e-6
+    Xm = make(X)
+    np.testing.assert_array_equal(column_abs_max(as_column_store(Xm)), np.abs(X).max(axis=0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = GroupLasso(alpha=1e-10, groups=2, tol=1e-10, max_iter=10).fit(Xm, y)
+    assert (not m.converged_ and any(issubclass(w.category, ConvergenceWarning)
+                                     for w in caught)) or m.dual_gap_ <= 1e-8, m.dual_gap_
+    assert m.dual_gap_ > 1e3 * _EPS  # (the case: far from the floor, not certified)
+
+
+@pytest.mark.parametrize("make", [np.asfortranarray, sp.csc_matrix], ids=["dense", "sparse"])
 @pytest.mark.parametrize("precompute", [True, False])
 def test_spread_below_float64_digits_around_the_mean_is_refused(make, precompute):
     # mean 1e8 and unit spread: coordinate descent with an intercept diverged (a

@@ -47,7 +47,7 @@ import scipy.sparse as sp
 from ..penalties.box import BoxSpec
 from ..penalties.group import GroupL1L2Spec, GroupL1Spec, SparseGroupL1Spec
 from ..penalties.scaled import ScaledGroupSpec, ScaledSpec
-from ..penalties.separable import L1L2Spec, L1Spec
+from ..penalties.separable import L1L2Spec, L1Spec, L2Spec
 
 #: An exact step is tried when forming and factoring its system costs at most this many
 #: multiply-adds, or two passes over ``X`` when that is more.
@@ -87,10 +87,11 @@ def exact_budget(base, tol=None):
         else budget
 
 
-def orthant_pieces(spec, cols):
+def orthant_pieces(spec, cols, ridge=False):
     """``(a, beta, lower, upper)`` of the penalty on the coordinates ``cols``:
     ``a_j |w_j| + beta_j w_j^2 / 2`` inside ``[lower_j, upper_j]``; None for a penalty not
-    of that form."""
+    of that form (``L2`` too unless ``ridge``: the least-squares solvers leave it to
+    their own route)."""
     lower = upper = None
     if isinstance(spec, BoxSpec):
         lower, upper = _entries(spec.lower, cols), _entries(spec.upper, cols)
@@ -105,6 +106,9 @@ def orthant_pieces(spec, cols):
     elif isinstance(spec, L1L2Spec):
         wj = _weights(spec.weights, cols) * factors
         a, beta = spec.l1 * wj, 2.0 * spec.l2 * wj
+    elif ridge and isinstance(spec, L2Spec):
+        beta = 2.0 * spec.l2 * _weights(spec.weights, cols) * factors
+        a = np.zeros(cols.size)
     else:
         return None
     if lower is None:
