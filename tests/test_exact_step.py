@@ -563,6 +563,45 @@ def test_multinomial_polish_keeps_to_its_budget(monkeypatch):
     assert model.n_iter_.max() < 1000
 
 
+def test_multinomial_at_the_default_tol_beyond_the_exact_budget():
+    """Coordinate descent on the multinomial model shifts each feature's class
+    coefficients to their best common offset (the loss does not change along it, the
+    penalty does): before, it crawled there, and LogisticRegression(C=1) on 1000 x 100
+    with 4 classes (every coefficient non-zero, over the exact step's budget) ended
+    2.5e-4 from the optimum at the default tol; 20000 x 30 with 3 classes took 5.2 s,
+    now 0.6 s."""
+    from sparsefit.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, 100))
+    B = rng.standard_normal((100, 4)) * (np.arange(100) < 5)[:, None]
+    y = (X @ B + rng.gumbel(size=(1000, 4))).argmax(axis=1)
+    loose = LogisticRegression(C=1.0).fit(X, y).coef_
+    tight = LogisticRegression(C=1.0, tol=1e-12, max_iter=1000).fit(X, y).coef_
+    assert np.abs(loose - tight).max() <= 1e-6 * np.abs(tight).max()
+
+
+@given(st.lists(st.floats(-3, 3), min_size=2, max_size=6), st.sampled_from(["l1", "l2", "en"]))
+def test_best_shift_of_a_row_is_the_penalty_minimizer(values, kind):
+    """``_best_shift`` against a brute-force search: the kinks and a fine grid."""
+    from sparsefit.penalties import L1, L1L2, L2
+    from sparsefit.solvers._multinomial_kernels import _best_shift
+
+    v = np.array(values)
+    pen = {"l1": L1(0.3), "l2": L2(0.3), "en": L1L2(0.3, 0.2)}[kind]
+    spec = describe(pen, v.size).spec
+    c = _best_shift(spec, v, 0)
+
+    def value(shift):
+        return float(pen.value(v - shift))
+
+    grid = np.concatenate([np.linspace(v.min(), v.max(), 2001), v, [0.0]])
+    assert value(c) <= min(value(g) for g in grid) + 1e-9 * max(1.0, value(0.0))
+    assert value(c) <= value(0.0)
+    if kind == "l1" and c != 0:
+        assert np.any(v - c == 0)  # (an L1 optimum is a kink: an exact zero)
+
+
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("l1", [0.0, 0.05])
 def test_group_active_set_meets_every_groups_condition(seed, l1):

@@ -31,6 +31,7 @@ from ..penalties._interface import (
     block_subdiff,
     block_value,
     coord_update,
+    prox1,
     subdiff1,
     value1,
 )
@@ -177,7 +178,73 @@ def _sep_model_epoch(spec, A, G, SP, P, V, cols, loc, units, D, q, L):
             if new != old:
                 V[j, k] = new
                 _move(a, new - old, D[k], q, P, k)
+        c = _best_shift(spec, V[j], cols[j] * K)
+        if c != 0.0:
+            for k in range(K):
+                V[j, k] -= c
+                _move(a, -c, D[k], q, P, k)
     return viol
+
+
+@njit(cache=True, nogil=True)
+def _shift_value(spec, v, first, c):
+    """The penalty of the row ``v - c`` (coordinates ``first ..``); inf outside a box."""
+    total = 0.0
+    for k in range(v.shape[0]):
+        x = v[k] - c
+        if prox1(spec, x, 0.0, first + k) != x:
+            return np.inf
+        if x != 0.0:
+            total += value1(spec, x, first + k)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _best_shift(spec, v, first):
+    """The shift ``c`` of a feature's row of class coefficients ``v`` that lowers its
+    penalty most (0 when none does). The softmax loss, and the Newton model, do not change
+    when a feature's coefficients move alike in every class, but coordinate descent
+    crawls along that direction where only the penalty curves it (measured: an L2 fit on
+    20000 x 30 with 3 classes took 5 s of model epochs, scikit-learn 0.03 s). A golden
+    section search over ``[min v, max v]`` (each term is smallest at ``c = v_k``), then
+    the kinks ``c = v_k`` (an L1 optimum is one: exact zeros) and 0 as candidates."""
+    lo, hi = v.min(), v.max()
+    if not hi > lo:  # (every class alike: the shift zeroes them)
+        return lo if lo != 0.0 and _shift_value(spec, v, first, lo) < _shift_value(
+            spec, v, first, 0.0) else 0.0
+    best_c, best = 0.0, _shift_value(spec, v, first, 0.0)
+    g = 0.6180339887498949
+    a, b = lo, hi
+    x1, x2 = b - g * (b - a), a + g * (b - a)
+    f1, f2 = _shift_value(spec, v, first, x1), _shift_value(spec, v, first, x2)
+    for _ in range(80):
+        if f1 <= f2:
+            b, x2, f2 = x2, x1, f1
+            x1 = b - g * (b - a)
+            f1 = _shift_value(spec, v, first, x1)
+        else:
+            a, x1, f1 = x1, x2, f2
+            x2 = a + g * (b - a)
+            f2 = _shift_value(spec, v, first, x2)
+        if b - a <= 1e-15 * (abs(a) + abs(b)):
+            break
+    for c in (x1, x2):
+        f = _shift_value(spec, v, first, c)
+        if f < best:
+            best_c, best = c, f
+    f0 = _shift_value(spec, v, first, 0.0)
+    near = best_c
+    for k in range(v.shape[0]):
+        if v[k] == 0.0:
+            continue
+        f = _shift_value(spec, v, first, v[k])
+        # a kink as good, or within 1e-9 of the search's answer (which otherwise leaves
+        # a coefficient at 1e-17 instead of zero, violating its condition by the l1 part)
+        if f <= best * (1.0 + 1e-15) or (abs(v[k] - near) <= 1e-9 * (hi - lo) and f < f0):
+            best_c, best = v[k], f
+    if not best < f0 * (1.0 - 1e-12):  # (a decrease at f's rounding moves zeros to 1e-17)
+        return 0.0
+    return best_c
 
 
 def _group_model_epoch(spec, A, G, SP, P, V, cols, loc, units, D, q, L):
