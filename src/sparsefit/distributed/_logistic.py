@@ -266,13 +266,17 @@ class DaskNewton:
         """The columns' weighted means at the pass ``st``."""
         return st.hess.x_mean
 
+    def coef_scale(self, st, w):
+        """``sum_j |mean_j| |w_j|`` (rows of ``W`` summed over the classes): about the
+        scores' scale, where columns are far from zero mean (StopRule's ``coef_scale``)."""
+        W = np.abs(np.asarray(w, dtype=np.float64)).reshape(self.data.n_features, -1)
+        return float(np.abs(self.column_means(st)) @ W.sum(axis=1))
+
     def value_noise(self, st, w, b):
         """About the rounding of the objective's value at ``(w, b)``: that of the scores,
         ``eps (sum_j |mean_j| |w_j| + |b| + 1)`` (at column means of 1e6 it hid the last
         Newton step's decrease: 1.4e-11 of noise against 8.7e-14 predicted)."""
-        W = np.abs(np.asarray(w, dtype=np.float64)).reshape(self.data.n_features, -1)
-        return _EPS * (float(np.abs(self.column_means(st)) @ W.sum(axis=1))
-                       + float(np.max(np.abs(b), initial=0.0)) + 1.0)
+        return _EPS * (self.coef_scale(st, w) + float(np.max(np.abs(b), initial=0.0)) + 1.0)
 
     def step_size(self, w, d, delta, F_w, values, noise=0.0):
         """The largest step of :data:`TAUS` passing Armijo's test (``F_w`` the loss at
@@ -338,7 +342,7 @@ class DaskNewton:
         scores, rank = np.empty(self.info.n_units), np.empty(self.info.n_units)
         history, crit, gap, it, converged = [], np.nan, np.nan, 0, False
         current[:] = [st, w]
-        rule.coef_scale = lambda: (self.value_noise(*current, 0.0) / _EPS) - 1.0
+        rule.coef_scale = lambda: self.coef_scale(*current)
         for it in range(max_iter + 1):
             current[:] = [st, w]
             # the violations with the intercept's step eliminated (as in memory, where the

@@ -213,6 +213,10 @@ def _best_shift(spec, v, first):
         return lo if lo != 0.0 and _shift_value(spec, v, first, lo) < _shift_value(
             spec, v, first, 0.0) else 0.0
     best_c, best = 0.0, _shift_value(spec, v, first, 0.0)
+    step = 1e-9 * (hi - lo)  # (no shift either way lowers it: 0 is the row's offset)
+    if _shift_value(spec, v, first, step) >= best and \
+            _shift_value(spec, v, first, -step) >= best:
+        return 0.0
     g = 0.6180339887498949
     a, b = lo, hi
     x1, x2 = b - g * (b - a), a + g * (b - a)

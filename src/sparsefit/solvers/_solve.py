@@ -3,6 +3,7 @@ Quadratic datafit, proximal Newton for Logistic and Multinomial)."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -191,20 +192,6 @@ def _project(info, w):
     return w
 
 
-def _coef_scale(store, state):
-    """A callable: ``sum_j max_i |X_ij| |w_j|`` at the state's current coefficients (rows
-    of ``W`` summed over their tasks or classes), the scale of the predictions' rounding
-    (:meth:`StopRule._gap_noise`); the columns' maxima are found at the first call."""
-    colmax = []
-
-    def scale():
-        if not colmax:
-            colmax.append(column_abs_max(store))
-        W = state.W if hasattr(state, "W") else state.w
-        return float(colmax[0] @ np.abs(np.asarray(W)).reshape(store.p, -1).sum(axis=1))
-    return scale
-
-
 def column_abs_max(store):
     """``max_i |X_ij|`` of every column of the store (no ``X``-sized temporary)."""
     if store.p == 0 or store.n == 0:
@@ -213,10 +200,11 @@ def column_abs_max(store):
         X = store.data.reshape((store.n, store.p), order="F")
         return np.maximum(X.max(axis=0), -X.min(axis=0))
     out = np.zeros(store.p)
-    counts = np.diff(store.indptr)
-    nz = np.flatnonzero(counts)
+    nz = np.flatnonzero(np.diff(store.indptr))
     if nz.size:
-        out[nz] = np.maximum.reduceat(np.abs(store.data), store.indptr[nz])
+        starts = store.indptr[nz]
+        out[nz] = np.maximum(np.maximum.reduceat(store.data, starts),
+                             -np.minimum.reduceat(store.data, starts))
     return out
 
 
@@ -237,10 +225,10 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
     if ws_hint is not None:
         ws_hint = np.asarray(ws_hint, dtype=np.int64)
     P0 = null_primal(datafit, y, sw, fit_intercept, w.shape)
+    colmax = functools.cache(lambda: column_abs_max(store))  # (read once, when needed)
     rule = StopRule(info, tol, P0, lambda: null_grad_scale(store, y, sw, datafit,
                                                            fit_intercept, w.shape),
-                    x_scale=lambda: max(float(np.max(store.data, initial=0.0)),
-                                        -float(np.min(store.data, initial=0.0))))
+                    x_scale=lambda: float(colmax().max(initial=0.0)))
     common = dict(fit_intercept=bool(fit_intercept), tol=float(tol), p0=int(p0),
                   ws_hint=ws_hint, rng=rng)
     if isinstance(datafit, Quadratic):
@@ -261,7 +249,10 @@ def _solve(store, y, datafit, penalty, *, fit_intercept=False, sample_weight=Non
                     inner_tol_ratio=0.1 if inner_tol_ratio is None else float(inner_tol_ratio),
                     **common)
         label = "prox-newton"
-    rule.coef_scale = _coef_scale(store, state)
+    # the predictions' rounding scale, sum_j max_i |X_ij| |w_j| (rows of W summed over
+    # their tasks or classes; StopRule._gap_noise)
+    rule.coef_scale = lambda: float(colmax() @ np.abs(np.asarray(
+        state.W if hasattr(state, "W") else state.w)).reshape(store.p, -1).sum(axis=1))
     res = outer_loop(state, rule, max_iter=int(max_iter), verbose=verbose, label=label)
     res.null_primal = float(P0)
     if info.is_convex and not rule.uses_gap and isinstance(datafit, (Quadratic,

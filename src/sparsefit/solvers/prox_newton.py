@@ -147,7 +147,7 @@ class _NewtonState:
         self.rank = np.empty(info.n_units)
         self.n_epochs = 0
         self.prev_ws = None
-        self.polished = False  # (a polish runs once per solve)
+        self.polished = False  # (the capped polish runs once per solve)
         self.x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
         self.work = 0.0  # multiply-adds spent so far, about (see _exact_budget)
 
