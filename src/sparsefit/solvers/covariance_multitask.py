@@ -27,7 +27,7 @@ from numba import njit
 
 from ..datafits._kernels import FASTMATH
 from ..penalties._interface import block_prox, block_subdiff
-from ._exact import EXACT_MIN_BUDGET, row_candidate, row_sparse_minimizer
+from ._exact import exact_budget, row_candidate, row_sparse_minimizer, row_step_cost
 from ._gap import StopRule
 from ._outer import SolverResult, outer_loop, select_working_set, unit_nonzero
 from ._units import compiled_penalty_value, max_group_size, outer_pass
@@ -105,7 +105,7 @@ class MultiTaskCovarianceCD(CovarianceCD):
     :class:`~.covariance.CovarianceCD`'s on the flat vectors."""
 
     def __init__(self, G, C, yy, info, w, P0, *, tol, p0, max_epochs, anderson,
-                 inner_tol_ratio):
+                 inner_tol_ratio, exact_budget=0.0):
         if not info.is_group:
             raise ValueError("the multi-task covariance solver takes a group penalty (the "
                              "rows of W, e.g. GroupL1 on [n_tasks] * n_features)")
@@ -117,6 +117,7 @@ class MultiTaskCovarianceCD(CovarianceCD):
         self.lc = kron_group_curvatures(G, self.T, info.spec)
         self.n_epochs, self.prev_ws = 0, None
         self.gap_tol_in = 0.0  # the group kernel stops on its violations only
+        self.exact_budget = float(exact_budget)
 
     def optimality(self):
         self.q = np.ascontiguousarray(self.c - (self.G @ self.w.reshape(-1, self.T)).reshape(-1))
@@ -136,7 +137,10 @@ class MultiTaskCovarianceCD(CovarianceCD):
         """At convergence, the multi-task exact step of the solver on the rows
         (:func:`~._exact.row_sparse_minimizer` on the non-zero rows and the violating
         zero rows, Newton's method with ``G_SS`` for the data's Hessian) when it costs at
-        most ``max(EXACT_MIN_BUDGET, 2 products G W)``; the next check certifies it.
+        most :func:`~._exact.exact_budget` of ``max(2 products G W, exact_budget)``
+        (``exact_budget``: two passes over the rows the moments summed, the in-memory
+        solver's budget, so the two routes take the step on the same problems); the next
+        check certifies it.
         Returns whether it moved. Without it the two routes stop at different points of
         the tolerance ball (MultiTaskElasticNet at the default tol: 5e-4 apart)."""
         T, spec = self.T, self.info.spec
@@ -149,7 +153,8 @@ class MultiTaskCovarianceCD(CovarianceCD):
             return False
         S, a, beta = cand
         p = W.shape[0]
-        if 10 * (S.size * T) ** 3 / 3 > max(EXACT_MIN_BUDGET, 2 * p * p * T):
+        if row_step_cost(S.size, T) > exact_budget(max(2 * p * p * T, self.exact_budget),
+                                                   self.tol):
             return False
         HX = self.G[np.ix_(S, S)]
         V, exact = row_sparse_minimizer(HX, Q[S], W[S], a, beta)
@@ -203,7 +208,8 @@ def solve_covariance_multitask(moments, penalty, *, fit_intercept=False, w_init=
     state = MultiTaskCovarianceCD(G, C, yy, info, w, P0, tol=float(tol), p0=int(p0),
                                   max_epochs=int(max_epochs), anderson=int(anderson),
                                   inner_tol_ratio=0.3 if inner_tol_ratio is None
-                                  else float(inner_tol_ratio))
+                                  else float(inner_tol_ratio),
+                                  exact_budget=2.0 * moments.count * p * T)
     res = outer_loop(state, rule, max_iter=int(max_iter), verbose=verbose, label="cov-cd")
     res.coef = np.array(res.coef)
     res.intercept = (np.asarray(moments.intercept(res.coef), dtype=np.float64)

@@ -9,9 +9,10 @@ import numpy as np
 from ..datafits._validation import linear_predictor
 from ._columns import weighted_col_moments, weighted_col_norms
 from ._exact import (
-    EXACT_MIN_BUDGET,
     MAX_INEXACT,
+    exact_budget,
     row_candidate,
+    row_step_cost,
     row_sparse_minimizer,
     support_moments,
     support_product,
@@ -146,8 +147,9 @@ class MultiTaskCD:
         violate their condition (Newton's method on them, the entering rows started at
         their block soft-threshold step, see :func:`~._exact.row_sparse_minimizer`) for
         the row-wise penalties,
-        when it costs at most ``max(EXACT_MIN_BUDGET, 2 passes over X)``; the next check
-        certifies it. Returns whether it moved."""
+        when it costs at most :func:`~._exact.exact_budget` of two passes over ``X``
+        (:func:`~._exact.row_step_cost`); the next check certifies it. Returns whether it
+        moved."""
         store, T, sw = self.store, self.T, self.sw
         if self.scores.max(initial=0.0) <= 1e-13 * float(np.abs(self.Xt).max(initial=0.0)):
             return False  # (every condition holds to rounding already)
@@ -157,8 +159,8 @@ class MultiTaskCD:
         S, a, beta = cand
         k = S.size
         x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
-        if 10 * (k * T) ** 3 / 3 + store.n * k * (k + 1) / 2 > max(EXACT_MIN_BUDGET,
-                                                                     2 * x_nnz):
+        if row_step_cost(k, T) + store.n * k * (k + 1) / 2 > exact_budget(2 * x_nnz * T,
+                                                                            self.tol):
             return False
         HX, xm = support_moments(store, S, sw, self.fit_intercept and float(sw.sum()) > 0)
         if HX is None:
