@@ -10,15 +10,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sparsefit.datafits import Logistic, Multinomial, Quadratic
-from sparsefit.linear_model import ElasticNet, Lasso, MultiTaskElasticNet, MultiTaskLasso
+from sparsefit.linear_model import (
+    ElasticNet,
+    GroupLasso,
+    Lasso,
+    MultiTaskElasticNet,
+    MultiTaskLasso,
+    SparseGroupLasso,
+)
 from sparsefit.penalties import GroupL1
 from sparsefit.solvers import solve
 from sparsefit.solvers._common import describe
 from sparsefit.solvers._exact import (
+    exact_direction,
     group_active_set,
     group_pieces,
     restricted_minimizer,
-    exact_direction,
     row_newton_direction,
     row_pieces,
     row_sparse_minimizer,
@@ -516,9 +523,11 @@ GROUP = [k for k in PENALTIES if _group_step_applies(PENALTIES[k])]
 
 
 def test_the_group_step_takes_the_group_norm_penalties():
+    # positive=True too: its coordinates at zero are held there as an L1 coordinate is
+    # (it had no Newton step: the positive group lasso ended 1e-7 to 3e-6 from the
+    # optimum at its default tol, and the dask route elsewhere in the tolerance ball)
     assert {"GroupL1", "GroupL1_scattered", "SparseGroupL1", "GroupL1L2", "Scaled_GroupL1",
-            "Scaled_SparseGroupL1"} <= set(GROUP)
-    assert "Box_positive_GroupL1" not in GROUP  # (a box: no Newton step, CD's tol holds)
+            "Scaled_SparseGroupL1", "Box_positive_GroupL1"} <= set(GROUP)
 
 
 @pytest.mark.parametrize("name", GROUP)
@@ -719,6 +728,28 @@ def _random_group_model(seed, l1, n_groups=8, size=3):
     a1 = np.full(n_groups * size, l1)
     w, exact = group_active_set(H, q0, w0, gid, ag, a1, np.zeros(n_groups * size))
     return w, exact, H, q0, w0, gid, ag, a1
+
+
+@pytest.mark.parametrize("make", [lambda: GroupLasso(groups=4, alpha=0.05, positive=True),
+                                  lambda: SparseGroupLasso(groups=4, alpha=0.05,
+                                                           positive=True),
+                                  lambda: GroupLasso(groups=4, alpha=0.005, positive=True,
+                                                     fit_intercept=False)])
+@pytest.mark.parametrize("shape", [(1000, 80), (100, 300)])
+def test_positive_group_penalties_end_at_the_optimum_at_their_default_tol(make, shape):
+    """The positive group lasso at its default tol (1e-6): the Newton step at convergence
+    holds the coordinates at zero there and frees one whose gradient points up, so the fit
+    ends at the tol=1e-14 one to rounding (before: 2e-8 to 2e-6 from it, with no step)."""
+    n, p = shape
+    rng = np.random.default_rng(p)
+    X = rng.standard_normal((n, p)) * rng.uniform(0.5, 2, p) + rng.uniform(-2, 2, p)
+    w = np.zeros(p)
+    w[: p // 2] = rng.standard_normal(p // 2)
+    y = X @ w + rng.standard_normal(n) + 1.0
+    got = make().fit(X, y)
+    ref = make().set_params(tol=1e-14, max_iter=100_000).fit(X, y)
+    assert got.coef_.min() >= 0 and 0 < np.count_nonzero(got.coef_) < p
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-9, atol=1e-11)
 
 
 def test_group_active_set_with_l1_parts_mostly_ends_exact():

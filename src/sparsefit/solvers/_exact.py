@@ -29,8 +29,9 @@ The coordinate-descent state (:class:`~.cd.QuadraticCD`) takes the step during t
 loop once no zero coordinate violates its condition more than the support does, and at
 convergence (``polish``: the outer loop checks the moved point again, so what a solve
 returns is certified at the point returned). The group-norm penalties (the multi-task
-rows, group lasso, sparse group lasso, group elastic net) are smooth on their support but
-not quadratic: :func:`group_active_set` runs Newton's method there (:func:`group_newton`)
+rows, group lasso, sparse group lasso, group elastic net; with ``positive=True`` too) are
+smooth on their support but not quadratic: :func:`group_active_set` runs Newton's method
+there (:func:`group_newton`)
 inside an active-set method on the groups (:func:`row_sparse_minimizer` for the rows).
 Both are skipped when the system costs more than ``max(EXACT_MIN_BUDGET, 2 passes over
 X)`` (:func:`exact_budget`: ``EXACT_TIGHT_FACTOR`` times that at ``tol <=
@@ -44,7 +45,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from ..penalties.box import BoxSpec
+from ..penalties.box import BoxSpec, PositiveGroupSpec
 from ..penalties.group import GroupL1L2Spec, GroupL1Spec, SparseGroupL1Spec
 from ..penalties.scaled import ScaledGroupSpec, ScaledSpec
 from ..penalties.separable import L1L2Spec, L1Spec, L2Spec
@@ -365,15 +366,22 @@ def row_sparse_minimizer(HX, Q0, V0, a, beta, max_iter=30, max_pivots=MAX_PIVOTS
     return w.reshape(k, T), exact
 
 
-def _soft_norms(v, a1, gid, n_groups):
-    """Per group, the norm of ``v`` soft-thresholded at ``a1`` coordinate-wise (what a
-    group at zero is held against: its condition is ``norm <= ag``)."""
+def _soft(v, a1, pos):
+    """``v`` soft-thresholded at ``a1`` coordinate-wise, its negative part dropped where
+    ``pos`` (a coordinate held non-negative)."""
     st = np.sign(v) * np.maximum(np.abs(v) - a1, 0.0)
+    return np.where(pos, np.maximum(st, 0.0), st)
+
+
+def _soft_norms(v, a1, gid, n_groups, pos=False):
+    """Per group, the norm of :func:`_soft` of ``v`` (what a group at zero is held
+    against: its condition is ``norm <= ag``)."""
+    st = _soft(v, a1, pos)
     return np.sqrt(np.bincount(gid, weights=st * st, minlength=n_groups))
 
 
 def group_active_set(H, q0, w0, gid, ag, a1, beta, max_iter=30, max_pivots=MAX_PIVOTS,
-                     rows=None):
+                     rows=None, pos=None):
     """Minimize the model of :func:`group_newton` (``wref = w0``) over every coordinate,
     as an active-set method on the groups: a zero group whose condition fails at ``w0``
     (``||soft(q0_g, a1)|| > ag_g``) enters at its block soft-threshold step, the other
@@ -387,21 +395,25 @@ def group_active_set(H, q0, w0, gid, ag, a1, beta, max_iter=30, max_pivots=MAX_P
     best point seen (never worse than ``w0`` on this model). ``rows``: ``T`` when ``H``
     is ``kron(H_X, I_T)`` and the groups are consecutive blocks of ``T`` coordinates with
     no L1 part (the multi-task rows; :func:`group_newton` then solves its systems by
-    :func:`row_newton_direction`)."""
+    :func:`row_newton_direction`). ``pos``: the coordinates held non-negative
+    (``positive=True``), each on its side of zero as an L1 coordinate is (a group's
+    condition at zero and a pinned coordinate's then take the gradient's positive part)."""
     n_groups = ag.size
     w = np.array(w0, dtype=np.float64)
     d_h = np.diag(H)
+    pos = np.zeros(w.size, dtype=bool) if pos is None else np.asarray(pos, dtype=bool)
+    sided = (a1 > 0) | pos  # held at zero once there, and leaving it on one side only
 
     def enter(g, v):
         c = np.flatnonzero(gid == g)
-        st = np.sign(v[c]) * np.maximum(np.abs(v[c]) - a1[c], 0.0)
+        st = _soft(v[c], a1[c], pos[c])
         nst = float(np.linalg.norm(st))
         w[c] = st * (1.0 - ag[g] / nst) / np.maximum(d_h[c] + beta[c], 1e-300)
 
     norms0 = np.sqrt(np.bincount(gid, weights=w * w, minlength=n_groups))
     keep = (norms0 > 0) | (ag == 0)
     noise = 1e-12 * float(np.abs(q0).max(initial=0.0) + np.abs(ag).max(initial=0.0))
-    for g in np.flatnonzero(~keep & (_soft_norms(q0, a1, gid, n_groups) - ag > noise)):
+    for g in np.flatnonzero(~keep & (_soft_norms(q0, a1, gid, n_groups, pos) - ag > noise)):
         enter(g, q0)
         keep[g] = True
     enters = 0
@@ -410,7 +422,7 @@ def group_active_set(H, q0, w0, gid, ag, a1, beta, max_iter=30, max_pivots=MAX_P
     for _ in range(max_pivots + w.size + 1):
         # the coordinates solved: those of the kept groups, but an L1 coordinate at zero
         # (unless it was just freed: it leaves zero on the side of free_sign)
-        idx = np.flatnonzero(keep[gid] & ((w != 0) | (a1 == 0) | (free_sign != 0)))
+        idx = np.flatnonzero(keep[gid] & ((w != 0) | ~sided | (free_sign != 0)))
         if idx.size:
             groups, lgid = np.unique(gid[idx], return_inverse=True)
             # the model on them, the other coordinates held where they are
@@ -418,8 +430,9 @@ def group_active_set(H, q0, w0, gid, ag, a1, beta, max_iter=30, max_pivots=MAX_P
             sides = np.where(w[idx] != 0, np.sign(w[idx]), free_sign[idx])
             wk, exact, heading = group_newton(H[np.ix_(idx, idx)], q, w[idx], w0[idx],
                                               lgid.astype(np.int64), ag[groups], a1[idx],
-                                              beta[idx], max_iter, signs=sides, rows=rows)
-            pinned_now = np.any((wk == 0) & (sides != 0) & (a1[idx] > 0))
+                                              beta[idx], max_iter, signs=sides, rows=rows,
+                                              pos=pos[idx])
+            pinned_now = np.any((wk == 0) & (sides != 0) & sided[idx])
             free_sign[:] = 0.0
             w[idx] = wk
             # a kept group whose coordinates all reached zero is out (it enters again by
@@ -433,10 +446,11 @@ def group_active_set(H, q0, w0, gid, ag, a1, beta, max_iter=30, max_pivots=MAX_P
         grad = q0 - H @ (w - w0)  # - the smooth part's gradient, every coordinate
         if exact:
             out = np.flatnonzero(~keep)
-            fails = _soft_norms(grad, a1, gid, n_groups)[out] - ag[out]
-            # an L1 coordinate held at zero in a kept group: |gradient| <= a1
-            pinned = np.flatnonzero(keep[gid] & (w == 0) & (a1 > 0))
-            pin_fails = np.abs(grad[pinned]) - a1[pinned]
+            fails = _soft_norms(grad, a1, gid, n_groups, pos)[out] - ag[out]
+            # an L1 coordinate held at zero in a kept group: |gradient| <= a1 (its
+            # positive part for a non-negative one)
+            pinned = np.flatnonzero(keep[gid] & (w == 0) & sided)
+            pin_fails = np.where(pos[pinned], grad[pinned], np.abs(grad[pinned])) - a1[pinned]
             if max(fails.max(initial=0.0), pin_fails.max(initial=0.0)) <= noise:
                 return w, True
             enters += 1
@@ -459,7 +473,7 @@ def group_active_set(H, q0, w0, gid, ag, a1, beta, max_iter=30, max_pivots=MAX_P
             for g in kept if rows is None else ():
                 c = np.flatnonzero(gid == g)
                 own[c] = grad[c] + H[np.ix_(c, c)] @ w[c]
-            drop = kept[_soft_norms(own, a1, gid, n_groups)[kept] <= ag[kept]]
+            drop = kept[_soft_norms(own, a1, gid, n_groups, pos)[kept] <= ag[kept]]
         if not drop.size:
             return w, False
         w[np.isin(gid, drop)] = 0.0
@@ -467,7 +481,8 @@ def group_active_set(H, q0, w0, gid, ag, a1, beta, max_iter=30, max_pivots=MAX_P
     return w, False
 
 
-def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None, rows=None):
+def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None, rows=None,
+                 pos=None):
     r"""Minimize, over ``w`` near ``w0`` (the coordinates of ``a1 > 0`` on the side of zero
     they are on, no group of ``ag > 0`` at zero, where the objective is smooth),
 
@@ -482,8 +497,10 @@ def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None, ro
     model, and ``heading`` the groups whose last Newton step crossed the origin (where
     the norm is not smooth: an active-set method holds them at zero). ``signs``: the
     side of zero of each coordinate (default: that of ``w0``; an L1 coordinate at zero
-    leaves it on its sign's side only). ``rows``: see :func:`group_active_set`."""
+    leaves it on its sign's side only). ``rows``, ``pos``: see :func:`group_active_set`
+    (a non-negative coordinate is held on its side of zero as an L1 one)."""
     signs = np.sign(w0) if signs is None else signs
+    sided = (a1 > 0) if pos is None else (a1 > 0) | np.asarray(pos, dtype=bool)
     grouped = gid >= 0
     gid_g = gid[grouped]
     active = ag > 0
@@ -534,7 +551,7 @@ def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None, ro
             return w, False, heading
         # an L1 coordinate whose whole step changes sign: the step stops where the first
         # one reaches zero (the orthant's face), which is pinned there
-        flip = (a1 > 0) & (np.sign(w + step) != signs)
+        flip = sided & (np.sign(w + step) != signs)
         with np.errstate(divide="ignore", invalid="ignore"):
             to_zero = np.where(flip, -w / step, np.inf)
         t_face = float(min(1.0, to_zero.min(initial=np.inf)))
@@ -549,7 +566,7 @@ def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None, ro
             cand = w + t * step
             if t == t_face < 1.0:
                 cand[flip & (to_zero <= t_face * (1.0 + 1e-12))] = 0.0
-            if not np.any((a1 > 0) & (cand != 0) & (np.sign(cand) != signs)):
+            if not np.any(sided & (cand != 0) & (np.sign(cand) != signs)):
                 fc = value(cand)
                 if fc <= f + 1e-4 * t * slope + noise:
                     break
@@ -557,20 +574,25 @@ def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None, ro
             if t < 1e-10:
                 return w, False, heading
         w, f = cand, fc
-        if np.any((a1 > 0) & (w == 0)):
+        if np.any(sided & (w == 0)):
             return w, False, none  # at a face: the active set holds the zeros
     return w, False, heading
 
 
 def group_pieces(spec, n):
-    """``(gid, ag, a1, beta)`` of a group penalty on ``n`` coordinates, ``sum_g ag_g
+    """``(gid, ag, a1, beta, pos)`` of a group penalty on ``n`` coordinates, ``sum_g ag_g
     ||w_g|| + sum_j a1_j |w_j| + beta_j w_j^2 / 2`` (``gid[j]`` the group of coordinate
-    ``j``): ``GroupL1``, ``GroupL1L2``, ``SparseGroupL1``, each scaled by a
-    ``penalty_factor``; None for another penalty, or groups that overlap or leave a
+    ``j``; ``pos[j]``: ``w_j >= 0`` is a constraint): ``GroupL1``, ``GroupL1L2``,
+    ``SparseGroupL1``, each scaled by a ``penalty_factor`` and held non-negative by
+    ``positive=True``; None for another penalty, or groups that overlap or leave a
     coordinate out."""
-    factors = None
-    if isinstance(spec, ScaledGroupSpec):
-        factors, spec = np.asarray(spec.factors, dtype=np.float64), spec.inner
+    factors, positive = None, False
+    while isinstance(spec, (ScaledGroupSpec, PositiveGroupSpec)):
+        if isinstance(spec, PositiveGroupSpec):
+            positive = True
+        else:
+            factors = np.asarray(spec.factors, dtype=np.float64)
+        spec = spec.inner
     if not isinstance(spec, (GroupL1Spec, GroupL1L2Spec, SparseGroupL1Spec)):
         return None
     ptr, idx = np.asarray(spec.grp_ptr), np.asarray(spec.grp_idx)
@@ -587,29 +609,30 @@ def group_pieces(spec, n):
     else:
         ag, l1, l2 = spec.alpha * (1.0 - spec.tau) * wts, spec.alpha * spec.tau, 0.0
     f = np.ones(n_groups) if factors is None else factors
-    return gid, ag * f, l1 * f[gid], l2 * f[gid]
+    return gid, ag * f, l1 * f[gid], l2 * f[gid], np.full(n, positive)
 
 
 class GroupCandidate:
     """The coordinates a group penalty's exact step works on (:func:`group_newton`): the
     non-zero ones, and those whose penalty is smooth at zero there (``a1 = 0`` in a
-    non-zero or unpenalized group); the others are held at zero, and the outer
-    iteration's check certifies their conditions after the step."""
+    non-zero or unpenalized group, and no ``positive`` constraint); the others are held
+    at zero, and the outer iteration's check certifies their conditions after the step."""
 
     def __init__(self, pieces, w):
-        gid, ag, a1, beta = pieces
+        gid, ag, a1, beta, pos = pieces
         live = np.bincount(gid, weights=(w != 0).astype(np.float64),
                            minlength=ag.size) > 0
-        self.S = S = np.flatnonzero((w != 0) | ((a1 == 0) & (live | (ag == 0))[gid]))
+        smooth = (a1 == 0) & ~pos & (live | (ag == 0))[gid]
+        self.S = S = np.flatnonzero((w != 0) | smooth)
         self.wS = w[S]
         groups, self.gid = np.unique(gid[S], return_inverse=True)
-        self.ag, self.a1, self.beta = ag[groups], a1[S], beta[S]
+        self.ag, self.a1, self.beta, self.pos = ag[groups], a1[S], beta[S], pos[S]
 
     def minimize(self, H, v):
         """``(w_S, exact)`` for ``H`` the datafit's Hessian on ``S`` and ``v = -`` its
         gradient at ``w``."""
         return group_active_set(H, v[self.S], self.wS, self.gid.astype(np.int64), self.ag,
-                                self.a1, self.beta)
+                                self.a1, self.beta, pos=self.pos)
 
 
 def _row_blocks(store, S):

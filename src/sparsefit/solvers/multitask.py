@@ -12,8 +12,8 @@ from ._exact import (
     MAX_INEXACT,
     exact_budget,
     row_candidate,
-    row_step_cost,
     row_sparse_minimizer,
+    row_step_cost,
     support_moments,
     support_product,
 )
