@@ -239,6 +239,64 @@ def test_restricted_minimizer_is_the_minimizer_on_its_support(k, seed, box):
         np.testing.assert_allclose(new, arg, rtol=1e-7, atol=1e-9)
 
 
+@SETTINGS
+@given(st.integers(2, 5), st.integers(0, 10_000))
+def test_restricted_minimizer_on_a_singular_system(k, seed):
+    """With ``singular=True`` a singular system (the data's Hessian of rank ``k - 1``: a
+    column the others repeat) does not stop the step: the answer, when exact, is the
+    objective's minimum, which L-BFGS-B finds on the split ``v = v+ - v-``; otherwise it
+    still never raises the objective."""
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((k - 1, k))
+    H = A.T @ A
+    w = rng.uniform(0.2, 2.0, k) * rng.choice([-1.0, 1.0], k)
+    a = rng.uniform(0.1, 1.0, k)
+    gs = H @ rng.standard_normal(k)  # the smooth part's gradient: in H's range (bounded)
+    lo, hi = np.full(k, -np.inf), np.full(k, np.inf)
+
+    def f(v):
+        d = v - w
+        return gs @ d + d @ H @ d / 2 + a @ np.abs(v)
+
+    def split(z):
+        v = z[:k] - z[k:]
+        g = gs + H @ (v - w)
+        return f(v), np.concatenate([g + a, -g + a])
+
+    ref = minimize(split, np.concatenate([np.maximum(w, 0), np.maximum(-w, 0)]), jac=True,
+                   method="L-BFGS-B", bounds=[(0, None)] * (2 * k),
+                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000})
+    new, exact = restricted_minimizer(H, gs + a * np.sign(w), w, a, lo, hi, singular=True)
+    scale = 1.0 + np.abs(gs).max() + np.abs(H).max()
+    assert new is not None and f(new) <= f(w) + 1e-12 * scale
+    if exact:
+        assert f(new) <= ref.fun + 1e-9 * scale
+
+
+def test_a_repeated_column_with_a_larger_l1_weight_leaves_the_support():
+    """Two equal columns: the data see only their sum, so along their difference the
+    objective is linear (the weights' difference); the step follows it until the more
+    penalized coefficient is zero, and ends at the fit on the other column alone. Without
+    ``singular`` the system is refused."""
+    rng = np.random.default_rng(0)
+    x, z = rng.standard_normal((2, 50))
+    X = np.column_stack([x, x, z])
+    y = 2.0 * x - z + 0.1 * rng.standard_normal(50)
+    H, a = X.T @ X, np.array([1.0, 3.0, 1.0])
+    w = np.array([0.8, 0.9, -0.5])
+    grad = X.T @ (X @ w - y) + a * np.sign(w)
+    inf = np.full(3, np.inf)
+    assert restricted_minimizer(H, grad, w, a, -inf, inf)[0] is None
+    new, exact = restricted_minimizer(H, grad, w, a, -inf, inf, singular=True)
+    assert exact and new[1] == 0.0
+    H2, w2 = H[np.ix_([0, 2], [0, 2])], w[[0, 2]]
+    grad2 = X[:, [0, 2]].T @ (X[:, [0, 2]] @ w2 - y) + a[[0, 2]] * np.sign(w2)
+    alone, _ = restricted_minimizer(H2, grad2, w2, a[[0, 2]], -inf[:2], inf[:2])
+    np.testing.assert_allclose(new[[0, 2]], alone, rtol=1e-10)
+
+
 def test_row_minimizer_with_one_task_is_the_linear_solve():
     rng = np.random.default_rng(2)
     A = rng.standard_normal((9, 4))
@@ -616,6 +674,32 @@ def test_ridge_logistic_at_a_loose_tol_ends_at_the_optimum(n_classes, fit_interc
     assert np.all(np.abs(b0 - b1) <= 1e-8 * max(1.0, np.abs(b1).max()))
 
 
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
+def test_multinomial_with_redundant_features_ends_at_the_optimum(l1_ratio):
+    """``make_classification``'s redundant features are sums of others: along them only
+    the penalty curves the objective, and coordinate descent on the Newton model crawled.
+    Before, on 20000 x 30 with 3 classes at C=1, the default tol left L2 4.8e-3 above the
+    optimal objective with coefficients 30% off, the elastic net 0.055 off, and L1 took
+    42 s (4000 epochs for one model, which a singular exact system could not replace).
+    Newton's method on the support now takes over when the models' epochs cost more (a
+    singular system through its null space), and the polish lets violators enter first.
+    Pure L2 is checked against scikit-learn's lbfgs as well."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+
+    from sparsefit.linear_model import LogisticRegression
+
+    X, y = make_classification(10000, 30, n_informative=10, n_classes=3, random_state=0)
+    loose = LogisticRegression(C=1.0, l1_ratio=l1_ratio).fit(X, y)
+    tight = LogisticRegression(C=1.0, l1_ratio=l1_ratio, tol=1e-12, max_iter=1000).fit(X, y)
+    assert np.abs(loose.coef_ - tight.coef_).max() <= 1e-6 * np.abs(tight.coef_).max()
+    assert loose.n_iter_.max() <= 10
+    if l1_ratio == 0.0:
+        sk = SkLogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, y)
+        np.testing.assert_allclose(loose.coef_, sk.coef_, rtol=0,
+                                   atol=1e-5 * np.abs(sk.coef_).max())
+
+
 def test_multinomial_polish_keeps_to_its_budget(monkeypatch):
     """The polish at convergence runs once per solve within its epochs (uncapped it ran
     three times 20 Newton steps of 200 epochs: LogisticRegression(C=1) on 1000 x 100 with
@@ -663,6 +747,7 @@ def test_multinomial_at_the_default_tol_beyond_the_exact_budget():
     assert np.abs(loose - tight).max() <= 1e-6 * np.abs(tight).max()
 
 
+@SETTINGS  # (no deadline: the first example compiles the kernel on a cold numba cache)
 @given(st.lists(st.floats(-3, 3), min_size=2, max_size=6), st.sampled_from(["l1", "l2", "en"]))
 def test_best_shift_of_a_row_is_the_penalty_minimizer(values, kind):
     """``_best_shift`` against a brute-force search: the kinks and a fine grid."""

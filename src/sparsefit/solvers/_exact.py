@@ -243,7 +243,7 @@ def clip_to_orthant(w, delta, a, lower, upper, signs=None):
 
 
 def restricted_minimizer(H, grad, w, a, lower, upper, max_pivots=MAX_PIVOTS, free=None,
-                         signs=None):
+                         signs=None, singular=False):
     """Minimize the quadratic model ``grad . d + d.T H d / 2`` of the objective around
     ``w`` over the coordinates ``S`` of ``w`` and the box, as a primal active-set method
     does: a Newton step on the free coordinates in the orthant ``signs`` (default: that
@@ -259,11 +259,43 @@ def restricted_minimizer(H, grad, w, a, lower, upper, max_pivots=MAX_PIVOTS, fre
     condition held where they are); ``w_new`` None when the first system is singular.
     The model is the objective itself: the penalty's L1 part is linear on each orthant,
     which the steps never leave, and it is re-linearized when a coordinate changes side.
+
+    With ``singular``, a singular system is no reason to stop (:func:`null_space_step`):
+    where the model is flat the step is the smallest one to its minimum, and where it
+    falls linearly (an L1 term along a direction the data do not see) the step follows
+    it until a coordinate reaches zero, which is pinned.
     """
-    return _active_set(H, grad, w, a, lower, upper, max_pivots, free, signs)[:2]
+    return _active_set(H, grad, w, a, lower, upper, max_pivots, free, signs, singular)[:2]
 
 
-def _active_set(H, grad, w, a, lower, upper, max_pivots, free, signs):
+def null_space_step(H, g, cur, a, lower, upper, signs, noise):
+    """The step of the model ``g . d + d.T H d / 2`` for a singular ``H`` (eigenvalues
+    at most ``1e-12`` of the largest): the smallest step to its minimum on ``H``'s range,
+    plus, when ``g`` has a part ``g_0`` above ``noise`` in the null space (where the model
+    falls linearly), a long step along ``-g_0``, twice what takes the first coordinate
+    with ``a > 0`` moving towards zero, or towards a bound, there (so that
+    :func:`clip_to_orthant` stops at it). None when the model falls without end along
+    ``-g_0``: no coordinate meets zero or a bound."""
+    lam, Q = np.linalg.eigh(H)
+    null = lam <= 1e-12 * max(float(lam.max(initial=0.0)), 0.0)
+    rng = Q[:, ~null]
+    d = -rng @ ((rng.T @ g) / lam[~null])
+    g0 = Q[:, null] @ (Q[:, null].T @ g)
+    if np.abs(g0).max(initial=0.0) <= noise:
+        return d
+    at = cur + d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        towards = (a > 0) & (signs * g0 > 0)  # moving along -g0 brings |w| down
+        reach = np.where(towards, np.abs(at / g0), np.inf)
+        reach = np.minimum(reach, np.where(g0 > 0, (at - lower) / g0,
+                                           np.where(g0 < 0, (at - upper) / g0, np.inf)))
+    s = float(reach.min(initial=np.inf))
+    if not np.isfinite(s):
+        return None
+    return d - 2.0 * max(s, 0.0) * g0
+
+
+def _active_set(H, grad, w, a, lower, upper, max_pivots, free, signs, singular=False):
     """:func:`restricted_minimizer`, returning also how many linear systems it solved."""
     cur = w.copy()
     signs = np.sign(w).astype(np.float64) if signs is None else signs.astype(np.float64)
@@ -278,7 +310,11 @@ def _active_set(H, grad, w, a, lower, upper, max_pivots, free, signs):
         if idx.size:
             solves += 1
             g = smooth[idx] + a[idx] * signs[idx] + H[idx] @ (cur - w)
-            delta = exact_direction(H[np.ix_(idx, idx)], g)
+            Hff = H[np.ix_(idx, idx)]
+            delta = exact_direction(Hff, g)
+            if delta is None and singular:
+                delta = null_space_step(Hff, g, cur[idx], a[idx], lower[idx], upper[idx],
+                                        signs[idx], noise)
             if delta is None:
                 return (None if idx.size == n_free else cur), False, solves
             cur[idx], hit = clip_to_orthant(cur[idx], delta, a[idx], lower[idx],
@@ -532,11 +568,13 @@ def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None, ro
             step = row_newton_direction(H[::rows, ::rows], w.reshape(-1, rows), inv,
                                         beta[::rows], grad.reshape(-1, rows))
         else:
-            Hn = H + np.diag(coef + beta)
-            for g in np.flatnonzero(active):  # - a_g u_g u_g' / ||w_g|| (u_g = w_g/||w_g||)
-                idx = np.flatnonzero(gid == g)
-                Hn[np.ix_(idx, idx)] -= inv[g] * np.outer(w[idx], w[idx]) / (nrm[g] * nrm[g])
-            step = exact_direction(Hn, grad)
+            step = exact_direction(_group_hessian(H, coef, beta, inv, w, nrm, gid, active),
+                                   grad)
+        if step is None:
+            step = _singular_group_step(_group_hessian(H, coef, beta, inv, w, nrm, gid, active),
+                                        grad, w, gid_g, grouped, active,
+                                        nrm, 1e-13 * scale,
+                                        float(np.abs(np.diag(H) + beta).max(initial=0.0)))
         if step is None:
             return w, False, none
         if np.abs(step).max() <= 1e-13 * np.abs(w).max():
@@ -577,6 +615,40 @@ def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None, ro
         if np.any(sided & (w == 0)):
             return w, False, none  # at a face: the active set holds the zeros
     return w, False, heading
+
+
+def _group_hessian(H, coef, beta, inv, w, nrm, gid, active):
+    """The Hessian of :func:`group_newton`'s objective at ``w``: ``H``, the ridge, and
+    each group norm's curvature ``a_g (I - u_g u_g') / ||w_g||`` (``u_g = w_g/||w_g||``)."""
+    Hn = H + np.diag(coef + beta)
+    for g in np.flatnonzero(active):
+        idx = np.flatnonzero(gid == g)
+        Hn[np.ix_(idx, idx)] -= inv[g] * np.outer(w[idx], w[idx]) / (nrm[g] * nrm[g])
+    return Hn
+
+
+def _singular_group_step(Hn, grad, w, gid_g, grouped, active, nrm, noise, ref):
+    """:func:`group_newton`'s step when Cholesky finds its system ``Hn`` singular (more
+    rows on the support than the data see), or only ill-conditioned (a group just entered
+    with a tiny norm curves ``a_g / ||w_g||`` across its radius): the smallest step to the
+    model's minimum on ``Hn``'s range (the eigenvalues above ``1e-12`` of ``ref``, the
+    scale of the data's curvature, not of the norms'), plus, when the gradient has a
+    part ``g_0`` above ``noise`` in the null space (along which the objective falls
+    linearly: the groups' norms are linear along their radii), a step along ``-g_0``
+    twice what takes the first group to the origin there, so that the active set drops
+    it. None when no group heads there."""
+    lam, Q = np.linalg.eigh(Hn)
+    null = lam <= 1e-12 * ref
+    rng = Q[:, ~null]
+    d = -rng @ ((rng.T @ grad) / lam[~null])
+    g0 = Q[:, null] @ (Q[:, null].T @ grad)
+    if np.abs(g0).max(initial=0.0) <= noise:
+        return d
+    inward = np.bincount(gid_g, weights=(w * g0)[grouped], minlength=nrm.size)
+    heads = active & (inward > 0)
+    if not heads.any():
+        return None
+    return d - 2.0 * float((nrm[heads] ** 2 / inward[heads]).min()) * g0
 
 
 def group_pieces(spec, n):

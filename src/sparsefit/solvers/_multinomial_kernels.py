@@ -362,14 +362,14 @@ def _model_cd(spec, A, G, SP, P, V, cols, loc, units, db, D, q, L, Lb, fit_inter
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def multinomial_newton(spec, A, sw, yi, U, V, cols, loc, units, b, fit_intercept, max_newton,
-                       max_cd, tol, inner_ratio):
+                       max_cd, tol, inner_ratio, max_epochs):
     """Proximal Newton on the block ``A`` (n, m), the columns ``cols`` of X, with
     coefficients ``V`` (m, K) until the block's largest violation is ``<= tol`` (or
     ``max_newton`` steps), each step's model solved to ``inner_ratio`` times the
-    violation. ``U`` (n, K, the full linear predictor), ``V`` and ``b`` are
-    updated in place; coefficient ``(j, k)`` is penalty coordinate ``cols[j] * K + k``;
-    ``loc[j]`` is the block column of feature ``j`` and ``units`` the groups the block
-    holds (group penalties). Returns ``(n_epochs, violation)``."""
+    violation, within ``max_epochs`` epochs in all. ``U`` (n, K, the full linear
+    predictor), ``V`` and ``b`` are updated in place; coefficient ``(j, k)`` is penalty
+    coordinate ``cols[j] * K + k``; ``loc[j]`` is the block column of feature ``j`` and
+    ``units`` the groups the block holds (group penalties). Returns ``(n_epochs, violation)``."""
     n, m = A.shape
     K = U.shape[1]
     P = np.empty((n, K))
@@ -386,6 +386,8 @@ def multinomial_newton(spec, A, sw, yi, U, V, cols, loc, units, b, fit_intercept
     epochs = 0
     viol = np.inf
     for _ in range(max_newton):
+        if epochs >= max_epochs:
+            break
         softmax_rows(U, P)
         for k in range(K):
             for i in range(n):
@@ -409,7 +411,7 @@ def multinomial_newton(spec, A, sw, yi, U, V, cols, loc, units, b, fit_intercept
         db[:] = 0.0
         V0[:, :] = V
         epochs += _model_cd(spec, A, G, SP, P, V, cols, loc, units, db, D, q, L, Lb,
-                            fit_intercept, max_cd, inner_ratio * viol)
+                            fit_intercept, min(max_cd, max_epochs - epochs), inner_ratio * viol)
         pen0 = block_penalty(spec, V0, cols, loc, units)
         delta = block_penalty(spec, V, cols, loc, units) - pen0
         for k in range(K):
