@@ -74,15 +74,18 @@ BLAS_SPEEDUP = 10.0
 #: method on the support follows (:meth:`MultinomialNewton._exact_newton`). Measured on
 #: ``make_classification(20000, 30, n_classes=3)`` at C=1 (2 of its features are sums of
 #: others): L2 ended 4.8e-3 above the optimal objective in 0.9 s, its coefficients 30%
-#: off (1.0e-3 at 0.4 s with the step); L1 took 42 s, 4000 epochs for one model.
+#: off; L1 took 42 s, 4000 epochs for one model (both now at the optimum in 0.2-0.6 s:
+#: benchmarks/bench_multinomial_default.py).
 EXACT_SWITCH_ITERS = 8
 EXACT_SWITCH_MIN_EPOCHS = 20
 #: A ridge alone starts with Newton's method on every coefficient (at most
 #: RIDGE_NEWTON_STEPS steps) when one step costs at most RIDGE_NEWTON_EPOCHS epochs.
 RIDGE_NEWTON_EPOCHS = 10
 RIDGE_NEWTON_STEPS = 30
-#: ... while the exact system holds at most EXACT_MAX_COEFS coefficients (its memory)
+#: ... while the exact system holds at most EXACT_MAX_COEFS coefficients and the dense
+#: copy of their columns takes at most EXACT_MAX_BYTES (its memory)
 EXACT_MAX_COEFS = 4096
+EXACT_MAX_BYTES = 2 ** 28
 NO_LIMIT = int(np.iinfo(np.int64).max)
 _H_FLOOR = 1e-10  # relative floor on the Hessian weights, keeps the working response finite
 
@@ -449,9 +452,11 @@ class MultinomialNewton(_NewtonState):
     def _exact_cost(self, n_coefs):
         """The multiply-adds of one iteration of :meth:`_exact_newton` on ``n_coefs``
         coefficients (and the intercepts), in coordinate-descent epochs' multiply-adds
-        (``BLAS_SPEEDUP``); inf beyond ``EXACT_MAX_COEFS``."""
+        (``BLAS_SPEEDUP``); inf beyond ``EXACT_MAX_COEFS``, or when the columns of
+        ``n_coefs`` features would take more than ``EXACT_MAX_BYTES``."""
         m = n_coefs + (self.K - 1 if self.fit_intercept else 0)
-        if m > EXACT_MAX_COEFS:
+        if m > EXACT_MAX_COEFS or 8 * self.store.n * min(n_coefs, self.store.p) > \
+                EXACT_MAX_BYTES:
             return np.inf
         # (the Hessian's blocks, class by class: n m^2 (1 + 1/K) / 2 for classes alike)
         return (m ** 3 / 3 + self.store.n * m ** 2 * (1 + 1 / self.K) / 2) / BLAS_SPEEDUP
@@ -461,7 +466,7 @@ class MultinomialNewton(_NewtonState):
         working set to find) whose exact Newton iteration on every coefficient costs at
         most RIDGE_NEWTON_EPOCHS epochs: Newton's method from the start (measured, C=1 on
         ``make_classification(20000, 30, n_classes=3)``: 0.36 s through the working
-        sets, 0.15 s so, scikit-learn's lbfgs 0.14 s). Returns whether it ran."""
+        sets, 0.17 s so, 7 steps; scikit-learn's lbfgs 0.06 s). Returns whether it ran."""
         every = np.arange(self.W.size)
         pieces = None if self.info.is_group else orthant_pieces(self.info.spec, every,
                                                                  ridge=True)
@@ -479,7 +484,7 @@ class MultinomialNewton(_NewtonState):
         if self.info.is_group or orthant_pieces(self.info.spec, np.zeros(0, np.int64),
                                                 ridge=True) is None:
             return NO_LIMIT
-        one = self._exact_cost(ws.size * self.K) / (self.store.n * ws.size * self.K)
+        one = self._exact_cost(ws.size * self.K) / max(self.store.n * ws.size * self.K, 1)
         if not np.isfinite(one):
             return NO_LIMIT
         return int(max(EXACT_SWITCH_MIN_EPOCHS, EXACT_SWITCH_ITERS * one))
