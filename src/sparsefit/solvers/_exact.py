@@ -276,11 +276,7 @@ def null_space_step(H, g, cur, a, lower, upper, signs, noise):
     with ``a > 0`` moving towards zero, or towards a bound, there (so that
     :func:`clip_to_orthant` stops at it). None when the model falls without end along
     ``-g_0``: no coordinate meets zero or a bound."""
-    lam, Q = np.linalg.eigh(H)
-    null = lam <= 1e-12 * max(float(lam.max(initial=0.0)), 0.0)
-    rng = Q[:, ~null]
-    d = -rng @ ((rng.T @ g) / lam[~null])
-    g0 = Q[:, null] @ (Q[:, null].T @ g)
+    d, g0 = _range_and_null(H, g)
     if np.abs(g0).max(initial=0.0) <= noise:
         return d
     at = cur + d
@@ -293,6 +289,17 @@ def null_space_step(H, g, cur, a, lower, upper, signs, noise):
     if not np.isfinite(s):
         return None
     return d - 2.0 * max(s, 0.0) * g0
+
+
+def _range_and_null(H, g, ref=None):
+    """``(d, g0)`` for a symmetric ``H`` by its eigenvalues: ``d = -H^+ g`` on the range
+    (eigenvalues above ``1e-12`` of ``ref``, default the largest) and ``g0`` the part of
+    ``g`` in the null space, along which the model ``g . d + d.T H d / 2`` is linear."""
+    lam, Q = np.linalg.eigh(H)
+    ref = max(float(lam.max(initial=0.0)), 0.0) if ref is None else ref
+    null = lam <= 1e-12 * ref
+    rng, nul = Q[:, ~null], Q[:, null]
+    return -rng @ ((rng.T @ g) / lam[~null]), nul @ (nul.T @ g)
 
 
 def _active_set(H, grad, w, a, lower, upper, max_pivots, free, signs, singular=False):
@@ -568,12 +575,13 @@ def group_newton(H, q0, w0, wref, gid, ag, a1, beta, max_iter=30, signs=None, ro
             step = row_newton_direction(H[::rows, ::rows], w.reshape(-1, rows), inv,
                                         beta[::rows], grad.reshape(-1, rows))
         else:
-            step = exact_direction(_group_hessian(H, coef, beta, inv, w, nrm, gid, active),
-                                   grad)
+            Hn = _group_hessian(H, coef, beta, inv, w, nrm, gid, active)
+            step = exact_direction(Hn, grad)
         if step is None:
-            step = _singular_group_step(_group_hessian(H, coef, beta, inv, w, nrm, gid, active),
-                                        grad, w, gid_g, grouped, active,
-                                        nrm, 1e-13 * scale,
+            if rows is not None:
+                Hn = _group_hessian(H, coef, beta, inv, w, nrm, gid, active)
+            step = _singular_group_step(Hn, grad, w, gid_g, grouped, active, nrm,
+                                        1e-13 * scale,
                                         float(np.abs(np.diag(H) + beta).max(initial=0.0)))
         if step is None:
             return w, False, none
@@ -637,11 +645,7 @@ def _singular_group_step(Hn, grad, w, gid_g, grouped, active, nrm, noise, ref):
     linearly: the groups' norms are linear along their radii), a step along ``-g_0``
     twice what takes the first group to the origin there, so that the active set drops
     it. None when no group heads there."""
-    lam, Q = np.linalg.eigh(Hn)
-    null = lam <= 1e-12 * ref
-    rng = Q[:, ~null]
-    d = -rng @ ((rng.T @ grad) / lam[~null])
-    g0 = Q[:, null] @ (Q[:, null].T @ grad)
+    d, g0 = _range_and_null(Hn, grad, ref)
     if np.abs(g0).max(initial=0.0) <= noise:
         return d
     inward = np.bincount(gid_g, weights=(w * g0)[grouped], minlength=nrm.size)
