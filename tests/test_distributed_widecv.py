@@ -502,3 +502,35 @@ def test_wide_route_honours_warm_start(client, monkeypatch, est):
     with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
         est.fit(Xd[:, :P - 2], yd, sample_weight=swd)  # another shape: from zero
     assert not np.any(starts[0][1])
+
+
+def test_sparse_chunks_gather_by_their_entries(client, monkeypatch):
+    """Sparse chunks: the client's budget counts the gathered columns' stored entries
+    (from the null pass), not ``rows x 8`` bytes a column. Here the budget holds every
+    column as CSR but 13 of the 40 as dense columns, and the workers hold the moments
+    of 16: the paths are solved from one gather of every column (dense counting needed a
+    working set past both limits), no KKT pass follows (no feature is outside the set),
+    and the answer is the in-memory one."""
+    import sparsefit.distributed._wide_cv as wide_cv
+
+    X, y, sw = _data(sparse=True)
+    Xs = sp.csr_matrix(X)
+    budget = 32 * N + 12 * Xs.nnz + 64
+    assert budget // (8 * N) < LIMIT < P  # counted dense, fewer columns than the moments
+    est = LassoCV(cv=HashKFold(4, seed=3), alphas=8, eps=1e-3, tol=1e-10)
+    ref = clone(est).fit(Xs, y, sample_weight=sw)
+    assert np.count_nonzero(ref.coef_) > LIMIT // 2
+    gathers = record_gathers(monkeypatch, "_wide_cv")
+    kkt = []
+    real = wide_cv.WideCV._sum_batches
+    monkeypatch.setattr(wide_cv.WideCV, "_sum_batches", lambda self, *a: (
+        kkt.append(a[5:6] == (True,)), real(self, *a))[1])
+    Xd, yd, swd = _dask(X, y, sw)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT,
+                          "sparsefit.gather_max_bytes": budget}):
+        got = clone(est).fit(Xd.map_blocks(sp.csr_matrix), yd, sample_weight=swd)
+    assert gathers == [P]
+    assert kkt[0] and not any(kkt[1:2])  # the null pass counts; no KKT pass in the CV
+    assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
+    assert _close(ref.coef_, got.coef_)
+    np.testing.assert_allclose(got.mse_path_, ref.mse_path_, rtol=1e-8)

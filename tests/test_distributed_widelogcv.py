@@ -585,3 +585,27 @@ def test_few_rows_many_features_take_the_rows_route_in_one_round(client, monkeyp
         for attr in ("C_", "l1_ratio_", "scores_", "coefs_paths_"):
             _same(ref, got, attr)
         assert np.array_equal(got.n_iter_, ref.n_iter_)  # every C solved from zero, as in memory
+
+
+def test_sparse_chunks_gather_by_their_entries(client, monkeypatch):
+    """Sparse chunks: the client's budget counts the gathered columns' stored entries
+    (from the null pass). Here it holds every column as CSR, 22 of the 40 counted dense,
+    and the Newton route 16: the paths (whose supports and violators need all 40) are
+    solved from gathered columns (dense counting refused them), with the in-memory
+    answer."""
+    X, y, sw = _data(sparse=True)
+    budget = 32 * N + 12 * np.count_nonzero(X) + 64
+    assert LIMIT < budget // (8 * N) < P
+    est = SparseLogisticRegressionCV(cv=HashKFold(4, seed=3), alphas=10, tol=1e-10)
+    ref = clone(est).fit(sp.csc_matrix(X), y, sample_weight=sw)
+    assert 0 < np.count_nonzero(ref.coef_) < LIMIT
+    gathers = record_gathers(monkeypatch, "_wide_logistic_cv")
+    Xd, yd, swd = _dask(X, y, sw)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT,
+                          "sparsefit.gather_max_bytes": budget}):
+        got = clone(est).fit(Xd.map_blocks(sp.csr_matrix), yd, sample_weight=swd)
+    assert gathers and max(gathers) > budget // (8 * N), gathers
+    assert _close(ref.coef_, got.coef_), (ref.coef_, got.coef_)
+    for attr in ("alphas_", "loss_path_", "cv_mean_"):
+        _same(ref, got, attr)
+    assert got.alpha_ == pytest.approx(ref.alpha_, rel=1e-9)

@@ -58,22 +58,59 @@ def gather_max_bytes():
     return int(dask.config.get("sparsefit.gather_max_bytes", GATHER_MAX_BYTES))
 
 
-def columns_limit(n_rows, p):
+def columns_limit(n_rows, p, counts=None):
     """The most columns of ``n_rows`` rows the client gathers within
-    :func:`gather_max_bytes` (counted as dense float64; never more than ``p``, 0 when the
-    number of rows is unknown)."""
+    :func:`gather_max_bytes` (never more than ``p``, 0 when the number of rows is unknown).
+    Dense chunks: each column counted as ``n_rows`` float64. Sparse chunks (``counts``, the
+    stored entries of every column, from a pass): each column as its entries (8-byte value
+    and 4-byte index), plus the rows' own arrays (the target, the weights, the folds and
+    the row pointers, 8 bytes each); any ``k`` columns up to the limit fit, the heaviest
+    ``k`` too.
+
+    Examples
+    --------
+    >>> columns_limit(10 ** 6, 10 ** 5) < 200  # dense: 8 MB a column
+    True
+    >>> columns_limit(10 ** 6, 10 ** 5, counts=np.full(10 ** 5, 100))  # 1.2 kB a column
+    100000
+    """
     if n_rows is None:
         return 0
-    return min(p, gather_max_bytes() // (8 * max(int(n_rows), 1)))
+    if counts is None:
+        return min(p, gather_max_bytes() // (8 * max(int(n_rows), 1)))
+    room = gather_max_bytes() - 32 * int(n_rows)
+    if room <= 0:
+        return 0
+    heaviest = np.cumsum(12 * np.sort(np.asarray(counts, dtype=np.float64))[::-1])
+    return min(p, int(np.searchsorted(heaviest, room, side="right")))
 
 
-def gathers_columns(k, n_rows, n_held, columns_limit, moments_limit):
+def gathered_numbers(k, n_rows, counts=None):
+    """The numbers (float64 equivalents) the client holds for ``k`` gathered columns: ``k``
+    dense columns of ``n_rows``, or with ``counts`` (sparse chunks) the ``k`` heaviest
+    columns' entries and the rows' arrays (see :func:`columns_limit`).
+
+    Examples
+    --------
+    >>> gathered_numbers(3, 100)
+    300
+    >>> gathered_numbers(2, 100, counts=np.array([4, 8, 2]))
+    418.0
+    """
+    if counts is None:
+        return int(n_rows) * k
+    top = np.sort(np.asarray(counts, dtype=np.float64))[::-1][:k]
+    return 1.5 * float(top.sum()) + 4 * int(n_rows)
+
+
+def gathers_columns(k, n_rows, n_held, columns_limit, moments_limit, counts=None):
     """Whether a wide cross-validation round gathers its ``k`` working-set columns of every
     row on the client (and solves the paths there, in memory) rather than reduce per-path
     ``k x k`` moments on the workers: when the columns fit the client's budget
     (``columns_limit``, see :func:`columns_limit`) and either hold fewer numbers than the
-    ``n_held`` matrices of ``k^2`` moments a pass of the other route holds (``n_rows <
-    n_held k``: few rows, many features), or those moments would not fit the workers
+    ``n_held`` matrices of ``k^2`` moments a pass of the other route holds (dense:
+    ``n_rows < n_held k``, few rows, many features; sparse chunks, with their columns'
+    ``counts``: :func:`gathered_numbers`), or those moments would not fit the workers
     (``k > moments_limit``).
 
     Examples
@@ -82,10 +119,13 @@ def gathers_columns(k, n_rows, n_held, columns_limit, moments_limit):
     True
     >>> gathers_columns(30, 2000, 5, columns_limit=300, moments_limit=40)
     False
+    >>> gathers_columns(30, 2000, 5, columns_limit=300, moments_limit=40,
+    ...                 counts=np.full(300, 4))  # sparse: 180 entries + the rows' arrays
+    False
     """
     if k > columns_limit or k == 0:
         return False
-    return k > moments_limit or n_rows <= n_held * k
+    return k > moments_limit or gathered_numbers(k, n_rows, counts) <= n_held * k * k
 
 
 def chunk_columns(X, y, sw, groups, index, start, rule, cols, labels=None):

@@ -147,12 +147,14 @@ class WideStart:
     its columns (sorted); or ``rows``, ``(cols, X[:, cols], y, sample_weight)`` gathered on
     the client (a wide CV's rows route): the restricted problems are then solved from the
     rows (columns outside ``cols`` gathered in one more pass), and the working set may hold
-    what the client's budget does (``sparsefit.gather_max_bytes``)."""
+    what the client's budget does (``sparsefit.gather_max_bytes``; ``counts``, the stored
+    entries of every column when the chunks are sparse, measure it)."""
 
     null: tuple | None = None
     units: np.ndarray | None = None
     moments: object = None
     rows: tuple | None = None
+    counts: np.ndarray | None = None
 
 
 class WideLasso:
@@ -305,7 +307,8 @@ class WideLasso:
         self.P0 = rule.P0
         if start.rows is not None and self.T is None:
             self.rows = start.rows
-            self.limit = max(self.limit, columns_limit(start.rows[1].shape[0], self.p))
+            self.limit = max(self.limit, columns_limit(start.rows[1].shape[0], self.p,
+                                                       start.counts))
         if start.units is not None and self._n_cols(start.units) <= self.limit:
             ws = np.asarray(start.units, dtype=np.int64)
             if start.moments is not None:

@@ -26,7 +26,8 @@ every feature:
    from the fold's own moments (the coefficients are zero outside the working set).
    **Or, with few rows, a gather pass**: the working set's columns of every row come to
    the client (at most ``sparsefit.gather_max_bytes``, 1 GiB by default, counted as
-   dense float64), and every fold's path is solved from its training rows by
+   dense float64, or for sparse chunks as the columns' stored entries, which the null
+   pass counts), and every fold's path is solved from its training rows by
    :func:`~sparsefit.solvers.solve_path`, as the in-memory estimator solves it; the
    validation errors from the held-out rows. This route is taken when the columns fit
    that budget and hold fewer numbers than the per-fold moments (``n < K |W|``: the
@@ -84,6 +85,7 @@ from types import SimpleNamespace
 
 import dask
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ..datafits import Quadratic
@@ -124,16 +126,34 @@ class FoldSums:
     sr: np.ndarray  # (m,) sum s r
     srr: np.ndarray  # (m,) sum s r^2
     xs: np.ndarray | None  # (p, m) X' s, for the intercept of the null point
+    counts: np.ndarray | None = None  # (p,) stored entries of sparse chunks (null pass)
 
     def combine(self, o):
         return FoldSums(self.weight + o.weight, self.xr + o.xr, self.sr + o.sr,
-                        self.srr + o.srr, None if self.xs is None else self.xs + o.xs)
+                        self.srr + o.srr, None if self.xs is None else self.xs + o.xs,
+                        add_counts(self.counts, o.counts))
 
 
-def chunk_fold_sums(X, y, sw, groups, index, start, rule, owners, cols, W, B, with_xs):
+def column_counts(X):
+    """The stored entries of every column of a sparse chunk (None for a dense one): what
+    the client would hold of each column if it gathered them."""
+    if not sp.issparse(X):
+        return None
+    X = X.tocsr()
+    return np.bincount(X.indices, minlength=X.shape[1]).astype(np.int64)
+
+
+def add_counts(a, b):
+    """Two chunks' :func:`column_counts` combined (None, dense, wins: every row counts)."""
+    return None if a is None or b is None else a + b
+
+
+def chunk_fold_sums(X, y, sw, groups, index, start, rule, owners, cols, W, B, with_xs,
+                    counts=False):
     """One chunk's :class:`FoldSums` for the points whose held-out folds are ``owners``
     (-1: no fold held out), coefficients ``W`` (one column per point, on the columns
-    ``cols``) and intercepts ``B``; checks every value of the chunk."""
+    ``cols``) and intercepts ``B``; checks every value of the chunk. ``counts``: with the
+    columns' stored entries (:func:`column_counts`)."""
     X, y, sw = as_block(X), as_vector(y), as_vector(sw)
     g = None if groups is None else np.asarray(groups).reshape(-1)
     check_chunk(index, start, X, y, sw, g)
@@ -146,7 +166,7 @@ def chunk_fold_sums(X, y, sw, groups, index, start, rule, owners, cols, W, B, wi
     R = r * M
     xs = np.asarray(X.T @ M) if with_xs else None
     return FoldSums(M.sum(axis=0), np.asarray(X.T @ R), R.sum(axis=0), (R * r).sum(axis=0),
-                    xs)
+                    xs, column_counts(X) if counts else None)
 
 
 def _combine(a, b):
@@ -224,6 +244,7 @@ class WideCV:
         # or the working set's columns of every row on the client, within its budget
         n = data.X.shape[0]
         self.n_rows = int(n) if np.isfinite(n) else None
+        self.counts = None  # the columns' stored entries, when the chunks are sparse
         self.columns_limit = columns_limit(self.n_rows, self.p)
         self.limit = max(self.moments_limit, self.columns_limit)
         self.gathered = None  # (ws, X[:, ws], y, sw, folds) of the last round by columns
@@ -269,8 +290,14 @@ class WideCV:
         self.offsets = data.row_offsets(need=not self.rule.by_groups)
         if self.offsets is not None and self.n_rows is None:  # a DataFrame's rows, counted
             self.n_rows = int(self.offsets[-1])
-            self.columns_limit = columns_limit(self.n_rows, self.p)
-            self.limit = max(self.moments_limit, self.columns_limit)
+            self.set_counts(self.counts)
+
+    def set_counts(self, counts):
+        """The client's budget for gathered columns, from the stored entries of every
+        column when the chunks are sparse (the null pass counts them; None: dense)."""
+        self.counts = counts
+        self.columns_limit = columns_limit(self.n_rows, self.p, counts)
+        self.limit = max(self.moments_limit, self.columns_limit)
 
     def by_columns(self, k):
         """Whether step 2 gathers ``k`` columns of every row and solves the paths from the
@@ -279,7 +306,7 @@ class WideCV:
         rows), or when the moments would not fit the workers
         (:func:`~._pass.gathers_columns`)."""
         return gathers_columns(k, self.n_rows, self.K, self.columns_limit,
-                               self.moments_limit)
+                               self.moments_limit, self.counts)
 
     # -- passes ---------------------------------------------------------------------
 
@@ -293,7 +320,7 @@ class WideCV:
             total = total.combine(f)
         return folds, total
 
-    def _sum_batches(self, owners, cols, W, B, with_xs=False):
+    def _sum_batches(self, owners, cols, W, B, with_xs=False, counts=False):
         """``(points, FoldSums)`` for batches of the points, one pass each: as many as
         :data:`KKT_PASS_BYTES` asks (one, unless ``p`` times the points is large). A
         caller reduces each batch before the next is computed: no more than one batch's
@@ -310,14 +337,14 @@ class WideCV:
             o, w, b = owners[sl], dask.delayed(np.ascontiguousarray(W[:, sl])), B[sl]
             parts = [dask.delayed(chunk_fold_sums, pure=True)(
                 Xb, yb, wb, gb, i, None if self.offsets is None else int(self.offsets[i]),
-                self.rule, o, cols, w, b, with_xs)
+                self.rule, o, cols, w, b, with_xs, counts)
                 for i, (Xb, yb, wb, gb) in enumerate(self.data.blocks())]
             self.n_passes += 1
             yield np.arange(sl.start, sl.stop), run(tree_reduce(parts, _combine), self.label)
 
-    def _sums(self, owners, cols, W, B, with_xs=False):
+    def _sums(self, owners, cols, W, B, with_xs=False, counts=False):
         """:class:`FoldSums` of a few points (one pass)."""
-        parts = [st for _, st in self._sum_batches(owners, cols, W, B, with_xs)]
+        parts = [st for _, st in self._sum_batches(owners, cols, W, B, with_xs, counts)]
         if len(parts) == 1:
             return parts[0]
         return FoldSums(np.concatenate([o.weight for o in parts]),
@@ -325,7 +352,7 @@ class WideCV:
                         np.concatenate([o.sr for o in parts]),
                         np.concatenate([o.srr for o in parts]),
                         None if not with_xs else np.concatenate([o.xs for o in parts],
-                                                                axis=1))
+                                                                axis=1), parts[0].counts)
 
     # -- the steps ------------------------------------------------------------------
 
@@ -336,8 +363,10 @@ class WideCV:
         fi = self.opts["fit_intercept"]
         if self.free.size == 0:
             zero = np.zeros((0, owners.size))
-            st = self._sums(owners, self.free, zero, np.zeros(owners.size), with_xs=fi)
+            st = self._sums(owners, self.free, zero, np.zeros(owners.size), with_xs=fi,
+                            counts=True)
             self._check_weights(st.weight)
+            self.set_counts(st.counts)
             xr, srr = st.xr, st.srr
             if fi:  # the intercept of the null model: the weighted mean of y
                 c = st.sr / st.weight
@@ -358,8 +387,9 @@ class WideCV:
             res = solve(mom, None, Quadratic(), make(1.0), fit_intercept=fi, tol=1e-10,
                         max_iter=200)
             W[:, i], B[i] = res.coef, res.intercept if fi else 0.0
-        st = self._sums(owners, self.free, W, B)
+        st = self._sums(owners, self.free, W, B, counts=True)
         self._check_weights(st.weight)
+        self.set_counts(st.counts)
         return -st.xr / st.weight[None, :]
 
     def _check_weights(self, weight):
@@ -515,7 +545,7 @@ class WideCV:
         worst = np.zeros(self.p)
         scores, rank = np.empty(self.p), np.empty(self.p)
         w = np.zeros(self.p)
-        if keep.size == 0:
+        if keep.size == 0 or ws.size == self.p:  # (every feature in the set: no pass)
             return worst
         for points, st in self._sum_batches(k[keep], ws, W[:, keep], B[keep]):
             grads = -st.xr / st.weight[None, :]
@@ -638,7 +668,7 @@ def _start_from_rows(cv, ratio, alpha):
     at = (pts[:, 0] == r) & (pts[:, 1] >= 0) & (pts[:, 2] == i)
     keep = np.any(W[:, at] != 0, axis=1) | np.isin(ws, cv.free)
     return WideStart(null=cv.null_point, units=ws[keep] if keep.any() else None,
-                     rows=(ws, X, y, sw))
+                     rows=(ws, X, y, sw), counts=cv.counts)
 
 
 class WideRelaxedCV(WideCV):

@@ -29,7 +29,8 @@ certifies it by a KKT pass over every feature, as
    **Or, with few rows, one gather pass** (:meth:`WideLogisticCV.by_columns`): the
    working set's columns of every row come to the client with the labels, the sample
    weights and the rows' folds (at most ``sparsefit.gather_max_bytes``, 1 GiB by default,
-   counted as dense float64), and every ``(l1_ratio, fold)`` path is solved from its
+   counted as dense float64, or for sparse chunks as the columns' stored entries, which
+   the null pass counts), and every ``(l1_ratio, fold)`` path is solved from its
    training rows in memory as the in-memory estimator solves its folds (the sample
    weights times the class weights, the penalty restricted to the working set):
    ``SparseLogisticRegressionCV`` by :func:`~sparsefit.solvers.solve_path`,
@@ -121,7 +122,14 @@ from ._pass import (
     tree_reduce,
 )
 from ._wide import MAX_REBUILDS
-from ._wide_cv import KKT_PASS_BYTES, _restricted_maker, first_set_cap, strong_union
+from ._wide_cv import (
+    KKT_PASS_BYTES,
+    _restricted_maker,
+    add_counts,
+    column_counts,
+    first_set_cap,
+    strong_union,
+)
 
 #: Bytes of Hessian moments a Newton pass may hold per chunk (``|W|^2`` float64 per
 #: path served; less on workers whose memory_limit holds less, see
@@ -179,25 +187,28 @@ class PointSums:
     val_weight: np.ndarray  # (m,) held-out weight (the scores' weights)
     val_nll: np.ndarray  # (m,) held-out sum of weighted log-losses
     val_correct: np.ndarray  # (m,) held-out sum of weights of the correct predictions
+    counts: np.ndarray | None = None  # (p,) stored entries of sparse chunks (null pass)
 
     def combine(self, o):
         return PointSums(self.weight + o.weight, self.grad + o.grad,
                          self.val_weight + o.val_weight, self.val_nll + o.val_nll,
-                         self.val_correct + o.val_correct)
+                         self.val_correct + o.val_correct, add_counts(self.counts, o.counts))
 
 
 def chunk_point_sums(X, y, sw, groups, index, start, labels, class_weights, rule, owners,
-                     cols, W, B, sklearn_scores):
+                     cols, W, B, sklearn_scores, counts=False):
     """One chunk's :class:`PointSums` for the points ``owners[i]`` (a fold, or -1 for all
     the rows, which has no held-out rows), at ``w_i`` (``W[:, i]`` on the columns
     ``cols``, zero elsewhere) and ``B[i]``. ``sklearn_scores``: the held-out scores with
     the sample weights only and the probabilities clipped as ``sklearn.metrics.log_loss``
     does (``LogisticRegressionCV``'s scorers); else with the class weights too
-    (``SparseLogisticRegressionCV``'s loss)."""
+    (``SparseLogisticRegressionCV``'s loss). ``counts``: with the columns' stored entries
+    (:func:`~._wide_cv.column_counts`)."""
     from ._pass import as_vector
 
     raw = np.ones(X.shape[0]) if sw is None else as_vector(sw)
     X, yi, sw = chunk_weights(X, y, sw, index, start, labels, class_weights)
+    entries = column_counts(X) if counts else None
     g = None if groups is None else np.asarray(groups).reshape(-1)
     ids = rule.ids(start, X.shape[0], g, y)
     y = np.where(yi == 1, 1.0, -1.0)
@@ -221,7 +232,8 @@ def chunk_point_sums(X, y, sw, groups, index, start, labels, class_weights, rule
         nll = np.logaddexp(0.0, -YU)
         correct = np.zeros_like(U)
     return PointSums(S.sum(axis=0), np.asarray(X.T @ R).reshape(X.shape[1], m),
-                     vs.sum(axis=0), (vs * nll).sum(axis=0), (vs * correct).sum(axis=0))
+                     vs.sum(axis=0), (vs * nll).sum(axis=0), (vs * correct).sum(axis=0),
+                     entries)
 
 
 def _combine(a, b):
@@ -247,6 +259,7 @@ class WideLogisticCV:
         n = data.X.shape[0]
         self.n_rows = int(n) if np.isfinite(n) else (
             None if offsets is None else int(offsets[-1]))
+        self.counts = None  # the columns' stored entries, when the chunks are sparse
         self.columns_limit = columns_limit(self.n_rows, self.p)
         self.limit = max(self.newton_limit, self.columns_limit)
         self.gathered = None  # (ws, X[:, ws], class indices, sw) of the last round by rows
@@ -299,7 +312,7 @@ class WideLogisticCV:
         data, few rows), or when those moments would not fit the workers
         (:func:`~._pass.gathers_columns`, as the least-squares route decides)."""
         return gathers_columns(k, self.n_rows, self.K * len(self.ratios),
-                               self.columns_limit, self.newton_limit)
+                               self.columns_limit, self.newton_limit, self.counts)
 
     # -- passes ---------------------------------------------------------------------
 
@@ -311,9 +324,10 @@ class WideLogisticCV:
         s_pos = w[1] / w.sum()
         return float(np.log(s_pos / (1.0 - s_pos)))
 
-    def _point_batches(self, owners, cols, W, B):
+    def _point_batches(self, owners, cols, W, B, counts=False):
         """``(points, PointSums)`` per pass, as many passes as :data:`KKT_PASS_BYTES`
-        asks (one, unless ``p`` times the points is large)."""
+        asks (one, unless ``p`` times the points is large); ``counts``: with the columns'
+        stored entries."""
         m = owners.size
         nz = np.any(W != 0, axis=1)  # only the columns some point uses travel
         cols, W = cols[nz], W[nz]
@@ -326,7 +340,7 @@ class WideLogisticCV:
             o, w, b = owners[sl], dask.delayed(np.ascontiguousarray(W[:, sl])), B[sl]
             parts = [dask.delayed(chunk_point_sums, pure=True)(
                 Xb, yb, wb, gb, i, None if self.offsets is None else int(self.offsets[i]),
-                self.classes, self.cw, self.rule, o, cols, w, b, self.sklearn_scores)
+                self.classes, self.cw, self.rule, o, cols, w, b, self.sklearn_scores, counts)
                 for i, (Xb, yb, wb, gb) in enumerate(self.data.blocks())]
             self.n_passes += 1
             yield np.arange(sl.start, sl.stop), run(tree_reduce(parts, _combine), self.label)
@@ -337,8 +351,16 @@ class WideLogisticCV:
         owners = np.r_[np.arange(self.K), -1]
         B = np.array([self._b_null(int(k)) for k in owners])
         (_, st), = self._point_batches(owners, np.zeros(0, dtype=np.int64),
-                                       np.zeros((0, owners.size)), B)
+                                       np.zeros((0, owners.size)), B, counts=True)
+        self.set_counts(st.counts)
         return st.grad / st.weight[None, :]
+
+    def set_counts(self, counts):
+        """The client's budget for gathered columns, from the stored entries of every
+        column when the chunks are sparse (the null pass counts them; None: dense)."""
+        self.counts = counts
+        self.columns_limit = columns_limit(self.n_rows, self.p, counts)
+        self.limit = max(self.newton_limit, self.columns_limit)
 
     def _newton_pass(self, view, requests):
         """One pass serving every request ``(k, (w, b, d, db, dual))``: their normalized
