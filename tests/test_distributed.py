@@ -716,12 +716,13 @@ def test_bad_shapes_and_weights_are_refused(client):
 @pytest.mark.parametrize("name", ["MultiTaskLassoCV", "PriorLassoCV"])
 def test_feature_limit_is_refused_with_advice(client, name):
     """What has no wide route (the multi-task and prior lasso CV) is refused beyond the
-    limit, with advice."""
+    limit, with advice, when the client cannot hold the data either (else they are
+    gathered: ``test_distributed_gathered.py``)."""
     X, y, _ = _data()
     if name == "MultiTaskLassoCV":
         y = np.c_[y, -y]
     est = getattr(linear_model, name)()
-    with dask.config.set({"sparsefit.gram_max_features": 4}):
+    with dask.config.set({"sparsefit.gram_max_features": 4, "sparsefit.gather_max_bytes": 0}):
         with pytest.raises(ValueError, match=r"p=6 features, more than the 4 .*GroupLasso"
                            r".*in memory"):
             est.fit(*_dask(X, y))

@@ -23,6 +23,7 @@ from ._cache import persisted
 from ._data import as_dask_data
 from ._pass import (
     FoldRule,
+    TooWideError,
     check_gram_limit,
     fold_moments_limit,
     moments_pass,
@@ -90,7 +91,12 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
         handler is _fit_regressor and est._takes_targets())
     data = as_dask_data(X, y, sample_weight, groups, multi_output=multi,
                         numeric_y=not is_classifier(est))
-    handler(est, data)
+    try:
+        handler(est, data)
+    except TooWideError as refusal:  # no route for so many features: in memory if it fits
+        from ._gathered import fit_gathered
+
+        fit_gathered(est, data, refusal)
     data.set_feature_attributes(est)
     if multi is True and _base.is_one_column(y):  # as in memory
         _base.keep_target_column(est)
@@ -459,7 +465,7 @@ def _fit_logistic_cv(est, data):
 
         why = WideLogisticCV.refusal(est, data.n_features, est._ratios())
         if why is not None:
-            raise ValueError(why)
+            raise TooWideError(why)
         # the wide route persists after its label passes (which read y only): a refusal
         # there (more than two classes) reads no chunk of X
         return fit_logistic_cv(est, data, rule)
@@ -525,7 +531,7 @@ def _fit_sklearn_logistic_cv(est, data):
             penalty, l1_ratios, _, _ = est._resolve()
         why = WideLogisticCV.sklearn_refusal(est, data.n_features, penalty, l1_ratios)
         if why is not None:
-            raise ValueError(why)
+            raise TooWideError(why)
     else:  # the wide route persists after its label passes (see _fit_logistic_cv)
         data = persisted(data)
 

@@ -172,6 +172,13 @@ def one_pass_limit():
     return fold_moments_limit(1)
 
 
+class TooWideError(ValueError):
+    """More features than a route's statistics hold, or an estimator with no route for
+    so many: refused before any pass over ``X``. On dask input the data may still be
+    gathered and fitted in memory when they fit the client
+    (:func:`~sparsefit.distributed._gathered.fit_gathered`)."""
+
+
 def check_gram_limit(est, p, what="the one-pass covariance route",
                      advice="fit Lasso, ElasticNet, LassoCV, ElasticNetCV, GroupLasso, "
                      "SparseGroupLasso, MCPRegressor, SCADRegressor, LogSumRegressor, "
@@ -184,7 +191,7 @@ def check_gram_limit(est, p, what="the one-pass covariance route",
     limit = fold_moments_limit(1 if n_folds is None else n_folds)
     if p > limit:
         per = "" if n_folds is None else f" per fold, {n_folds} folds in the workers' memory"
-        raise ValueError(
+        raise TooWideError(
             f"{type(est).__name__} on dask input: X has p={p} features, more than the "
             f"{limit} of {what} (its statistics hold p^2 = {float(p) ** 2:.1e} numbers"
             f"{per}); {advice}. The limit is dask.config 'sparsefit.gram_max_features' "

@@ -85,10 +85,10 @@ A working set that must hold more than the limit is refused with one line of adv
 are, before any pass, what has no wide route: an L2 part alone (``l1_ratio=0`` or
 ``penalty="l2"``, no penalty), unpenalized features (``penalty_factor`` 0), ``dfmax`` /
 ``pmax``; more than two classes after the label pass (which reads ``y`` only: the chunks
-are persisted after it). Multinomial paths could be solved from gathered rows too, but
-the KKT and scoring pass is binary (``X^T r`` and a sigmoid per point): no wide
-multinomial cross-validation yet; the refusal says to select features first or, with few
-rows, to fit in memory.
+are persisted after it; the KKT and scoring pass is binary, ``X^T r`` and a sigmoid per
+point). Those refusals (:class:`~sparsefit.distributed._pass.TooWideError`) fit the
+gathered data in memory instead when the client holds them
+(:mod:`~sparsefit.distributed._gathered`).
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ from ._logistic import (
 )
 from ._pass import (
     FOLD_MOMENTS_FRACTION,
+    TooWideError,
     columns_limit,
     fold_moments_limit,
     gather_columns,
@@ -708,7 +709,7 @@ def fit_wide_logistic_cv(est, data, rule):
     p = data.n_features
     why = WideLogisticCV.refusal(est, p, ratios)
     if why is not None:
-        raise ValueError(why)
+        raise TooWideError(why)
     classes, counts, cw, weights, fold_w, offsets = _cv_label_weights(
         est, data, rule, name, wide=True)
     data = persisted(data)  # after the label passes: a refusal there reads no X
@@ -779,7 +780,7 @@ def fit_wide_sklearn_logistic_cv(est, data, rule, refit_on_dask, penalty, l1_rat
     p = data.n_features
     why = WideLogisticCV.sklearn_refusal(est, p, penalty, l1_ratios)
     if why is not None:
-        raise ValueError(why)
+        raise TooWideError(why)
     classes, counts, cw, weights, fold_w, offsets = _cv_label_weights(
         est, data, rule, name, wide=True)
     data = persisted(data)  # after the label passes: a refusal there reads no X
