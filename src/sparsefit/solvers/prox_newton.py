@@ -86,6 +86,18 @@ RIDGE_NEWTON_STEPS = 30
 #: copy of their columns takes at most EXACT_MAX_BYTES (its memory)
 EXACT_MAX_COEFS = 4096
 EXACT_MAX_BYTES = 2 ** 28
+#: Far from the optimum (the decrease the last Newton model predicted above
+#: SUBSAMPLED_FAR times the objective), the multinomial Newton steps build their Hessian
+#: on every SUBSAMPLED_EVERY-th row (its sums scaled to all the rows' weight) when that
+#: leaves at least SUBSAMPLED_MIN_ROWS rows per coefficient; the line search is on the
+#: objective, and the last steps use every row (their convergence is quadratic). Measured
+#: on the ridge of ``make_classification(20000, 30, n_classes=3)`` at C=1, one thread: 7
+#: steps on the subsample and 2 on every row, 0.095 s against 0.171 s with 8 on every row
+#: (with the polish's step skipped where the last call ended; scikit-learn's lbfgs
+#: 0.056 s), the same coefficients.
+SUBSAMPLED_FAR = 1e-6
+SUBSAMPLED_EVERY = 8
+SUBSAMPLED_MIN_ROWS = 20
 NO_LIMIT = int(np.iinfo(np.int64).max)
 _H_FLOOR = 1e-10  # relative floor on the Hessian weights, keeps the working response finite
 
@@ -134,13 +146,14 @@ def newton_step(store, y, sw, datafit, info, w, b, u, ws, fit_intercept, tol_cd,
     return line_search(y, sw, datafit, info, w, b, u, v, bb[0], du, raw) + (ep,)
 
 
-def line_search(y, sw, datafit, info, w, b, u, v, bv, du, raw):
+def line_search(y, sw, datafit, info, w, b, u, v, bv, du, raw, F0=None):
     """The backtracking (Armijo) search from ``(w, b)`` towards the model's minimizer
     ``(v, bv)`` (``du`` the change of the linear predictor ``u``, ``raw`` the datafit's
-    gradient in ``u``; ``u`` of shape (n, K) and ``w`` raveled for the multinomial);
-    returns the new ``(w, b, u)``, the old ones when no step lowers the objective."""
+    gradient in ``u``; ``u`` of shape (n, K) and ``w`` raveled for the multinomial;
+    ``F0`` the objective at ``(w, b)`` when the caller has it); returns the new
+    ``(w, b, u)``, the old ones when no step lowers the objective."""
     pen_w = compiled_penalty_value(info.spec, w)
-    F0 = datafit._value_u(y, u, sw) + pen_w
+    F0 = datafit._value_u(y, u, sw) + pen_w if F0 is None else F0
     delta = float(np.vdot(raw, du)) + compiled_penalty_value(info.spec, v) - pen_w
     if -delta <= 1e-13 * abs(F0):
         # the predicted decrease is below what float64 can see in F: near the optimum,
@@ -253,6 +266,8 @@ class BinaryNewton(_NewtonState):
 
     def step(self, it, gap):
         info = self.info
+        if it == 0 and self._newton_on_all():
+            return
         nonzero = unit_nonzero(self.w, info)
         ws = select_working_set(self.rank, nonzero, self.p0, self.ws_hint if it == 0 else None,
                                 rng=self.rng)
@@ -312,24 +327,50 @@ class BinaryNewton(_NewtonState):
                     break  # (quadratic convergence: what is left is about its square)
         return bool(np.any(self.w != w0)) or self.b != b0
 
-    def _exact_newton(self, max_newton=8):
-        """Newton's method on the support ``S`` of ``w`` (its signs and box kept, as
+    def _newton_on_all(self):
+        """A ridge alone (LogisticRegression's default) whose exact Newton iteration on
+        every coefficient costs at most RIDGE_NEWTON_EPOCHS epochs (its products counted
+        at BLAS speed): Newton's method from the start, as
+        :meth:`MultinomialNewton._newton_on_all` (measured, C=1 on
+        ``make_classification(20000, 30)``, one thread: 0.155 s through the working
+        sets' coordinate descent, 0.033 s so; scikit-learn's lbfgs 0.025 s).
+        Returns whether it ran."""
+        every = np.arange(self.store.p)
+        pieces = None if self.info.is_group else orthant_pieces(self.info.spec, every,
+                                                                 ridge=True)
+        if pieces is None or np.any(pieces[0]) or not np.all(np.isinf(pieces[2])) or \
+                not np.all(np.isinf(pieces[3])):
+            return False
+        k, n = every.size, self.store.n
+        one = (k ** 3 / 3 + n * k * (k + 1) / 2) / BLAS_SPEEDUP / max(n * k, 1)
+        return one <= RIDGE_NEWTON_EPOCHS and self._exact_newton(
+            max_newton=RIDGE_NEWTON_STEPS, S=every)
+
+    def _exact_newton(self, max_newton=8, S=None):
+        """Newton's method on the support ``S`` of ``w`` (or the coefficients ``S``
+        given, within no budget: :meth:`_newton_on_all`; their signs and box kept, as
         :func:`~._exact.restricted_minimizer` does), each model minimized by a linear
         solve with the Hessian ``X_S' diag(h) X_S`` (the intercept eliminated by
         centering with the weights ``h``) and a line search on the objective, until the
-        step is at the rounding of ``w``. Returns whether it ran (False: a penalty not
-        quadratic on an orthant, a system over budget, or none solved at the start:
-        centering would lose the digits, or a singular system; the caller's fallback
-        step then runs)."""
+        step is at the rounding of ``w`` or the decrease its model predicts is below the
+        objective's rounding. Returns whether it ran (False: a penalty not quadratic on
+        an orthant, a system over budget, or none solved at the start: centering would
+        lose the digits, or a singular system; the caller's fallback step then runs)."""
         store, info = self.store, self.info
-        S = np.flatnonzero(self.w)
+        given = S is not None
+        S = np.flatnonzero(self.w) if S is None else S
         pieces = orthant_pieces(info.spec, S, ridge=True)
         k = S.size
-        if pieces is None or not k or k ** 3 / 3 + store.n * k * (k + 1) / 2 > \
-                self._exact_budget(2 * self.x_nnz):
+        if pieces is None or not k or (not given and k ** 3 / 3 + store.n * k * (k + 1) / 2
+                                       > self._exact_budget(2 * self.x_nnz)):
             return False
+        end = getattr(self, "_exact_end", None)
+        if end is not None and end[0] == S.tobytes() and np.array_equal(end[1], self.w) and \
+                abs(end[2] - self.b) <= 1e-12 * max(1.0, abs(self.b)):
+            return True  # (where its last call ended, at the rounding: nothing to do)
         a, beta, lower, upper = pieces
         g = np.zeros(store.p)
+        last = False
         for it in range(max_newton):
             raw = self.datafit._raw_grad(self.y, self.u, self.sw)
             h = np.maximum(self.datafit._hessian_weights(self.y, self.u, self.sw),
@@ -346,16 +387,26 @@ class BinaryNewton(_NewtonState):
             if new is None:
                 return it > 0
             d = new - wS
+            if np.abs(d).max(initial=0.0) <= 1e-13 * np.abs(wS).max():
+                last = True
+                break  # (at the rounding of w: the point stays as it is)
             db = (-float(raw.sum()) / float(h.sum()) - float(xm @ d)) \
                 if self.fit_intercept and h.sum() > 0 else 0.0
+            # the decrease the model predicts, against the objective's rounding: below it
+            # this step is the last one (as the multinomial's)
+            F0 = self.datafit._value_u(self.y, self.u, self.sw) + compiled_penalty_value(
+                info.spec, self.w)
+            last = -float((gS + a * np.sign(wS) + beta * wS) @ d) <= 1e-13 * abs(F0)
             v = self.w.copy()
             v[S] = new
             du = support_product(store, S, d) + db
             self.w, self.b, self.u = line_search(self.y, self.sw, self.datafit, info, self.w,
-                                                 self.b, self.u, v, self.b + db, du, raw)
+                                                 self.b, self.u, v, self.b + db, du, raw, F0)
             self.n_epochs += 1  # (n_iter_ counts a linear solve as an epoch)
-            if np.abs(d).max(initial=0.0) <= 1e-13 * np.abs(wS).max():
+            if last:
                 break
+        if last:
+            self._exact_end = (S.tobytes(), self.w.copy(), float(self.b))
         return True
 
     def result(self, **outcome):
@@ -513,6 +564,11 @@ class MultinomialNewton(_NewtonState):
         pieces = None if info.is_group else orthant_pieces(info.spec, S, ridge=True)
         if pieces is None or not S.size:
             return False
+        end = getattr(self, "_exact_end", None)
+        if end is not None and end[0] == S.tobytes() and np.array_equal(end[1], self.W) and \
+                np.abs(end[2] - self.b).max() <= 1e-12 * max(1.0, np.abs(self.b).max()):
+            return True  # (where its last call ended, at the rounding; the optimal
+            # intercept's refresh moves b by rounding: nothing to do)
         feats, cls = np.unique(S // K), S % K
         loc = np.searchsorted(feats, S // K)
         nb = K - 1 if self.fit_intercept else 0
@@ -531,39 +587,39 @@ class MultinomialNewton(_NewtonState):
             A = A - center
         by_class = [np.flatnonzero(cls == k) for k in range(K)]
         A_k = [A[:, loc[ik]] for ik in by_class]  # (class k's support columns)
-        for it in range(max_newton):
-            P = self.datafit._softmax(self.U)
+        sub = self._hessian_rows(m)
+        far, moved, last = sub is not None, 0, False
+        A_sub = None if sub is None else [np.ascontiguousarray(a[sub]) for a in A_k]
+        for _ in range(max_newton + far):
             R = self.datafit._raw_grad(self.yi, self.U, self.sw)
             g = np.concatenate([(A.T @ R)[loc, cls], R.sum(axis=0)[:nb]])
-            H = np.zeros((m, m))
-            for k in range(K):
-                for k2 in range(k, K):
-                    c = self.sw * P[:, k] * (float(k == k2) - P[:, k2])
-                    ik, ik2 = by_class[k], by_class[k2]
-                    H[np.ix_(ik, ik2)] = A_k[k].T @ (A_k[k2] * c[:, None])
-                    H[np.ix_(ik2, ik)] = H[np.ix_(ik, ik2)].T
-                    if k2 < nb:
-                        H[ik, S.size + k2] = H[S.size + k2, ik] = A_k[k].T @ c
-                    if k < nb:
-                        H[ik2, S.size + k] = H[S.size + k, ik2] = A_k[k2].T @ c
-                    if k2 < nb:
-                        H[S.size + k, S.size + k2] = H[S.size + k2, S.size + k] = c.sum()
+            H = self._softmax_hessian(*((A_sub, sub) if far else (A_k, slice(None))),
+                                      by_class, nb)
             v = np.concatenate([self.W.ravel()[S], self.b[:nb]])
             H[np.diag_indices(m)] += beta
             grad = g + a * np.sign(v) + beta * v
             new, _ = restricted_minimizer(H, grad, v, a, lower, upper, singular=True)
+            if new is None and far:
+                far = False  # (a subsample's singular system: every row)
+                continue
             if new is None:
-                return it > 0
+                return moved > 0
             d = new - v
             if np.abs(d[:S.size]).max(initial=0.0) <= 1e-13 * np.abs(v[:S.size]).max():
+                last = True
                 break  # (at the rounding of W: the point stays as it is)
             # the decrease Newton's model predicts, against the objective's rounding: below
             # it the step is the last one (measured: on X * 10 + 3 the steps stayed above
             # the rounding of W, and Newton's method ran all its steps, 30 on a ridge)
-            last = -float(grad @ d) <= 1e-13 * abs(
-                self.datafit._value_u(self.yi, self.U, self.sw)
-                + compiled_penalty_value(info.spec, self.W.ravel()))
-            if last and it == 0:
+            decrease = -float(grad @ d)
+            F0 = self.datafit._value_u(self.yi, self.U, self.sw) + compiled_penalty_value(
+                info.spec, self.W.ravel())
+            scale = abs(F0)
+            if far and decrease <= SUBSAMPLED_FAR * scale:
+                far = False  # (near the optimum: this step again, on every row)
+                continue
+            last = decrease <= 1e-13 * scale
+            if last and not moved:
                 break  # (already the optimum to the objective's rounding: not moved)
             V = self.W.copy()
             V[feats[loc], cls] = new[:S.size]
@@ -573,13 +629,51 @@ class MultinomialNewton(_NewtonState):
             db -= db.mean()  # (the intercepts' sum kept, as the optimal intercept does)
             W, self.b, U = line_search(self.yi, self.sw, self.datafit, info, self.W.ravel(),
                                        self.b, self.U, V.ravel(), self.b + db - center @ dV,
-                                       A @ dV + db, R)
+                                       A @ dV + db, R, F0)
             self.W, self.U = W.reshape(-1, K), np.ascontiguousarray(U)
             self.n_epochs += 1  # (n_iter_ counts a linear solve as an epoch)
             self.work += self._exact_cost(S.size)
+            moved += 1
             if last:
                 break
+        if last:
+            self._exact_end = (S.tobytes(), self.W.copy(), self.b.copy())
         return True
+
+    def _hessian_rows(self, m):
+        """The rows the far steps of :meth:`_exact_newton` build their Hessian on (every
+        ``SUBSAMPLED_EVERY``-th row), or None when that would leave fewer than
+        ``SUBSAMPLED_MIN_ROWS`` rows per coefficient of the ``m`` (every row, always)."""
+        n = self.store.n
+        if n // SUBSAMPLED_EVERY < SUBSAMPLED_MIN_ROWS * m:
+            return None
+        rows = slice(None, None, SUBSAMPLED_EVERY)
+        return rows if self.sw[rows].sum() > 0 else None
+
+    def _softmax_hessian(self, A_k, rows, by_class, nb):
+        """The softmax Hessian of :meth:`_exact_newton` on the support's columns ``A_k``
+        (class by class, on the ``rows``) and the ``nb`` free intercepts, summed over
+        ``rows`` (all, or a subsample scaled to the total weight)."""
+        K, n_coefs = self.K, sum(ik.size for ik in by_class)
+        m = n_coefs + nb
+        P = self.datafit._softmax(self.U[rows])
+        sw = self.sw[rows]
+        if rows != slice(None):
+            sw = sw * (self.sw.sum() / sw.sum())
+        H = np.zeros((m, m))
+        for k in range(K):
+            for k2 in range(k, K):
+                c = sw * P[:, k] * (float(k == k2) - P[:, k2])
+                ik, ik2 = by_class[k], by_class[k2]
+                H[np.ix_(ik, ik2)] = A_k[k].T @ (A_k[k2] * c[:, None])
+                H[np.ix_(ik2, ik)] = H[np.ix_(ik, ik2)].T
+                if k2 < nb:
+                    H[ik, n_coefs + k2] = H[n_coefs + k2, ik] = A_k[k].T @ c
+                if k < nb:
+                    H[ik2, n_coefs + k] = H[n_coefs + k, ik2] = A_k[k2].T @ c
+                if k2 < nb:
+                    H[n_coefs + k, n_coefs + k2] = H[n_coefs + k2, n_coefs + k] = c.sum()
+        return H
 
     def _newton_on_block(self, ws, tol, max_pn_iter=None, max_cd=None, inner_ratio=0.3,
                          max_epochs=NO_LIMIT):
