@@ -355,6 +355,27 @@ def test_spread_below_float64_digits_around_the_mean_is_refused(make, precompute
     assert np.isfinite(Lasso(alpha=0.01, fit_intercept=False).fit(make(X), y).coef_).all()
 
 
+@pytest.mark.parametrize("name", ["Lasso", "GroupLasso", "SparseGroupLasso", "MultiTaskLasso",
+                                  "MultiTaskElasticNet"])
+def test_a_column_whose_spread_float64_cannot_center_is_refused_by_every_solver(name):
+    # mean 5, spread 1e-8: the single-task solver refused it; the group and multi-task
+    # solvers ran their max_iter instead (over 40 s and 300 s at tol=1e-10, max_iter 1e5)
+    from sparsefit import linear_model
+
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((60, 8))
+    X = 5.0 + 1e-8 * Z
+    y = Z[:, 0] - 2 * Z[:, 1] + 0.1 * rng.standard_normal(60)
+    y = np.c_[y, -y] if name.startswith("MultiTask") else y
+    kw = {"groups": 2} if "Group" in name else {}
+    est = getattr(linear_model, name)(alpha=1e-9, tol=1e-10, max_iter=200, **kw)
+    with pytest.raises(ValueError, match=r"X column \d has mean 5 and spread [0-9.e-]+: "
+                       r"float64 keeps too few digits .* center X first"):
+        est.fit(X, y)
+    est.set_params(fit_intercept=False).fit(X - X.mean(axis=0), y)  # the advice works
+    assert np.isfinite(est.coef_).all()
+
+
 def test_off_center_features_lasso_cv_path_equals_sklearn():
     # the dense path solves in covariance form, on the centered Gram matrix
     from sklearn.linear_model import LassoCV as SkLassoCV

@@ -21,6 +21,7 @@ from ._gap import GAP_STOP_MIN_TOL
 from ._multitask_kernels import group_curvatures, multitask_cd, xt_tasks
 from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
 from ._units import compiled_dual_conj, compiled_penalty_value, outer_pass
+from .cd import _check_spread
 
 # Working-set sizing and inner tolerances, as for the single-output solver (see .cd): an
 # epoch on n_features / (2 E_MIN) features costs about 1 / E_MIN of a full pass over X, so
@@ -226,6 +227,10 @@ class MultiTaskCD:
         if new.size:
             if self.fit_intercept:
                 weighted_col_moments(*self.store.args, new, self.sw, self.xm, self.lcol)
+                # (as the single-task solver: a spread below 1e-7 of the mean is refused;
+                # the outer gradient of X' Theta then lost the digits, and the solver ran
+                # its max_iter: over 300 s for 60 x 8, mean 5, spread 1e-8, tol=1e-10)
+                _check_spread(new, self.xm, self.lcol, float(self.sw.sum()))
             else:
                 weighted_col_norms(*self.store.args, new, self.sw, self.lcol)
         if info.is_group:
