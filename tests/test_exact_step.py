@@ -3,11 +3,14 @@ whose support is cheap to solve end at the optimum to rounding, whatever ``tol``
 never raises the objective, and the routes (Gram or X, dense or sparse) then agree to
 rounding. The penalties come from the registry's table (tests/test_penalties.py)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
 
 from sparsefit.datafits import Logistic, Multinomial, Quadratic
 from sparsefit.linear_model import (
@@ -839,3 +842,37 @@ def test_positive_group_penalties_end_at_the_optimum_at_their_default_tol(make, 
 
 def test_group_active_set_with_l1_parts_mostly_ends_exact():
     assert sum(_random_group_model(seed, 0.05)[1] for seed in range(12)) >= 11
+
+
+def test_duplicated_unpenalized_columns_stay_at_the_smallest_norm():
+    """Multinomial, an elastic net with redundant columns (30 in the span of the first 20),
+    two exactly duplicated column pairs and a fifth column unpenalized
+    (``penalty_factor`` 0): the loss and the penalty are flat along ``w_0 - w_60``, and
+    the null-space step left the pair at +-2.8e7 (each -0.18 at the smallest norm;
+    tol=1e-8 did not converge in 100 iterations). Now the pair is equal, the fit
+    converges, and the objective is the one without the duplicates."""
+    from sparsefit.linear_model import SparseLogisticRegression
+
+    rng = np.random.default_rng(0)
+    n, p, K = 1000, 60, 4
+    Z = rng.standard_normal((n, p))
+    X = np.c_[Z, Z[:, :10], Z[:, :20] @ rng.standard_normal((20, 30))]
+    B = np.zeros((p, K))
+    B[:8] = 2 * rng.standard_normal((8, K))
+    y = np.argmax(Z @ B + rng.gumbel(size=(n, K)), axis=1)
+    pf = np.ones(X.shape[1])
+    pf[[0, 60, 1, 61, 5]] = 0
+    kw = dict(alpha=1e-4, l1_ratio=0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = SparseLogisticRegression(tol=1e-8, penalty_factor=pf, **kw).fit(X, y)
+    W = est.coef_
+    assert np.abs(W).max() < 50
+    np.testing.assert_allclose(W[:, 0], W[:, 60], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(W[:, 1], W[:, 61], rtol=1e-9, atol=1e-12)
+    # without the duplicates (columns 60, 61 dropped): the same objective, each pair's sum
+    keep = np.setdiff1d(np.arange(X.shape[1]), [60, 61])
+    ref = SparseLogisticRegression(tol=1e-12, penalty_factor=pf[keep], **kw).fit(
+        X[:, keep], y)
+    np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X[:, keep]),
+                               atol=1e-6)

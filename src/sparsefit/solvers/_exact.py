@@ -275,10 +275,13 @@ def null_space_step(H, g, cur, a, lower, upper, signs, noise):
     falls linearly), a long step along ``-g_0``, twice what takes the first coordinate
     with ``a > 0`` moving towards zero, or towards a bound, there (so that
     :func:`clip_to_orthant` stops at it). None when the model falls without end along
-    ``-g_0``: no coordinate meets zero or a bound."""
-    d, g0 = _range_and_null(H, g)
+    ``-g_0``: no coordinate meets zero or a bound. ``g_0`` is the null-space part of the
+    L1 term ``a * signs`` alone: the loss's gradient lies in its Hessian's range, so its
+    own null-space part is rounding (followed, it moved two duplicated unpenalized
+    columns to +-2.8e7 where the optimum is -0.188 each)."""
+    d, g0 = _range_and_null(H, g, fall=a * signs)
     if np.abs(g0).max(initial=0.0) <= noise:
-        return d
+        return _flat_centered(H, cur, d, a, lower, upper)
     at = cur + d
     with np.errstate(divide="ignore", invalid="ignore"):
         towards = (a > 0) & (signs * g0 > 0)  # moving along -g0 brings |w| down
@@ -288,18 +291,40 @@ def null_space_step(H, g, cur, a, lower, upper, signs, noise):
     s = float(reach.min(initial=np.inf))
     if not np.isfinite(s):
         return None
-    return d - 2.0 * max(s, 0.0) * g0
+    return _flat_centered(H, cur, d - 2.0 * max(s, 0.0) * g0, a, lower, upper)
 
 
-def _range_and_null(H, g, ref=None):
+def _flat_centered(H, cur, step, a, lower, upper):
+    """``step`` with the point ``cur + step`` moved to the smallest norm along the
+    directions where the objective is flat: those of ``H``'s null space on the
+    coordinates with no L1 weight and no bound (duplicated unpenalized columns, say: the
+    loss does not see them, the penalty neither). A fall step left them where it
+    happened to put them: two duplicated unpenalized columns ended at +-2.4e8, each
+    -0.188 at the smallest norm, the predictions 1e-6 off by cancellation."""
+    flat = (a == 0) & np.isinf(lower) & np.isinf(upper)
+    if not flat.any():
+        return step
+    idx = np.flatnonzero(flat)
+    Hff = H[np.ix_(idx, idx)]
+    lam, Q = np.linalg.eigh(Hff)
+    Z = Q[:, lam <= 1e-12 * max(float(np.abs(np.diag(H)).max(initial=0.0)), 0.0)]
+    if not Z.shape[1]:
+        return step
+    new = cur + step
+    new[idx] -= Z @ (Z.T @ new[idx])
+    return new - cur
+
+
+def _range_and_null(H, g, ref=None, fall=None):
     """``(d, g0)`` for a symmetric ``H`` by its eigenvalues: ``d = -H^+ g`` on the range
     (eigenvalues above ``1e-12`` of ``ref``, default the largest) and ``g0`` the part of
-    ``g`` in the null space, along which the model ``g . d + d.T H d / 2`` is linear."""
+    ``g`` (or of ``fall``, when given) in the null space, along which the model
+    ``g . d + d.T H d / 2`` is linear."""
     lam, Q = np.linalg.eigh(H)
     ref = max(float(lam.max(initial=0.0)), 0.0) if ref is None else ref
     null = lam <= 1e-12 * ref
     rng, nul = Q[:, ~null], Q[:, null]
-    return -rng @ ((rng.T @ g) / lam[~null]), nul @ (nul.T @ g)
+    return -rng @ ((rng.T @ g) / lam[~null]), nul @ (nul.T @ (g if fall is None else fall))
 
 
 def _active_set(H, grad, w, a, lower, upper, max_pivots, free, signs, singular=False):
