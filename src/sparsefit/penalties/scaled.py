@@ -195,7 +195,10 @@ def _sc_dual_scale(spec, v, j):
 def _sc_conj_argmax(spec, v, j):
     f = spec.factors[j]
     if f == 0.0:
-        return 0.0
+        # sup_x v x with no penalty: at infinity on v's side (a box clips it to its bound,
+        # whose support function is then the conjugate; returned 0, a Box of a factor 0
+        # had a zero conjugate and the dual objective passed the optimum)
+        return np.inf if v > 0.0 else (-np.inf if v < 0.0 else 0.0)
     return conj_argmax1(spec.inner, v / f, j)
 
 
