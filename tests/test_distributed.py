@@ -966,15 +966,18 @@ def test_more_features_than_the_workers_hold_take_the_wide_route(client, monkeyp
 
 
 def test_wide_logistic_refuses_what_it_cannot_hold(client):
+    """Refused when the client cannot hold the data either (else gathered and fitted in
+    memory: test_distributed_gathered.py)."""
     X, y, _ = _wide_labels()
     Xd, yd = _dask(X, y)
-    with dask.config.set({"sparsefit.gram_max_features": 3}), \
+    with dask.config.set({"sparsefit.gram_max_features": 3, "sparsefit.gather_max_bytes": 0}), \
             pytest.raises(ValueError, match=r"more than the 3 columns whose moments a pass "
                           r"holds \(sparsefit.gram_max_features=3 and the workers' "
                           r"memory_limit\); raise alpha"):
         SparseLogisticRegression(alpha=0.001).fit(Xd, yd)
     y3 = np.digitize(X[:, 7], [-0.5, 0.5])  # three classes: the limit counts p x 3
-    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT}), \
+    with dask.config.set({"sparsefit.gram_max_features": WIDE_LIMIT,
+                          "sparsefit.gather_max_bytes": 0}), \
             pytest.raises(ValueError, match=r"the working set needs \d+ features .* x 3 "
                           r"classes, more than the 12 whose Hessian a pass holds "
                           r"\(sparsefit.gram_max_features=12 and the workers' memory_limit\); "
@@ -987,7 +990,7 @@ def test_wide_logistic_refuses_what_it_cannot_hold(client):
                          ids=["Lasso", "GroupLasso", "MultiTaskLasso"])
 def test_wide_route_refuses_a_support_beyond_the_limit(client, est):
     X, y, _ = _wide_targets() if "MultiTask" in type(est).__name__ else _wide_data()
-    with dask.config.set({"sparsefit.gram_max_features": 3}), \
+    with dask.config.set({"sparsefit.gram_max_features": 3, "sparsefit.gather_max_bytes": 0}), \
             pytest.raises(ValueError, match=r"more than the 3 columns whose moments a pass "
                           r"holds \(sparsefit.gram_max_features=3 and the workers' "
                           r"memory_limit\); raise alpha"):

@@ -110,8 +110,8 @@ def _fit(est, X, y, **kw):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_gathered_fit_is_the_in_memory_fit(client, name):
-    """Every fitted attribute of the in-memory estimator, from one read of each dense
-    chunk (sparse chunks: one more, to count their entries)."""
+    """Every fitted attribute of the in-memory estimator, from one read of each chunk
+    (sparse chunks that fit the budget even counted dense are not counted first)."""
     est, kind, opts = CASES[name]
     X, u, sw = _data()
     y = _targets(kind, X, u)
@@ -129,7 +129,7 @@ def test_gathered_fit_is_the_in_memory_fit(client, name):
             dkw["groups"] = _dask(groups)
         with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
             got = _fit(clone(est), _counted(Xm, key), _dask(y), **dkw)
-    assert _reads(key) == [2 if opts.get("sparse") else 1] * len(CHUNKS)
+    assert _reads(key) == [1] * len(CHUNKS)
     assert set(vars(got)) == set(vars(ref)), set(vars(got)) ^ set(vars(ref))
     for attr, a in vars(ref).items():
         b = getattr(got, attr)
@@ -176,3 +176,122 @@ def test_a_dask_dataframe_keeps_its_feature_names(client):
         got = clone(est).fit(frame, dd.from_pandas(pd.Series(y), npartitions=3))
     assert list(got.feature_names_in_) == cols
     np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-12, atol=1e-14)
+
+
+def test_sparse_chunks_beyond_the_dense_bound_are_counted_by_their_entries(client):
+    """Sparse chunks whose dense size passes the budget: one read counts their entries;
+    within the budget they are gathered (one more read), beyond it refused."""
+    X, u, _ = _data()
+    Xs = sp.csr_matrix(np.where(np.abs(X) > 1.5, X, 0.0))
+    need = 12 * Xs.nnz + 8 * N * 2
+    assert need < 8 * N * P
+    est = MultiTaskLassoCV(cv=3, alphas=4)
+    y = _targets("tasks", X, u)
+    ref = clone(est).fit(Xs, y)
+    for budget, key in ((need, ("entries", "fits")), (need - 1, ("entries", "refused"))):
+        with dask.config.set({"sparsefit.gram_max_features": LIMIT,
+                              "sparsefit.gather_max_bytes": budget}):
+            if budget == need:
+                got = clone(est).fit(_counted(Xs, key), _dask(y))
+                np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-12, atol=1e-14)
+                assert _reads(key) == [2] * len(CHUNKS)
+            else:
+                with pytest.raises(ValueError, match=rf"would take {need:,} bytes"):
+                    clone(est).fit(_counted(Xs, key), _dask(y))
+                assert _reads(key) == [1] * len(CHUNKS)
+
+
+def test_prior_features_by_name_on_a_dask_dataframe(client):
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    X, u, _ = _data()
+    cols = [f"f{j}" for j in range(P)]
+    est = PriorLassoCV(prior_features=["f1", "f7"], cv=3, alphas=4)
+    ref = clone(est).fit(pd.DataFrame(X, columns=cols), u)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        got = clone(est).fit(dd.from_pandas(pd.DataFrame(X, columns=cols), npartitions=3),
+                             dd.from_pandas(pd.Series(u), npartitions=3))
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-12, atol=1e-14)
+    assert list(got.feature_names_in_) == cols
+
+
+@pytest.mark.parametrize("routing", [False, True])
+def test_groups_give_the_dask_folds_whatever_the_routing(client, routing):
+    """``groups`` on dask folds by the hashed groups (``HashKFold(cv, 0)`` for an integer
+    ``cv``): the gathered fit uses the same folds as the narrow dask route, with or
+    without scikit-learn's metadata routing (the in-memory fit sees no ``groups``)."""
+    import sklearn
+
+    X, u, _ = _data()
+    y = _targets("tasks", X, u)
+    groups = np.random.default_rng(1).permutation(np.repeat(np.arange(N // 4), 4))
+    with sklearn.config_context(enable_metadata_routing=routing):
+        for cv in (3, HashKFold(3, seed=2)):
+            est = MultiTaskLassoCV(cv=cv, alphas=6)
+            narrow = clone(est).fit(_dask(X), _dask(y), groups=_dask(groups))
+            with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+                got = clone(est).fit(_dask(X), _dask(y), groups=_dask(groups))
+            assert got.alpha_ == pytest.approx(narrow.alpha_, rel=1e-12)
+            np.testing.assert_allclose(got.mse_path_, narrow.mse_path_, rtol=1e-8)
+
+
+def test_warm_start_starts_from_the_fitted_state(client):
+    X, u, _ = _data()
+    est = FusedLasso(alpha=0.05, max_iter=3, warm_start=True)
+    ref = clone(est)
+    got = clone(est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(2):
+            ref.fit(X, u)
+            with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+                got.fit(_dask(X), _dask(u))
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-12, atol=1e-14)
+
+
+def test_a_dense_chunk_among_sparse_ones(client):
+    X, u, _ = _data()
+    y = _targets("classes", X, u)
+    Xz = np.where(np.abs(X) > 1.0, X, 0.0)
+    blocks = [sp.csr_matrix(Xz[:40]), Xz[40:65], sp.csr_matrix(Xz[65:])]
+    Xd = da.concatenate([da.from_delayed(dask.delayed(b), shape=b.shape, dtype=np.float64,
+                                         meta=sp.csr_matrix((0, P))) for b in blocks])
+    est = SparseLogisticRegressionCV(cv=3, alphas=4)
+    ref = clone(est).fit(sp.csr_matrix(Xz), y)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        got = clone(est).fit(Xd, _dask(y))
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-12, atol=1e-14)
+
+
+def test_a_single_fit_whose_working_set_outgrows_the_limit_is_gathered(client):
+    """The wide single fits refuse a working set beyond the limit after their passes:
+    with data the client holds, the fit is gathered instead (a multinomial
+    LogisticRegression whose 30 features x 3 classes pass a limit of 8)."""
+    from sparsefit.linear_model import LogisticRegression
+
+    X, u, _ = _data()
+    y = _targets("classes", X, u)
+    ref = LogisticRegression(C=10.0, l1_ratio=1.0).fit(X, y)
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}):
+        got = LogisticRegression(C=10.0, l1_ratio=1.0).fit(_dask(X), _dask(y))
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-12, atol=1e-14)
+
+
+def test_an_error_of_the_in_memory_fit_is_not_chained_to_the_refusal(client):
+    X, u, _ = _data()
+    with dask.config.set({"sparsefit.gram_max_features": LIMIT}), \
+            pytest.raises(ValueError, match="non-zero") as info:
+        MultiTaskLassoCV(cv=3).fit(_dask(X), _dask(_targets("tasks", X, u)),
+                                   sample_weight=_dask(np.zeros(N)))
+    from sparsefit.distributed._pass import TooWideError
+
+    assert not isinstance(info.value.__context__, TooWideError)
+
+
+def test_a_continuous_target_for_a_classifier_cv_says_so(client):
+    """(The stratified folds' pass read the labels first and said "n_splits=3 cannot be
+    greater than the number of members in each class".)"""
+    X, u, _ = _data()
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        SparseLogisticRegressionCV(cv=3).fit(_dask(X), _dask(u))

@@ -91,12 +91,16 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
         handler is _fit_regressor and est._takes_targets())
     data = as_dask_data(X, y, sample_weight, groups, multi_output=multi,
                         numeric_y=not is_classifier(est))
+    refusal = None
     try:
         handler(est, data)
-    except TooWideError as refusal:  # no route for so many features: in memory if it fits
+    except TooWideError as err:  # no route for so many features: in memory if it fits
+        refusal = err
+    if refusal is not None:  # (outside the except: the in-memory fit's errors unchained)
         from ._gathered import fit_gathered
 
-        fit_gathered(est, data, refusal)
+        fit_gathered(est, data, refusal,
+                     fold_rule(est, data) if handler in _CV_HANDLERS else None)
     data.set_feature_attributes(est)
     if multi is True and _base.is_one_column(y):  # as in memory
         _base.keep_target_column(est)
@@ -264,6 +268,11 @@ def _strata(data, offsets, n_splits, name):
                                      for (_, yb, _, _) in data.blocks()]),
                 f"{name}'s folds")
     classes = np.unique(np.concatenate([u for u, _, _ in parts]))
+    from sklearn.utils.multiclass import type_of_target
+
+    kind = type_of_target(classes)
+    if kind not in ("binary", "multiclass"):  # (as the label pass says it, not the folds)
+        raise ValueError(f"Unknown label type: {kind}; {name} needs class labels")
     first = np.full(classes.size, np.iinfo(np.int64).max)
     per_chunk = np.zeros((len(parts), classes.size), dtype=np.int64)
     for i, (u, idx, cnt) in enumerate(parts):

@@ -771,7 +771,7 @@ def _cv_label_weights(est, data, rule, name, wide=False):
                          advice=advice)
     cw = class_weight_vector(est, classes, counts)
     weights = np.array([counts[c] for c in classes.tolist()]) * cw
-    offsets = data.row_offsets(need=not rule.by_groups)
+    offsets = data.row_offsets(need=wide or not rule.by_groups)  # (wide: the budget)
     parts = [dask.delayed(_fold_label_weights, pure=True)(
         yb, wb, gb, i, None if offsets is None else int(offsets[i]), rule)
         for i, (_, yb, wb, gb) in enumerate(data.blocks())]

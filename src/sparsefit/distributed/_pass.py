@@ -154,9 +154,16 @@ def gather_columns(data, cols, rule, offsets, label, labels=None):
         Xb, yb, wb, gb, i, None if offsets is None else int(offsets[i]), rule, cols, labels)
         for i, (Xb, yb, wb, gb) in enumerate(data.blocks())]
     parts = run(parts, label)
-    X = [q[0] for q in parts]
-    X = sp.vstack(X, format="csr") if sp.issparse(X[0]) else np.concatenate(X)
-    return (X,) + tuple(np.concatenate([q[i] for q in parts]) for i in (1, 2, 3))
+    return (stack_rows([q[0] for q in parts]),) + tuple(
+        np.concatenate([q[i] for q in parts]) for i in (1, 2, 3))
+
+
+def stack_rows(blocks):
+    """Chunks of rows stacked: CSR when any chunk is sparse (a dense chunk among sparse
+    ones joins as CSR), else dense."""
+    if any(sp.issparse(b) for b in blocks):
+        return sp.vstack([sp.csr_matrix(b) for b in blocks], format="csr")
+    return np.concatenate(blocks)
 
 
 def one_pass_limit():

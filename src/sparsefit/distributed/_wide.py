@@ -74,6 +74,7 @@ from ..solvers._units import (
 from ..solvers.covariance import solve_covariance
 from ..solvers.moments import Moments
 from ._pass import (
+    TooWideError,
     as_block,
     as_vector,
     check_chunk,
@@ -370,7 +371,7 @@ class WideLasso:
         free = self.free_units
         n_free = self._n_cols(np.flatnonzero(free))
         if n_free > self.limit:
-            raise ValueError(self._too_wide(n_free, "unpenalized features"))
+            raise TooWideError(self._too_wide(n_free, "unpenalized features"))
         pen, g = self.penalty, np.ascontiguousarray(grad, dtype=np.float64)
         scores, rank = np.empty(self.info.n_units), np.empty(self.info.n_units)
         zero = np.zeros(self.n_coords)
@@ -431,7 +432,7 @@ class WideLasso:
         self.rebuilds += 1
         norms = np.sqrt(np.bincount(self.seg, w * w, minlength=self.info.n_units))
         if self.rebuilds > MAX_REBUILDS:
-            raise ValueError(self._too_wide(
+            raise TooWideError(self._too_wide(
                 self._n_cols(np.flatnonzero(norms)) + self._n_cols(violators),
                 "features (support and KKT violators)"))
         free = np.flatnonzero(self.free_units)

@@ -95,6 +95,7 @@ from ..solvers import solve, solve_path
 from ..solvers._common import describe
 from ..solvers._units import compiled_unit_scores
 from ._pass import (
+    TooWideError,
     as_block,
     as_vector,
     check_chunk,
@@ -261,7 +262,7 @@ class WideCV:
         self.free = np.flatnonzero(info.free) if info.free is not None else \
             np.zeros(0, dtype=np.int64)
         if self.free.size > self.moments_limit:  # before any pass (their moments' pass)
-            raise ValueError(self._too_wide(self.free.size, "unpenalized features"))
+            raise TooWideError(self._too_wide(self.free.size, "unpenalized features"))
 
     #: The validation losses of a path point: one per variant of its solution (the
     #: relaxed lasso's gammas; one here, the point itself).
@@ -287,7 +288,8 @@ class WideCV:
         """Work on ``data`` (the same data, persisted or not: decided after the refusals
         of ``__init__``, so a refused fit reads no chunk) and its chunks' row offsets."""
         self.data = data
-        self.offsets = data.row_offsets(need=not self.rule.by_groups)
+        # (counted with groups too, a DataFrame's: the client's budget needs the rows)
+        self.offsets = data.row_offsets(need=True)
         if self.offsets is not None and self.n_rows is None:  # a DataFrame's rows, counted
             self.n_rows = int(self.offsets[-1])
             self.set_counts(self.counts)
@@ -575,7 +577,7 @@ class WideCV:
         support = np.union1d(ws[np.any(W != 0, axis=1)], self.free)
         room = self.limit - support.size
         if room < 1 or self.rebuilds > MAX_REBUILDS:
-            raise ValueError(self._too_wide(support.size + violators.size,
+            raise TooWideError(self._too_wide(support.size + violators.size,
                                             "features (the paths' supports and KKT "
                                             "violators)"))
         return np.union1d(support, violators[:room])

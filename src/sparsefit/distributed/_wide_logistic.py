@@ -38,7 +38,7 @@ from ..solvers._gap import StopRule
 from ..solvers._outer import SolverResult
 from ..solvers._units import compiled_dual_terms, compiled_penalty_value, compiled_unit_scores
 from ._logistic import DaskNewton, chunk_weights, dual_sum_at
-from ._pass import gram_max_features, one_pass_limit, run, tree_reduce
+from ._pass import TooWideError, gram_max_features, one_pass_limit, run, tree_reduce
 from ._wide import FIRST_IN_MEMORY, MAX_REBUILDS, WideLasso
 
 
@@ -161,7 +161,7 @@ class WideNewton(WideLasso):
         if np.union1d(ws, extra).size <= self.limit:  # the CV's supports, when they fit
             ws = np.union1d(ws, extra)
         if ws.size > self.limit:
-            raise ValueError(self._too_wide(ws.size, "features (warm start and screening)"))
+            raise TooWideError(self._too_wide(ws.size, "features (warm start and screening)"))
         scores, rank = np.empty(info.n_units), np.empty(info.n_units)
         history, crit, gap, converged, sub_tol = [], np.nan, np.nan, False, tol
         for _ in range(max_iter):
@@ -345,7 +345,7 @@ class WideSoftmaxNewton:
         support = np.flatnonzero(np.any(W != 0, axis=1))
         room = self.limit // self.K - support.size
         if room < 1 or self.rebuilds > MAX_REBUILDS:
-            raise ValueError(self._too_wide(support.size + violators.size,
+            raise TooWideError(self._too_wide(support.size + violators.size,
                                             "features (support and KKT violators)"))
         return np.union1d(support, worst[:room])
 
@@ -381,7 +381,7 @@ class WideSoftmaxNewton:
         rule = StopRule(info, tol, self.P0, lambda: g0)
         ws = np.union1d(self._strong_set(st.grad), np.flatnonzero(np.any(W != 0, axis=1)))
         if ws.size * self.K > self.limit:
-            raise ValueError(self._too_wide(ws.size, "features (warm start and screening)"))
+            raise TooWideError(self._too_wide(ws.size, "features (warm start and screening)"))
         scores, rank = np.empty(info.n_units), np.empty(info.n_units)
         history, crit, gap, converged, sub_tol = [], np.nan, np.nan, False, tol
         for _ in range(max_iter):

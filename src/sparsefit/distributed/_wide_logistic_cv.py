@@ -587,7 +587,7 @@ class WideLogisticCV:
         support = ws[np.any(W != 0, axis=1)]
         room = self.limit - support.size
         if room < 1 or self.rebuilds > MAX_REBUILDS:
-            raise ValueError(self._too_wide(support.size + violators.size))
+            raise TooWideError(self._too_wide(support.size + violators.size))
         return np.union1d(support, violators[:room])
 
     def _too_wide(self, k):
