@@ -5,7 +5,6 @@ beyond it with the bytes it would take, before reading ``X``."""
 
 from __future__ import annotations
 
-import threading
 import warnings
 
 import numpy as np
@@ -26,35 +25,18 @@ from sparsefit.linear_model import (  # noqa: E402
     PriorLassoCV,
     SparseLogisticRegressionCV,
 )
+from tests.wide_routes import chunk_reads, counted_chunks  # noqa: E402
 
 CHUNKS = (40, 25, 55)  # unequal on purpose
 N, P, LIMIT = sum(CHUNKS), 30, 8
 
-_LOCK = threading.Lock()
-_READS: dict = {}
-
-
-def _read(key, i, block):
-    with _LOCK:
-        _READS[(key, i)] = _READS.get((key, i), 0) + 1
-    return block
-
-
 def _counted(X, key):
     """``X`` (dense or CSR) whose chunks come from a counted "file read"."""
-    blocks, start = [], 0
-    for i, n in enumerate(CHUNKS):
-        part = X[start:start + n]
-        meta = sp.csr_matrix((0, X.shape[1])) if sp.issparse(X) else None
-        blocks.append(da.from_delayed(dask.delayed(_read, pure=False)(key, i, part),
-                                      shape=(n, X.shape[1]), dtype=X.dtype, meta=meta))
-        start += n
-    return da.concatenate(blocks, axis=0)
+    return counted_chunks(X, (__name__, key), CHUNKS)
 
 
 def _reads(key):
-    with _LOCK:
-        return sorted(c for (k, _), c in _READS.items() if k == key)
+    return sorted(chunk_reads((__name__, key)).values())
 
 
 def _dask(v):

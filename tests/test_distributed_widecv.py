@@ -7,7 +7,6 @@ The feature limit is lowered through dask.config so the route runs at small scal
 
 from __future__ import annotations
 
-import threading
 import warnings
 
 import numpy as np
@@ -37,7 +36,12 @@ from tests.test_distributed import (  # noqa: E402  (the same chunks, data and c
     _wide_data,
 )
 from tests.test_distributed import WIDE_P as P  # noqa: E402
-from tests.wide_routes import record_gathers, route_fixtures  # noqa: E402
+from tests.wide_routes import (
+    chunk_reads,
+    counted_chunks,
+    record_gathers,
+    route_fixtures,
+)  # noqa: E402
 
 LIMIT = 16
 
@@ -290,29 +294,14 @@ def test_kkt_points_split_over_passes_give_the_same_model(client, monkeypatch):
     np.testing.assert_array_equal(one.coef_, split.coef_)
 
 
-_LOCK = threading.Lock()
-_READS: dict = {}
-
-
-def _read(key, i, block):
-    with _LOCK:
-        _READS[(key, i)] = _READS.get((key, i), 0) + 1
-    return block
-
-
 def _counted(X, key):
-    """``X`` whose chunks are produced by a counted "file read"."""
-    blocks, start = [], 0
-    for i, n in enumerate(CHUNKS):
-        blocks.append(da.from_delayed(dask.delayed(_read, pure=False)(key, i, X[start:start + n]),
-                                      shape=(n, X.shape[1]), dtype=X.dtype))
-        start += n
-    return da.concatenate(blocks, axis=0)
+    """``X`` whose chunks are produced by a counted "file read" (the keys are this
+    module's: the counts are shared by the test modules of a worker)."""
+    return counted_chunks(X, (__name__, key), CHUNKS)
 
 
 def _reads(key):
-    with _LOCK:
-        return {i: c for (k, i), c in _READS.items() if k == key}
+    return chunk_reads((__name__, key))
 
 
 def test_passes_do_not_grow_with_the_grid(client):

@@ -11,7 +11,6 @@ The feature limit is lowered through dask.config so the route runs at small scal
 
 from __future__ import annotations
 
-import threading
 import warnings
 
 import numpy as np
@@ -32,7 +31,12 @@ from sparsefit.linear_model import (  # noqa: E402
     SparseLogisticRegression,
     SparseLogisticRegressionCV,
 )
-from tests.wide_routes import record_gathers, route_fixtures  # noqa: E402
+from tests.wide_routes import (
+    chunk_reads,
+    counted_chunks,
+    record_gathers,
+    route_fixtures,
+)  # noqa: E402
 
 CHUNKS = (70, 30, 120, 80)  # unequal on purpose
 N, P, LIMIT = sum(CHUNKS), 40, 16
@@ -228,29 +232,14 @@ def test_a_feature_the_strong_rule_misses_joins_by_the_kkt_pass(client, monkeypa
     assert _close(ref.coef_, got.coef_)
 
 
-_LOCK = threading.Lock()
-_READS: dict = {}
-
-
-def _read(key, i, block):
-    with _LOCK:
-        _READS[(key, i)] = _READS.get((key, i), 0) + 1
-    return block
-
-
 def _counted(X, key):
-    """``X`` whose chunks are produced by a counted "file read"."""
-    blocks, start = [], 0
-    for i, n in enumerate(CHUNKS):
-        blocks.append(da.from_delayed(dask.delayed(_read, pure=False)(key, i, X[start:start + n]),
-                                      shape=(n, X.shape[1]), dtype=X.dtype))
-        start += n
-    return da.concatenate(blocks, axis=0)
+    """``X`` whose chunks are produced by a counted "file read" (the keys are this
+    module's: the counts are shared by the test modules of a worker)."""
+    return counted_chunks(X, (__name__, key), CHUNKS)
 
 
 def _reads(key):
-    with _LOCK:
-        return {i: c for (k, i), c in _READS.items() if k == key}
+    return chunk_reads((__name__, key))
 
 
 def test_passes_are_shared_by_every_fold_and_ratio(client, monkeypatch):

@@ -4,6 +4,7 @@ working set reduced on the workers (moments, Newton passes), or its columns gath
 the client (``sparsefit.gather_max_bytes``)."""
 
 import importlib
+import threading
 
 import dask
 import pytest
@@ -37,3 +38,34 @@ def record_gathers(monkeypatch, module):
     monkeypatch.setattr(mod, "gather_columns", lambda data, cols, *a, **kw: (
         widths.append(cols.size), real(data, cols, *a, **kw))[1])
     return widths
+
+
+_LOCK = threading.Lock()
+_READS: dict = {}
+
+
+def _read(key, i, block):
+    with _LOCK:
+        _READS[(key, i)] = _READS.get((key, i), 0) + 1
+    return block
+
+
+def counted_chunks(X, key, chunks):
+    """``X`` (dense or CSR) as a dask array of the row chunks ``chunks``, each produced by
+    a counted "file read" (:func:`chunk_reads`)."""
+    import dask.array as da
+    import scipy.sparse as sp
+
+    blocks, start = [], 0
+    meta = sp.csr_matrix((0, X.shape[1])) if sp.issparse(X) else None
+    for i, n in enumerate(chunks):
+        blocks.append(da.from_delayed(dask.delayed(_read, pure=False)(key, i, X[start:start + n]),
+                                      shape=(n, X.shape[1]), dtype=X.dtype, meta=meta))
+        start += n
+    return da.concatenate(blocks, axis=0)
+
+
+def chunk_reads(key):
+    """``{chunk: reads}`` of the array :func:`counted_chunks` made with ``key``."""
+    with _LOCK:
+        return {i: c for (k, i), c in _READS.items() if k == key}

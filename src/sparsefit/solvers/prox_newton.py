@@ -217,6 +217,23 @@ class _NewtonState:
         """The units a polish works on: the non-zero ones and the violators."""
         return np.flatnonzero(nonzero | (rank > 0)).astype(np.int64)
 
+    def _ridge_alone(self, every):
+        """Whether the penalty on the coefficients ``every`` is a ridge alone: no L1 part,
+        no bound (the penalties whose solution has every coefficient non-zero)."""
+        pieces = None if self.info.is_group else orthant_pieces(self.info.spec, every,
+                                                                 ridge=True)
+        return pieces is not None and not np.any(pieces[0]) and \
+            bool(np.all(np.isinf(pieces[2]))) and bool(np.all(np.isinf(pieces[3])))
+
+    def _exact_ended(self, S, w, b):
+        """Whether the last exact Newton call ended at the rounding on the coefficients
+        ``S`` at this point (``w``, and ``b`` to the rounding that the optimal
+        intercept's refresh moves it by): a call there would find no step."""
+        end = getattr(self, "_exact_end", None)
+        return end is not None and end[0] == S.tobytes() and np.array_equal(end[1], w) \
+            and np.max(np.abs(np.asarray(end[2]) - b)) <= 1e-12 * max(
+                1.0, float(np.max(np.abs(b))))
+
     def _exact_budget(self, passes_cost):
         """The multiply-adds the exact step at convergence may cost: two passes
         (``passes_cost``, at least :func:`~._exact.exact_budget`'s floor) or
@@ -336,10 +353,7 @@ class BinaryNewton(_NewtonState):
         sets' coordinate descent, 0.033 s so; scikit-learn's lbfgs 0.025 s).
         Returns whether it ran."""
         every = np.arange(self.store.p)
-        pieces = None if self.info.is_group else orthant_pieces(self.info.spec, every,
-                                                                 ridge=True)
-        if pieces is None or np.any(pieces[0]) or not np.all(np.isinf(pieces[2])) or \
-                not np.all(np.isinf(pieces[3])):
+        if not self._ridge_alone(every):
             return False
         k, n = every.size, self.store.n
         one = (k ** 3 / 3 + n * k * (k + 1) / 2) / BLAS_SPEEDUP / max(n * k, 1)
@@ -364,9 +378,7 @@ class BinaryNewton(_NewtonState):
         if pieces is None or not k or (not given and k ** 3 / 3 + store.n * k * (k + 1) / 2
                                        > self._exact_budget(2 * self.x_nnz)):
             return False
-        end = getattr(self, "_exact_end", None)
-        if end is not None and end[0] == S.tobytes() and np.array_equal(end[1], self.w) and \
-                abs(end[2] - self.b) <= 1e-12 * max(1.0, abs(self.b)):
+        if self._exact_ended(S, self.w, self.b):
             return True  # (where its last call ended, at the rounding: nothing to do)
         a, beta, lower, upper = pieces
         g = np.zeros(store.p)
@@ -519,10 +531,7 @@ class MultinomialNewton(_NewtonState):
         ``make_classification(20000, 30, n_classes=3)``: 0.36 s through the working
         sets, 0.17 s so, 7 steps; scikit-learn's lbfgs 0.06 s). Returns whether it ran."""
         every = np.arange(self.W.size)
-        pieces = None if self.info.is_group else orthant_pieces(self.info.spec, every,
-                                                                 ridge=True)
-        if pieces is None or np.any(pieces[0]) or not np.all(np.isinf(pieces[2])) or \
-                not np.all(np.isinf(pieces[3])):
+        if not self._ridge_alone(every):
             return False
         one = self._exact_cost(every.size) / max(self.store.n * every.size, 1)
         return one <= RIDGE_NEWTON_EPOCHS and self._exact_newton(
@@ -564,11 +573,8 @@ class MultinomialNewton(_NewtonState):
         pieces = None if info.is_group else orthant_pieces(info.spec, S, ridge=True)
         if pieces is None or not S.size:
             return False
-        end = getattr(self, "_exact_end", None)
-        if end is not None and end[0] == S.tobytes() and np.array_equal(end[1], self.W) and \
-                np.abs(end[2] - self.b).max() <= 1e-12 * max(1.0, np.abs(self.b).max()):
-            return True  # (where its last call ended, at the rounding; the optimal
-            # intercept's refresh moves b by rounding: nothing to do)
+        if self._exact_ended(S, self.W, self.b):
+            return True  # (where its last call ended, at the rounding: nothing to do)
         feats, cls = np.unique(S // K), S % K
         loc = np.searchsorted(feats, S // K)
         nb = K - 1 if self.fit_intercept else 0
