@@ -94,13 +94,16 @@ class TV1D(Penalty):
             d = np.diff(wr)
             u = self.alpha * np.sign(d)
             free = d == 0
+            at_lo = wr <= (-np.inf if lower is None else lower)
+            at_hi = wr >= (np.inf if upper is None else upper)
+            if not (at_lo | at_hi).any():  # (no bound active: segment by segment)
+                out[r] = _tv_residuals(gr, u, free, self.alpha)
+                continue
             dt = np.zeros((n, n - 1))
             dt[np.arange(n - 1), np.arange(n - 1)] = -1.0
             dt[np.arange(1, n), np.arange(n - 1)] = 1.0
             b = -gr - dt[:, ~free] @ u[~free]
             # the normal cone of the box: nu_i <= 0 at a lower bound, >= 0 at an upper one
-            at_lo = wr <= (-np.inf if lower is None else lower)
-            at_hi = wr >= (np.inf if upper is None else upper)
             cone = np.eye(n)[:, at_lo | at_hi]
             A = np.hstack([dt[:, free], cone])
             lo_b = np.concatenate([np.full(free.sum(), -self.alpha),
@@ -229,3 +232,35 @@ def tv1d_prox(y, lam):
             kplus = k
             vmax += (umax + lam) / (k - k0 + 1)
             umax = -lam
+
+
+def _tv_residuals(g, u, free, alpha):
+    """``|g + D^T u|`` at the closest subgradient of ``alpha * TV`` (no bound active):
+    ``u`` holds ``alpha * sign`` of every jump, ``free`` marks the zero jumps. The free
+    ``u`` link the rows of a constant segment and no others, so the problem splits by
+    segment. On a segment the residuals sum to a constant (its ``g`` plus its fixed ends:
+    the sum telescopes), so the smallest ones are all equal to their mean when the free
+    ``u`` that give it (running sums) stay in ``[-alpha, alpha]``; else the segment's
+    problem ``min ||y - D^T u||, |u| <= alpha`` is the dual of 1-D total-variation
+    denoising of ``y`` (``y = -(g + its ends)``), whose solution ``prox(y) = y - D^T u*``
+    is minus the residual: :func:`tv1d_prox`, linear time. (A bounded least squares on
+    all the rows took 36 s for one check of a FusedLasso at p=1000.)"""
+    n = g.size
+    res = np.empty(n)
+    s = 0
+    while s < n:
+        e = s
+        while e < n - 1 and free[e]:
+            e += 1
+        left = u[s - 1] if s > 0 else 0.0
+        right = u[e] if e < n - 1 else 0.0
+        y = -g[s:e + 1].astype(np.float64)
+        y[0] -= left
+        y[-1] += right
+        c = -y.sum() / y.size
+        if np.all(np.abs(-np.cumsum(y[:-1] + c)) <= alpha * (1 + 1e-12)):
+            res[s:e + 1] = c
+        else:
+            res[s:e + 1] = -tv1d_prox(y, alpha)
+        s = e + 1
+    return np.abs(res)
