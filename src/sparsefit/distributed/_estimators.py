@@ -97,10 +97,16 @@ def fit_dask(est, X, y=None, sample_weight=None, groups=None, **fit_params):
     except TooWideError as err:  # no route for so many features: in memory if it fits
         refusal = err
     if refusal is not None:  # (outside the except: the in-memory fit's errors unchained)
+        import warnings
+
         from ._gathered import fit_gathered
 
-        fit_gathered(est, data, refusal,
-                     fold_rule(est, data) if handler in _CV_HANDLERS else None)
+        rule = None
+        if handler in _CV_HANDLERS:
+            with warnings.catch_warnings():  # (the handler gave the folds' warnings)
+                warnings.simplefilter("ignore", UserWarning)
+                rule = fold_rule(est, data)
+        fit_gathered(est, data, refusal, rule)
     data.set_feature_attributes(est)
     if multi is True and _base.is_one_column(y):  # as in memory
         _base.keep_target_column(est)
