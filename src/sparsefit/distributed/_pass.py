@@ -180,9 +180,10 @@ def one_pass_limit():
 
 
 class TooWideError(ValueError):
-    """More features than a route's statistics hold, or an estimator with no route for
-    so many: refused before any pass over ``X``. On dask input the data may still be
-    gathered and fitted in memory when they fit the client
+    """More features than a route's statistics hold, an estimator with no route for so
+    many (both refused before any pass over ``X``), or a wide route's working set grown
+    past the limit (after its passes). On dask input the data may still be gathered and
+    fitted in memory when they fit the client
     (:func:`~sparsefit.distributed._gathered.fit_gathered`)."""
 
 

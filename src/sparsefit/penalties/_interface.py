@@ -282,6 +282,8 @@ def conj1(spec, v, j):
     x = conj_argmax1(spec, v, j)
     if x == 0.0:
         return 0.0
+    if np.isinf(x):  # (no penalty and no bound on v's side: the supremum is infinite)
+        return np.inf
     return v * x - value1(spec, x, j)
 
 

@@ -129,6 +129,16 @@ def unit_nonzero(w, info):
     return counts > 0
 
 
+def ws_coords(info, ws):
+    """The coordinates of the units ``ws``: ``ws`` itself for a separable penalty, the
+    groups' members (concatenated, int64) for a group penalty."""
+    if not info.is_group:
+        return ws
+    spec = info.spec
+    return np.concatenate([spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]] for g in ws]
+                          + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+
+
 def select_working_set(rank, nonzero, p0, ws_hint=None, cheap_size=0, rng=None):
     """The non-zero units plus the zero units closest to entering the model (largest
     ``rank``), with ``size = max(p0, min(max(2 * nnz, cheap_size), nnz + n_violators +

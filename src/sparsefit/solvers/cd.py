@@ -28,7 +28,7 @@ from ._exact import (
 )
 from ._gap import GAP_STOP_MIN_TOL
 from ._gram import gram_cd
-from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
+from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero, ws_coords
 from ._units import compiled_dual_conj, compiled_penalty_value, outer_pass
 
 # Working-set sizing and inner tolerances of the Quadratic solver (tuned on the benchmark
@@ -480,10 +480,8 @@ class QuadraticCD:
         if self.info.is_group:
             if self.spread is not None:  # (as the separable penalties' columns below: a
                 # group lasso with mean 5 and spread 1e-8 ran over 40 s at tol=1e-10)
-                spec = self.info.spec
-                cols = np.concatenate([spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]]
-                                       for g in ws] + [np.zeros(0, dtype=np.int64)])
-                _check_spread(np.unique(cols), self.xm, self.spread, float(self.sw.sum()))
+                _check_spread(np.unique(ws_coords(self.info, ws)), self.xm, self.spread,
+                              float(self.sw.sum()))
             return
         if self.centered:
             new_cols = ws[self.lcc[ws] < 0]

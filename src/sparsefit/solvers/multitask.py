@@ -19,7 +19,7 @@ from ._exact import (
 )
 from ._gap import GAP_STOP_MIN_TOL
 from ._multitask_kernels import group_curvatures, multitask_cd, xt_tasks
-from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
+from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero, ws_coords
 from ._units import compiled_dual_conj, compiled_penalty_value, outer_pass
 from .cd import _check_spread
 
@@ -217,10 +217,7 @@ class MultiTaskCD:
     def _fill_curvatures(self, ws):
         info = self.info
         if info.is_group:
-            spec = info.spec
-            feats = np.unique(np.concatenate(
-                [spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]] for g in ws]
-                + [np.zeros(0, dtype=np.int64)]) // self.T).astype(np.int64)
+            feats = np.unique(ws_coords(info, ws) // self.T).astype(np.int64)
         else:
             feats = ws
         new = feats[self.lcol[feats] < 0]

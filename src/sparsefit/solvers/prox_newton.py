@@ -28,7 +28,7 @@ from ._exact import (
     support_product,
 )
 from ._multinomial_kernels import multinomial_newton
-from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero
+from ._outer import SolverResult, holds_core, select_working_set, unit_nonzero, ws_coords
 from ._units import (
     compiled_dual_conj,
     compiled_penalty_value,
@@ -102,18 +102,10 @@ NO_LIMIT = int(np.iinfo(np.int64).max)
 _H_FLOOR = 1e-10  # relative floor on the Hessian weights, keeps the working response finite
 
 
-def _ws_cols(info, ws):
-    if not info.is_group:
-        return ws
-    spec = info.spec
-    return np.concatenate([spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]] for g in ws]
-                          + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
-
-
 def _unit_curvatures(store, info, ws, h, fit_intercept):
     """Curvatures of the working-set units under the weights ``h`` (centered columns with
     an intercept: wls_cd's centered mode) and the column means."""
-    cols = _ws_cols(info, ws)
+    cols = ws_coords(info, ws)
     col = np.zeros(store.p)
     if fit_intercept:
         xm = np.zeros(store.p)
@@ -187,6 +179,7 @@ class _NewtonState:
         self.n_epochs = 0
         self.prev_ws = None
         self.polished = False  # (the capped polish runs once per solve)
+        self._exact_end = None  # (coefficients, w, b) where an exact Newton call ended
         self.x_nnz = store.n * store.p if store.dense else int(store.indptr[-1])
         self.work = 0.0  # multiply-adds spent so far, about (see _exact_budget)
 
@@ -229,7 +222,7 @@ class _NewtonState:
         """Whether the last exact Newton call ended at the rounding on the coefficients
         ``S`` at this point (``w``, and ``b`` to the rounding that the optimal
         intercept's refresh moves it by): a call there would find no step."""
-        end = getattr(self, "_exact_end", None)
+        end = self._exact_end
         return end is not None and end[0] == S.tobytes() and np.array_equal(end[1], w) \
             and np.max(np.abs(np.asarray(end[2]) - b)) <= 1e-12 * max(
                 1.0, float(np.max(np.abs(b))))
@@ -291,7 +284,7 @@ class BinaryNewton(_NewtonState):
         tol_in = max(self._inner_ratio(self.inner_tol_ratio, nonzero, gap, self.tol) * self.kkt,
                      self._resolution())
         self.prev_ws = ws
-        cols = _ws_cols(info, ws)
+        cols = ws_coords(info, ws)
         ws_scores = np.empty(info.n_units)
         ws_rank = np.empty(info.n_units)
         gfull = np.zeros(self.store.p)
@@ -478,7 +471,7 @@ class MultinomialNewton(_NewtonState):
         if ep >= cap:  # (coordinate descent is slow here: Newton's method on the support)
             self._exact_newton(budget=np.inf)
         self.n_epochs += ep
-        n_cols = np.unique(_ws_cols(self.info, ws) // self.K).size if self.info.is_group \
+        n_cols = np.unique(ws_coords(self.info, ws) // self.K).size if self.info.is_group \
             else ws.size
         self._count_work(ep, n_cols, self.K)
 
@@ -690,10 +683,7 @@ class MultinomialNewton(_NewtonState):
 
         K = self.K
         if self.info.is_group:
-            spec = self.info.spec
-            coords = np.concatenate([spec.grp_idx[spec.grp_ptr[g]:spec.grp_ptr[g + 1]]
-                                     for g in ws] + [np.zeros(0, dtype=np.int64)])
-            cols = np.unique(coords // K).astype(np.int64)
+            cols = np.unique(ws_coords(self.info, ws) // K).astype(np.int64)
             units = ws
         else:
             cols, units = ws, np.zeros(0, dtype=np.int64)
